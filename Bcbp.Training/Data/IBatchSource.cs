@@ -1,0 +1,17 @@
+using static TorchSharp.torch;
+
+namespace Bcbp.Training.Data;
+
+/// <summary>A split of a dataset that yields (input, target) batches on the training device.</summary>
+public interface IBatchSource
+{
+    /// <summary>Number of examples.</summary>
+    int Count { get; }
+    int NumClasses { get; }
+    int Channels { get; }
+    /// <summary>Height and width of the images the model sees.</summary>
+    (int Height, int Width) ImageSize { get; }
+    /// <summary>Batches of one epoch. <paramref name="epoch"/> seeds shuffling and augmentation, so a resumed run sees
+    /// the same order. Inputs are float32 [B, C, H, W] normalized; targets int64 [B].</summary>
+    IEnumerable<(Tensor Input, Tensor Target)> Batches(int batchSize, bool shuffle, bool augment, int epoch);
+}

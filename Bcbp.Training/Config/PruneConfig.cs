@@ -1,7 +1,7 @@
 namespace Bcbp.Training.Config;
 
 /// <summary>The <c>prune</c> section: which method, how sparse, and on what schedule.</summary>
-public sealed class PruneConfig
+public sealed partial class PruneConfig
 {
     /// <summary>bcbp, filter, block, unstructured, nm.</summary>
     public string Method { get; set; } = "bcbp";
@@ -18,7 +18,7 @@ public sealed class PruneConfig
 }
 
 /// <summary>The <c>prune.schedule</c> section.</summary>
-public sealed class ScheduleConfig
+public sealed partial class ScheduleConfig
 {
     /// <summary>cubic (Zhu and Gupta 2017), linear, or one_shot.</summary>
     public string Kind { get; set; } = "cubic";

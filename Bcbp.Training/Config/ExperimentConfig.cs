@@ -51,4 +51,10 @@ public sealed class TrainConfig
     /// <summary>cosine, step, constant.</summary>
     public string LrSchedule { get; set; } = "cosine";
     public int WarmupEpochs { get; set; }
+    /// <summary>Epochs at which the <c>step</c> schedule multiplies the learning rate by <see cref="LrGamma"/>;
+    /// empty: at 50% and 75% of the epochs.</summary>
+    public List<int> LrMilestones { get; set; } = new();
+    public double LrGamma { get; set; } = 0.1;
+    /// <summary>Label smoothing of the cross-entropy loss (0 = none), as torch.nn.CrossEntropyLoss(label_smoothing).</summary>
+    public double LabelSmoothing { get; set; }
 }

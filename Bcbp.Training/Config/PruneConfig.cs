@@ -2,13 +2,10 @@ namespace Bcbp.Training.Config;
 
 /// <summary>
 /// The <c>prune</c> section: which method, how sparse, and on what schedule. Every key is documented in
-/// docs/pruning.md; <see cref="Validate"/> rejects bad values with the key's name and the fix.
+/// docs/pruning.md; <c>Validate</c> (PruneConfigValidation.cs) rejects bad values with the key's name and the fix.
 /// </summary>
-public sealed class PruneConfig
+public sealed partial class PruneConfig
 {
-    /// <summary>The methods <see cref="Method"/> accepts.</summary>
-    public static readonly string[] Methods = { "bcbp", "filter", "block", "unstructured", "nm" };
-
     /// <summary>bcbp, filter, block, unstructured, nm.</summary>
     public string Method { get; set; } = "bcbp";
     /// <summary>Final fraction of weights pruned in each prunable layer (scope layer) or over all of them (global), in [0, 1).</summary>
@@ -46,44 +43,6 @@ public sealed class PruneConfig
 
     /// <summary><see cref="Exclude"/>, or <see cref="DefaultExclude"/> when unset.</summary>
     public IReadOnlyList<string> EffectiveExclude => Exclude ?? (IReadOnlyList<string>)DefaultExclude;
-
-    /// <summary>Throws <see cref="ArgumentException"/> naming the bad key and the fix.</summary>
-    public void Validate()
-    {
-        static ArgumentException Bad(string msg) => new(msg);
-        string method = Method?.ToLowerInvariant() ?? "";
-        if (!Methods.Contains(method))
-            throw Bad($"prune.method '{Method}' is unknown; use one of {string.Join(", ", Methods)}.");
-        CheckSparsity("prune.sparsity", Sparsity);
-        foreach (var o in Overrides)
-        {
-            if (string.IsNullOrWhiteSpace(o.Pattern)) throw Bad("prune.overrides[].pattern is empty; give a module-name glob such as 'layer4.*'.");
-            CheckSparsity($"prune.overrides['{o.Pattern}'].sparsity", o.Sparsity);
-        }
-        if (TileRows < 1) throw Bad($"prune.tile_rows must be >= 1 (got {TileRows}).");
-        if (TileCols < 0) throw Bad($"prune.tile_cols must be >= 0, 0 meaning all of K (got {TileCols}).");
-        if (Remainder is not ("error" or "own_tile"))
-            throw Bad($"prune.remainder '{Remainder}' is unknown; use error or own_tile.");
-        if (BlockRows < 1 || BlockCols < 1) throw Bad($"prune.block_rows and prune.block_cols must be >= 1 (got {BlockRows} x {BlockCols}).");
-        if (Score is not ("l1" or "l2")) throw Bad($"prune.score '{Score}' is unknown; use l1 or l2.");
-        if (Scope is not ("layer" or "global")) throw Bad($"prune.scope '{Scope}' is unknown; use layer or global.");
-        if (method == "nm")
-        {
-            if (N < 1 || M < 2 || N >= M) throw Bad($"prune.n and prune.m must satisfy 1 <= n < m (got {N}:{M}).");
-            if (Scope == "global") throw Bad("prune.scope=global is not supported by method nm (N:M is a per-group rule); set prune.scope to layer.");
-            double nmSparsity = 1.0 - (double)N / M;
-            if (Math.Abs(Sparsity - nmSparsity) > 1e-9)
-                throw Bad($"prune.sparsity {Sparsity} does not match prune.n:prune.m = {N}:{M} (sparsity {nmSparsity}); set prune.sparsity to {nmSparsity} or change n/m.");
-            foreach (var o in Overrides.Where(o => o.Sparsity > nmSparsity + 1e-9))
-                throw Bad($"prune.overrides['{o.Pattern}'].sparsity {o.Sparsity} exceeds what {N}:{M} allows ({nmSparsity}).");
-        }
-        Schedule.Validate(FinetuneEpochs, Sparsity);
-    }
-
-    static void CheckSparsity(string key, double s)
-    {
-        if (!(s >= 0 && s < 1)) throw new ArgumentException($"{key} must be in [0, 1) (got {s}); e.g. 0.75 prunes 75% of the weights.");
-    }
 }
 
 /// <summary>One entry of <c>prune.overrides</c>: layers whose name matches <see cref="Pattern"/> get <see cref="Sparsity"/>.</summary>
@@ -95,7 +54,7 @@ public sealed class LayerOverride
 }
 
 /// <summary>The <c>prune.schedule</c> section.</summary>
-public sealed class ScheduleConfig
+public sealed partial class ScheduleConfig
 {
     /// <summary>cubic (Zhu and Gupta 2017), linear, or one_shot.</summary>
     public string Kind { get; set; } = "cubic";
@@ -107,20 +66,4 @@ public sealed class ScheduleConfig
     /// <summary>Optimizer steps between mask updates.</summary>
     public int Frequency { get; set; } = 100;
 
-    /// <summary>Throws <see cref="ArgumentException"/> naming the bad key.</summary>
-    public void Validate(int finetuneEpochs, double finalSparsity)
-    {
-        if (Kind is not ("cubic" or "linear" or "one_shot"))
-            throw new ArgumentException($"prune.schedule.kind '{Kind}' is unknown; use cubic, linear or one_shot.");
-        if (!(Initial >= 0 && Initial <= finalSparsity))
-            throw new ArgumentException($"prune.schedule.initial must be in [0, prune.sparsity = {finalSparsity}] (got {Initial}).");
-        if (StartEpoch < 0) throw new ArgumentException($"prune.schedule.start_epoch must be >= 0 (got {StartEpoch}).");
-        if (EndEpoch < StartEpoch)
-            throw new ArgumentException($"prune.schedule.end_epoch ({EndEpoch}) must be >= prune.schedule.start_epoch ({StartEpoch}).");
-        string lastKey = Kind == "one_shot" ? "start_epoch" : "end_epoch";
-        int last = Kind == "one_shot" ? StartEpoch : EndEpoch;
-        if (last >= finetuneEpochs)
-            throw new ArgumentException($"prune.schedule.{lastKey} ({last}) must be < prune.finetune_epochs ({finetuneEpochs}) so the final sparsity is reached and fine-tuned; lower {lastKey} or raise finetune_epochs.");
-        if (Frequency < 1) throw new ArgumentException($"prune.schedule.frequency must be >= 1 step (got {Frequency}).");
-    }
 }

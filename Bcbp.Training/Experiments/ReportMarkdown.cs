@@ -16,6 +16,7 @@ public static class ReportMarkdown
         sb.AppendLine($"Source: `{report.Source}` ({report.Rows.Count} runs). FLOPs = multiply-accumulates of Conv2d/Linear " +
                       "layers per image with masked weights removed (batch norm, activations, pooling and additions not counted); " +
                       "parameters = Conv2d/Linear weights + biases. Sparsity = share of pruned weights in the prunable layers. " +
+                      "WIT = the largest per-layer workload imbalance among tiles (max / mean kept work per tile; 1.000 = balanced). " +
                       "Speedup = dense / sparse inference time from the kernel benchmark, '-' where not measured.").AppendLine();
         foreach (var group in report.Groups)
         {
@@ -23,8 +24,8 @@ public static class ReportMarkdown
             var denseTop1 = dense?.Top1 ?? group.Select(r => r.DenseTop1).FirstOrDefault(d => d is not null);
             sb.AppendLine($"## {group.Key.Model} on {group.Key.Dataset}" + (denseTop1 is { } d ? $" (dense top-1 {Number(d)}%)" : ""));
             sb.AppendLine();
-            sb.AppendLine("| Method | Tile rows | Target sparsity | Achieved sparsity | Top-1 (%) | Δ top-1 | FLOPs kept | Params kept | Speedup |");
-            sb.AppendLine("|---|---:|---:|---:|---:|---:|---:|---:|---:|");
+            sb.AppendLine("| Method | Tile rows | Target sparsity | Achieved sparsity | Top-1 (%) | Δ top-1 | FLOPs kept | Params kept | WIT (max) | Speedup |");
+            sb.AppendLine("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
             foreach (var r in group)
             {
                 sb.Append($"| {r.Method} | {(r.TileRows?.ToString() ?? "-")} | ")
@@ -32,6 +33,7 @@ public static class ReportMarkdown
                   .Append($"{Number(r.Top1)} | {(r.IsDense || r.Top1Delta is null ? "-" : Signed(r.Top1Delta.Value))} | ")
                   .Append(r.KeptMacs is { } m ? $"{Count(m)} ({Percent(r.FlopsKept!.Value)}) | " : "- | ")
                   .Append(r.KeptParams is { } p ? $"{Count(p)} ({Percent(r.ParamsKept!.Value)}) | " : "- | ")
+                  .Append(r.WitMax is { } w ? $"{Number(w, 3)} | " : "- | ")
                   .AppendLine(r.Speedup is { } s ? $"{Number(s)}x |" : "- |");
             }
             sb.AppendLine();

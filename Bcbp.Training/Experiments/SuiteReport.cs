@@ -63,6 +63,7 @@ public sealed record SuiteReport
             Params = record.Cost?.Params,
             KeptParams = record.Cost?.KeptParams,
             Speedup = method == "dense" ? null : speedups.Find(model, method, target),
+            WitMax = record.WitMax,
             TrainSeconds = r.TrainSeconds,
             Device = r.Device,
             Machine = r.Machine,

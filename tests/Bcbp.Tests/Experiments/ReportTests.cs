@@ -11,8 +11,8 @@ public class ReportTests
         _dir = SuiteFixtures.TempDir();
         SuiteFixtures.WriteRun(_dir, "resnet20_fmnist_dense", "resnet20", "fmnist", null, null, 91.0);
         SuiteFixtures.WriteRun(_dir, "resnet20_fmnist_bcbp_s50", "resnet20", "fmnist", "bcbp", 0.5, 90.5, keptMacs: 500);
-        SuiteFixtures.WriteRun(_dir, "resnet20_fmnist_bcbp_s75", "resnet20", "fmnist", "bcbp", 0.75, 89.25, achieved: 0.7499, keptMacs: 250);
-        SuiteFixtures.WriteRun(_dir, "resnet20_fmnist_filter_s50", "resnet20", "fmnist", "filter", 0.5, 88.0, keptMacs: 500);
+        SuiteFixtures.WriteRun(_dir, "resnet20_fmnist_bcbp_s75", "resnet20", "fmnist", "bcbp", 0.75, 89.25, achieved: 0.7499, keptMacs: 250, wit: 1.0);
+        SuiteFixtures.WriteRun(_dir, "resnet20_fmnist_filter_s50", "resnet20", "fmnist", "filter", 0.5, 88.0, keptMacs: 500, wit: 2.5);
     }
     [TearDown] public void TearDown() => Directory.Delete(_dir, true);
 
@@ -34,9 +34,10 @@ public class ReportTests
     {
         var md = ReportMarkdown.Render(Build());
         Assert.That(md, Does.Contain("## resnet20 on fmnist (dense top-1 91.00%)"));
-        Assert.That(md, Does.Contain("| Method | Tile rows | Target sparsity | Achieved sparsity | Top-1 (%) | Δ top-1 | FLOPs kept | Params kept | Speedup |"));
+        Assert.That(md, Does.Contain("| Method | Tile rows | Target sparsity | Achieved sparsity | Top-1 (%) | Δ top-1 | FLOPs kept | Params kept | WIT (max) | Speedup |"));
         Assert.That(md, Does.Contain("| dense | - | - | - | 91.00 | - | 1.0 K (100.0%) |"));
-        Assert.That(md, Does.Contain("| bcbp | - | 75.0% | 75.0% | 89.25 | -1.75 | 250 (25.0%) |"));
+        Assert.That(md, Does.Contain("| bcbp | - | 75.0% | 75.0% | 89.25 | -1.75 | 250 (25.0%) | 25 (25.0%) | 1.000 | - |"));
+        Assert.That(md, Does.Contain("| filter | - | 50.0% | 50.0% | 88.00 | -3.00 | 500 (50.0%) | 50 (50.0%) | 2.500 | - |"));
         Assert.That(md, Does.Contain("| resnet20_fmnist_filter_s50 | abcdef123456 | testbox | cpu | 2026-11-23 10:00 |"));
     }
 

@@ -37,7 +37,7 @@ static class SuiteFixtures
 
     /// <summary>Writes a run folder as the runner would: results.json (+ suite_cell.json, cost.json).</summary>
     public static void WriteRun(string dir, string cell, string model, string dataset, string? method, double? sparsity,
-                                double top1, double? achieved = null, long macs = 1000, long keptMacs = 1000)
+                                double top1, double? achieved = null, long macs = 1000, long keptMacs = 1000, double? wit = null)
     {
         var runDir = Path.Combine(dir, cell);
         Directory.CreateDirectory(runDir);
@@ -60,5 +60,8 @@ static class SuiteFixtures
                                 Weights = 100, KeptWeights = keptMacs / (macs / 100), Bias = 0 },
             },
         });
+        if (wit is { } w)
+            File.WriteAllText(Path.Combine(runDir, "prune_report.json"),
+                              $$"""{ "method": "{{method}}", "layers": [ { "name": "a", "wit": 1.0 }, { "name": "b", "wit": {{w.ToString(System.Globalization.CultureInfo.InvariantCulture)}} } ] }""");
     }
 }

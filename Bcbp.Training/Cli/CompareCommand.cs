@@ -21,29 +21,24 @@ public sealed class CompareCommand : ICliCommand
             return 0;
         }
         string? suitePath = args.Get("suite"), resultsDir = args.Get("results"), runsDir = args.Get("runs");
-        string? outDir = args.Get("out"), bench = args.Get("bench"), title = args.Get("title");
+        string? outDir = args.Get("out"), title = args.Get("title");
+        var bench = (args.Get("bench")?.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries) ?? Array.Empty<string>()).ToList();
         args.ThrowOnUnknown();
         if (new[] { suitePath, resultsDir, runsDir }.Count(s => s is not null) != 1)
             throw new ArgumentException("give exactly one of --suite FILE, --results DIR or --runs DIR (see bcbp compare --help)");
 
-        SuiteDefinition? suite = suitePath is null ? null : SuiteLoader.Load(suitePath);
-        string source;
-        if (suite is not null)
+        SuiteReport report;
+        if (suitePath is not null)
         {
-            var cells = GridExpander.Expand(suite).Select(c => c.Name);
-            var copied = ResultsPublisher.Publish(suite.OutputDir, suite.ResultsDir, cells);
-            Console.WriteLine($"published {copied.Count} finished run(s) from {suite.OutputDir} to {suite.ResultsDir}");
-            source = suite.ResultsDir;
+            if (outDir is not null || title is not null)
+                throw new ArgumentException("--out and --title do not apply to --suite (the report goes to the suite's results_dir)");
+            report = SuiteReporting.PublishAndReport(suitePath, bench, Console.WriteLine);
         }
-        else source = resultsDir ?? runsDir!;
-        outDir ??= suite?.ResultsDir ?? resultsDir ?? Path.Combine(runsDir!, "report");
-
-        var benchFiles = (bench?.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries) ?? Array.Empty<string>())
-            .Concat(suite?.Bench ?? Array.Empty<string>()).ToList();
-        var report = SuiteReport.Build(
-            title ?? (suite is not null ? $"Suite {suite.Name}" : $"Runs in {source}"), source,
-            RunCollector.Collect(source), SpeedupTable.Load(benchFiles), suite?.Grid.Methods, suite?.Description ?? "");
-        foreach (var file in ReportWriter.Write(report, outDir)) Console.WriteLine($"wrote {file}");
+        else
+        {
+            var source = resultsDir ?? runsDir!;
+            report = SuiteReporting.Report(source, outDir ?? resultsDir ?? Path.Combine(runsDir!, "report"), bench, Console.WriteLine, title);
+        }
         Console.WriteLine();
         Console.WriteLine(ReportMarkdown.Render(report));
         return 0;

@@ -11,7 +11,8 @@ namespace Bcbp.Training.Training;
 /// Trains a classifier for one phase (dense training, or fine-tuning under a pruning hook): optimizer from
 /// <c>train.optimizer</c>, learning rate per step from <see cref="LrSchedule"/>, cross-entropy with label smoothing,
 /// hooks at the points <see cref="ITrainingHook"/> documents, evaluation and a checkpoint after every epoch.
-/// Mixed precision: TorchSharp 0.107 has no autocast or GradScaler, so training runs in float32 (docs/training.md).
+/// The optimizer updates all parameters at once through <see cref="FlatParameters"/>, so build the trainer after the
+/// model is on its device. Mixed precision: TorchSharp 0.107 has no autocast or GradScaler, so training runs in float32 (docs/training.md).
 /// </summary>
 public sealed class Trainer
 {
@@ -19,6 +20,7 @@ public sealed class Trainer
     readonly TrainConfig _config;
     readonly IReadOnlyList<ITrainingHook> _hooks;
     readonly ILogger _log;
+    readonly FlatParameters _flat;
 
     /// <summary>dense or finetune.</summary>
     public string Phase { get; }
@@ -38,7 +40,8 @@ public sealed class Trainer
         _log = log ?? Serilog.Log.Logger;
         Phase = phase;
         Epochs = epochs;
-        Optimizer = OptimizerFactory.Create(config, model.parameters());
+        _flat = new FlatParameters(model);
+        Optimizer = OptimizerFactory.Create(config, new[] { _flat.Flat });
         Schedule = LrSchedule.FromConfig(config, epochs, stepsPerEpoch);
         Context = new TrainContext { Model = model, Optimizer = Optimizer, Device = device, StepsPerEpoch = stepsPerEpoch, Log = _log };
     }
@@ -49,11 +52,12 @@ public sealed class Trainer
     {
         foreach (var h in _hooks) h.OnBatchBegin(Context);
         OptimizerFactory.SetLearningRate(Optimizer, Schedule.At(Context.GlobalStep));
-        Optimizer.zero_grad();
+        _flat.ClearGradients();
         var logits = _model.forward(input);
         var loss = Loss.CrossEntropy(logits, target, _config.LabelSmoothing);
         loss.backward();
         foreach (var h in _hooks) h.OnAfterBackward(Context);
+        _flat.GatherGradients();
         Optimizer.step();
         foreach (var h in _hooks) h.OnAfterOptimizerStep(Context);
         Context.GlobalStep++;

@@ -8,21 +8,9 @@ namespace Bcbp.Tests.Interop;
 /// Malformed, truncated and hostile weight files each give an <see cref="InvalidDataException"/> that names the
 /// problem; none runs code or crashes the process.
 /// </summary>
-public class HostileFileTests
+public class HostileFileTests : TempDirectoryTest
 {
-    private string dir = "";
-
-    [SetUp]
-    public void SetUp()
-    {
-        ModelTestSupport.InitCpu();
-        dir = Directory.CreateTempSubdirectory("bcbp-hostile-").FullName;
-    }
-
-    [TearDown]
-    public void TearDown() => Directory.Delete(dir, recursive: true);
-
-    private string PathOf(string name) => Path.Combine(dir, name);
+    private string PathOf(string name) => Path.Combine(Dir, name);
 
     private static string ReadError(string path)
         => Assert.Throws<InvalidDataException>(() => StateDictIO.Read(path))!.Message;

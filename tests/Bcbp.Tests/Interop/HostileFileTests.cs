@@ -45,6 +45,15 @@ public class HostileFileTests : TempDirectoryTest
     }
 
     [Test]
+    public void DeeplyNestedPersistentIdIsRefusedWithoutExhaustingTheStack()
+    {
+        var pickle = CraftedPickle.Protocol2().Op(')');
+        for (int i = 0; i < 1_000_000; i++) pickle.Op(0x85); // TUPLE1: ((((...),),),)
+        CraftedZip.Write(PathOf("deep.pt"), pickle.Op('Q').Op('.').ToArray());
+        Assert.That(ReadError(PathOf("deep.pt")), Does.Contain("persistent id").And.Contain("(...)"));
+    }
+
+    [Test]
     public void StorageSmallerThanDeclaredIsRefused()
     {
         var pickle = CraftedPickle.StateDict("w", "FloatStorage", "0", numel: 100, offset: 0, size: new[] { 100 }, stride: new[] { 1 });

@@ -61,39 +61,34 @@ public sealed class BcbpMethod(int tileRows, int tileCols, RemainderRule remaind
 
     /// <summary>
     /// Step 2: the number of column vectors each column tile prunes (same for every row tile): round(ratio * width),
-    /// raised to the most already-pruned vectors of any tile in that column tile range.
+    /// raised to the most already-pruned vectors of any tile (full-width tiles share one count so every full tile has
+    /// the same work; a partial last column tile gets its own, proportional count).
     /// </summary>
     public static long[] Recalibrate(double ratio, TileGrid grid, Tensor forcedVectors)
     {
+        var forcedMax = UnitPooling.SumPerUnit(forcedVectors.to(ScalarType.Float32), 1, grid.TileCols)
+                                   .amax(new long[] { 0 }).to(ScalarType.Int64).data<long>().ToArray();
         var counts = new long[grid.ColTiles];
-        long fullQ = (long)Math.Round(ratio * grid.TileCols, MidpointRounding.AwayFromZero);
-        long fullForced = 0;
+        long fullForced = Enumerable.Range(0, (int)grid.ColTiles).Where(c => grid.Col(c).Width == grid.TileCols)
+                                    .Select(c => forcedMax[c]).DefaultIfEmpty(0).Max();
         for (long c = 0; c < grid.ColTiles; c++)
         {
-            var (start, width) = grid.Col(c);
-            long forcedMax = forcedVectors.slice(1, start, start + width, 1).sum(1).max().item<long>();
-            counts[c] = Math.Max((long)Math.Round(ratio * width, MidpointRounding.AwayFromZero), forcedMax);
-            if (width == grid.TileCols) fullForced = Math.Max(fullForced, forcedMax);
+            long width = grid.Col(c).Width;
+            long q = (long)Math.Round(ratio * width, MidpointRounding.AwayFromZero);
+            counts[c] = Math.Max(q, width == grid.TileCols ? fullForced : forcedMax[c]);
         }
-        // Full-width tiles share one count so that every full tile has the same work.
-        for (long c = 0; c < grid.ColTiles; c++)
-            if (grid.Col(c).Width == grid.TileCols) counts[c] = Math.Max(fullQ, fullForced);
         return counts;
     }
 
     /// <summary>Step 3: in every tile, the <paramref name="counts"/>[column tile] lowest-scored column vectors (true = pruned), [row tiles, K].</summary>
     public static Tensor BalancedPrune(Tensor vectorScores, TileGrid grid, long[] counts)
     {
-        var parts = new Tensor[grid.ColTiles];
-        for (long c = 0; c < grid.ColTiles; c++)
-        {
-            var (start, width) = grid.Col(c);
-            var slice = vectorScores.slice(1, start, start + width, 1);
-            var part = torch.zeros_like(slice, dtype: ScalarType.Bool);
-            long q = Math.Min(counts[c], width);
-            if (q > 0) part.scatter_(1, slice.sort(1, false, true).Indices.slice(1, 0, q, 1), torch.ones_like(slice, dtype: ScalarType.Bool).slice(1, 0, q, 1));
-            parts[c] = part;
-        }
-        return torch.cat(parts, 1);
+        long rows = vectorScores.shape[0], cols = grid.ColTiles * grid.TileCols;
+        // Padding columns score +inf so they rank after every real column of the partial last tile.
+        var padded = nn.functional.pad(vectorScores, new long[] { 0, cols - grid.K }, value: double.PositiveInfinity)
+                                  .reshape(rows, grid.ColTiles, grid.TileCols);
+        var rank = padded.sort(2, false, true).Indices.argsort(2);
+        var q = torch.tensor(counts, device: vectorScores.device).reshape(1, grid.ColTiles, 1);
+        return rank.lt(q).reshape(rows, cols).slice(1, 0, grid.K, 1);
     }
 }

@@ -206,7 +206,7 @@ public class ConfigLoaderTests
         Assert.That(dense.Prune, Is.Null);
         var pruned = LoadJson("""{ "prune": null, "model": { "in_channels": 1 } }""", "prune.sparsity=0.9");
         Assert.That(pruned.Prune!.Sparsity, Is.EqualTo(0.9));
-        Assert.That(pruned.Prune.Exclude, Is.EqualTo(new[] { "conv1", "fc" }));
+        Assert.That(pruned.Prune.EffectiveExclude, Is.EqualTo(PruneConfig.DefaultExclude), "an unset exclude means the default");
         var msg = Errors(() => ConfigLoader.Load(Write("a.json", FullJson), new[] { "train.epocs=2", "train.epochs=x" }, _dir));
         Assert.That(msg, Does.Contain("train.epocs: unknown key; did you mean 'train.epochs'?"));
         Assert.That(msg, Does.Contain("train.epochs: expected an integer, got 'x'"));

@@ -28,6 +28,7 @@ public static class LearningCurvePlot
         }
         plot.Title(title);
         plot.XLabel("epoch");
+        plot.Axes.Bottom.TickGenerator = new ScottPlot.TickGenerators.NumericAutomatic { IntegerTicksOnly = true };
         plot.Axes.Left.Label.Text = "loss";
         plot.Axes.Right.Label.Text = "top-1 (%)";
         plot.ShowLegend(Alignment.MiddleRight);

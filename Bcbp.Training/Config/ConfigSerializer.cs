@@ -2,6 +2,7 @@ using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json;
 using System.Text.Json.Nodes;
+using Bcbp.Training.Logging;
 
 namespace Bcbp.Training.Config;
 
@@ -38,12 +39,5 @@ public static class ConfigSerializer
         Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(ToJson(config, indented: false))));
 
     /// <summary>Writes the indented JSON to <paramref name="path"/> atomically (temp file + rename).</summary>
-    public static void Save(ExperimentConfig config, string path)
-    {
-        var full = Path.GetFullPath(path);
-        Directory.CreateDirectory(Path.GetDirectoryName(full)!);
-        var tmp = full + ".tmp";
-        File.WriteAllText(tmp, ToJson(config) + "\n");
-        File.Move(tmp, full, overwrite: true);
-    }
+    public static void Save(ExperimentConfig config, string path) => AtomicFile.WriteAllText(path, ToJson(config) + "\n");
 }

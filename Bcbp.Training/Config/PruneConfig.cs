@@ -42,6 +42,7 @@ public sealed partial class PruneConfig
     public static readonly IReadOnlyList<string> DefaultExclude = new[] { "@first", "@last" };
 
     /// <summary><see cref="Exclude"/>, or <see cref="DefaultExclude"/> when unset.</summary>
+    [System.Text.Json.Serialization.JsonIgnore]
     public IReadOnlyList<string> EffectiveExclude => Exclude ?? (IReadOnlyList<string>)DefaultExclude;
 }
 

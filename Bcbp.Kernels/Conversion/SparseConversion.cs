@@ -1,0 +1,72 @@
+using Bcbp.Kernels.Formats;
+using Bcbp.Kernels.Modules;
+using Bcbp.Kernels.Ops;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+
+namespace Bcbp.Kernels.Conversion;
+
+/// <summary>
+/// Turns a pruned model (Conv2d/Linear modules carrying a <c>weight_mask</c> buffer) into a sparse inference model:
+/// each such module is replaced in place, by name, with a <see cref="BcbpConv2d"/> or <see cref="BcbpLinear"/>.
+/// Optionally folds the BatchNorm2d that follows a conv into it first (conv1/bn1, downsample.0/downsample.1).
+/// </summary>
+public static class SparseConversion
+{
+    /// <summary>Converts <paramref name="model"/> in place; returns the converted modules' names.</summary>
+    public static IReadOnlyList<string> Convert(nn.Module model, int tileRows, SparseLayout layout = SparseLayout.Auto, bool foldBatchNorm = false)
+    {
+        using var _ = no_grad();
+        var all = model.named_modules().ToList();
+        var byName = all.ToDictionary(p => p.name, p => p.module);
+        var converted = new List<string>();
+        foreach (var (name, module) in all)
+        {
+            var mask = module.named_buffers(recurse: false).FirstOrDefault(b => b.name == "weight_mask").buffer;
+            if (mask is null) continue;
+            nn.Module replacement = module switch
+            {
+                Conv2d conv => ConvertConv(conv, mask, tileRows, layout, foldBatchNorm ? FollowingBatchNorm(name, byName) : null),
+                Linear lin => new BcbpLinear(Pack(lin.weight!, mask, tileRows, layout, name), lin.bias),
+                _ => throw new NotSupportedException($"'{name}' has a weight_mask but is a {module.GetType().Name}; only Conv2d and Linear convert"),
+            };
+            ModuleReplacer.Replace(model, name, replacement);
+            converted.Add(name);
+        }
+        return converted;
+    }
+
+    static BcbpConv2d ConvertConv(Conv2d conv, Tensor mask, int tileRows, SparseLayout layout, BatchNorm2d? bn)
+    {
+        if (conv.groups != 1) throw new NotSupportedException($"grouped convolutions (groups={conv.groups}) do not convert");
+        var weight = conv.weight!.detach();
+        var bias = conv.bias?.detach();
+        if (bn is not null)
+        {
+            (weight, bias) = BatchNormFolding.Fold(weight, bias, bn);
+            BatchNormFolding.MakeIdentity(bn);
+        }
+        var k = conv.kernel_size; var s = conv.stride; var p = conv.padding; var d = conv.dilation;
+        var g = new ConvGeometry((int)k[0], (int)k[1], (int)s[0], (int)s[1], (int)p[0], (int)p[1], (int)d[0], (int)d[1]);
+        return new BcbpConv2d(Pack(weight, mask, tileRows, layout, "conv"), weight.shape[1], g, bias);
+    }
+
+    static TiledSparseMatrix Pack(Tensor weight, Tensor mask, int tileRows, SparseLayout layout, string name)
+    {
+        var w = weight.detach().cpu(); var m = mask.cpu();
+        if (layout == SparseLayout.Block) return BlockSparseMatrix.Pack(w, m, tileRows);
+        if (layout == SparseLayout.Bcbp) return BcbpMatrix.Pack(w, m, tileRows);
+        var counts = TileColumns.Kept(m, tileRows).Select(c => c.Length).Distinct().Count();
+        return counts <= 1 ? BcbpMatrix.Pack(w, m, tileRows) : BlockSparseMatrix.Pack(w, m, tileRows);
+    }
+
+    /// <summary>The BatchNorm2d that follows a conv by torchvision's naming: convN -> bnN, "i" -> "i+1".</summary>
+    static BatchNorm2d? FollowingBatchNorm(string convName, IReadOnlyDictionary<string, nn.Module> byName)
+    {
+        int dot = convName.LastIndexOf('.');
+        string prefix = dot < 0 ? "" : convName[..(dot + 1)], last = convName[(dot + 1)..];
+        string? candidate = last.StartsWith("conv") ? prefix + "bn" + last[4..]
+            : int.TryParse(last, out int i) ? prefix + (i + 1) : null;
+        return candidate is not null && byName.TryGetValue(candidate, out var m) ? m as BatchNorm2d : null;
+    }
+}

@@ -1,0 +1,49 @@
+using static TorchSharp.torch;
+
+namespace Bcbp.Kernels.Formats;
+
+/// <summary>Masks for checks and benchmarks: random balanced BCBP masks, random block masks of equal sparsity, and a
+/// magnitude BCBP mask (L1 norm of each tile_rows x 1 column vector, the lowest pruned equally in every tile).</summary>
+public static class SyntheticMasks
+{
+    /// <summary>Every row tile keeps the same round(K * (1 - sparsity)) random columns of its own.</summary>
+    public static Tensor RandomBcbp(long rows, long cols, int tileRows, double sparsity, Generator gen)
+    {
+        long keep = Math.Max(1, (long)Math.Round(cols * (1 - sparsity)));
+        var mask = zeros(rows, cols);
+        for (long t = 0; t < rows; t += tileRows)
+        {
+            var kept = randperm(cols, generator: gen).narrow(0, 0, keep);
+            mask.narrow(0, t, Math.Min(tileRows, rows - t)).index_fill_(1, kept, 1);
+        }
+        return mask;
+    }
+
+    /// <summary>Blocks of tileRows x blockCols kept by one layer-wide threshold on random scores: the same sparsity,
+    /// but each tile keeps its own number of blocks.</summary>
+    public static Tensor RandomBlock(long rows, long cols, int tileRows, double sparsity, Generator gen, int blockCols = 16)
+    {
+        long tiles = (rows + tileRows - 1) / tileRows, blocks = (cols + blockCols - 1) / blockCols;
+        var scores = rand(tiles, blocks, generator: gen);
+        long keep = Math.Max(1, (long)Math.Round(tiles * blocks * (1 - sparsity)));
+        var threshold = scores.flatten().topk((int)keep).values.min();
+        var kept = scores.ge(threshold).to(ScalarType.Float32);
+        return kept.repeat_interleave(tileRows, 0).repeat_interleave(blockCols, 1).narrow(0, 0, rows).narrow(1, 0, cols).contiguous();
+    }
+
+    /// <summary>BCBP by magnitude: in every tile, keep the round(K * (1 - sparsity)) column vectors of largest L1 norm.</summary>
+    public static Tensor MagnitudeBcbp(Tensor weight, int tileRows, double sparsity)
+    {
+        var w2 = TileColumns.Flatten(weight).abs().cpu().to(ScalarType.Float32);
+        long rows = w2.shape[0], cols = w2.shape[1];
+        long keep = Math.Max(1, (long)Math.Round(cols * (1 - sparsity)));
+        var mask = zeros(rows, cols);
+        for (long t = 0; t < rows; t += tileRows)
+        {
+            long len = Math.Min(tileRows, rows - t);
+            var norms = w2.narrow(0, t, len).sum(dim: 0);
+            mask.narrow(0, t, len).index_fill_(1, norms.topk((int)keep).indexes, 1);
+        }
+        return mask.reshape(weight.shape);
+    }
+}

@@ -1,0 +1,74 @@
+using System.Runtime.InteropServices;
+
+namespace Bcbp.Kernels.Interop;
+
+/// <summary>The CUDA driver API calls the kernels need. Uses PyTorch's primary context of the tensors' device.</summary>
+internal static class CudaDriver
+{
+    [DllImport(CudaLibraries.Driver)] static extern int cuInit(uint flags);
+    [DllImport(CudaLibraries.Driver)] static extern int cuDeviceGet(out int device, int ordinal);
+    [DllImport(CudaLibraries.Driver)] static extern int cuDeviceGetAttribute(out int value, int attrib, int device);
+    [DllImport(CudaLibraries.Driver)] static extern int cuDevicePrimaryCtxRetain(out IntPtr ctx, int device);
+    [DllImport(CudaLibraries.Driver)] static extern int cuCtxSetCurrent(IntPtr ctx);
+    [DllImport(CudaLibraries.Driver)] static extern int cuModuleLoadData(out IntPtr module, byte[] image);
+    [DllImport(CudaLibraries.Driver)] static extern int cuModuleGetFunction(out IntPtr function, IntPtr module, [MarshalAs(UnmanagedType.LPStr)] string name);
+    [DllImport(CudaLibraries.Driver)] static extern int cuFuncSetAttribute(IntPtr function, int attrib, int value);
+    [DllImport(CudaLibraries.Driver)] static extern int cuLaunchKernel(IntPtr f, uint gx, uint gy, uint gz, uint bx, uint by, uint bz,
+        uint sharedMem, IntPtr stream, IntPtr[] kernelParams, IntPtr extra);
+    [DllImport(CudaLibraries.Driver)] static extern int cuGetErrorName(int error, out IntPtr name);
+    [DllImport(CudaLibraries.Driver)] static extern int cuGetErrorString(int error, out IntPtr str);
+
+    const int AttrComputeMajor = 75, AttrComputeMinor = 76, FuncAttrMaxDynamicShared = 8;
+    static readonly Dictionary<int, IntPtr> Contexts = new();
+    static readonly object Lock = new();
+    static bool _initialized;
+
+    /// <summary>Makes PyTorch's primary context of <paramref name="ordinal"/> current on this thread.</summary>
+    internal static void UseDevice(int ordinal)
+    {
+        CudaLibraries.Register();
+        IntPtr ctx;
+        lock (Lock)
+        {
+            if (!_initialized) { Check(cuInit(0), "cuInit", "(init)"); _initialized = true; }
+            if (!Contexts.TryGetValue(ordinal, out ctx))
+            {
+                Check(cuDeviceGet(out int dev, ordinal), "cuDeviceGet", "(init)");
+                Check(cuDevicePrimaryCtxRetain(out ctx, dev), "cuDevicePrimaryCtxRetain", "(init)");
+                Contexts[ordinal] = ctx;
+            }
+        }
+        Check(cuCtxSetCurrent(ctx), "cuCtxSetCurrent", "(init)");
+    }
+
+    /// <summary>The device's compute capability as NVRTC's arch number (90 for sm_90).</summary>
+    internal static int ComputeCapability(int ordinal)
+    {
+        UseDevice(ordinal);
+        Check(cuDeviceGet(out int dev, ordinal), "cuDeviceGet", "(init)");
+        Check(cuDeviceGetAttribute(out int major, AttrComputeMajor, dev), "cuDeviceGetAttribute", "(init)");
+        Check(cuDeviceGetAttribute(out int minor, AttrComputeMinor, dev), "cuDeviceGetAttribute", "(init)");
+        return major * 10 + minor;
+    }
+
+    internal static IntPtr LoadFunction(byte[] cubin, string kernel)
+    {
+        Check(cuModuleLoadData(out var module, cubin), "cuModuleLoadData", kernel);
+        Check(cuModuleGetFunction(out var f, module, kernel), "cuModuleGetFunction", kernel);
+        return f;
+    }
+
+    internal static void SetMaxDynamicSharedMemory(IntPtr f, int bytes, string kernel)
+        => Check(cuFuncSetAttribute(f, FuncAttrMaxDynamicShared, bytes), "cuFuncSetAttribute(max dynamic shared memory)", kernel);
+
+    /// <summary>Launches on the legacy default stream, the one PyTorch uses unless told otherwise.</summary>
+    internal static void Launch(IntPtr f, (uint x, uint y, uint z) grid, uint threads, uint sharedBytes, IntPtr[] args, string kernel)
+        => Check(cuLaunchKernel(f, grid.x, grid.y, grid.z, threads, 1, 1, sharedBytes, IntPtr.Zero, args, IntPtr.Zero), "cuLaunchKernel", kernel);
+
+    static void Check(int rc, string call, string kernel)
+    {
+        if (rc == 0) return;
+        cuGetErrorName(rc, out var n); cuGetErrorString(rc, out var s);
+        throw new CudaException($"CUDA driver call {call} failed for kernel '{kernel}': {Marshal.PtrToStringAnsi(n)} ({Marshal.PtrToStringAnsi(s)})");
+    }
+}

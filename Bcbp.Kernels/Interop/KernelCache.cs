@@ -1,0 +1,63 @@
+using System.Collections.Concurrent;
+using System.Security.Cryptography;
+using System.Text;
+
+namespace Bcbp.Kernels.Interop;
+
+/// <summary>
+/// Our CUDA sources (embedded <c>Cuda/*.cu</c>) compiled with NVRTC at first use for the GPU's arch, cached on disk
+/// by hash(source + options) + arch under <c>BCBP_KERNEL_CACHE</c> or ~/.cache/bcbp/kernels, and loaded once per
+/// process and device.
+/// </summary>
+public static class KernelCache
+{
+    static readonly ConcurrentDictionary<string, IntPtr> Functions = new();
+
+    /// <summary>Folder of compiled cubins.</summary>
+    public static string Folder => Environment.GetEnvironmentVariable("BCBP_KERNEL_CACHE")
+        ?? Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), ".cache", "bcbp", "kernels");
+
+    /// <summary>The text of an embedded source, e.g. "gather_gemm.cu".</summary>
+    public static string Source(string file)
+    {
+        var asm = typeof(KernelCache).Assembly;
+        var name = asm.GetManifestResourceNames().FirstOrDefault(n => n.EndsWith("." + file, StringComparison.Ordinal))
+                   ?? throw new FileNotFoundException($"CUDA source '{file}' is not embedded in Bcbp.Kernels (Cuda/**/*.cu).");
+        using var s = asm.GetManifestResourceStream(name)!;
+        using var r = new StreamReader(s);
+        return r.ReadToEnd();
+    }
+
+    /// <summary>The loaded kernel <paramref name="kernel"/> of <paramref name="file"/> compiled with <paramref name="defines"/>.</summary>
+    internal static IntPtr Function(string file, string kernel, IReadOnlyList<string> defines, int device)
+    {
+        string key = $"{device}|{file}|{kernel}|{string.Join(" ", defines)}";
+        return Functions.GetOrAdd(key, _ =>
+        {
+            int arch = CudaDriver.ComputeCapability(device);
+            var source = Source(file);
+            var options = new[] { $"--gpu-architecture=sm_{arch}", "-std=c++17" }.Concat(defines.Select(d => "-D" + d)).ToArray();
+            var cubin = Cubin(source, file, options, arch);
+            CudaDriver.UseDevice(device);
+            return CudaDriver.LoadFunction(cubin, kernel);
+        });
+    }
+
+    static byte[] Cubin(string source, string file, string[] options, int arch)
+    {
+        var hash = Convert.ToHexString(SHA256.HashData(Encoding.UTF8.GetBytes(source + "\n" + string.Join(" ", options))))[..24].ToLowerInvariant();
+        var path = Path.Combine(Folder, $"{Path.GetFileNameWithoutExtension(file)}-{hash}-sm{arch}.cubin");
+        if (File.Exists(path)) return File.ReadAllBytes(path);
+        var cubin = Nvrtc.CompileToCubin(source, file, options);
+        try
+        {
+            Directory.CreateDirectory(Folder);
+            var tmp = path + "." + Environment.ProcessId + ".tmp";
+            File.WriteAllBytes(tmp, cubin);
+            File.Move(tmp, path, overwrite: true);
+        }
+        catch (IOException) { /* a read-only cache only costs a recompile next time */ }
+        catch (UnauthorizedAccessException) { }
+        return cubin;
+    }
+}

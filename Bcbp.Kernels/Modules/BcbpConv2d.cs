@@ -1,0 +1,59 @@
+using Bcbp.Kernels.Formats;
+using Bcbp.Kernels.Ops;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace Bcbp.Kernels.Modules;
+
+/// <summary>
+/// Inference Conv2d with a tiled sparse weight (BCBP or block). On CUDA with fp16/bf16 input it runs our implicit-GEMM
+/// kernel and returns an NCHW-shaped view whose memory is CHWN (batch innermost), so the next sparse layer reads it
+/// without a transpose; elementwise ops (ReLU, residual add) keep that layout. Elsewhere it runs the CPU reference.
+/// </summary>
+public sealed class BcbpConv2d : nn.Module<Tensor, Tensor>
+{
+    readonly Dictionary<(string, ScalarType), PackedWeight> _packed = new();
+
+    /// <summary>Creates the module from a packed weight, the conv geometry and an optional bias [out].</summary>
+    public BcbpConv2d(TiledSparseMatrix weight, long inChannels, ConvGeometry geometry, Tensor? bias = null) : base(nameof(BcbpConv2d))
+    {
+        if (weight.Cols != inChannels * geometry.KernelH * geometry.KernelW)
+            throw new ArgumentException($"weight has {weight.Cols} columns but in_channels * kh * kw = {inChannels * geometry.KernelH * geometry.KernelW}");
+        Weight = weight; InChannels = inChannels; Geometry = geometry;
+        Bias = bias?.detach().to(ScalarType.Float32).cpu();
+    }
+
+    /// <summary>The sparse weight [out x in*kh*kw].</summary>
+    public TiledSparseMatrix Weight { get; }
+    /// <summary>Input channels.</summary>
+    public long InChannels { get; }
+    /// <summary>Output channels.</summary>
+    public long OutChannels => Weight.Rows;
+    /// <summary>Kernel, stride, padding, dilation.</summary>
+    public ConvGeometry Geometry { get; }
+    /// <summary>Bias (fp32) or null.</summary>
+    public Tensor? Bias { get; }
+    /// <summary>Run the block (per-tile offsets) kernel even for a BCBP weight (to measure its cost).</summary>
+    public bool ForceBlockKernel { get; init; }
+
+    /// <inheritdoc/>
+    public override Tensor forward(Tensor x)
+    {
+        if (x.dim() != 4 || x.shape[1] != InChannels)
+            throw new ArgumentException($"BcbpConv2d expects [B x {InChannels} x H x W], got [{string.Join(", ", x.shape)}]");
+        if (x.device.type != DeviceType.CUDA || (x.dtype != ScalarType.Float16 && x.dtype != ScalarType.BFloat16))
+            return SparseReference.Conv2d(Weight, x, Geometry, Bias);
+        var packed = Packed(x);
+        var chwn = x.permute(1, 2, 3, 0);
+        if (!chwn.is_contiguous()) chwn = chwn.contiguous();
+        return GatherGemm.Conv2d(packed, chwn, Geometry, Bias).permute(3, 0, 1, 2);
+    }
+
+    PackedWeight Packed(Tensor x)
+    {
+        var key = (x.device.ToString(), x.dtype);
+        if (!_packed.TryGetValue(key, out var p))
+            _packed[key] = p = PackedWeight.Create(Weight, x.device, x.dtype, ForceBlockKernel);
+        return p;
+    }
+}

@@ -1,0 +1,43 @@
+using Bcbp.Kernels.Formats;
+using Bcbp.Kernels.Ops;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace Bcbp.Kernels.Modules;
+
+/// <summary>Inference Linear with a tiled sparse weight [out x in]: y = x W^T + b through the gather-GEMM kernel on
+/// CUDA fp16/bf16 inputs, the CPU reference elsewhere.</summary>
+public sealed class BcbpLinear : nn.Module<Tensor, Tensor>
+{
+    readonly Dictionary<(string, ScalarType), PackedWeight> _packed = new();
+
+    /// <summary>Creates the module from a packed weight and an optional bias [out].</summary>
+    public BcbpLinear(TiledSparseMatrix weight, Tensor? bias = null) : base(nameof(BcbpLinear))
+    {
+        Weight = weight;
+        Bias = bias?.detach().to(ScalarType.Float32).cpu();
+    }
+
+    /// <summary>The sparse weight [out x in].</summary>
+    public TiledSparseMatrix Weight { get; }
+    /// <summary>Bias (fp32) or null.</summary>
+    public Tensor? Bias { get; }
+
+    /// <inheritdoc/>
+    public override Tensor forward(Tensor x)
+    {
+        if (x.shape[^1] != Weight.Cols)
+            throw new ArgumentException($"BcbpLinear expects [..., {Weight.Cols}], got [{string.Join(", ", x.shape)}]");
+        var lead = x.shape[..^1];
+        var xt = x.reshape(-1, Weight.Cols).t().contiguous();      // [K x N]: the kernel gathers rows of X
+        Tensor y;
+        if (x.device.type == DeviceType.CUDA && (x.dtype == ScalarType.Float16 || x.dtype == ScalarType.BFloat16))
+        {
+            var key = (x.device.ToString(), x.dtype);
+            if (!_packed.TryGetValue(key, out var p)) _packed[key] = p = PackedWeight.Create(Weight, x.device, x.dtype);
+            y = GatherGemm.Gemm(p, xt, Bias);
+        }
+        else y = SparseReference.Gemm(Weight, xt, Bias);
+        return y.t().reshape(lead.Append(Weight.Rows).ToArray());
+    }
+}

@@ -1,0 +1,130 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Text;
+using System.Text.Json;
+using Bcbp.Kernels.Formats;
+using Bcbp.Kernels.Ops;
+using Bcbp.Training.Runtime;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace Bcbp.Training.Cli;
+
+/// <summary>
+/// <c>bcbp bench</c>: per ResNet-50 and VGG-16 conv layer shape, batch and sparsity, the time of the dense cuDNN conv
+/// (TorchSharp, fp16), the ideal (a dense cuBLAS GEMM on the compacted [M x K'] weight and an already gathered X), our
+/// BCBP kernel and our block kernel (random block mask of the same sparsity). Writes bench.json and bench.md.
+/// </summary>
+public sealed class BenchCommand : ICliCommand
+{
+    public string Name => "bench";
+    public string Summary => "time the BCBP and block kernels against dense cuDNN and the ideal compacted GEMM";
+
+    sealed record Layer(string Model, string Name, int Cin, int Cout, int K, int Stride, int H);
+
+    static readonly Layer[] Layers =
+    {
+        new("resnet50", "layer1.0.conv1", 64, 64, 1, 1, 56), new("resnet50", "layer1.0.conv2", 64, 64, 3, 1, 56),
+        new("resnet50", "layer1.0.conv3", 64, 256, 1, 1, 56), new("resnet50", "layer1.1.conv1", 256, 64, 1, 1, 56),
+        new("resnet50", "layer2.1.conv1", 512, 128, 1, 1, 28), new("resnet50", "layer2.1.conv2", 128, 128, 3, 1, 28),
+        new("resnet50", "layer2.1.conv3", 128, 512, 1, 1, 28), new("resnet50", "layer3.1.conv1", 1024, 256, 1, 1, 14),
+        new("resnet50", "layer3.1.conv2", 256, 256, 3, 1, 14), new("resnet50", "layer3.1.conv3", 256, 1024, 1, 1, 14),
+        new("resnet50", "layer4.1.conv1", 2048, 512, 1, 1, 7), new("resnet50", "layer4.1.conv2", 512, 512, 3, 1, 7),
+        new("resnet50", "layer4.1.conv3", 512, 2048, 1, 1, 7),
+        new("vgg16", "features.2", 64, 64, 3, 1, 224), new("vgg16", "features.7", 128, 128, 3, 1, 112),
+        new("vgg16", "features.14", 256, 256, 3, 1, 56), new("vgg16", "features.21", 512, 512, 3, 1, 28),
+        new("vgg16", "features.28", 512, 512, 3, 1, 14),
+    };
+
+    /// <summary>One measured case; times in milliseconds (median-free mean over a queued loop).</summary>
+    public sealed record Row(string Model, string Layer, int Batch, double Sparsity, int TileRows, long M, long K, long KeptK, long N,
+        double DenseMs, double IdealMs, double BcbpMs, double BlockMs, double BlockWit);
+
+    public int Run(CliArgs args)
+    {
+        var device = TorchBackend.Initialize(args.Get("device", "cuda"), args.Get("libtorch"));
+        string outDir = args.Get("out", "experiments/results/bench");
+        var batches = Ints(args.Get("batch", "1,32,256"));
+        var sparsities = args.Get("sparsity", "0.5,0.75,0.875").Split(',').Select(s => double.Parse(s, CultureInfo.InvariantCulture)).ToArray();
+        int tileRows = args.GetInt("tile-rows", 64), iters = args.GetInt("iters", 20);
+        string only = args.Get("model", "all");
+        args.ThrowOnUnknown();
+        if (device.type != DeviceType.CUDA) throw new InvalidOperationException("bench needs a CUDA device (--device cuda); on a CPU-only machine run `bcbp verify`");
+
+        var gen = new Generator(7);
+        var rows = new List<Row>();
+        foreach (var layer in Layers.Where(l => only == "all" || l.Model == only))
+            foreach (var batch in batches)
+                foreach (var s in sparsities)
+                {
+                    using var scope = NewDisposeScope();
+                    var row = Measure(layer, batch, s, tileRows, iters, device, gen);
+                    rows.Add(row);
+                    Console.WriteLine($"{row.Model,-8} {row.Layer,-15} b{row.Batch,-3} s{row.Sparsity:0.###} dense {row.DenseMs,8:F3} ideal {row.IdealMs,8:F3} " +
+                                      $"bcbp {row.BcbpMs,8:F3} block {row.BlockMs,8:F3} (wit {row.BlockWit:F2})  bcbp/ideal {row.BcbpMs / row.IdealMs:F2} dense/bcbp {row.DenseMs / row.BcbpMs:F2}");
+                }
+        Directory.CreateDirectory(outDir);
+        WriteAtomic(Path.Combine(outDir, "bench.json"), JsonSerializer.Serialize(new
+        {
+            device = torch.cuda.is_available() ? "cuda" : "cpu", tile_rows = tileRows, iters, dtype = "float16", rows,
+        }, new JsonSerializerOptions { WriteIndented = true }));
+        WriteAtomic(Path.Combine(outDir, "bench.md"), Markdown(rows));
+        Console.WriteLine($"bench: {rows.Count} cases written to {outDir}/bench.json and bench.md");
+        return 0;
+    }
+
+    static Row Measure(Layer l, int batch, double sparsity, int tileRows, int iters, Device device, Generator gen)
+    {
+        int pad = l.K / 2;
+        var g = new ConvGeometry(l.K, l.K, l.Stride, l.Stride, pad, pad);
+        var (oh, ow) = g.OutputSize(l.H, l.H);
+        long cols = (long)l.Cin * l.K * l.K, n = (long)batch * oh * ow;
+        var w = randn(new long[] { l.Cout, l.Cin, l.K, l.K }, generator: gen);
+        var bcbp = BcbpMatrix.Pack(w, SyntheticMasks.RandomBcbp(l.Cout, cols, tileRows, sparsity, gen).reshape(w.shape), tileRows);
+        var block = BlockSparseMatrix.Pack(w, SyntheticMasks.RandomBlock(l.Cout, cols, tileRows, sparsity, gen).reshape(w.shape), tileRows);
+        var pb = PackedWeight.Create(bcbp, device, ScalarType.Float16);
+        var pk = PackedWeight.Create(block, device, ScalarType.Float16);
+        var x = randn(new long[] { batch, l.Cin, l.H, l.H }, dtype: ScalarType.Float16, device: device);
+        var xc = x.permute(1, 2, 3, 0).contiguous();
+        var wd = w.to(ScalarType.Float16).to(device);
+        long kept = bcbp.KeptPerTile;
+        var wc = randn(new long[] { l.Cout, kept }, dtype: ScalarType.Float16, device: device);
+        var xg = randn(new long[] { kept, n }, dtype: ScalarType.Float16, device: device);
+        double dense = TimeMs(() => nn.functional.conv2d(x, wd, null, new long[] { l.Stride }, new long[] { pad }), iters);
+        double ideal = TimeMs(() => wc.matmul(xg), iters);
+        double ours = TimeMs(() => GatherGemm.Conv2d(pb, xc, g), iters);
+        double blk = TimeMs(() => GatherGemm.Conv2d(pk, xc, g), iters);
+        return new Row(l.Model, l.Name, batch, sparsity, tileRows, l.Cout, cols, kept, n, dense, ideal, ours, blk, block.Wit);
+    }
+
+    /// <summary>Mean time of <paramref name="iters"/> queued calls after warm-up (the launch queue hides host overhead).</summary>
+    static double TimeMs(Func<Tensor> fn, int iters)
+    {
+        for (int i = 0; i < 3; i++) { using var s = NewDisposeScope(); fn(); }
+        torch.cuda.synchronize();
+        var sw = Stopwatch.StartNew();
+        for (int i = 0; i < iters; i++) { using var s = NewDisposeScope(); fn(); }
+        torch.cuda.synchronize();
+        return sw.Elapsed.TotalMilliseconds / iters;
+    }
+
+    static string Markdown(IReadOnlyList<Row> rows)
+    {
+        var sb = new StringBuilder();
+        sb.AppendLine("| model | layer | batch | sparsity | M | K | K' | N | dense ms | ideal ms | BCBP ms | block ms | BCBP / ideal | dense / BCBP | block / BCBP |");
+        sb.AppendLine("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|");
+        foreach (var r in rows)
+            sb.AppendLine(string.Create(CultureInfo.InvariantCulture,
+                $"| {r.Model} | {r.Layer} | {r.Batch} | {r.Sparsity:0.###} | {r.M} | {r.K} | {r.KeptK} | {r.N} | {r.DenseMs:F3} | {r.IdealMs:F3} | {r.BcbpMs:F3} | {r.BlockMs:F3} | {r.BcbpMs / r.IdealMs:F2} | {r.DenseMs / r.BcbpMs:F2} | {r.BlockMs / r.BcbpMs:F2} |"));
+        return sb.ToString();
+    }
+
+    static int[] Ints(string csv) => csv.Split(',').Select(s => int.Parse(s.Trim(), CultureInfo.InvariantCulture)).ToArray();
+
+    static void WriteAtomic(string path, string text)
+    {
+        var tmp = path + ".tmp";
+        File.WriteAllText(tmp, text);
+        File.Move(tmp, path, overwrite: true);
+    }
+}

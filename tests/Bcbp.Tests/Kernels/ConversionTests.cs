@@ -125,3 +125,36 @@ public class ConversionTests
         Assert.That(converted.Weight, Is.InstanceOf<BlockSparseMatrix>());
     }
 }
+
+public class ResNet50ConversionTests
+{
+    [Test]
+    public void BcbpResNet50WithFoldedBatchNormMatchesTheMaskedDenseModel()
+    {
+        KernelTestSupport.UseCpu();
+        using var _ = no_grad();
+        var gen = new Generator(12);
+        var model = new Bcbp.Training.Cli.BenchResNet50();
+        foreach (var (name, m) in model.named_modules())
+        {
+            if (m is BatchNorm2d bn)
+            {
+                bn.running_mean!.copy_(randn(bn.running_mean.shape, generator: gen) * 0.1);
+                bn.running_var!.copy_(rand(bn.running_var.shape, generator: gen) + 0.5);
+            }
+            if (m is Conv2d conv && name != "conv1")
+            {
+                var mask = SyntheticMasks.MagnitudeBcbp(conv.weight!, 64, 0.75);
+                conv.weight!.mul_(mask);
+                conv.register_buffer("weight_mask", mask);
+            }
+        }
+        model.eval();
+        var x = randn(new long[] { 1, 3, 32, 32 }, generator: gen);
+        var expected = model.forward(x);
+        var converted = SparseConversion.Convert(model, 64, SparseLayout.Bcbp, foldBatchNorm: true);
+        Assert.That(converted.Count, Is.EqualTo(52));                      // 16 blocks x 3 convs + 4 projections
+        Assert.That(model.named_modules().Count(p => p.module is BatchNorm2d), Is.EqualTo(1)); // only the stem's BN stays
+        Assert.That(KernelTestSupport.RelErr(model.forward(x), expected), Is.LessThan(1e-4));
+    }
+}

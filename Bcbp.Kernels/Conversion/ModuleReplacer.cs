@@ -47,6 +47,7 @@ public static class ModuleReplacer
                 }
                 else if (value is IList list && !(value is Array) && ReplaceInList(list, old, replacement)) placed = true;
                 else if (value is IDictionary dict) placed |= ReplaceInDictionary(dict, old, replacement);
+                else if (value is not null && value is not nn.Module) placed |= ReplaceInGenericDictionary(value, old, replacement);
             }
         }
         if (!placed) throw new NotSupportedException($"could not find the field that holds '{path}' in {parent.GetType().Name}");
@@ -70,6 +71,20 @@ public static class ModuleReplacer
                 }
             }
         }
+        return any;
+    }
+
+    /// <summary>TorchSharp's module registry is an OrderedDict&lt;string, Module&gt; (generic IDictionary only).</summary>
+    static bool ReplaceInGenericDictionary(object value, object old, object replacement)
+    {
+        var iface = value.GetType().GetInterfaces().FirstOrDefault(i => i.IsGenericType && i.GetGenericTypeDefinition() == typeof(IDictionary<,>)
+                                                                       && i.GetGenericArguments()[1].IsInstanceOfType(replacement));
+        if (iface is null) return false;
+        var keysProp = iface.GetProperty("Keys")!; var item = iface.GetProperty("Item")!;
+        var keys = ((IEnumerable)keysProp.GetValue(value)!).Cast<object>().ToList();
+        bool any = false;
+        foreach (var k in keys)
+            if (ReferenceEquals(item.GetValue(value, new[] { k }), old)) { item.SetValue(value, replacement, new[] { k }); any = true; }
         return any;
     }
 

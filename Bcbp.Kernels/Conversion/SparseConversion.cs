@@ -13,7 +13,8 @@ namespace Bcbp.Kernels.Conversion;
 /// </summary>
 public static class SparseConversion
 {
-    /// <summary>Converts <paramref name="model"/> in place; returns the converted modules' names.</summary>
+    /// <summary>Converts <paramref name="model"/> in place; returns the converted modules' names. A folded BatchNorm2d is
+    /// replaced by nn.Identity where its field allows, else made the identity in place.</summary>
     public static IReadOnlyList<string> Convert(nn.Module model, int tileRows, SparseLayout layout = SparseLayout.Auto, bool foldBatchNorm = false)
     {
         using var _ = no_grad();
@@ -26,7 +27,7 @@ public static class SparseConversion
             if (mask is null) continue;
             nn.Module replacement = module switch
             {
-                Conv2d conv => ConvertConv(conv, mask, tileRows, layout, foldBatchNorm ? FollowingBatchNorm(name, byName) : null),
+                Conv2d conv => ConvertConv(model, conv, mask, tileRows, layout, foldBatchNorm ? FollowingBatchNorm(name, byName) : null),
                 Linear lin => new BcbpLinear(Pack(lin.weight!, mask, tileRows, layout, name), lin.bias),
                 _ => throw new NotSupportedException($"'{name}' has a weight_mask but is a {module.GetType().Name}; only Conv2d and Linear convert"),
             };
@@ -36,15 +37,17 @@ public static class SparseConversion
         return converted;
     }
 
-    static BcbpConv2d ConvertConv(Conv2d conv, Tensor mask, int tileRows, SparseLayout layout, BatchNorm2d? bn)
+    static BcbpConv2d ConvertConv(nn.Module model, Conv2d conv, Tensor mask, int tileRows, SparseLayout layout, (string name, BatchNorm2d bn)? following)
     {
         if (conv.groups != 1) throw new NotSupportedException($"grouped convolutions (groups={conv.groups}) do not convert");
         var weight = conv.weight!.detach();
         var bias = conv.bias?.detach();
-        if (bn is not null)
+        if (following is { } f)
         {
-            (weight, bias) = BatchNormFolding.Fold(weight, bias, bn);
-            BatchNormFolding.MakeIdentity(bn);
+            (weight, bias) = BatchNormFolding.Fold(weight, bias, f.bn);
+            BatchNormFolding.MakeIdentity(f.bn);
+            try { ModuleReplacer.Replace(model, f.name, nn.Identity()); }
+            catch (NotSupportedException) { /* a concrete BatchNorm2d field keeps the identity BN */ }
         }
         var k = conv.kernel_size; var s = conv.stride; var p = conv.padding; var d = conv.dilation;
         var g = new ConvGeometry((int)k[0], (int)k[1], (int)s[0], (int)s[1], (int)p[0], (int)p[1], (int)d[0], (int)d[1]);
@@ -61,12 +64,12 @@ public static class SparseConversion
     }
 
     /// <summary>The BatchNorm2d that follows a conv by torchvision's naming: convN -> bnN, "i" -> "i+1".</summary>
-    static BatchNorm2d? FollowingBatchNorm(string convName, IReadOnlyDictionary<string, nn.Module> byName)
+    static (string, BatchNorm2d)? FollowingBatchNorm(string convName, IReadOnlyDictionary<string, nn.Module> byName)
     {
         int dot = convName.LastIndexOf('.');
         string prefix = dot < 0 ? "" : convName[..(dot + 1)], last = convName[(dot + 1)..];
         string? candidate = last.StartsWith("conv") ? prefix + "bn" + last[4..]
             : int.TryParse(last, out int i) ? prefix + (i + 1) : null;
-        return candidate is not null && byName.TryGetValue(candidate, out var m) ? m as BatchNorm2d : null;
+        return candidate is not null && byName.TryGetValue(candidate, out var m) && m is BatchNorm2d bn ? (candidate, bn) : null;
     }
 }

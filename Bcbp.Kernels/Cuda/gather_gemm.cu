@@ -163,13 +163,22 @@ __device__ __forceinline__ void gather_gemm(const Args& p) {
       cp_async16(smem_addr(dst + r * A_LD + k), Wt + (long long)r * cnt + kt * BK + k, true);
     }
   };
+  // Kept-row indices of the step to load next, read one step ahead so their latency hides behind the MMAs.
+  int kidx[B_CHUNKS];
+  auto fetch_idx = [&](int kt) {
+#pragma unroll
+    for (int i = 0; i < B_CHUNKS; ++i) {
+      int r = brow0 + i * brow_step;
+      kidx[i] = (r < BK && kt < ktiles) ? __ldg(idx + kt * BK + r) : 0;
+    }
+  };
   auto load_b_async = [&](int kt, int slot) {
     u16* dst = Bs + slot * B_STAGE;
 #pragma unroll
     for (int i = 0; i < B_CHUNKS; ++i) {
       int r = brow0 + i * brow_step;
       if (r < BK) {
-        int k = __ldg(idx + kt * BK + r);
+        int k = kidx[i];
         bool valid = n0 + bcol < p.N;
         const u16* src = p.X + (long long)k * p.ldx + (valid ? n0 + bcol : 0);
         cp_async16(smem_addr(dst + r * B_LD + bcol), src, valid);
@@ -183,7 +192,7 @@ __device__ __forceinline__ void gather_gemm(const Args& p) {
     for (int i = 0; i < B_CHUNKS; ++i) {
       int r = brow0 + i * brow_step;
       if (r < BK) {
-        int k = __ldg(idx + kt * BK + r);
+        int k = kidx[i];
         int c = k / RS, rs = k - c * RS, fr = rs / p.S, fs = rs - fr * p.S;
         int ih = col[0].ih0 + fr * p.dh, iw = col[0].iw0 + fs * p.dw;
         bool valid = col[0].valid && (unsigned)ih < (unsigned)p.H && (unsigned)iw < (unsigned)p.Wd;
@@ -201,7 +210,7 @@ __device__ __forceinline__ void gather_gemm(const Args& p) {
 #pragma unroll
       for (int e = 0; e < 8; ++e) v[e] = 0;
       if (r < BK) {
-        int k = __ldg(idx + kt * BK + r);
+        int k = kidx[i];
         int c = k / RS, rs = k - c * RS, fr = rs / p.S, fs = rs - fr * p.S;
         int dy = fr * p.dh, dx = fs * p.dw;
         const u16* base = p.X + (long long)c * p.ldx + (dy * p.Wd + dx) * p.batch;
@@ -237,6 +246,7 @@ __device__ __forceinline__ void gather_gemm(const Args& p) {
 #pragma unroll
   for (int s = 0; s < STAGES - 1; ++s) {
     if (s < ktiles) {
+      fetch_idx(s);
       load_a(s, s);
       if (FETCH == kConvAny) { load_b_regs(s); store_b_regs(s); }
       else if (FETCH == kConv) load_b_conv(s, s);
@@ -245,6 +255,7 @@ __device__ __forceinline__ void gather_gemm(const Args& p) {
     cp_async_commit();
   }
 
+  fetch_idx(STAGES - 1);
   for (int kt = 0; kt < ktiles; ++kt) {
     cp_async_wait<STAGES - 2>();
     __syncthreads();
@@ -255,6 +266,7 @@ __device__ __forceinline__ void gather_gemm(const Args& p) {
       if (FETCH == kConvAny) load_b_regs(next);
       else if (FETCH == kConv) load_b_conv(next, next_slot);
       else load_b_async(next, next_slot);
+      fetch_idx(next + 1);
     }
     cp_async_commit();
 

@@ -41,7 +41,7 @@ public static class SyntheticMasks
         for (long t = 0; t < rows; t += tileRows)
         {
             long len = Math.Min(tileRows, rows - t);
-            var norms = w2.narrow(0, t, len).sum(0);
+            var norms = w2.narrow(0, t, len).sum(dim: 0);
             mask.narrow(0, t, len).index_fill_(1, norms.topk((int)keep).indexes, 1);
         }
         return mask.reshape(weight.shape);

@@ -20,7 +20,7 @@ public static class TileColumns
         for (int t = 0; t < tiles; t++)
         {
             long start = t * (long)tileRows, len = Math.Min(tileRows, rows - start);
-            var any = m2.narrow(0, start, len).ne(0).sum(0).gt(0);
+            var any = m2.narrow(0, start, len).ne(0).sum(dim: 0).gt(0);
             kept[t] = nonzero(any).flatten().data<long>().ToArray();
         }
         return kept;

@@ -51,7 +51,7 @@ public static class GatherGemm
         if (x.device.type != DeviceType.CUDA) throw new ArgumentException("the GPU kernels need CUDA tensors; use SparseReference on the CPU");
         if (x.dtype != w.Values.dtype)
             throw new ArgumentException($"input dtype {x.dtype} differs from the packed weight's {w.Values.dtype}");
-        if (w.Values.device != x.device) throw new ArgumentException($"weight on {w.Values.device}, input on {x.device}");
+        if (w.Values.device.ToString() != x.device.ToString()) throw new ArgumentException($"weight on {w.Values.device}, input on {x.device}");
         if (n > int.MaxValue) throw new ArgumentException($"N = {n} columns is more than the kernel's int32 range; split the batch");
         var cfg = KernelConfig.For(w.Source.TileRows);
         string kernel = (w.Balanced ? "bcbp_" : "block_") + fetch;

@@ -270,11 +270,13 @@ public sealed class RestrictedUnpickler
     private long[] Longs(object? value, string what, int at)
         => value is PickleTuple t ? t.Items.Select(i => AsLong(i, what, at)).ToArray() : throw Error($"{what} is {Describe(value)}, not a tuple", at);
 
-    private static string Describe(object? value) => value switch
+    /// <summary>A short description for errors; depth-limited, since a hostile pickle can nest tuples a million deep.</summary>
+    private static string Describe(object? value, int depth = 0) => value switch
     {
         null => "None",
-        string s => $"'{s}'",
-        PickleTuple t => $"({string.Join(", ", t.Items.Select(Describe))})",
+        string s => $"'{(s.Length > 80 ? s[..80] + "..." : s)}'",
+        PickleTuple when depth >= 2 => "(...)",
+        PickleTuple t => $"({string.Join(", ", t.Items.Take(6).Select(i => Describe(i, depth + 1)))}{(t.Items.Length > 6 ? ", ..." : "")})",
         _ => value.GetType().Name + (value is long or double or bool ? $" {value}" : ""),
     };
 

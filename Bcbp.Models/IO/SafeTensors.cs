@@ -94,6 +94,8 @@ public static class SafeTensors
                 throw new InvalidDataException(
                     $"{where} has data_offsets [{string.Join(", ", offsets)}] outside the {dataLength} data bytes; the file is truncated or corrupt.");
             if (shape.Any(d => d < 0)) throw new InvalidDataException($"{where} has a negative dimension.");
+            if (offsets[1] - offsets[0] > Array.MaxLength)
+                throw new InvalidDataException($"{where} is {offsets[1] - offsets[0]} bytes, larger than one .NET array; split the tensor.");
             long expected = checked(shape.Aggregate(1L, (a, b) => a * b) * TorchDTypes.ElementSize(dtype));
             if (offsets[1] - offsets[0] != expected)
                 throw new InvalidDataException(

@@ -32,9 +32,9 @@ public sealed class BasicBlock : nn.Module<Tensor, Tensor>
     /// <inheritdoc/>
     public override Tensor forward(Tensor x)
     {
-        var identity = downsample is null ? x : downsample.forward(x);
-        var @out = bn1.forward(conv1.forward(x)).relu_();
-        @out = bn2.forward(conv2.forward(@out));
+        var identity = downsample is null ? x : downsample.call(x);
+        var @out = bn1.call(conv1.call(x)).relu_();
+        @out = bn2.call(conv2.call(@out));
         return @out.add_(identity).relu_();
     }
 }

@@ -44,8 +44,8 @@ public sealed class CifarBasicBlock : nn.Module<Tensor, Tensor>
     /// <inheritdoc/>
     public override Tensor forward(Tensor x)
     {
-        var @out = bn1.forward(conv1.forward(x)).relu_();
-        @out = bn2.forward(conv2.forward(@out));
+        var @out = bn1.call(conv1.call(x)).relu_();
+        @out = bn2.call(conv2.call(@out));
         return @out.add_(Shortcut(x)).relu_();
     }
 }

@@ -47,8 +47,8 @@ public sealed class CifarResNet : nn.Module<Tensor, Tensor>
     /// <inheritdoc/>
     public override Tensor forward(Tensor x)
     {
-        x = bn1.forward(conv1.forward(x)).relu_();
-        x = layer3.forward(layer2.forward(layer1.forward(x)));
-        return fc.forward(avgpool.forward(x).flatten(1));
+        x = bn1.call(conv1.call(x)).relu_();
+        x = layer3.call(layer2.call(layer1.call(x)));
+        return fc.call(avgpool.call(x).flatten(1));
     }
 }

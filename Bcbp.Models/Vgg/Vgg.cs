@@ -59,7 +59,7 @@ public sealed class Vgg : nn.Module<Tensor, Tensor>
             throw new ArgumentException(
                 $"{GetName()} needs NCHW input of at least {minInputSize}x{minInputSize} (five 2x2 max pools), got [{string.Join(", ", x.shape)}]; " +
                 "resize the input or use the CIFAR VGG (vgg16_cifar), whose ceil-mode pools accept 28x28.");
-        x = avgpool.forward(features.forward(x));
-        return classifier.forward(x.flatten(1));
+        x = avgpool.call(features.call(x));
+        return classifier.call(x.flatten(1));
     }
 }

@@ -68,7 +68,9 @@ public sealed class VerifyCommand : ICliCommand
                 Report($"{c.Name} [{kind}] pack/unpack", RelErr(m.ToDense(), (w * mask).reshape(c.Cout, -1)), 0);
                 // The CPU reference on a small batch (it is the slow path).
                 var xs = randn(new long[] { Math.Min(c.Batch, 2), c.Cin, Math.Min(c.H, 14), Math.Min(c.H, 14) }, generator: gen);
-                var dense = nn.functional.conv2d(xs, w * mask, bias, new long[] { c.Stride }, new long[] { c.Pad }, new long[] { c.Dil });
+                // float64 dense conv: libtorch's float32 CPU conv is itself off by ~1e-1 for some dilated shapes (seen with libtorch-cpu 2.10).
+                var dense = nn.functional.conv2d(xs.to(ScalarType.Float64), (w * mask).to(ScalarType.Float64), bias.to(ScalarType.Float64),
+                    new long[] { c.Stride }, new long[] { c.Pad }, new long[] { c.Dil });
                 Report($"{c.Name} [{kind}] cpu reference", RelErr(SparseReference.Conv2d(m, xs, g, bias), dense), 1e-5);
                 if (!gpu) continue;
                 var x = randn(new long[] { c.Batch, c.Cin, c.H, c.H }, generator: gen).to(device);

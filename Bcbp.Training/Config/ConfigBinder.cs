@@ -10,8 +10,9 @@ namespace Bcbp.Training.Config;
 /// file's snake_case keys to PascalCase properties (<c>output_dir</c> -> <c>OutputDir</c>, by
 /// <see cref="JsonNamingPolicy.SnakeCaseLower"/>, the same rule <see cref="ConfigSerializer"/> writes with).
 /// Unlike <c>ConfigurationBinder.Bind</c> it collects every unknown key and type error instead of stopping at the
-/// first, a list replaces the default list instead of appending to it, and an empty value (<c>null</c>, <c>{}</c>,
-/// <c>[]</c>, which the providers cannot tell apart) makes a nullable section null and a list empty.
+/// first, and a list replaces the default list instead of appending to it. The providers write <c>null</c> and
+/// <c>{}</c> as a null value (a nullable section or list becomes null, another section keeps its defaults) and
+/// <c>[]</c> as "" (an empty list).
 /// </summary>
 public static class ConfigBinder
 {
@@ -68,6 +69,8 @@ public static class ConfigBinder
     {
         value = null;
         var children = node.GetChildren().ToList();
+        // The providers write JSON null and {} as a null value, [] and "" as an empty string (YAML and --set alike).
+        bool isNull = node.Value is null && children.Count == 0;
         bool empty = string.IsNullOrEmpty(node.Value) && children.Count == 0;
         var underlying = Nullable.GetUnderlyingType(type);
         if (underlying is not null) { type = underlying; nullable = true; }
@@ -75,7 +78,7 @@ public static class ConfigBinder
         if (type == typeof(string) || type == typeof(int) || type == typeof(long) || type == typeof(double) || type == typeof(bool))
         {
             if (children.Count > 0) { errors.Add(path, $"expected {Describe(type)}, got a section or list"); return false; }
-            if (empty && type == typeof(string) && !nullable) { value = ""; return true; }
+            if (type == typeof(string) && !isNull) { value = node.Value; return true; }
             if (empty)
             {
                 if (nullable) return true;
@@ -89,6 +92,7 @@ public static class ConfigBinder
         if (type.IsGenericType && type.GetGenericTypeDefinition() == typeof(List<>))
         {
             var itemType = type.GetGenericArguments()[0];
+            if (isNull && nullable) return true;
             var list = (System.Collections.IList)Activator.CreateInstance(type)!;
             if (empty) { value = list; return true; }
             if (children.Count == 0 || children.Any(c => !int.TryParse(c.Key, out _)))

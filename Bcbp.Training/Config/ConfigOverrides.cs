@@ -57,6 +57,6 @@ public static class ConfigOverrides
             if (list.Count == 0) data[key] = "";
             for (int i = 0; i < list.Count; i++) data[$"{key}:{i}"] = list[i];
         }
-        else data[key] = value.Scalar ?? "";
+        else data[key] = value.Scalar; // null stays null, as the JSON provider writes null
     }
 }

@@ -50,7 +50,7 @@ public sealed class YamlConfigurationSource : FileConfigurationSource
         switch (node)
         {
             case YamlMappingNode map:
-                if (map.Children.Count == 0 && key.Length > 0) data[key] = "";
+                if (map.Children.Count == 0 && key.Length > 0) data[key] = null;
                 foreach (var (k, v) in map.Children)
                 {
                     var name = ((YamlScalarNode)k).Value ?? "";
@@ -63,7 +63,7 @@ public sealed class YamlConfigurationSource : FileConfigurationSource
                 for (int i = 0; i < seq.Children.Count; i++) Visit(seq.Children[i], $"{key}:{i}", data);
                 break;
             case YamlScalarNode scalar:
-                data[key] = IsNull(scalar) ? "" : scalar.Value;
+                data[key] = IsNull(scalar) ? null : scalar.Value ?? "";
                 break;
             default:
                 throw new FormatException($"unsupported YAML node at '{key.Replace(':', '.')}' (line {node.Start.Line})");

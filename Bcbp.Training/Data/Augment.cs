@@ -53,7 +53,7 @@ public static class Augment
         // (x/255 - m)/s = x * (1/(255 s)) - m/s: one multiply and one subtract on the whole batch.
         using var scale = tensor(std.Select(s => (float)(1.0 / (255.0 * s))).ToArray(), device: device).view(1, c, 1, 1);
         using var shift = tensor(mean.Zip(std, (m, s) => (float)(m / s)).ToArray(), device: device).view(1, c, 1, 1);
-        using var x = images.to(ScalarType.Float32);
-        return x.mul(scale).sub_(shift);
+        var x = images.to(ScalarType.Float32); // a new tensor (the dtype changes), so in place is safe
+        return x.mul_(scale).sub_(shift);
     }
 }

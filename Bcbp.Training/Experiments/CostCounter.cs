@@ -38,7 +38,7 @@ public static class CostCounter
             model.eval();
             using var _ = no_grad();
             using var x = zeros(new[] { 1L }.Concat(inputShape).ToArray());
-            using var y = model.forward(x);
+            using var y = model.call(x);
         }
         finally
         {

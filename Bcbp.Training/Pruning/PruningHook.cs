@@ -3,6 +3,8 @@ using Bcbp.Training.Pruning.Layers;
 using Bcbp.Training.Pruning.Methods;
 using Bcbp.Training.Pruning.Report;
 using Bcbp.Training.Pruning.Schedule;
+using Bcbp.Training.Pruning.Surgery;
+using TorchSharp.Modules;
 using Bcbp.Training.Training;
 using TorchSharp;
 using static TorchSharp.torch;
@@ -23,10 +25,15 @@ public sealed class PruningHook : ITrainingHook
     readonly IPruningMethod _method;
     readonly SparsitySchedule _schedule;
     readonly Serilog.ILogger _log;
+    readonly IReadOnlyList<(PrunableLayer Layer, BatchNorm2d Norm)> _filterNorms;
     double _appliedFraction = -1;
 
-    PruningHook(PruneConfig config, IReadOnlyList<PrunableLayer> layers, int stepsPerEpoch, Serilog.ILogger log)
+    PruningHook(PruneConfig config, nn.Module model, IReadOnlyList<PrunableLayer> layers, int stepsPerEpoch, Serilog.ILogger log)
     {
+        // Filter pruning removes channels: the BatchNorm after a pruned filter is zeroed too, so the channel is
+        // exactly 0 downstream and FilterSurgery can delete it without changing the outputs.
+        var norms = config.Method.Equals("filter", StringComparison.OrdinalIgnoreCase) ? ChannelChain.NormAfter(model) : new Dictionary<string, BatchNorm2d>();
+        _filterNorms = layers.Where(l => norms.ContainsKey(l.Name)).Select(l => (l, norms[l.Name])).ToList();
         _config = config;
         Layers = layers;
         _method = PruningMethods.Create(config);
@@ -44,7 +51,7 @@ public sealed class PruningHook : ITrainingHook
             foreach (var l in layers)
                 TileGrid.For(l.M, l.K, config.TileRows, config.TileCols, PruneOptions.From(config).Remainder, l.Name);
         foreach (var l in layers) l.EnsureMask();
-        var hook = new PruningHook(config, layers, stepsPerEpoch, log);
+        var hook = new PruningHook(config, model, layers, stepsPerEpoch, log);
         log.Information("Pruning {Method} to sparsity {Sparsity} ({Scope}) on {Count} layers: {Layers}",
             config.Method, config.Sparsity, config.Scope, layers.Count, string.Join(", ", layers.Select(l => l.Name)));
         return hook;
@@ -68,7 +75,20 @@ public sealed class PruningHook : ITrainingHook
     }
 
     /// <summary>Re-applies the (possibly just loaded) masks to the weights.</summary>
-    public void OnTrainBegin(TrainContext ctx) { foreach (var l in Layers) l.ApplyMask(); }
+    public void OnTrainBegin(TrainContext ctx) => ApplyMasks();
+
+    /// <summary>weight *= mask on every layer (and, for filter pruning, zero BatchNorm affine of pruned channels).</summary>
+    public void ApplyMasks()
+    {
+        foreach (var l in Layers) l.ApplyMask();
+        using var _ = torch.no_grad();
+        foreach (var (layer, norm) in _filterNorms)
+        {
+            var alive = WeightMatrix.AsMatrix(layer.Mask).amax(new long[] { 1 }).to(norm.weight!.dtype);
+            norm.weight!.mul_(alive);
+            norm.bias?.mul_(alive);
+        }
+    }
 
     /// <summary>Recomputes the masks when the schedule says so and the target went up.</summary>
     public void OnBatchBegin(TrainContext ctx)
@@ -101,11 +121,8 @@ public sealed class PruningHook : ITrainingHook
         }
         foreach (var i in Enumerable.Range(0, Layers.Count).Except(shared))
             masks[i] = _method.ComputeMasks(new[] { targets[i] })[0];
-        for (int i = 0; i < Layers.Count; i++)
-        {
-            Layers[i].Mask.copy_(masks[i].reshape(Layers[i].Mask.shape));
-            Layers[i].ApplyMask();
-        }
+        for (int i = 0; i < Layers.Count; i++) Layers[i].Mask.copy_(masks[i].reshape(Layers[i].Mask.shape));
+        ApplyMasks();
     }
 
     /// <summary>grad *= mask, so the optimizer sees no gradient for pruned weights.</summary>
@@ -120,7 +137,7 @@ public sealed class PruningHook : ITrainingHook
     }
 
     /// <summary>weight *= mask after the step: momentum and Adam moments of pruned weights cannot revive them.</summary>
-    public void OnAfterOptimizerStep(TrainContext ctx) { foreach (var l in Layers) l.ApplyMask(); }
+    public void OnAfterOptimizerStep(TrainContext ctx) => ApplyMasks();
 
     /// <summary>Warns when training ended before the schedule reached the final sparsity.</summary>
     public void OnTrainEnd(TrainContext ctx)

@@ -18,6 +18,18 @@ public static class LayerDiscovery
             .Select(m => (m.name, m.module))
             .ToList();
 
+    /// <summary>
+    /// <c>@first</c>: the first Conv2d in named_modules order (which lists a module's children before its
+    /// grandchildren, so the stem conv1 of a ResNet comes before layer1.0.conv1; features.0 for VGG); the first
+    /// layer when there is no conv.
+    /// </summary>
+    static string First(IReadOnlyList<(string Name, nn.Module Module)> c) =>
+        c.FirstOrDefault(x => x.Module is TorchSharp.Modules.Conv2d).Name ?? c[0].Name;
+
+    /// <summary><c>@last</c>: the last Linear in named_modules order (fc, classifier.6); the last layer when there is no Linear.</summary>
+    static string Last(IReadOnlyList<(string Name, nn.Module Module)> c) =>
+        c.LastOrDefault(x => x.Module is TorchSharp.Modules.Linear).Name ?? c[^1].Name;
+
     /// <summary>The layers <paramref name="config"/> prunes. Throws when nothing is left to prune.</summary>
     public static IReadOnlyList<PrunableLayer> Discover(nn.Module model, PruneConfig config)
     {
@@ -27,8 +39,8 @@ public static class LayerDiscovery
         var excluded = new HashSet<string>();
         foreach (var pattern in config.EffectiveExclude)
         {
-            if (pattern == "@first") excluded.Add(candidates[0].Name);
-            else if (pattern == "@last") excluded.Add(candidates[^1].Name);
+            if (pattern == "@first") excluded.Add(First(candidates));
+            else if (pattern == "@last") excluded.Add(Last(candidates));
             else
             {
                 var p = new NamePattern(pattern);

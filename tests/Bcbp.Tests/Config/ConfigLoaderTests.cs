@@ -113,7 +113,16 @@ public class ConfigLoaderTests
         Assert.That(y.Prune, Is.Null);
         var e = LoadJson("""{ "prune": { "method": "filter", "exclude": [] }, "model": { "in_channels": 1 } }""");
         Assert.That(e.Prune!.Method, Is.EqualTo("filter"));
-        Assert.That(e.Prune.Exclude, Is.Empty);
+        Assert.That(e.Prune.Exclude, Is.Not.Null.And.Empty, "[] is an empty list");
+        var n = LoadJson("""{ "prune": { "exclude": null, "schedule": {} }, "model": { "in_channels": 1 } }""");
+        Assert.That(n.Prune!.Exclude, Is.Null, "null is null (the default exclusion)");
+        Assert.That(n.Prune.Schedule.Kind, Is.EqualTo("cubic"), "{} keeps a section's defaults");
+        var ye = ConfigLoader.Load(Write("e.yaml", "model: { in_channels: 1 }\nprune:\n  exclude: []\n"), null, _dir);
+        Assert.That(ye.Prune!.Exclude, Is.Not.Null.And.Empty);
+        var yn = ConfigLoader.Load(Write("f.yaml", "model: { in_channels: 1 }\nprune:\n  exclude: ~\n"), null, _dir);
+        Assert.That(yn.Prune!.Exclude, Is.Null);
+        Assert.That(LoadJson("""{ "prune": { "sparsity": 0.3 }, "model": { "in_channels": 1 } }""", "prune.exclude=[]").Prune!.Exclude, Is.Empty);
+        Assert.That(LoadJson("""{ "prune": { "exclude": ["x"] }, "model": { "in_channels": 1 } }""", "prune.exclude=null").Prune!.Exclude, Is.Null);
     }
 
     [Test]
@@ -206,6 +215,7 @@ public class ConfigLoaderTests
         Assert.That(dense.Prune, Is.Null);
         var pruned = LoadJson("""{ "prune": null, "model": { "in_channels": 1 } }""", "prune.sparsity=0.9");
         Assert.That(pruned.Prune!.Sparsity, Is.EqualTo(0.9));
+        Assert.That(pruned.Prune.Exclude, Is.Null, "keys not set keep their defaults");
         Assert.That(pruned.Prune.EffectiveExclude, Is.EqualTo(PruneConfig.DefaultExclude), "an unset exclude means the default");
         var msg = Errors(() => ConfigLoader.Load(Write("a.json", FullJson), new[] { "train.epocs=2", "train.epochs=x" }, _dir));
         Assert.That(msg, Does.Contain("train.epocs: unknown key; did you mean 'train.epochs'?"));

@@ -57,3 +57,48 @@ public class CostCounterTests
                     Throws.TypeOf<InvalidDataException>().With.Message.Contains("layer 'c1'"));
     }
 }
+
+public class ModelCostFileTests
+{
+    [OneTimeSetUp] public void Init() => Bcbp.Training.Runtime.TorchBackend.Initialize("cpu");
+
+    [Test]
+    public void CifarResNet20CountsMatchTheKnownFigures()
+    {
+        // He et al.'s ResNet-20 at 32x32: 40.55 M MACs; conv/linear parameters 267,696 + 650 (BN not counted).
+        using var model = Bcbp.Models.ModelFactory.Create("resnet20", 10, 3);
+        var cost = CostCounter.Count(model, new long[] { 3, 32, 32 });
+        Assert.That(cost.Macs, Is.EqualTo(40_551_040));
+        Assert.That(cost.Params, Is.EqualTo(268_346));
+    }
+
+    [Test]
+    public void RunFolderCostComesFromTheSavedMasks()
+    {
+        var dir = SuiteFixtures.TempDir();
+        try
+        {
+            using var model = Bcbp.Models.ModelFactory.Create("resnet20", 10, 1);
+            var state = model.state_dict();
+            // Half the filters of one 16x16x3x3 layer pruned: 1,152 weights less, each used at 28x28 positions.
+            var mask = ones(16, 16, 3, 3);
+            mask[TensorIndex.Slice(0, 8)] = zeros(8, 16, 3, 3);
+            var name = state.Keys.First(k => k.StartsWith("layer1.0.conv1") && k.EndsWith(".weight"));
+            state[name.Replace(".weight", ".weight_mask")] = mask;
+            Bcbp.Models.IO.StateDictIO.Write(Path.Combine(dir, "model.safetensors"), state);
+            var config = new Bcbp.Training.Config.ExperimentConfig();
+            config.Model.Arch = "resnet20";
+            config.Model.InChannels = 1;
+            config.Data.Dataset = "fashion_mnist";
+
+            var cost = ModelCostFile.Write(dir, config, "model.safetensors");
+
+            Assert.That(cost.InputShape, Is.EqualTo(new long[] { 1, 28, 28 }));
+            Assert.That(cost.Macs - cost.KeptMacs, Is.EqualTo(1152L * 28 * 28));
+            Assert.That(cost.Params - cost.KeptParams, Is.EqualTo(1152));
+            var back = RunResultJson.ReadAs<ModelCost>(Path.Combine(dir, ModelCost.FileName));
+            Assert.That((back.Macs, back.KeptMacs, back.Layers.Count), Is.EqualTo((cost.Macs, cost.KeptMacs, cost.Layers.Count)));
+        }
+        finally { Directory.Delete(dir, true); }
+    }
+}

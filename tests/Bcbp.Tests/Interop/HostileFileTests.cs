@@ -8,21 +8,9 @@ namespace Bcbp.Tests.Interop;
 /// Malformed, truncated and hostile weight files each give an <see cref="InvalidDataException"/> that names the
 /// problem; none runs code or crashes the process.
 /// </summary>
-public class HostileFileTests
+public class HostileFileTests : TempDirectoryTest
 {
-    private string dir = "";
-
-    [SetUp]
-    public void SetUp()
-    {
-        ModelTestSupport.InitCpu();
-        dir = Directory.CreateTempSubdirectory("bcbp-hostile-").FullName;
-    }
-
-    [TearDown]
-    public void TearDown() => Directory.Delete(dir, recursive: true);
-
-    private string PathOf(string name) => Path.Combine(dir, name);
+    private string PathOf(string name) => Path.Combine(Dir, name);
 
     private static string ReadError(string path)
         => Assert.Throws<InvalidDataException>(() => StateDictIO.Read(path))!.Message;
@@ -54,6 +42,15 @@ public class HostileFileTests
         var pickle = CraftedPickle.Protocol2().OrderedDict().Op(opcode).Op('.').ToArray();
         CraftedZip.Write(PathOf("op.pt"), pickle);
         Assert.That(ReadError(PathOf("op.pt")), Does.Contain(name).And.Contain("refused"));
+    }
+
+    [Test]
+    public void DeeplyNestedPersistentIdIsRefusedWithoutExhaustingTheStack()
+    {
+        var pickle = CraftedPickle.Protocol2().Op(')');
+        for (int i = 0; i < 1_000_000; i++) pickle.Op(0x85); // TUPLE1: ((((...),),),)
+        CraftedZip.Write(PathOf("deep.pt"), pickle.Op('Q').Op('.').ToArray());
+        Assert.That(ReadError(PathOf("deep.pt")), Does.Contain("persistent id").And.Contain("(...)"));
     }
 
     [Test]

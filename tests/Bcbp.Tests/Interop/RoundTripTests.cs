@@ -11,20 +11,8 @@ namespace Bcbp.Tests.Interop;
 /// Files we write (.pt via our pickle/zip writer, .safetensors) load in real PyTorch — .pt through
 /// torch.load(weights_only=True) — and give our logits, for a dense and a pruned (masked) ResNet-18.
 /// </summary>
-public class RoundTripTests
+public class RoundTripTests : TempDirectoryTest
 {
-    private string dir = "";
-
-    [SetUp]
-    public void SetUp()
-    {
-        ModelTestSupport.InitCpu();
-        dir = Directory.CreateTempSubdirectory("bcbp-roundtrip-").FullName;
-    }
-
-    [TearDown]
-    public void TearDown() => Directory.Delete(dir, recursive: true);
-
     [Test]
     public void OurFilesLoadInPyTorchWithOurLogits()
     {
@@ -41,7 +29,7 @@ public class RoundTripTests
         foreach (var (name, model) in new[] { ("dense", dense), ("pruned", pruned) })
             foreach (var ext in new[] { ".pt", ".safetensors" })
             {
-                var path = Path.Combine(dir, name + ext);
+                var path = Path.Combine(Dir, name + ext);
                 StateDictIO.Save(model, path);
                 cases.Add((path, model));
             }
@@ -49,9 +37,9 @@ public class RoundTripTests
         var spec = cases.Select((c, i) => new Dictionary<string, object>
         {
             ["arch"] = "resnet18", ["weights"] = c.Weights, ["input"] = inputPath, ["input_shape"] = inputShape,
-            ["logits_out"] = Path.Combine(dir, $"logits{i}.bin"),
+            ["logits_out"] = Path.Combine(Dir, $"logits{i}.bin"),
         }).ToList();
-        var specPath = Path.Combine(dir, "spec.json");
+        var specPath = Path.Combine(Dir, "spec.json");
         File.WriteAllText(specPath, JsonSerializer.Serialize(spec));
         var output = PythonTorch.RunFixtureScript("check_roundtrip.py", specPath);
         TestContext.Out.WriteLine(output);

@@ -8,20 +8,8 @@ using static TorchSharp.torch;
 namespace Bcbp.Tests.Interop;
 
 /// <summary>Loading by name: strict and non-strict reports, dtype conversion, buffers, masks, and file round trips.</summary>
-public class StateDictLoaderTests
+public class StateDictLoaderTests : TempDirectoryTest
 {
-    private string dir = "";
-
-    [SetUp]
-    public void SetUp()
-    {
-        ModelTestSupport.InitCpu();
-        dir = Directory.CreateTempSubdirectory("bcbp-statedict-").FullName;
-    }
-
-    [TearDown]
-    public void TearDown() => Directory.Delete(dir, recursive: true);
-
     private static Dictionary<string, Tensor> Copy(nn.Module m)
         => m.state_dict().ToDictionary(kv => kv.Key, kv => kv.Value.detach().clone());
 
@@ -78,7 +66,7 @@ public class StateDictLoaderTests
         using (torch.no_grad()) source.forward(torch.randn(4, 1, 8, 8)).Dispose();
         var half = source.state_dict().ToDictionary(kv => kv.Key,
             kv => kv.Value.is_floating_point() ? kv.Value.to(ScalarType.Float16) : kv.Value.clone());
-        var path = Path.Combine(dir, "half.safetensors");
+        var path = Path.Combine(Dir, "half.safetensors");
         StateDictIO.Write(path, half);
 
         using var target = ModelFactory.Create("resnet20", 10, 1);
@@ -95,9 +83,9 @@ public class StateDictLoaderTests
     public void SavedModelsReloadExactly(string ext)
     {
         using var source = ModelFactory.Create("vgg16_cifar", 10, 1);
-        var path = Path.Combine(dir, "model" + ext);
+        var path = Path.Combine(Dir, "model" + ext);
         StateDictIO.Save(source, path);
-        Assert.That(Directory.GetFiles(dir), Is.EqualTo(new[] { path }), "atomic save leaves no temp file");
+        Assert.That(Directory.GetFiles(Dir), Is.EqualTo(new[] { path }), "atomic save leaves no temp file");
         using var target = ModelFactory.Create("vgg16_cifar", 10, 1);
         var result = StateDictIO.Load(target, path);
         Assert.That(result.IsExact, result.Describe());
@@ -110,7 +98,7 @@ public class StateDictLoaderTests
     {
         using var pruned = ModelFactory.Create("resnet20", 10, 1);
         int masks = MaskingHelpers.PruneHalfOfEveryConv(pruned);
-        var path = Path.Combine(dir, "pruned" + ext);
+        var path = Path.Combine(Dir, "pruned" + ext);
         StateDictIO.Save(pruned, path);
 
         using var plain = ModelFactory.Create("resnet20", 10, 1);
@@ -129,7 +117,7 @@ public class StateDictLoaderTests
     {
         using var source = ModelFactory.Create("resnet20", 10, 3);
         var prefixed = source.state_dict().ToDictionary(kv => "module." + kv.Key, kv => kv.Value);
-        var path = Path.Combine(dir, "dp.pt");
+        var path = Path.Combine(Dir, "dp.pt");
         StateDictIO.Write(path, prefixed);
         using var target = ModelFactory.Create("resnet20", 10, 3);
         Assert.That(StateDictIO.Load(target, path).IsExact);

@@ -59,7 +59,7 @@ public class PruningHookTests
     [TestCase("adamw")]
     public void PrunedWeightsStayExactlyZeroThrough100StepsWithMomentumAndWeightDecay(string optimizer)
     {
-        const string method = "bcbp";
+        foreach (var method in new[] { "bcbp", "block", "filter" })
         {
             var net = new TinyNet(3);
             var hook = PruningHook.Create(Config(method), net, stepsPerEpoch: 10, Log);

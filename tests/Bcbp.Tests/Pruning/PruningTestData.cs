@@ -6,7 +6,13 @@ namespace Bcbp.Tests.Pruning;
 /// <summary>Seeded random matrices and a tiny conv net named like a ResNet (conv1 ... fc) for the pruning tests.</summary>
 static class PruningTestData
 {
-    public static void Init() => Bcbp.Training.Runtime.TorchBackend.Initialize("cpu");
+    /// <summary>CPU backend with one intra-op thread: these tensors are tiny, and on a shared 2-core machine libtorch's
+    /// spinning worker threads made the training-loop tests ~8x slower.</summary>
+    public static void Init()
+    {
+        Bcbp.Training.Runtime.TorchBackend.Initialize("cpu");
+        torch.set_num_threads(1);
+    }
 
     /// <summary>Gaussian [m, k] matrix from <paramref name="seed"/>.</summary>
     public static Tensor Matrix(long m, long k, int seed)

@@ -1,0 +1,160 @@
+using Bcbp.Kernels.Conversion;
+using Bcbp.Kernels.Formats;
+using Bcbp.Kernels.Modules;
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+
+namespace Bcbp.Tests.Kernels;
+
+public class ConversionTests
+{
+    [SetUp] public void Setup() => KernelTestSupport.UseCpu();
+
+    /// <summary>A tiny pruned conv net: fields typed as modules so sparse ones can take their place.</summary>
+    sealed class TinyNet : nn.Module<Tensor, Tensor>
+    {
+        private nn.Module<Tensor, Tensor> conv1 = nn.Conv2d(3, 16, 3, padding: 1, bias: false);
+        private BatchNorm2d bn1 = nn.BatchNorm2d(16);
+        private Sequential block = nn.Sequential(("0", nn.Conv2d(16, 32, 3, stride: 2, padding: 1, bias: false)), ("1", nn.BatchNorm2d(32)), ("2", nn.ReLU()));
+        private nn.Module<Tensor, Tensor> fc = nn.Linear(32, 8);
+
+        public TinyNet() : base(nameof(TinyNet)) { RegisterComponents(); }
+
+        public override Tensor forward(Tensor x)
+        {
+            var h = bn1.forward(conv1.forward(x)).relu();
+            h = block.forward(h);
+            return fc.forward(h.mean(new long[] { 2, 3 }));
+        }
+    }
+
+    static TinyNet PrunedNet(Generator gen)
+    {
+        var net = new TinyNet();
+        using var _ = no_grad();
+        foreach (var (name, m) in net.named_modules())
+        {
+            if (m is BatchNorm2d bn)
+            {
+                bn.running_mean!.copy_(randn(bn.running_mean.shape, generator: gen) * 0.1);
+                bn.running_var!.copy_(rand(bn.running_var.shape, generator: gen) + 0.5);
+                bn.weight!.copy_(randn(bn.weight.shape, generator: gen));
+                bn.bias!.copy_(randn(bn.bias.shape, generator: gen));
+            }
+            Tensor? w = m switch { Conv2d c => c.weight, Linear l => l.weight, _ => null };
+            if (w is null) continue;
+            var mask = SyntheticMasks.MagnitudeBcbp(w, 8, 0.5);
+            w.mul_(mask);                                   // a masked model: the pruning hook keeps weight * mask
+            m.register_buffer("weight_mask", mask);
+        }
+        net.eval();
+        return net;
+    }
+
+    [TestCase(false)]
+    [TestCase(true)]
+    public void ConvertedModelMatchesTheMaskedDenseModel(bool foldBatchNorm)
+    {
+        var gen = new Generator(8);
+        var net = PrunedNet(gen);
+        var x = randn(new long[] { 2, 3, 8, 8 }, generator: gen);
+        var expected = net.forward(x).detach();
+
+        var converted = SparseConversion.Convert(net, tileRows: 8, foldBatchNorm: foldBatchNorm);
+
+        Assert.That(converted, Is.EquivalentTo(new[] { "conv1", "block.0", "fc" }));
+        var children = net.named_modules().ToDictionary(p => p.name, p => p.module);
+        var y = net.forward(x);
+        Assert.That(KernelTestSupport.RelErr(y, expected), Is.LessThan(1e-5));
+        Assert.That(children["block"].named_children().First().module, Is.InstanceOf<BcbpConv2d>());
+    }
+
+    [Test]
+    public void BatchNormFoldingMatchesConvThenBatchNorm()
+    {
+        var gen = new Generator(9);
+        var conv = nn.Conv2d(4, 6, 3, padding: 1);
+        var bn = nn.BatchNorm2d(6);
+        using (no_grad())
+        {
+            bn.running_mean!.copy_(randn(6, generator: gen));
+            bn.running_var!.copy_(rand(6, generator: gen) + 0.2);
+            bn.weight!.copy_(randn(6, generator: gen));
+            bn.bias!.copy_(randn(6, generator: gen));
+        }
+        bn.eval();
+        var x = randn(new long[] { 2, 4, 5, 5 }, generator: gen);
+        var expected = bn.forward(conv.forward(x));
+        var (w, b) = BatchNormFolding.Fold(conv.weight!, conv.bias, bn);
+        var folded = nn.functional.conv2d(x, w, b, padding: new long[] { 1 });
+        Assert.That(KernelTestSupport.RelErr(folded, expected), Is.LessThan(1e-5));
+
+        BatchNormFolding.MakeIdentity(bn);
+        Assert.That(KernelTestSupport.RelErr(bn.forward(folded), folded), Is.LessThan(1e-6));
+    }
+
+    sealed class ConcreteFieldNet : nn.Module<Tensor, Tensor>
+    {
+        private Conv2d conv = nn.Conv2d(2, 8, 1, bias: false);
+        public ConcreteFieldNet() : base(nameof(ConcreteFieldNet)) { RegisterComponents(); }
+        public override Tensor forward(Tensor x) => conv.forward(x);
+    }
+
+    [Test]
+    public void FieldThatCannotHoldASparseModuleIsReportedWithTheFix()
+    {
+        var net = new ConcreteFieldNet();
+        var conv = net.named_modules().First(p => p.name == "conv").module;
+        conv.register_buffer("weight_mask", ones(8, 2, 1, 1));
+        var e = Assert.Throws<NotSupportedException>(() => SparseConversion.Convert(net, 8))!;
+        Assert.That(e.Message, Does.Contain("ConcreteFieldNet.conv").And.Contain("nn.Module<Tensor, Tensor>"));
+    }
+
+    [Test]
+    public void UnbalancedMaskBecomesBlockSparseUnderAutoAndIsRefusedUnderBcbp()
+    {
+        var lin = nn.Sequential(("0", nn.Linear(6, 8)));
+        var mask = zeros(8, 6);
+        mask.narrow(0, 0, 4).narrow(1, 0, 3).fill_(1);
+        mask.narrow(0, 4, 4).narrow(1, 0, 1).fill_(1);
+        lin.named_modules().First(p => p.name == "0").module.register_buffer("weight_mask", mask);
+        Assert.Throws<ArgumentException>(() => SparseConversion.Convert(lin, 4, SparseLayout.Bcbp));
+        SparseConversion.Convert(lin, 4, SparseLayout.Auto);
+        var converted = (BcbpLinear)lin.named_children().First().module;
+        Assert.That(converted.Weight, Is.InstanceOf<BlockSparseMatrix>());
+    }
+}
+
+public class ResNet50ConversionTests
+{
+    [Test]
+    public void BcbpResNet50WithFoldedBatchNormMatchesTheMaskedDenseModel()
+    {
+        KernelTestSupport.UseCpu();
+        using var _ = no_grad();
+        var gen = new Generator(12);
+        var model = new Bcbp.Training.Cli.BenchResNet50();
+        foreach (var (name, m) in model.named_modules())
+        {
+            if (m is BatchNorm2d bn)
+            {
+                bn.running_mean!.copy_(randn(bn.running_mean.shape, generator: gen) * 0.1);
+                bn.running_var!.copy_(rand(bn.running_var.shape, generator: gen) + 0.5);
+            }
+            if (m is Conv2d conv && name != "conv1")
+            {
+                var mask = SyntheticMasks.MagnitudeBcbp(conv.weight!, 64, 0.75);
+                conv.weight!.mul_(mask);
+                conv.register_buffer("weight_mask", mask);
+            }
+        }
+        model.eval();
+        var x = randn(new long[] { 1, 3, 32, 32 }, generator: gen);
+        var expected = model.forward(x);
+        var converted = SparseConversion.Convert(model, 64, SparseLayout.Bcbp, foldBatchNorm: true);
+        Assert.That(converted.Count, Is.EqualTo(52));                      // 16 blocks x 3 convs + 4 projections
+        Assert.That(model.named_modules().Count(p => p.module is BatchNorm2d), Is.EqualTo(1)); // only the stem's BN stays
+        Assert.That(KernelTestSupport.RelErr(model.forward(x), expected), Is.LessThan(1e-4));
+    }
+}

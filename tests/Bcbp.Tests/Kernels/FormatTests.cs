@@ -1,0 +1,93 @@
+using Bcbp.Kernels.Formats;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace Bcbp.Tests.Kernels;
+
+public class FormatTests
+{
+    [SetUp] public void Setup() => KernelTestSupport.UseCpu();
+
+    [Test]
+    public void BcbpPackUnpackRoundTripsExactlyWithPartialLastTile()
+    {
+        var gen = new Generator(1);
+        var w = randn(new long[] { 40, 6, 3, 3 }, generator: gen);              // 40 rows: tiles of 16, 16, 8
+        var mask = SyntheticMasks.RandomBcbp(40, 54, 16, 0.75, gen).reshape(w.shape);
+        var m = BcbpMatrix.Pack(w, mask, 16);
+        Assert.That(m.Tiles, Is.EqualTo(3));
+        Assert.That(m.KeptPerTile, Is.EqualTo(14));                            // round(54 * 0.25)
+        Assert.That(m.IndicesByTile.shape, Is.EqualTo(new long[] { 3, 14 }));
+        Assert.That(m.ValuesByTile.shape, Is.EqualTo(new long[] { 3, 16, 14 }));
+        Assert.That(KernelTestSupport.Same(m.ToDense(), (w * mask).reshape(40, -1)), Is.True);
+        Assert.That(m.Wit, Is.EqualTo(1.0));
+    }
+
+    [TestCase(ScalarType.Float16)]
+    [TestCase(ScalarType.BFloat16)]
+    public void HalfPrecisionValuesRoundTripToTheCastWeight(ScalarType dtype)
+    {
+        var gen = new Generator(2);
+        var w = randn(new long[] { 32, 64 }, generator: gen);
+        var mask = SyntheticMasks.RandomBcbp(32, 64, 8, 0.5, gen);
+        var m = BcbpMatrix.Pack(w, mask, 8, dtype);
+        Assert.That(m.Values.dtype, Is.EqualTo(dtype));
+        Assert.That(KernelTestSupport.Same(m.ToDense(), (w * mask).to(dtype)), Is.True);
+    }
+
+    [Test]
+    public void UnbalancedMaskIsRefusedNamingTheTileAndCounts()
+    {
+        var w = ones(8, 6);
+        var mask = zeros(8, 6);
+        mask.narrow(0, 0, 4).narrow(1, 0, 3).fill_(1);                         // tile 0 keeps 3 columns
+        mask.narrow(0, 4, 4).narrow(1, 0, 2).fill_(1);                         // tile 1 keeps 2
+        var e = Assert.Throws<ArgumentException>(() => BcbpMatrix.Pack(w, mask, 4))!;
+        Assert.That(e.Message, Does.Contain("tile 1").And.Contain("keeps 2").And.Contain("tile 0 keeps 3").And.Contain("BlockSparseMatrix"));
+    }
+
+    [Test]
+    public void BlockSparseKeepsPerTileCountsAndRoundTrips()
+    {
+        var gen = new Generator(3);
+        var w = randn(new long[] { 12, 10 }, generator: gen);
+        var mask = zeros(12, 10);
+        mask.narrow(0, 0, 4).index_fill_(1, tensor(new long[] { 1, 5, 7 }), 1);
+        mask.narrow(0, 4, 4).index_fill_(1, tensor(new long[] { 0 }), 1);
+        // tile 2 keeps nothing
+        var m = BlockSparseMatrix.Pack(w, mask, 4);
+        Assert.That(m.ColPtr, Is.EqualTo(new long[] { 0, 3, 4, 4 }));
+        Assert.That(m.Indices.data<int>().ToArray(), Is.EqualTo(new[] { 1, 5, 7, 0 }));
+        Assert.That(KernelTestSupport.Same(m.ToDense(), w * mask), Is.True);
+        Assert.That(m.Wit, Is.EqualTo(3.0 / (4.0 / 3.0)).Within(1e-12));
+        Assert.That(m.Sparsity, Is.EqualTo(1 - 4.0 * 4 / (3 * 4 * 10)).Within(1e-12));
+    }
+
+    [Test]
+    public void PartiallyMaskedColumnVectorKeepsOnlyTheMaskedValues()
+    {
+        var w = ones(4, 3);
+        var mask = zeros(4, 3);
+        mask[0, 1] = tensor(1f);                                                // one element of column 1 in tile 0
+        mask[2, 1] = tensor(1f);                                                // and of tile 1
+        var m = BcbpMatrix.Pack(w, mask, 2);
+        Assert.That(m.KeptPerTile, Is.EqualTo(1));
+        Assert.That(KernelTestSupport.Same(m.ToDense(), w * mask), Is.True);
+    }
+
+    [Test]
+    public void MismatchedMaskShapeIsRefused()
+    {
+        var e = Assert.Throws<ArgumentException>(() => BcbpMatrix.Pack(ones(4, 3), ones(4, 2), 2))!;
+        Assert.That(e.Message, Does.Contain("weight_mask shape"));
+    }
+
+    [Test]
+    public void MagnitudeBcbpMaskKeepsTheLargestColumnVectorsEquallyPerTile()
+    {
+        var w = tensor(new float[,] { { 1, 9, 0, 5 }, { 1, 9, 0, 5 }, { 7, 0, 3, 0 }, { 7, 0, 3, 0 } });
+        var mask = SyntheticMasks.MagnitudeBcbp(w, 2, 0.5);
+        var expected = tensor(new float[,] { { 0, 1, 0, 1 }, { 0, 1, 0, 1 }, { 1, 0, 1, 0 }, { 1, 0, 1, 0 } });
+        Assert.That(KernelTestSupport.Same(mask, expected), Is.True);
+    }
+}

@@ -31,7 +31,10 @@ public static class ExperimentRunner
         try { return RunIn(runDir, config, options, log); }
         catch (Exception e)
         {
-            log.Error(e, "Run {Name} failed: {Message}", config.Name, e.Message);
+            // A bad input (missing file, bad value) is the user's to fix: one line, no stack trace.
+            if (e is ArgumentException or IOException or InvalidDataException or InvalidOperationException or NotSupportedException)
+                log.Error("Run {Name} failed: {Message}", config.Name, e.Message);
+            else log.Error(e, "Run {Name} failed: {Message}", config.Name, e.Message);
             throw;
         }
     }

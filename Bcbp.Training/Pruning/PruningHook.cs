@@ -69,7 +69,7 @@ public sealed class PruningHook : ITrainingHook
         get
         {
             using var _ = torch.no_grad();
-            double zeros = Layers.Sum(l => l.NumWeights - (double)l.Mask.sum().item<float>());
+            double zeros = Layers.Sum(l => (double)(l.NumWeights - l.Mask.count_nonzero().item<long>()));
             return zeros / Layers.Sum(l => (double)l.NumWeights);
         }
     }

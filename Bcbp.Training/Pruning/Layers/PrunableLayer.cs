@@ -60,5 +60,5 @@ public sealed class PrunableLayer
     }
 
     /// <summary>Fraction of zeros in the mask.</summary>
-    public double AchievedSparsity => 1.0 - Mask.sum().item<float>() / NumWeights;
+    public double AchievedSparsity => 1.0 - (double)Mask.count_nonzero().item<long>() / NumWeights;
 }

@@ -47,6 +47,16 @@ public class MethodPropertyTests
     }
 
     [Test]
+    public void BcbpPartialLastColumnTilePrunesItsProportionalShare()
+    {
+        // K = 27 with tile_cols 8: tiles of width 8, 8, 8 and 3; at 50% full tiles prune 4, the partial one round(1.5) = 2.
+        var w = PruningTestData.Matrix(32, 27, 9);
+        var mask = Mask(new BcbpMethod(16, 8, RemainderRule.OwnTile), w, 0.5);
+        Assert.That(TileStats.Compute(mask, 16, 8).KeptColumns, Is.EqualTo(new long[] { 4, 4, 4, 1, 4, 4, 4, 1 }));
+        Assert.That(Assert.Throws<ArgumentException>(() => Mask(new BcbpMethod(16, 8), w, 0.5))!.Message, Does.Contain("prune.tile_cols = 8"));
+    }
+
+    [Test]
     public void BcbpPrunesTheLowestNormColumnVectorsOfEachTile()
     {
         // Two tiles of 2 rows, K = 4; column norms per tile are chosen so the answer is known.

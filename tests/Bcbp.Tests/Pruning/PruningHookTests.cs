@@ -119,6 +119,24 @@ public class PruningHookTests
     }
 
     [Test]
+    public void GlobalScopeSharesOneRankingWhileOverriddenLayersKeepTheirOwnSparsity()
+    {
+        var net = new TinyNet(8);
+        using (torch.no_grad()) net.conv3.weight!.mul_(10); // strong layer: a global ranking prunes it less
+        var config = Config("unstructured", 0.5, "one_shot");
+        config.Scope = "global";
+        config.Overrides.Add(new LayerOverride { Pattern = "hidden", Sparsity = 0.25 });
+        var hook = PruningHook.Create(config, net, 10, Log);
+        hook.UpdateMasks(1.0);
+        var s = hook.Layers.ToDictionary(l => l.Name, l => l.AchievedSparsity);
+        Assert.That(s["hidden"], Is.EqualTo(0.25).Within(1e-3));
+        long shared = hook.Layers.Where(l => l.Name != "hidden").Sum(l => l.NumWeights);
+        double sharedZeros = hook.Layers.Where(l => l.Name != "hidden").Sum(l => l.AchievedSparsity * l.NumWeights);
+        Assert.That(sharedZeros / shared, Is.EqualTo(0.5).Within(1e-3));
+        Assert.That(s["conv3"], Is.LessThan(s["conv2"] - 0.3));
+    }
+
+    [Test]
     public void ResumingLoadsMasksIntoTheRegisteredBuffers()
     {
         var net = new TinyNet(6);

@@ -106,4 +106,29 @@ public class RealModelTests
         foreach (var l in hook.Layers) Assert.That(l.Mask.shape, Is.EqualTo(l.Weight.shape), l.Name);
         Assert.That(model.state_dict().Values.All(t => t.numel() > 0));
     }
+
+    [Test]
+    public void BottleneckAndBasicBlockShrinkOnlyTheirInternalChannels()
+    {
+        var bottleneck = new Bcbp.Models.ResNet.Bottleneck(16, 8, 1, nn.Sequential(nn.Conv2d(16, 32, 1, bias: false), nn.BatchNorm2d(32)));
+        var basic = new Bcbp.Models.ResNet.BasicBlock(16, 16, 1, null);
+        foreach (var (block, expected) in new (nn.Module<Tensor, Tensor>, string[])[] { (bottleneck, new[] { "conv1", "conv2" }), (basic, new[] { "conv1" }) })
+        {
+            RandomizeNorms(block);
+            var config = Config("filter", 0.5);
+            config.Exclude = new();
+            var hook = PruningHook.Create(config, block, 1, Serilog.Core.Logger.None);
+            hook.UpdateMasks(1.0);
+            block.eval();
+            torch.manual_seed(4);
+            var x = torch.randn(2, 16, 6, 6);
+            using var _ = torch.no_grad();
+            var masked = block.forward(x);
+            var removed = FilterSurgery.Apply(block);
+            Assert.That(removed.Select(r => r.Producer), Is.EqualTo(expected), "only internal channels are removable");
+            Assert.That((block.forward(x) - masked).abs().max().item<float>(), Is.LessThan(1e-4f));
+            // The block output keeps its width for the residual sum: its pruned rows stay as masked zeros.
+            Assert.That(block.forward(x).shape[1], Is.EqualTo(masked.shape[1]));
+        }
+    }
 }

@@ -1,9 +1,55 @@
+using Microsoft.Extensions.Configuration;
+
 namespace Bcbp.Training.Config;
 
-/// <summary>Reads an experiment from JSON or YAML, applies <c>--set</c> overrides and validates it.</summary>
+/// <summary>
+/// Reads an experiment from JSON or YAML through Microsoft.Extensions.Configuration, applies <c>--set</c>
+/// overrides, binds it to <see cref="ExperimentConfig"/> and validates it. Every problem (unknown key, wrong type,
+/// out-of-range value) is reported at once in a <see cref="ConfigException"/>, each with its key path.
+/// </summary>
 public static class ConfigLoader
 {
-    /// <summary><paramref name="pathOrName"/> is a path, or a name found in the working directory or in configs/.</summary>
+    /// <summary><paramref name="pathOrName"/> is a path, or a name found in the working directory or a configs/
+    /// folder (see <see cref="ConfigResolver"/>).</summary>
     public static ExperimentConfig Load(string pathOrName, IEnumerable<string>? overrides = null)
-        => throw new NotImplementedException("config loading lands with the config work");
+        => Load(pathOrName, overrides, Directory.GetCurrentDirectory());
+
+    /// <summary>As <see cref="Load(string, IEnumerable{string}?)"/>, resolving names from <paramref name="baseDirectory"/>.</summary>
+    public static ExperimentConfig Load(string pathOrName, IEnumerable<string>? overrides, string baseDirectory)
+    {
+        var path = ConfigResolver.Resolve(pathOrName, baseDirectory);
+        var builder = new ConfigurationBuilder();
+        var ext = Path.GetExtension(path).ToLowerInvariant();
+        switch (ext)
+        {
+            case ".json": builder.AddJsonFile(path, optional: false, reloadOnChange: false); break;
+            case ".yaml" or ".yml": builder.Add(YamlConfigurationSource.ForFile(path)); break;
+            default:
+                throw new ArgumentException($"config '{path}': unknown extension '{ext}'; use .json, .yaml or .yml");
+        }
+        IConfigurationRoot file;
+        try { file = builder.Build(); }
+        catch (InvalidDataException e) // the providers wrap parse errors (JSON, YAML, duplicate keys) in this
+        {
+            throw new InvalidDataException($"config '{path}' is not valid {ext.TrimStart('.').ToUpperInvariant()}: " +
+                                           (e.InnerException?.Message ?? e.Message), e);
+        }
+        return FromConfiguration(file, overrides, $"'{path}'");
+    }
+
+    /// <summary>Applies overrides to an already-read configuration, then binds and validates it.
+    /// <paramref name="source"/> names it in error messages.</summary>
+    public static ExperimentConfig FromConfiguration(IConfiguration configuration, IEnumerable<string>? overrides, string source)
+    {
+        var data = new Dictionary<string, string?>(StringComparer.OrdinalIgnoreCase);
+        foreach (var kv in configuration.AsEnumerable()) data[kv.Key] = kv.Value;
+        ConfigOverrides.Apply(data, overrides ?? Array.Empty<string>());
+        var merged = new ConfigurationBuilder().AddInMemoryCollection(data).Build();
+
+        var errors = new ConfigErrors();
+        var config = ConfigBinder.Bind<ExperimentConfig>(merged, errors);
+        config.Validate("", errors); // also after type errors: a key that failed to bind keeps its valid default
+        if (errors.Any) throw new ConfigException(source, errors.Messages);
+        return config;
+    }
 }

@@ -1,9 +1,13 @@
+using System.Text.RegularExpressions;
+using Bcbp.Training.Data;
+
 namespace Bcbp.Training.Config;
 
 /// <summary>One experiment: what to train or load, how to prune it, and where results go. Keys are snake_case in
-/// files (<c>output_dir</c>) and PascalCase here (<see cref="OutputDir"/>).</summary>
-public sealed class ExperimentConfig
+/// files (<c>output_dir</c>) and PascalCase here (<see cref="OutputDir"/>). docs/config.md lists every key.</summary>
+public sealed partial class ExperimentConfig : IConfigSection
 {
+    /// <summary>Run name; the run folder is <c>output_dir/name</c>.</summary>
     public string Name { get; set; } = "experiment";
     public int Seed { get; set; }
     /// <summary>cpu, cuda, cuda:N or auto.</summary>
@@ -14,41 +18,35 @@ public sealed class ExperimentConfig
     /// <summary>Null: no pruning (a dense run).</summary>
     public PruneConfig? Prune { get; set; }
     public string OutputDir { get; set; } = "runs";
-}
 
-/// <summary>The <c>model</c> section.</summary>
-public sealed class ModelConfig
-{
-    /// <summary>resnet18/34/50/101, vgg11/13/16/19[_bn], resnet20/32/44/56/110 (CIFAR), vgg16_cifar.</summary>
-    public string Arch { get; set; } = "resnet20";
-    public int NumClasses { get; set; } = 10;
-    public int InChannels { get; set; } = 3;
-    /// <summary>Path to a .pt/.pth (torch.save state dict) or .safetensors file to start from.</summary>
-    public string? Pretrained { get; set; }
-}
+    [GeneratedRegex(@"^(cpu|auto|cuda(:\d+)?)$")]
+    private static partial Regex DevicePattern();
 
-/// <summary>The <c>data</c> section.</summary>
-public sealed class DataConfig
-{
-    /// <summary>fashion_mnist, mnist, cifar10, cifar100, image_folder, synthetic.</summary>
-    public string Dataset { get; set; } = "fashion_mnist";
-    public string? Root { get; set; }
-    public int BatchSize { get; set; } = 128;
-    public int EvalBatchSize { get; set; } = 512;
-    public bool Augment { get; set; } = true;
-}
+    /// <inheritdoc/>
+    public void Validate(string path, ConfigErrors errors)
+    {
+        if (string.IsNullOrWhiteSpace(Name) || Name.IndexOfAny(Path.GetInvalidFileNameChars()) >= 0 || Name is "." or "..")
+            errors.Add(ConfigErrors.Join(path, "name"), $"must be a non-empty file name (it names the run folder), got '{Name}'");
+        if (!DevicePattern().IsMatch(Device ?? ""))
+            errors.Add(ConfigErrors.Join(path, "device"), $"expected cpu, cuda, cuda:N or auto, got '{Device}'");
+        if (string.IsNullOrWhiteSpace(OutputDir))
+            errors.Add(ConfigErrors.Join(path, "output_dir"), "must be a directory path, got an empty value");
+        Model.Validate(ConfigErrors.Join(path, "model"), errors);
+        Data.Validate(ConfigErrors.Join(path, "data"), errors);
+        Train.Validate(ConfigErrors.Join(path, "train"), errors);
+        if (Prune is IConfigSection prune) prune.Validate(ConfigErrors.Join(path, "prune"), errors);
+        ValidateModelFitsData(path, errors);
+    }
 
-/// <summary>The <c>train</c> section (dense training and pruning fine-tuning share it).</summary>
-public sealed class TrainConfig
-{
-    public int Epochs { get; set; } = 15;
-    /// <summary>sgd, adam, adamw.</summary>
-    public string Optimizer { get; set; } = "sgd";
-    public double Lr { get; set; } = 0.1;
-    public double Momentum { get; set; } = 0.9;
-    public bool Nesterov { get; set; }
-    public double WeightDecay { get; set; } = 5e-4;
-    /// <summary>cosine, step, constant.</summary>
-    public string LrSchedule { get; set; } = "cosine";
-    public int WarmupEpochs { get; set; }
+    /// <summary>The model's class count and input channels must match a dataset whose shape is fixed.</summary>
+    void ValidateModelFitsData(string path, ConfigErrors errors)
+    {
+        if (!DatasetCatalog.TryGet(Data.Dataset, out var info)) return;
+        int? classes = info.NumClasses ?? (Data.Dataset == DatasetCatalog.Synthetic ? Data.NumClasses : null);
+        int? channels = info.Channels ?? (Data.Dataset == DatasetCatalog.Synthetic ? Data.Channels : null);
+        if (classes is { } c && Model.NumClasses != c)
+            errors.Add(ConfigErrors.Join(path, "model.num_classes"), $"is {Model.NumClasses} but data.dataset '{Data.Dataset}' has {c} classes");
+        if (channels is { } ch && Model.InChannels != ch)
+            errors.Add(ConfigErrors.Join(path, "model.in_channels"), $"is {Model.InChannels} but data.dataset '{Data.Dataset}' has {ch}-channel images");
+    }
 }

@@ -1,0 +1,10 @@
+using System.Text.RegularExpressions;
+
+namespace Bcbp.Training.Experiments;
+
+/// <summary>Shell-style name patterns: <c>*</c> any run of characters, <c>?</c> one character, the rest literal.</summary>
+public static class Glob
+{
+    public static bool IsMatch(string name, string pattern)
+        => Regex.IsMatch(name, "^" + Regex.Escape(pattern).Replace(@"\*", ".*").Replace(@"\?", ".") + "$");
+}

@@ -1,0 +1,24 @@
+using System.Globalization;
+
+namespace Bcbp.Training.Experiments;
+
+/// <summary>Number formats the report's views share (invariant culture, so files do not depend on the locale).</summary>
+public static class ReportFormat
+{
+    static readonly CultureInfo C = CultureInfo.InvariantCulture;
+
+    public static string Percent(double ratio, int decimals = 1) => (ratio * 100).ToString("F" + decimals, C) + "%";
+    public static string Number(double value, int decimals = 2) => value.ToString("F" + decimals, C);
+    public static string Signed(double value, int decimals = 2) => (value >= 0 ? "+" : "") + value.ToString("F" + decimals, C);
+
+    /// <summary>1234567 -> "1.23 M"; 40960 -> "41.0 K".</summary>
+    public static string Count(long value) => value switch
+    {
+        >= 1_000_000_000 => (value / 1e9).ToString("F2", C) + " G",
+        >= 1_000_000 => (value / 1e6).ToString("F2", C) + " M",
+        >= 1_000 => (value / 1e3).ToString("F1", C) + " K",
+        _ => value.ToString(C),
+    };
+
+    public static string Csv(double? value, string format = "R") => value?.ToString(format, C) ?? "";
+}

@@ -1,0 +1,19 @@
+using System.Text.Json;
+
+namespace Bcbp.Training.Experiments;
+
+/// <summary>Writes every view of a report into one folder: report.md, report.csv, report.json and the PNG plots.</summary>
+public static class ReportWriter
+{
+    public static IReadOnlyList<string> Write(SuiteReport report, string dir)
+    {
+        Directory.CreateDirectory(dir);
+        var md = Path.Combine(dir, "report.md");
+        var csv = Path.Combine(dir, "report.csv");
+        var json = Path.Combine(dir, "report.json");
+        JsonFile.WriteAtomic(md, ReportMarkdown.Render(report));
+        JsonFile.WriteAtomic(csv, ReportCsv.Render(report));
+        JsonFile.WriteAtomic(json, JsonSerializer.Serialize(report, RunResultJson.Options));
+        return new[] { md, csv, json }.Concat(ReportPlots.Write(report, dir)).ToList();
+    }
+}

@@ -1,0 +1,47 @@
+using System.Text.Json.Nodes;
+using Bcbp.Training.Pruning.Report;
+using Bcbp.Training.Runner;
+
+namespace Bcbp.Training.Experiments;
+
+/// <summary>A finished run folder as the report sees it: results.json, and where present the suite's cell info
+/// (<c>suite_cell.json</c>), the counted cost (<c>cost.json</c>) and the largest per-layer workload imbalance among
+/// tiles from the pruning report (<c>prune_report.json</c>).</summary>
+public sealed record RunRecord(string Dir, RunResult Result, CellInfo? Info, ModelCost? Cost, double? WitMax = null);
+
+/// <summary>Finds the finished runs under a folder (one run folder per subfolder).</summary>
+public static class RunCollector
+{
+    /// <summary>Every immediate subfolder of <paramref name="dir"/> that holds results.json, in name order.</summary>
+    public static IReadOnlyList<RunRecord> Collect(string dir)
+    {
+        if (!Directory.Exists(dir))
+            throw new DirectoryNotFoundException($"results folder '{dir}' does not exist; run the suite first (bcbp suite --suite FILE) or pass the folder holding the run folders");
+        var records = new List<RunRecord>();
+        foreach (var runDir in Directory.GetDirectories(dir).Order(StringComparer.Ordinal))
+        {
+            var resultsPath = Path.Combine(runDir, RunResultJson.FileName);
+            if (!File.Exists(resultsPath)) continue;
+            var infoPath = Path.Combine(runDir, CellInfo.FileName);
+            var costPath = Path.Combine(runDir, ModelCost.FileName);
+            records.Add(new RunRecord(
+                runDir,
+                RunResultJson.Read(resultsPath),
+                File.Exists(infoPath) ? RunResultJson.ReadAs<CellInfo>(infoPath) : null,
+                File.Exists(costPath) ? RunResultJson.ReadAs<ModelCost>(costPath) : null,
+                WitMaxOf(Path.Combine(runDir, PruneReportWriter.JsonFile))));
+        }
+        if (records.Count == 0)
+            throw new InvalidDataException($"no finished runs (no */{RunResultJson.FileName}) under '{dir}'");
+        return records;
+    }
+
+    /// <summary>Max of <c>layers[].wit</c> in a pruning report, or null without one.</summary>
+    static double? WitMaxOf(string path)
+    {
+        if (!File.Exists(path)) return null;
+        var layers = (JsonNode.Parse(File.ReadAllText(path)) as JsonObject)?["layers"] as JsonArray;
+        var wits = layers?.Select(l => l?["wit"]?.GetValue<double>()).OfType<double>().ToList();
+        return wits is { Count: > 0 } ? wits.Max() : null;
+    }
+}

@@ -1,0 +1,174 @@
+using Bcbp.Training.Config;
+using Bcbp.Training.Pruning.Layers;
+using Bcbp.Training.Pruning.Methods;
+using Bcbp.Training.Pruning.Report;
+using Bcbp.Training.Pruning.Schedule;
+using Bcbp.Training.Pruning.Surgery;
+using TorchSharp.Modules;
+using Bcbp.Training.Training;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace Bcbp.Training.Pruning;
+
+/// <summary>
+/// Prunes a model while it trains. <see cref="Create"/> validates the config, finds the prunable layers and at once
+/// registers an all-ones <c>weight_mask</c> buffer on each, so a checkpoint (which carries the masks) can be loaded
+/// into the model right after — that is the resume order: Create, then load_state_dict, then train. Then, per step:
+/// masks are recomputed from the current weights at the schedule's update steps (<see cref="OnBatchBegin"/>);
+/// gradients are masked after backward; weights are re-masked after every optimizer step, which keeps pruned weights
+/// exactly zero whatever momentum, Adam moments or weight decay do.
+/// </summary>
+public sealed class PruningHook : ITrainingHook
+{
+    readonly PruneConfig _config;
+    readonly IPruningMethod _method;
+    readonly SparsitySchedule _schedule;
+    readonly Serilog.ILogger _log;
+    readonly IReadOnlyList<(PrunableLayer Layer, BatchNorm2d Norm)> _filterNorms;
+    double _appliedFraction = -1;
+
+    PruningHook(PruneConfig config, nn.Module model, IReadOnlyList<PrunableLayer> layers, int stepsPerEpoch, Serilog.ILogger log)
+    {
+        // Filter pruning removes channels: the BatchNorm after a pruned filter is zeroed too, so the channel is
+        // exactly 0 downstream and FilterSurgery can delete it without changing the outputs.
+        var norms = config.Method.Equals("filter", StringComparison.OrdinalIgnoreCase) ? ChannelChain.NormAfter(model) : new Dictionary<string, BatchNorm2d>();
+        _filterNorms = layers.Where(l => norms.ContainsKey(l.Name)).Select(l => (l, norms[l.Name])).ToList();
+        _config = config;
+        Layers = layers;
+        _method = PruningMethods.Create(config);
+        _schedule = new SparsitySchedule(config.Schedule, config.Sparsity, stepsPerEpoch);
+        _log = log;
+    }
+
+    /// <summary>Validates <paramref name="config"/>, discovers the layers and registers their masks.</summary>
+    public static PruningHook Create(PruneConfig config, nn.Module model, int stepsPerEpoch, Serilog.ILogger log)
+    {
+        config.Validate();
+        var layers = LayerDiscovery.Discover(model, config);
+        // Fail now, not at the first update, when the tile shape does not fit a layer.
+        if (config.Method.Equals("bcbp", StringComparison.OrdinalIgnoreCase))
+            foreach (var l in layers)
+                TileGrid.For(l.M, l.K, config.TileRows, config.TileCols, PruneOptions.From(config).Remainder, l.Name);
+        foreach (var l in layers) l.EnsureMask();
+        var hook = new PruningHook(config, model, layers, stepsPerEpoch, log);
+        log.Information("Pruning {Method} to sparsity {Sparsity} ({Scope}) on {Count} layers: {Layers}",
+            config.Method, config.Sparsity, config.Scope, layers.Count, string.Join(", ", layers.Select(l => l.Name)));
+        return hook;
+    }
+
+    /// <summary>The pruned layers, in model order.</summary>
+    public IReadOnlyList<PrunableLayer> Layers { get; }
+
+    /// <summary>The schedule the masks follow.</summary>
+    public SparsitySchedule Schedule => _schedule;
+
+    /// <summary>Fraction of zeros in the masks over all prunable layers.</summary>
+    public double AchievedSparsity
+    {
+        get
+        {
+            using var _ = torch.no_grad();
+            double zeros = Layers.Sum(l => l.NumWeights - (double)l.Mask.sum().item<float>());
+            return zeros / Layers.Sum(l => (double)l.NumWeights);
+        }
+    }
+
+    /// <summary>Re-applies the (possibly just loaded) masks to the weights.</summary>
+    public void OnTrainBegin(TrainContext ctx) => ApplyMasks();
+
+    /// <summary>weight *= mask on every layer (and, for filter pruning, zero BatchNorm affine of pruned channels).</summary>
+    public void ApplyMasks()
+    {
+        foreach (var l in Layers) l.ApplyMask();
+        using var _ = torch.no_grad();
+        foreach (var (layer, norm) in _filterNorms)
+        {
+            var alive = WeightMatrix.AsMatrix(layer.Mask).amax(new long[] { 1 }).to(norm.weight!.dtype);
+            norm.weight!.mul_(alive);
+            norm.bias?.mul_(alive);
+        }
+    }
+
+    /// <summary>Recomputes the masks when the schedule says so and the target went up.</summary>
+    public void OnBatchBegin(TrainContext ctx)
+    {
+        if (!_schedule.IsUpdateStep(ctx.GlobalStep)) return;
+        double fraction = _config.Sparsity > 0 ? _schedule.SparsityAt(ctx.GlobalStep) / _config.Sparsity : 1.0;
+        if (fraction <= _appliedFraction + 1e-12) return;
+        UpdateMasks(fraction);
+        _appliedFraction = fraction;
+        _log.Debug("Step {Step}: masks at {Fraction:P1} of the final sparsity, achieved {Achieved:0.0000}",
+            ctx.GlobalStep, fraction, AchievedSparsity);
+    }
+
+    /// <summary>
+    /// Recomputes every mask for the layers' targets scaled by <paramref name="fraction"/> of their final sparsity
+    /// (so per-layer overrides ramp on the same schedule), and applies them. Pruned units stay pruned.
+    /// </summary>
+    public void UpdateMasks(double fraction)
+    {
+        using var _ = torch.no_grad();
+        bool global = _config.Scope == "global";
+        var targets = Layers.Select(l => new PruneTarget(WeightMatrix.AsMatrix(l.Weight), l.Sparsity * fraction,
+                                                         WeightMatrix.AsMatrix(l.Mask), l.Name)).ToArray();
+        var masks = new Tensor[Layers.Count];
+        var shared = Enumerable.Range(0, Layers.Count).Where(i => global && !Layers[i].Overridden).ToArray();
+        if (shared.Length > 0)
+        {
+            var sharedMasks = _method.ComputeMasks(shared.Select(i => targets[i]).ToArray(), global: true);
+            for (int j = 0; j < shared.Length; j++) masks[shared[j]] = sharedMasks[j];
+        }
+        foreach (var i in Enumerable.Range(0, Layers.Count).Except(shared))
+            masks[i] = _method.ComputeMasks(new[] { targets[i] })[0];
+        for (int i = 0; i < Layers.Count; i++) Layers[i].Mask.copy_(masks[i].reshape(Layers[i].Mask.shape));
+        ApplyMasks();
+    }
+
+    /// <summary>grad *= mask, so the optimizer sees no gradient for pruned weights.</summary>
+    public void OnAfterBackward(TrainContext ctx)
+    {
+        using var _ = torch.no_grad();
+        foreach (var l in Layers)
+        {
+            var g = l.Weight.grad;
+            if (g is not null) g.mul_(l.Mask);
+        }
+    }
+
+    /// <summary>weight *= mask after the step: momentum and Adam moments of pruned weights cannot revive them.</summary>
+    public void OnAfterOptimizerStep(TrainContext ctx) => ApplyMasks();
+
+    /// <summary>Warns when training ended before the schedule reached the final sparsity.</summary>
+    public void OnTrainEnd(TrainContext ctx)
+    {
+        if (_appliedFraction < 1.0 - 1e-12)
+            _log.Warning("Training ended at step {Step} before the pruning schedule reached sparsity {Sparsity} (step {End}); achieved {Achieved:0.0000}",
+                ctx.GlobalStep, _config.Sparsity, _schedule.EndStep, AchievedSparsity);
+    }
+
+    /// <summary>The per-layer report (achieved sparsity, kept columns per tile, wit).</summary>
+    public PruneReport BuildReport()
+    {
+        var layers = Layers.Select(l =>
+        {
+            var stats = TileStats.Compute(WeightMatrix.AsMatrix(l.Mask), _config.TileRows, _config.TileCols);
+            return new LayerReport(l.Name, l.M, l.K, l.Sparsity, l.AchievedSparsity, stats.Tiles, stats.KeptColumnsMin,
+                                   stats.KeptColumnsMax, stats.KeptColumnsMean, stats.KeptColumns, stats.Wit);
+        }).ToList();
+        return new PruneReport(_config.Method, _config.Sparsity, AchievedSparsity, _config.TileRows, _config.TileCols, layers);
+    }
+
+    /// <summary>Writes prune_report.json and prune_report.md into <paramref name="runDir"/> and logs a summary.</summary>
+    public PruneReport WriteReport(string runDir)
+    {
+        var report = BuildReport();
+        PruneReportWriter.Write(report, runDir);
+        foreach (var l in report.Layers)
+            _log.Information("Pruned {Layer} [{M}x{K}]: sparsity {Achieved:0.0000} (target {Target:0.0000}), kept columns per tile {Min}..{Max}, wit {Wit:0.000}",
+                l.Name, l.M, l.K, l.AchievedSparsity, l.TargetSparsity, l.KeptColumnsMin, l.KeptColumnsMax, l.Wit);
+        _log.Information("Pruning {Method}: achieved sparsity {Achieved:0.0000} over {Count} layers (target {Target}); max wit {Wit:0.000}",
+            report.Method, report.AchievedSparsity, report.Layers.Count, report.TargetSparsity, report.Layers.Max(l => l.Wit));
+        return report;
+    }
+}

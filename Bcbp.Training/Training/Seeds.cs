@@ -1,0 +1,26 @@
+namespace Bcbp.Training.Training;
+
+/// <summary>Derives the seed of each epoch from the run's seed, so a run resumed at epoch e draws the same random
+/// numbers (initialization aside) as one that never stopped.</summary>
+public static class Seeds
+{
+    /// <summary>A well-mixed 63-bit seed for (run seed, phase, epoch) (SplitMix64 finalizer).</summary>
+    public static long ForEpoch(int seed, string phase, int epoch)
+    {
+        ulong z = (ulong)(uint)seed * 0x9E3779B97F4A7C15UL ^ (ulong)(uint)StableHash(phase) << 20 ^ (ulong)(uint)epoch;
+        z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9UL;
+        z = (z ^ (z >> 27)) * 0x94D049BB133111EBUL;
+        return (long)((z ^ (z >> 31)) & long.MaxValue);
+    }
+
+    // string.GetHashCode is randomized per process; resume needs the same value in every process.
+    static int StableHash(string s)
+    {
+        unchecked
+        {
+            int h = 17;
+            foreach (char c in s) h = h * 31 + c;
+            return h;
+        }
+    }
+}

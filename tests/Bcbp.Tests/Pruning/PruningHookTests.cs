@@ -1,0 +1,138 @@
+using System.Text.Json;
+using Bcbp.Training.Config;
+using Bcbp.Training.Pruning;
+using Bcbp.Training.Pruning.Layers;
+using Bcbp.Training.Training;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace Bcbp.Tests.Pruning;
+
+/// <summary>The hook in a real (tiny) training loop: masks registered, ramped, kept exact through optimizers, reported.</summary>
+public class PruningHookTests
+{
+    [OneTimeSetUp] public void Init() => PruningTestData.Init();
+
+    static PruneConfig Config(string method, double sparsity = 0.5, string kind = "cubic") => new()
+    {
+        Method = method, Sparsity = sparsity, TileRows = 16, BlockRows = 4, BlockCols = 4, FinetuneEpochs = 5,
+        Schedule = new ScheduleConfig { Kind = kind, StartEpoch = 0, EndEpoch = 2, Frequency = 5 },
+    };
+
+    /// <summary>Runs the hook through <paramref name="steps"/> steps of the loop the trainer runs, on random data.</summary>
+    static void Train(TinyNet net, PruningHook hook, optim.Optimizer opt, int steps, int stepsPerEpoch, Action<TrainContext>? afterStep = null)
+    {
+        var ctx = new TrainContext { Model = net, Optimizer = opt, Device = CPU, StepsPerEpoch = stepsPerEpoch };
+        hook.OnTrainBegin(ctx);
+        torch.manual_seed(1);
+        for (int step = 0; step < steps; step++)
+        {
+            ctx.GlobalStep = step;
+            ctx.Epoch = step / stepsPerEpoch;
+            hook.OnBatchBegin(ctx);
+            var x = torch.randn(4, 3, 6, 6);
+            var y = torch.randint(0, 10, new long[] { 4 });
+            opt.zero_grad();
+            nn.functional.cross_entropy(net.forward(x), y).backward();
+            hook.OnAfterBackward(ctx);
+            opt.step();
+            hook.OnAfterOptimizerStep(ctx);
+            afterStep?.Invoke(ctx);
+        }
+        hook.OnTrainEnd(ctx);
+    }
+
+    static Serilog.ILogger Log => Serilog.Core.Logger.None;
+
+    [Test]
+    public void CreateRegistersOnesMasksThatTravelInTheStateDict()
+    {
+        var net = new TinyNet();
+        var hook = PruningHook.Create(Config("bcbp"), net, 10, Log);
+        var keys = net.state_dict().Keys.Where(k => k.EndsWith(PrunableLayer.MaskBufferName)).ToArray();
+        Assert.That(keys, Is.EqualTo(new[] { "conv2.weight_mask", "conv3.weight_mask", "hidden.weight_mask" }));
+        Assert.That(hook.Layers.All(l => l.Mask.eq(1).all().item<bool>()));
+        Assert.That(hook.AchievedSparsity, Is.EqualTo(0.0));
+    }
+
+    [TestCase("sgd")]
+    [TestCase("adamw")]
+    public void PrunedWeightsStayExactlyZeroThrough100StepsWithMomentumAndWeightDecay(string optimizer)
+    {
+        foreach (var method in new[] { "bcbp", "block", "filter" })
+        {
+            var net = new TinyNet(3);
+            var hook = PruningHook.Create(Config(method), net, stepsPerEpoch: 10, Log);
+            optim.Optimizer opt = optimizer == "sgd"
+                ? optim.SGD(net.parameters(), 0.05, momentum: 0.9, weight_decay: 5e-4)
+                : optim.AdamW(net.parameters(), 0.01, weight_decay: 0.05);
+            var masks = new List<Tensor>();
+            Train(net, hook, opt, 100, 10, ctx =>
+            {
+                foreach (var l in hook.Layers)
+                    Assert.That(l.Weight.masked_select(l.Mask.eq(0)).count_nonzero().item<long>(), Is.Zero,
+                                $"{method}/{optimizer}: pruned weight of {l.Name} non-zero after step {ctx.GlobalStep}");
+                if (ctx.GlobalStep % 5 == 0) masks.Add(torch.cat(hook.Layers.Select(l => l.Mask.flatten()).ToArray()).clone());
+            });
+            for (int i = 1; i < masks.Count; i++)
+                Assert.That(masks[i].le(masks[i - 1]).all().item<bool>(), $"{method}: mask not monotone at update {i}");
+            Assert.That(hook.AchievedSparsity, Is.EqualTo(0.5).Within(0.03), method);
+            // Live weights did train: the optimizer was not frozen by the masking.
+            Assert.That(hook.Layers[0].Weight.masked_select(hook.Layers[0].Mask.eq(1)).count_nonzero().item<long>(), Is.GreaterThan(0));
+        }
+    }
+
+    [Test]
+    public void SparsityRampsAlongTheScheduleAndReachesTheTargetAtEndEpoch()
+    {
+        var net = new TinyNet(4);
+        var hook = PruningHook.Create(Config("unstructured", 0.8), net, stepsPerEpoch: 10, Log);
+        var seen = new Dictionary<long, double>();
+        Train(net, hook, optim.SGD(net.parameters(), 0.01), 25, 10, ctx => seen[ctx.GlobalStep] = hook.AchievedSparsity);
+        Assert.That(seen[0], Is.EqualTo(0.0).Within(1e-9));                               // cubic starts at initial = 0
+        Assert.That(seen[10], Is.EqualTo(0.8 - 0.8 / 8).Within(2e-3));                   // middle: s_f (1 - (1/2)^3)
+        Assert.That(seen[19], Is.EqualTo(seen[15]), "masks change only at update steps (every 5)");
+        Assert.That(seen[20], Is.EqualTo(0.8).Within(1e-3));
+        Assert.That(seen[24], Is.EqualTo(0.8).Within(1e-3));
+    }
+
+    [Test]
+    public void ReportHasPerLayerSparsityKeptColumnsAndWit()
+    {
+        var net = new TinyNet(5);
+        var hook = PruningHook.Create(Config("bcbp", 0.75, "one_shot"), net, 10, Log);
+        Train(net, hook, optim.SGD(net.parameters(), 0.01), 3, 10);
+        var dir = Path.Combine(Path.GetTempPath(), "bcbp-prune-report-" + Guid.NewGuid().ToString("N"));
+        var report = hook.WriteReport(dir);
+        using var doc = JsonDocument.Parse(File.ReadAllText(Path.Combine(dir, "prune_report.json")));
+        var layers = doc.RootElement.GetProperty("layers");
+        Assert.That(layers.GetArrayLength(), Is.EqualTo(3));
+        var conv2 = layers[0];
+        Assert.That(conv2.GetProperty("name").GetString(), Is.EqualTo("conv2"));
+        Assert.That(conv2.GetProperty("achieved_sparsity").GetDouble(), Is.EqualTo(0.75).Within(1.0 / 144));
+        Assert.That(conv2.GetProperty("tiles").GetInt64(), Is.EqualTo(2));  // 32 rows / tile_rows 16
+        Assert.That(conv2.GetProperty("kept_columns_per_tile").EnumerateArray().Select(e => e.GetInt64()), Is.EqualTo(new long[] { 36, 36 }));
+        Assert.That(report.Layers.All(l => Math.Abs(l.Wit - 1.0) < 1e-6), "bcbp wit must be 1.0");
+        Assert.That(doc.RootElement.GetProperty("achieved_sparsity").GetDouble(), Is.EqualTo(hook.AchievedSparsity).Within(1e-9));
+        Assert.That(File.ReadAllText(Path.Combine(dir, "prune_report.md")), Does.Contain("| conv2 | 32 | 144 |"));
+        Directory.Delete(dir, true);
+    }
+
+    [Test]
+    public void ResumingLoadsMasksIntoTheRegisteredBuffers()
+    {
+        var net = new TinyNet(6);
+        var hook = PruningHook.Create(Config("filter", 0.5, "one_shot"), net, 10, Log);
+        Train(net, hook, optim.SGD(net.parameters(), 0.01), 2, 10);
+        var path = Path.Combine(Path.GetTempPath(), "bcbp-resume-" + Guid.NewGuid().ToString("N") + ".dat");
+        net.save(path);
+
+        var resumed = new TinyNet(7);
+        var hook2 = PruningHook.Create(Config("filter", 0.5, "one_shot"), resumed, 10, Log);
+        resumed.load(path);
+        File.Delete(path);
+        Assert.That(hook2.AchievedSparsity, Is.EqualTo(hook.AchievedSparsity));
+        for (int i = 0; i < hook.Layers.Count; i++)
+            Assert.That(hook2.Layers[i].Mask.eq(hook.Layers[i].Mask).all().item<bool>(), Is.True);
+    }
+}

@@ -22,7 +22,8 @@
 // The output Y is [M x N] with row stride ldy: for a convolution, CHWN again, so layers chain without transposes.
 // The epilogue stages the tile through shared memory so that Y is written in full 16-byte pieces.
 //
-// Compile-time parameters (NVRTC -D): BM in {32, 64, 128}, BN in {64, 128, 256}, WARPS_M x WARPS_N warps (each
+// Compile-time parameters (NVRTC -D): BK in {32, 64} (the K step; counts are padded to it), BM in {32, 64, 128},
+// BN in {64, 128, 256}, WARPS_M x WARPS_N warps (each
 // warp computes (BM/WARPS_M) x (BN/WARPS_N), a multiple of 16 x 16), STAGES >= 2, BF16 (0 or 1).
 
 #ifndef BM
@@ -45,7 +46,9 @@
 #define WARPS_N 4
 #endif
 
+#ifndef BK
 #define BK 32
+#endif
 #define THREADS (WARPS_M * WARPS_N * 32)
 #define WM (BM / WARPS_M)
 #define WN (BN / WARPS_N)

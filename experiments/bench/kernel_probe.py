@@ -12,7 +12,7 @@ import os
 _here = os.path.dirname(os.path.abspath(__file__))
 _src = "Bcbp.Kernels/Cuda/gather_gemm.cu"
 SRC = open(_src if os.path.exists(_src) else os.path.join(_here, "gather_gemm.cu")).read()
-BK = 32
+BK = int(os.environ.get("PROBE_BK", "32"))
 _mods = {}
 
 
@@ -20,7 +20,7 @@ def module(bm, bn, wm, wn, stages, bf16):
     key = (bm, bn, wm, wn, stages, bf16)
     if key not in _mods:
         opts = ("-std=c++17", f"-DBM={bm}", f"-DBN={bn}", f"-DWARPS_M={wm}", f"-DWARPS_N={wn}", f"-DSTAGES={stages}",
-                f"-DBF16={int(bf16)}")
+                f"-DBF16={int(bf16)}", f"-DBK={BK}")
         _mods[key] = cupy.RawModule(code=SRC, options=opts, name_expressions=None)
     return _mods[key]
 
@@ -229,6 +229,11 @@ if __name__ == "__main__":
     t0 = time.time()
     fails = check(gen)
     print(f"check: {fails} failures ({time.time() - t0:.1f}s)", flush=True)
+    if "--big" in sys.argv:
+        R50[:] = [("vgg.f21", 512, 512, 3, 1, 28), ("vgg.f14", 256, 256, 3, 1, 56), ("r50.l4c2", 512, 512, 3, 1, 7),
+                  ("r50.l3c1", 1024, 256, 1, 1, 14), ("r50.l1c2", 64, 64, 3, 1, 56)]
+        bench(gen, 256, 0.75, [(64, 128, 2, 2, 4, False), (64, 256, 2, 4, 3, False), (64, 128, 2, 2, 3, False), (64, 256, 2, 2, 3, False)])
+        sys.exit(0)
     cfgs = [(64, 128, 2, 4, 4, False), (64, 128, 2, 2, 4, False), (64, 256, 2, 4, 3, False), (64, 256, 1, 4, 3, False)]
     bench(gen, 256, 0.75, cfgs)
     if "--quick" not in sys.argv:

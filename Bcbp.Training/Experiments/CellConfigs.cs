@@ -18,7 +18,7 @@ public static class CellConfigs
         if (!cell.IsDense) JsonTree.Set(json, "model.pretrained", PendingDenseModel);
         using var stream = new MemoryStream(Encoding.UTF8.GetBytes(json.ToJsonString()));
         var configuration = new ConfigurationBuilder().AddJsonStream(stream).Build();
-        return ConfigLoader.FromConfiguration(configuration, overrides, $"suite cell '{cell.Name}'");
+        return ConfigLoader.FromConfiguration(configuration, cell.OverridesFor(overrides), $"suite cell '{cell.Name}'");
     }
 
     /// <summary>Checks every cell; throws one error listing each cell's problems.</summary>

@@ -20,4 +20,10 @@ public sealed record SuiteCell
     public required JsonObject Config { get; init; }
 
     public bool IsDense => Method is null;
+
+    /// <summary>The <c>--set</c> overrides that apply to this cell: a dense cell has no <c>prune</c> section, so
+    /// <c>prune.*</c> overrides skip it (else they would turn it into a pruning run).</summary>
+    public IReadOnlyList<string> OverridesFor(IReadOnlyList<string> overrides)
+        => IsDense ? overrides.Where(o => !o.StartsWith("prune.", StringComparison.Ordinal) && !o.StartsWith("prune=", StringComparison.Ordinal)).ToList()
+                   : overrides;
 }

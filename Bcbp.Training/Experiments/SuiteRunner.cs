@@ -61,6 +61,7 @@ public sealed class SuiteRunner
             var denseDir = Path.Combine(_suite.OutputDir, cell.DenseCell!);
             JsonTree.Set(config, "model.pretrained", Path.Combine(denseDir, dense.Result.ModelFile));
         }
+        overrides = cell.OverridesFor(overrides);
         var stamp = Stamp(config, overrides);
 
         var state = RunFolder.StateOf(runDir);

@@ -13,6 +13,17 @@ public class CellConfigsTests
     }
 
     [Test]
+    public void PruneOverridesSkipDenseCells()
+    {
+        var cells = GridExpander.Expand(SuiteFixtures.Suite("runs/tiny"));
+        var sets = new[] { "prune.finetune_epochs=7", "train.lr=0.3" };
+        var dense = CellConfigs.Bind(cells.First(c => c.IsDense), sets);
+        var pruned = CellConfigs.Bind(cells.First(c => !c.IsDense), sets);
+        Assert.That((dense.Prune, dense.Train.Lr), Is.EqualTo(((Bcbp.Training.Config.PruneConfig?)null, 0.3)));
+        Assert.That((pruned.Prune!.FinetuneEpochs, pruned.Train.Lr), Is.EqualTo((7, 0.3)));
+    }
+
+    [Test]
     public void InvalidCellsAreAllReportedBeforeAnythingRuns()
     {
         var json = SuiteFixtures.SuiteJson("runs/tiny");

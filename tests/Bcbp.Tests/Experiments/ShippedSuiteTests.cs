@@ -30,6 +30,8 @@ public class ShippedSuiteTests
             {
                 Assert.That(loaded.Prune!.Sparsity, Is.EqualTo(cell.Sparsity));
                 Assert.That(loaded.Prune.Schedule.Kind, Is.EqualTo("cubic"), "the paper's gradual schedule");
+                Assert.That(loaded.Prune.Exclude, Is.EqualTo(new[] { "conv1", "fc" }).Or.EqualTo(new[] { "features.0", "classifier.6" }),
+                            "first conv and classifier named explicitly (the paper keeps them dense)");
             }
         }
     }
@@ -40,5 +42,6 @@ public class ShippedSuiteTests
         var config = ConfigLoader.Load(Repo("configs/resnet50_bcbp.json"));
         Assert.That((config.Model.Arch, config.Model.NumClasses, config.Data.Dataset), Is.EqualTo(("resnet50", 1000, "image_folder")));
         Assert.That((config.Prune!.Method, config.Prune.Schedule.Kind), Is.EqualTo(("bcbp", "cubic")));
+        Assert.That(config.Prune.Exclude, Is.EqualTo(new[] { "conv1", "fc" }));
     }
 }

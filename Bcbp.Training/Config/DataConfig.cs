@@ -31,7 +31,7 @@ public sealed class DataConfig : IConfigSection
     public List<double> Mean { get; set; } = new();
     /// <summary>Per-channel normalization std; empty: the dataset's standard values.</summary>
     public List<double> Std { get; set; } = new();
-    /// <summary>Image folders: decoding threads that prefetch batches.</summary>
+    /// <summary>Image folders: threads that decode a batch (two batches are decoded ahead).</summary>
     public int Workers { get; set; } = 4;
 
     /// <inheritdoc/>

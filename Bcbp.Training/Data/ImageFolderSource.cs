@@ -4,9 +4,9 @@ using static TorchSharp.torch;
 namespace Bcbp.Training.Data;
 
 /// <summary>
-/// Streams an <see cref="ImageFolder"/> from disk: <see cref="Workers"/> background tasks decode upcoming batches
-/// with SkiaSharp (crop, resize, flip in one draw) while the current one trains; the main thread only copies the
-/// uint8 batch to the device and normalizes it there. Training: random-resized-crop + horizontal flip; evaluation
+/// Streams an <see cref="ImageFolder"/> from disk: background tasks decode the next <see cref="Prefetch"/> batches,
+/// each over <see cref="Workers"/> threads, with SkiaSharp (crop, resize, flip in one draw) while the current one
+/// trains; the main thread only copies the uint8 batch to the device and normalizes it there. Training: random-resized-crop + horizontal flip; evaluation
 /// (or augment off): resize the shorter side to size*256/224 and center-crop. Each image's random crop comes from
 /// (seed, epoch, position in the epoch), so results do not depend on thread timing.
 /// </summary>
@@ -32,8 +32,10 @@ public sealed class ImageFolderSource : IBatchSource
         _device = device;
     }
 
-    /// <summary>Batches decoded ahead of the one in use.</summary>
+    /// <summary>Threads that decode the images of a batch.</summary>
     public int Workers { get; }
+    /// <summary>Batches decoded ahead of the one in use.</summary>
+    public const int Prefetch = 2;
     public int Count => _folder.Files.Count;
     public int NumClasses => _folder.Classes.Count;
     public int Channels => 3;
@@ -58,7 +60,7 @@ public sealed class ImageFolderSource : IBatchSource
             int start = starts[next++], size = Math.Min(batchSize, n - start);
             pending.Enqueue(Task.Run(() => DecodeBatch(order, start, size, randomCrop, epoch)));
         }
-        while (next < starts.Count && pending.Count < Workers) Enqueue();
+        while (next < starts.Count && pending.Count < Prefetch) Enqueue();
 
         Tensor? input = null, target = null;
         for (int k = 0; k < starts.Count; k++)
@@ -78,14 +80,23 @@ public sealed class ImageFolderSource : IBatchSource
         }
     }
 
+    /// <summary>Decodes one batch, its images spread over <see cref="Workers"/> threads (an evaluation batch can be
+    /// hundreds of images).</summary>
     byte[] DecodeBatch(long[] order, int start, int size, bool randomCrop, int epoch)
     {
         int plane = _size * _size;
         var pixels = new byte[size * 3 * plane];
-        for (int i = 0; i < size; i++)
+        try
         {
-            var rng = DataRng.For(_seed, epoch, 2 + start + i);
-            DecodeInto(_folder.Files[(int)order[start + i]], randomCrop, ref rng, pixels.AsSpan(i * 3 * plane, 3 * plane));
+            Parallel.For(0, size, new ParallelOptions { MaxDegreeOfParallelism = Workers }, i =>
+            {
+                var rng = DataRng.For(_seed, epoch, 2 + start + i);
+                DecodeInto(_folder.Files[(int)order[start + i]], randomCrop, ref rng, pixels.AsSpan(i * 3 * plane, 3 * plane));
+            });
+        }
+        catch (AggregateException e) // the first bad file's own error (it names the file), not a wrapper
+        {
+            System.Runtime.ExceptionServices.ExceptionDispatchInfo.Capture(e.InnerExceptions[0]).Throw();
         }
         return pixels;
     }

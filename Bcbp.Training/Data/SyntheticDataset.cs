@@ -22,15 +22,18 @@ public static class SyntheticDataset
             for (int ch = 0; ch < channels; ch++) tint[c, ch] = 80 * (classRng.NextDouble() - 0.5);
             frequency[c] = 1 + c % 4;
         }
-        var rng = DataRng.For(DataSeed, split, 2);
-        var images = new byte[(long)count * channels * size * size];
+        var labelRng = DataRng.For(DataSeed, split, 2);
         var labels = new long[count];
-        long p = 0;
-        for (int i = 0; i < count; i++)
+        for (int i = 0; i < count; i++) labels[i] = labelRng.NextInt(numClasses);
+        long perImage = (long)channels * size * size;
+        var images = new byte[count * perImage];
+        // One generator per image: the result does not depend on how the images are spread over threads.
+        Parallel.For(0, count, i =>
         {
-            int label = rng.NextInt(numClasses);
-            labels[i] = label;
+            var rng = DataRng.For(DataSeed, split, 3 + i);
+            int label = (int)labels[i];
             double phase = 2 * Math.PI * rng.NextDouble();
+            long p = i * perImage;
             for (int ch = 0; ch < channels; ch++)
                 for (int y = 0; y < size; y++)
                 {
@@ -38,7 +41,7 @@ public static class SyntheticDataset
                     for (int x = 0; x < size; x++)
                         images[p++] = (byte)Math.Clamp(Math.Round(128 + tint[label, ch] + stripe + 25 * rng.NextGaussian()), 0, 255);
                 }
-        }
+        });
         return (images, labels);
     }
 }

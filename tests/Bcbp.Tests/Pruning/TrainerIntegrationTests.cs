@@ -43,7 +43,9 @@ public class TrainerIntegrationTests
         // Resume order of the runner: create the hook (ones masks), then load the checkpoint into model + optimizer.
         var resumed = ModelFactory.Create("resnet20", 4, 1);
         var hook2 = PruningHook.Create(prune, resumed, stepsPerEpoch, Serilog.Core.Logger.None);
-        Checkpoint.Load(checkpoint, resumed, optim.SGD(resumed.parameters(), 0.01, momentum: 0.9));
+        var resumedTrainer = new Trainer(resumed, new TrainConfig { Lr = 0.05, LrSchedule = "constant", WeightDecay = 5e-4 },
+                                         "finetune", prune.FinetuneEpochs, stepsPerEpoch, CPU, new[] { hook2 });
+        Checkpoint.Load(checkpoint, resumed, resumedTrainer.Optimizer);
         Assert.That(hook2.AchievedSparsity, Is.EqualTo(hook.AchievedSparsity));
         Directory.Delete(dir, true);
     }

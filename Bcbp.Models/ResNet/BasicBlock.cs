@@ -12,10 +12,12 @@ public sealed class BasicBlock : nn.Module<Tensor, Tensor>
     /// <summary>Output channels = planes * Expansion.</summary>
     public const int Expansion = 1;
 
-    private readonly Conv2d conv1;
-    private readonly BatchNorm2d bn1;
-    private readonly Conv2d conv2;
-    private readonly BatchNorm2d bn2;
+    // Typed as modules, not Conv2d/BatchNorm2d/Linear, so that SparseConversion can put a sparse module (or an
+    // nn.Identity for a folded BN) in their place, as PyTorch's setattr would.
+    private readonly nn.Module<Tensor, Tensor> conv1;
+    private readonly nn.Module<Tensor, Tensor> bn1;
+    private readonly nn.Module<Tensor, Tensor> conv2;
+    private readonly nn.Module<Tensor, Tensor> bn2;
     private readonly Sequential? downsample;
 
     /// <summary>Creates the block; <paramref name="downsample"/> projects the identity when shapes change.</summary>

@@ -11,13 +11,15 @@ namespace Bcbp.Models.ResNet;
 /// </summary>
 public sealed class CifarResNet : nn.Module<Tensor, Tensor>
 {
-    private readonly Conv2d conv1;
-    private readonly BatchNorm2d bn1;
+    // Typed as modules, not Conv2d/BatchNorm2d/Linear, so that SparseConversion can put a sparse module (or an
+    // nn.Identity for a folded BN) in their place, as PyTorch's setattr would.
+    private readonly nn.Module<Tensor, Tensor> conv1;
+    private readonly nn.Module<Tensor, Tensor> bn1;
     private readonly Sequential layer1;
     private readonly Sequential layer2;
     private readonly Sequential layer3;
     private readonly AdaptiveAvgPool2d avgpool;
-    private readonly Linear fc;
+    private readonly nn.Module<Tensor, Tensor> fc;
 
     /// <summary>Builds ResNet-<paramref name="depth"/>; depth must be 6n+2 (20, 32, 44, 56, 110, ...).</summary>
     public CifarResNet(int depth, int numClasses = 10, int inChannels = 3) : base($"resnet{depth}")

@@ -19,15 +19,17 @@ public enum ResNetBlock
 /// </summary>
 public sealed class ResNet : nn.Module<Tensor, Tensor>
 {
-    private readonly Conv2d conv1;
-    private readonly BatchNorm2d bn1;
+    // Typed as modules, not Conv2d/BatchNorm2d/Linear, so that SparseConversion can put a sparse module (or an
+    // nn.Identity for a folded BN) in their place, as PyTorch's setattr would.
+    private readonly nn.Module<Tensor, Tensor> conv1;
+    private readonly nn.Module<Tensor, Tensor> bn1;
     private readonly MaxPool2d maxpool;
     private readonly Sequential layer1;
     private readonly Sequential layer2;
     private readonly Sequential layer3;
     private readonly Sequential layer4;
     private readonly AdaptiveAvgPool2d avgpool;
-    private readonly Linear fc;
+    private readonly nn.Module<Tensor, Tensor> fc;
 
     /// <summary>Builds a ResNet with <paramref name="layers"/> blocks per stage (e.g. [3, 4, 6, 3] for ResNet-50).</summary>
     public ResNet(string name, ResNetBlock block, int[] layers, int numClasses = 1000, int inChannels = 3)

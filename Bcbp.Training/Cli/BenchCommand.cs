@@ -5,6 +5,7 @@ using System.Text.Json;
 using Bcbp.Kernels.Conversion;
 using Bcbp.Kernels.Formats;
 using Bcbp.Kernels.Ops;
+using Bcbp.Models;
 using Bcbp.Training.Runtime;
 using TorchSharp;
 using static TorchSharp.torch;
@@ -121,7 +122,7 @@ public sealed class BenchCommand : ICliCommand
         using var scope = NewDisposeScope();
         using var _ = no_grad();
         var gen = new Generator(11);
-        var model = new BenchResNet50();
+        var model = ModelFactory.Create("resnet50");
         foreach (var (name, m) in model.named_modules())
             if (m is TorchSharp.Modules.Conv2d conv && name != "conv1")
             {

@@ -126,29 +126,67 @@ public class ConversionTests
     }
 }
 
-public class ResNet50ConversionTests
+public class ResNetConversionTests
 {
-    [Test]
-    public void BcbpResNet50WithFoldedBatchNormMatchesTheMaskedDenseModel()
+    [SetUp] public void Setup() => KernelTestSupport.UseCpu();
+
+    /// <summary>Gives every BatchNorm of <paramref name="model"/> non-trivial statistics, so folding has work to do.</summary>
+    static void RandomizeBatchNorms(nn.Module model, Generator gen)
     {
-        KernelTestSupport.UseCpu();
-        using var _ = no_grad();
-        var gen = new Generator(12);
-        var model = new Bcbp.Training.Cli.BenchResNet50();
-        foreach (var (name, m) in model.named_modules())
-        {
+        foreach (var (_, m) in model.named_modules())
             if (m is BatchNorm2d bn)
             {
                 bn.running_mean!.copy_(randn(bn.running_mean.shape, generator: gen) * 0.1);
                 bn.running_var!.copy_(rand(bn.running_var.shape, generator: gen) + 0.5);
+                bn.weight!.copy_(rand(bn.weight.shape, generator: gen) + 0.5);
+                bn.bias!.copy_(randn(bn.bias.shape, generator: gen) * 0.1);
             }
+    }
+
+    [Test]
+    public void CifarResNet20PrunedByBcbpConvertsAndMatchesTheMaskedDenseModel()
+    {
+        using var _ = no_grad();
+        var gen = new Generator(21);
+        var model = Bcbp.Models.ModelFactory.Create("resnet20", 10, 3);
+        RandomizeBatchNorms(model, gen);
+        // The pruning pipeline's own masks: bcbp at 75% with 16-row tiles on the 18 block convs (stem and fc excluded).
+        var prune = new Bcbp.Training.Config.PruneConfig
+        {
+            Method = "bcbp", Sparsity = 0.75, TileRows = 16, Schedule = new Bcbp.Training.Config.ScheduleConfig { Kind = "one_shot" },
+        };
+        Bcbp.Training.Pruning.PruningHook.Create(prune, model, 1, Serilog.Core.Logger.None).UpdateMasks(1.0);
+        model.eval();
+        var x = randn(new long[] { 3, 3, 32, 32 }, generator: gen);
+        var expected = model.forward(x).detach();
+
+        var converted = SparseConversion.Convert(model, 16, SparseLayout.Bcbp, foldBatchNorm: true);
+
+        Assert.That(converted, Has.Count.EqualTo(18));
+        Assert.That(converted, Does.Contain("layer1.0.conv1").And.Contain("layer3.2.conv2").And.Not.Contain("conv1").And.Not.Contain("fc"));
+        var modules = model.named_modules().ToDictionary(p => p.name, p => p.module);
+        Assert.That(converted.Select(n => ((BcbpConv2d)modules[n]).Weight), Has.All.InstanceOf<BcbpMatrix>());
+        Assert.That(modules.Values.Count(m => m is BatchNorm2d), Is.EqualTo(1), "every block BN is folded; the stem's stays");
+        Assert.That(modules["layer2.0.bn1"], Is.InstanceOf<Identity>());
+        var y = model.forward(x);
+        Assert.That(KernelTestSupport.RelErr(y, expected), Is.LessThan(1e-5));
+        Assert.That(y.argmax(1).eq(expected.argmax(1)).all().item<bool>());
+    }
+
+    [Test]
+    public void BcbpResNet50WithFoldedBatchNormMatchesTheMaskedDenseModel()
+    {
+        using var _ = no_grad();
+        var gen = new Generator(12);
+        var model = Bcbp.Models.ModelFactory.Create("resnet50", numClasses: 10);
+        RandomizeBatchNorms(model, gen);
+        foreach (var (name, m) in model.named_modules())
             if (m is Conv2d conv && name != "conv1")
             {
                 var mask = SyntheticMasks.MagnitudeBcbp(conv.weight!, 64, 0.75);
                 conv.weight!.mul_(mask);
                 conv.register_buffer("weight_mask", mask);
             }
-        }
         model.eval();
         var x = randn(new long[] { 1, 3, 32, 32 }, generator: gen);
         var expected = model.forward(x);

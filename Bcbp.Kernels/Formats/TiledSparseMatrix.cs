@@ -31,6 +31,14 @@ public abstract class TiledSparseMatrix
     /// <summary>Compact values of all tiles, concatenated [TileRows x count] blocks (fp32, fp16 or bf16).</summary>
     public Tensor Values { get; }
 
+    /// <summary>Takes <see cref="Indices"/> and <see cref="Values"/> out of the caller's dispose scope, for an owner that
+    /// outlives it (a sparse module, like a Parameter); returns this.</summary>
+    public TiledSparseMatrix DetachFromDisposeScope()
+    {
+        Indices.DetachFromDisposeScope(); Values.DetachFromDisposeScope();
+        return this;
+    }
+
     /// <summary>Kept columns of tile t.</summary>
     public long Count(int tile) => ColPtr[tile + 1] - ColPtr[tile];
     /// <summary>Kept column indices of tile t (int64, for index_select).</summary>

@@ -12,15 +12,18 @@ namespace Bcbp.Kernels.Modules;
 /// </summary>
 public sealed class BcbpConv2d : nn.Module<Tensor, Tensor>
 {
-    readonly Dictionary<(string, ScalarType), PackedWeight> _packed = new();
+    // Per device and dtype: the packed weight and the fp32 bias on that device (a host bias would be copied at every
+    // call, and that pageable copy synchronizes the host with the GPU queue).
+    readonly Dictionary<(string, ScalarType), (PackedWeight Weight, Tensor? Bias)> _packed = new();
 
     /// <summary>Creates the module from a packed weight, the conv geometry and an optional bias [out].</summary>
     public BcbpConv2d(TiledSparseMatrix weight, long inChannels, ConvGeometry geometry, Tensor? bias = null) : base(nameof(BcbpConv2d))
     {
         if (weight.Cols != inChannels * geometry.KernelH * geometry.KernelW)
             throw new ArgumentException($"weight has {weight.Cols} columns but in_channels * kh * kw = {inChannels * geometry.KernelH * geometry.KernelW}");
-        Weight = weight; InChannels = inChannels; Geometry = geometry;
-        Bias = bias?.detach().to(ScalarType.Float32).cpu();
+        // The module owns its weight, like a Parameter: it outlives any dispose scope open at conversion.
+        Weight = weight.DetachFromDisposeScope(); InChannels = inChannels; Geometry = geometry;
+        Bias = bias?.detach().to(ScalarType.Float32).cpu().DetachFromDisposeScope();
     }
 
     /// <summary>The sparse weight [out x in*kh*kw].</summary>
@@ -43,17 +46,17 @@ public sealed class BcbpConv2d : nn.Module<Tensor, Tensor>
             throw new ArgumentException($"BcbpConv2d expects [B x {InChannels} x H x W], got [{string.Join(", ", x.shape)}]");
         if (x.device.type != DeviceType.CUDA || (x.dtype != ScalarType.Float16 && x.dtype != ScalarType.BFloat16))
             return SparseReference.Conv2d(Weight, x, Geometry, Bias);
-        var packed = Packed(x);
+        var (packed, bias) = Packed(x);
         var chwn = x.permute(1, 2, 3, 0);
         if (!chwn.is_contiguous()) chwn = chwn.contiguous();
-        return GatherGemm.Conv2d(packed, chwn, Geometry, Bias).permute(3, 0, 1, 2);
+        return GatherGemm.Conv2d(packed, chwn, Geometry, bias).permute(3, 0, 1, 2);
     }
 
-    PackedWeight Packed(Tensor x)
+    (PackedWeight Weight, Tensor? Bias) Packed(Tensor x)
     {
         var key = (x.device.ToString(), x.dtype);
         if (!_packed.TryGetValue(key, out var p))
-            _packed[key] = p = PackedWeight.Create(Weight, x.device, x.dtype, ForceBlockKernel);
+            _packed[key] = p = (PackedWeight.Create(Weight, x.device, x.dtype, ForceBlockKernel).DetachFromDisposeScope(), Bias?.to(x.device).DetachFromDisposeScope());
         return p;
     }
 }

@@ -9,13 +9,15 @@ namespace Bcbp.Kernels.Modules;
 /// CUDA fp16/bf16 inputs, the CPU reference elsewhere.</summary>
 public sealed class BcbpLinear : nn.Module<Tensor, Tensor>
 {
-    readonly Dictionary<(string, ScalarType), PackedWeight> _packed = new();
+    // Per device and dtype: the packed weight and the fp32 bias on that device (see BcbpConv2d).
+    readonly Dictionary<(string, ScalarType), (PackedWeight Weight, Tensor? Bias)> _packed = new();
 
     /// <summary>Creates the module from a packed weight and an optional bias [out].</summary>
     public BcbpLinear(TiledSparseMatrix weight, Tensor? bias = null) : base(nameof(BcbpLinear))
     {
-        Weight = weight;
-        Bias = bias?.detach().to(ScalarType.Float32).cpu();
+        // The module owns its weight, like a Parameter: it outlives any dispose scope open at conversion.
+        Weight = weight.DetachFromDisposeScope();
+        Bias = bias?.detach().to(ScalarType.Float32).cpu().DetachFromDisposeScope();
     }
 
     /// <summary>The sparse weight [out x in].</summary>
@@ -34,8 +36,8 @@ public sealed class BcbpLinear : nn.Module<Tensor, Tensor>
         if (x.device.type == DeviceType.CUDA && (x.dtype == ScalarType.Float16 || x.dtype == ScalarType.BFloat16))
         {
             var key = (x.device.ToString(), x.dtype);
-            if (!_packed.TryGetValue(key, out var p)) _packed[key] = p = PackedWeight.Create(Weight, x.device, x.dtype);
-            y = GatherGemm.Gemm(p, xt, Bias);
+            if (!_packed.TryGetValue(key, out var p)) _packed[key] = p = (PackedWeight.Create(Weight, x.device, x.dtype).DetachFromDisposeScope(), Bias?.to(x.device).DetachFromDisposeScope());
+            y = GatherGemm.Gemm(p.Weight, xt, p.Bias);
         }
         else y = SparseReference.Gemm(Weight, xt, Bias);
         return y.t().reshape(lead.Append(Weight.Rows).ToArray());

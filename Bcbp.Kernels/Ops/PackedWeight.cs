@@ -30,6 +30,14 @@ public sealed class PackedWeight
     /// <summary>Padded count per tile when <see cref="Balanced"/>.</summary>
     public int KeptPadded { get; }
 
+    /// <summary>Takes the device tensors out of the caller's dispose scope, for an owner that keeps this packing across
+    /// calls (a module's per-device cache); returns this.</summary>
+    public PackedWeight DetachFromDisposeScope()
+    {
+        Values.DetachFromDisposeScope(); Indices.DetachFromDisposeScope(); ColPtr.DetachFromDisposeScope();
+        return this;
+    }
+
     /// <summary>Packs <paramref name="m"/> for <paramref name="device"/> in <paramref name="dtype"/> (Float16 or BFloat16).
     /// A BcbpMatrix uses the balanced kernel unless <paramref name="forceBlockKernel"/>.</summary>
     public static PackedWeight Create(TiledSparseMatrix m, Device device, ScalarType dtype, bool forceBlockKernel = false)

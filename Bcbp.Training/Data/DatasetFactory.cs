@@ -11,6 +11,17 @@ public static class DatasetFactory
     /// <param name="seed">Seeds shuffling and augmentation (with the epoch).</param>
     public static (IBatchSource Train, IBatchSource Test) Create(DataConfig config, Device device, int seed)
     {
+        var train = Source(config, device, seed, test: false, trainClasses: null);
+        return (train, Source(config, device, seed, test: true, (train as ImageFolderSource)?.Classes));
+    }
+
+    /// <summary>The test split alone, without reading the training images (an image folder's train/ is still scanned
+    /// for its class names): what evaluating a finished run needs.</summary>
+    public static IBatchSource CreateTest(DataConfig config, Device device, int seed)
+        => Source(config, device, seed, test: true, trainClasses: null);
+
+    static IBatchSource Source(DataConfig config, Device device, int seed, bool test, IReadOnlyList<string>? trainClasses)
+    {
         var info = DatasetCatalog.Get(config.Dataset);
         string root = Path.GetFullPath(string.IsNullOrWhiteSpace(config.Root) ? info.DefaultRoot ?? "." : config.Root);
         int channels = info.Channels ?? config.Channels;
@@ -19,24 +30,24 @@ public static class DatasetFactory
         if (config.Dataset == DatasetCatalog.ImageFolder)
         {
             int size = config.ImageSize > 0 ? config.ImageSize : info.NativeSize;
-            var train = ImageFolder.Scan(root, "train");
-            var test = ImageFolder.Scan(root, "val", train.Classes);
-            return (new ImageFolderSource(Take(train, config.NumTrain), size, mean, std, config.Augment, config.Workers, seed, device),
-                    new ImageFolderSource(Take(test, config.NumTest), size, mean, std, false, config.Workers, seed, device));
+            if (!test)
+                return new ImageFolderSource(Take(ImageFolder.Scan(root, "train"), config.NumTrain), size, mean, std, config.Augment, config.Workers, seed, device);
+            var val = ImageFolder.Scan(root, "val", trainClasses ?? ImageFolder.Scan(root, "train").Classes);
+            return new ImageFolderSource(Take(val, config.NumTest), size, mean, std, false, config.Workers, seed, device);
         }
 
-        var (trainSplit, testSplit, classes) = config.Dataset switch
+        var (split, classes) = config.Dataset switch
         {
-            DatasetCatalog.FashionMnist or DatasetCatalog.Mnist => (ReadIdx(root, "train", info), ReadIdx(root, "t10k", info), 10),
-            DatasetCatalog.Cifar10 => (ReadCifar(root, CifarReader.Cifar10Train, false), ReadCifar(root, CifarReader.Cifar10Test, false), 10),
-            DatasetCatalog.Cifar100 => (ReadCifar(root, CifarReader.Cifar100Train, true), ReadCifar(root, CifarReader.Cifar100Test, true), 100),
-            DatasetCatalog.Synthetic => (Synthetic(config, channels, info, 0), Synthetic(config, channels, info, 1), config.NumClasses),
+            DatasetCatalog.FashionMnist or DatasetCatalog.Mnist => (ReadIdx(root, test ? "t10k" : "train", info), 10),
+            DatasetCatalog.Cifar10 => (ReadCifar(root, test ? CifarReader.Cifar10Test : CifarReader.Cifar10Train, false), 10),
+            DatasetCatalog.Cifar100 => (ReadCifar(root, test ? CifarReader.Cifar100Test : CifarReader.Cifar100Train, true), 100),
+            DatasetCatalog.Synthetic => (Synthetic(config, channels, info, test ? 1 : 0), config.NumClasses),
             _ => throw new NotSupportedException($"data.dataset '{config.Dataset}' has no reader"),
         };
+        if (test) return Resident(split, config.NumTest, config.ImageSize, classes, mean, std, 0, false, seed, device);
         bool flip = config.Augment && info.Name != DatasetCatalog.Mnist; // a mirrored digit is another glyph
         int padding = config.Augment ? config.CropPadding : 0;
-        return (Resident(trainSplit, config.NumTrain, config.ImageSize, classes, mean, std, padding, flip, seed, device),
-                Resident(testSplit, config.NumTest, config.ImageSize, classes, mean, std, 0, false, seed, device));
+        return Resident(split, config.NumTrain, config.ImageSize, classes, mean, std, padding, flip, seed, device);
     }
 
     /// <summary>The config's mean/std, or the dataset's standard values (one per channel).</summary>

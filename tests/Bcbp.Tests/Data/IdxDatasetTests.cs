@@ -48,6 +48,21 @@ public class IdxDatasetTests
     }
 
     [Test]
+    public void TestSplitAloneNeedsNoTrainingFiles()
+    {
+        DataTestFiles.WriteMnistSplit(_root, "t10k", 12, gzip: true);
+        var test = DatasetFactory.CreateTest(Config(), CPU, seed: 0);
+        Assert.That((test.Count, test.NumClasses, test.ImageSize), Is.EqualTo((12, 10, (28, 28))));
+        var (x, y) = test.Batches(12, shuffle: false, augment: false, epoch: 0).First();
+        Assert.That(y.data<long>().ToArray()[..3], Is.EqualTo(new long[] { 0, 1, 2 }));
+        Assert.That(x[2, 0, 5, 5].item<float>(), Is.EqualTo(((2 * 7 + 3) / 255.0 - 0.2860) / 0.3530).Within(1e-5));
+        // The same split as the pair gives (once the training files exist).
+        DataTestFiles.WriteMnistSplit(_root, "train", 30, gzip: true);
+        var (_, pairTest) = DatasetFactory.Create(Config(), CPU, seed: 0);
+        Assert.That(pairTest.Batches(12, false, false, 0).First().Input.eq(x).all().item<bool>());
+    }
+
+    [Test]
     public void MissingFileNamesItAndTheFix()
     {
         var ex = Assert.Throws<FileNotFoundException>(() => DatasetFactory.Create(Config(), CPU, 0))!;

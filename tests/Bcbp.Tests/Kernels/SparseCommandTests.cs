@@ -1,8 +1,13 @@
+using System.Text.Json;
 using Bcbp.Kernels.Conversion;
 using Bcbp.Kernels.Formats;
 using Bcbp.Models;
 using Bcbp.Models.IO;
+using Bcbp.Tests.Runner;
 using Bcbp.Training.Cli;
+using Bcbp.Training.Config;
+using Bcbp.Training.Inference;
+using Bcbp.Training.Runner;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -11,16 +16,27 @@ namespace Bcbp.Tests.Kernels;
 
 public class SparseCommandTests
 {
-    [SetUp] public void Setup() => KernelTestSupport.UseCpu();
+    string _dir = "";
 
-    static string SavePruned(string arch, string dir)
+    [SetUp]
+    public void Setup()
+    {
+        KernelTestSupport.UseCpu();
+        _dir = Directory.CreateTempSubdirectory("bcbp-sparse").FullName;
+    }
+
+    [TearDown] public void Clean() => Directory.Delete(_dir, recursive: true);
+
+    static SparseSettings Cpu(int tileRows) => new(tileRows, SparseLayout.Auto, FoldBatchNorm: true, CPU, ScalarType.Float32, Iters: 1);
+
+    string SavePruned(string arch)
     {
         using var _ = no_grad();
         var model = ModelFactory.Create(arch, 10, 3);
         foreach (var (name, m) in model.named_modules())
             if (m is Conv2d conv && name != "features.0")
                 conv.register_buffer("weight_mask", SyntheticMasks.MagnitudeBcbp(conv.weight!, 32, 0.75));
-        var path = Path.Combine(dir, arch + ".safetensors");
+        var path = Path.Combine(_dir, arch + ".safetensors");
         StateDictIO.Save(model, path);
         return path;
     }
@@ -28,29 +44,84 @@ public class SparseCommandTests
     [Test]
     public void SavedPrunedCifarVggConvertsAndMatchesTheMaskedDenseModel()
     {
-        var dir = Directory.CreateTempSubdirectory("bcbp-sparse").FullName;
-        try
-        {
-            var path = SavePruned("vgg16_cifar", dir);
-            var report = SparseCommand.Compare("vgg16_cifar", path, 10, 3, 32, 2, 32, SparseLayout.Auto, fold: true, CPU, ScalarType.Float32, 1);
-            Assert.That(report.Converted, Has.Count.EqualTo(12));              // 13 convs, the first left dense
-            Assert.That(report.RelErr, Is.LessThan(1e-4));
-            Assert.That(report.Top1Agreement, Is.EqualTo(1.0));
-        }
-        finally { Directory.Delete(dir, true); }
+        var path = SavePruned("vgg16_cifar");
+        var report = SparseCommand.Compare("vgg16_cifar", path, 10, 3, 32, 2, Cpu(32));
+        Assert.That(report.Converted, Has.Count.EqualTo(12));              // 13 convs, the first left dense
+        Assert.That(report.MaxLogitsRelErr, Is.LessThan(1e-4));
+        Assert.That(report.Agreement, Is.EqualTo(1.0));
+        Assert.That(report.Passed);
+        Assert.That(report.DenseTop1, Is.Null, "a random batch has no labels");
+        Assert.That(report.InputShape, Is.EqualTo(new long[] { 2, 3, 32, 32 }));
     }
 
     [Test]
     public void ModelWithoutMasksIsRefused()
     {
-        var dir = Directory.CreateTempSubdirectory("bcbp-sparse").FullName;
-        try
+        var path = Path.Combine(_dir, "dense.safetensors");
+        StateDictIO.Save(ModelFactory.Create("vgg16_cifar", 10, 3), path);
+        var e = Assert.Throws<InvalidDataException>(() => SparseCommand.Compare("vgg16_cifar", path, 10, 3, 32, 2, Cpu(32)))!;
+        Assert.That(e.Message, Does.Contain("no weight_mask").And.Contain(path));
+    }
+
+    [Test]
+    public void PrunedRunFolderIsEvaluatedOnItsTestSplitLikeTheRunItself()
+    {
+        var prune = new PruneConfig
         {
-            var path = Path.Combine(dir, "dense.safetensors");
-            StateDictIO.Save(ModelFactory.Create("vgg16_cifar", 10, 3), path);
-            var e = Assert.Throws<InvalidDataException>(() => SparseCommand.Compare("vgg16_cifar", path, 10, 3, 32, 2, 32, SparseLayout.Auto, true, CPU, ScalarType.Float32, 1))!;
-            Assert.That(e.Message, Does.Contain("no weight_mask"));
-        }
-        finally { Directory.Delete(dir, true); }
+            Method = "bcbp", Sparsity = 0.5, TileRows = 16, FinetuneEpochs = 1, Schedule = new ScheduleConfig { Kind = "one_shot" },
+        };
+        var run = ExperimentRunner.Run(ExperimentRunnerTests.TinyConfig(_dir, "bcbp", epochs: 1, prune), ExperimentRunnerTests.Silent);
+
+        int code = new SparseCommand().Run(CliArgs.Parse(new[] { "--run", run.RunDir, "--device", "cpu", "--iters", "1" }));
+
+        Assert.That(code, Is.EqualTo(0));
+        var report = Bcbp.Training.Experiments.RunResultJson.ReadAs<SparseReport>(Path.Combine(run.RunDir, SparseCommand.ReportFile));
+        Assert.That(report.Run, Is.EqualTo(run.RunDir));
+        Assert.That(report.Converted, Has.Count.EqualTo(18));
+        Assert.That(report.TileRows, Is.EqualTo(16), "the run's prune.tile_rows on the CPU");
+        Assert.That(report.Samples, Is.EqualTo(16), "the run's whole test split (data.num_test)");
+        Assert.That(report.InputShape, Is.EqualTo(new long[] { 16, 1, 8, 8 }));
+        // The masked dense model on the rebuilt test split reproduces what the run measured at its end.
+        Assert.That(report.DenseTop1, Is.EqualTo(run.Top1));
+        Assert.That(report.RecordedTop1, Is.EqualTo(run.Top1));
+        Assert.That(report.DenseLoss!.Value, Is.EqualTo(run.Loss).Within(1e-5));
+        // And the sparse model (float32, CPU reference) is the same model.
+        Assert.That(report.SparseTop1, Is.EqualTo(report.DenseTop1));
+        Assert.That(report.SparseLoss!.Value, Is.EqualTo(report.DenseLoss!.Value).Within(1e-5));
+        Assert.That(report.Agreement, Is.EqualTo(1.0));
+        Assert.That(report.MaxLogitsRelErr, Is.LessThan(1e-4));
+        Assert.That(report.Passed);
+        using var json = JsonDocument.Parse(File.ReadAllText(Path.Combine(run.RunDir, SparseCommand.ReportFile)));
+        Assert.That(json.RootElement.TryGetProperty("max_logits_rel_err", out _), "snake_case keys as results.json");
+    }
+
+    [TestCase(16, "cuda", ScalarType.Float16, 32)]     // our kernels need multiples of 32
+    [TestCase(48, "cuda", ScalarType.BFloat16, 96)]    // a packed tile covers whole pruning tiles
+    [TestCase(64, "cuda", ScalarType.Float16, 64)]
+    [TestCase(16, "cuda", ScalarType.Float32, 16)]     // float32 runs the reference, any tile height
+    [TestCase(16, "cpu", ScalarType.Float32, 16)]
+    public void RunTileRowsFitTheKernels(int pruneTileRows, string device, ScalarType dtype, int expected)
+        => Assert.That(SparseCommand.KernelTileRows(pruneTileRows, new Device(device), dtype), Is.EqualTo(expected));
+
+    [Test]
+    public void RunFolderProblemsAreReportedWithTheFix()
+    {
+        var evaluate = (string dir) => SparseCommand.EvaluateRun(dir, Array.Empty<string>(), null, SparseLayout.Auto, true, CPU, ScalarType.Float32, null, 1);
+
+        var missing = Assert.Throws<DirectoryNotFoundException>(() => evaluate(Path.Combine(_dir, "nope")))!;
+        Assert.That(missing.Message, Does.Contain("not found"));
+
+        Directory.CreateDirectory(Path.Combine(_dir, "empty"));
+        Assert.That(Assert.Throws<FileNotFoundException>(() => evaluate(Path.Combine(_dir, "empty")))!.Message, Does.Contain("no config.json"));
+
+        var unfinished = Path.Combine(_dir, "unfinished");
+        ConfigSerializer.Save(ExperimentRunnerTests.TinyConfig(_dir, "unfinished", prune: new PruneConfig { TileRows = 16 }), Path.Combine(unfinished, "config.json"));
+        Assert.That(Assert.Throws<FileNotFoundException>(() => evaluate(unfinished))!.Message,
+            Does.Contain("has not finished").And.Contain("--resume"));
+
+        var dense = Path.Combine(_dir, "dense");
+        ConfigSerializer.Save(ExperimentRunnerTests.TinyConfig(_dir, "dense"), Path.Combine(dense, "config.json"));
+        StateDictIO.Save(ModelFactory.Create("resnet20", 4, 1), Path.Combine(dense, "model.safetensors"));
+        Assert.That(Assert.Throws<InvalidDataException>(() => evaluate(dense))!.Message, Does.Contain("dense run").And.Contain("prune section"));
     }
 }

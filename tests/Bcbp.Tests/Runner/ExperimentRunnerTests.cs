@@ -20,9 +20,12 @@ public class ExperimentRunnerTests
 
     [TearDown] public void Clean() => Directory.Delete(_dir, recursive: true);
 
-    ExperimentConfig Tiny(string name, int epochs = 2, PruneConfig? prune = null) => new()
+    ExperimentConfig Tiny(string name, int epochs = 2, PruneConfig? prune = null) => TinyConfig(_dir, name, epochs, prune);
+
+    /// <summary>A ResNet-20 run on 48 synthetic 8x8 images that takes about a second on the CPU (also used by other tests).</summary>
+    internal static ExperimentConfig TinyConfig(string outputDir, string name, int epochs = 2, PruneConfig? prune = null) => new()
     {
-        Name = name, Seed = 3, Device = "cpu", OutputDir = _dir,
+        Name = name, Seed = 3, Device = "cpu", OutputDir = outputDir,
         Model = new ModelConfig { Arch = "resnet20", NumClasses = 4, InChannels = 1 },
         Data = new DataConfig
         {
@@ -34,7 +37,7 @@ public class ExperimentRunnerTests
     };
 
     // One thread: the test machine's cores are shared, and two OpenMP threads then wait for each other.
-    static readonly RunOptions Silent = new() { ShowProgress = false, Quiet = true, CpuThreads = 1 };
+    internal static readonly RunOptions Silent = new() { ShowProgress = false, Quiet = true, CpuThreads = 1 };
 
     [Test]
     public void DenseRunWritesTheWholeRunFolder()

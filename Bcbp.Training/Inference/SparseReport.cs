@@ -1,0 +1,43 @@
+namespace Bcbp.Training.Inference;
+
+/// <summary>
+/// What <see cref="SparseEvaluation"/> found, written as JSON (snake_case) by <c>bcbp sparse</c>. Accuracies and losses
+/// are null when the inputs had no labels (a random batch).
+/// </summary>
+public sealed record SparseReport
+{
+    /// <summary>The run folder evaluated (null when a weights file was given).</summary>
+    public string? Run { get; init; }
+    public required string Arch { get; init; }
+    public required string Weights { get; init; }
+    /// <summary>data.dataset of the run, or "random" for a seeded random batch.</summary>
+    public required string Inputs { get; init; }
+    public required string Device { get; init; }
+    public required string Dtype { get; init; }
+    public int TileRows { get; init; }
+    public required string Layout { get; init; }
+    public bool FoldBatchNorm { get; init; }
+    public required IReadOnlyList<string> Converted { get; init; }
+    public long Samples { get; init; }
+    /// <summary>Shape of the first batch (the one that is timed).</summary>
+    public required long[] InputShape { get; init; }
+    /// <summary>Test top-1 (percent) and mean cross-entropy of the masked dense model and of the sparse model.</summary>
+    public double? DenseTop1 { get; init; }
+    public double? SparseTop1 { get; init; }
+    public double? DenseLoss { get; init; }
+    public double? SparseLoss { get; init; }
+    /// <summary>The top-1 the run recorded in results.json when it finished (float32, its own device).</summary>
+    public double? RecordedTop1 { get; init; }
+    /// <summary>Fraction of samples whose predicted class is the same in both models, and the count that differ.</summary>
+    public double Agreement { get; init; }
+    public long Disagreements { get; init; }
+    /// <summary>||sparse - dense|| / ||dense|| of the logits over all samples, and the largest per sample.</summary>
+    public double LogitsRelErr { get; init; }
+    public double MaxLogitsRelErr { get; init; }
+    public double Tolerance { get; init; }
+    /// <summary>MaxLogitsRelErr within Tolerance.</summary>
+    public bool Passed { get; init; }
+    /// <summary>Mean time of one forward pass over the first batch.</summary>
+    public double DenseMs { get; init; }
+    public double SparseMs { get; init; }
+}

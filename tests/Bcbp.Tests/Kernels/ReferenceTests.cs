@@ -45,6 +45,22 @@ public class ReferenceTests
     }
 
     [Test]
+    public void ConvReferenceOverSeveralBatchChunksMatchesDenseConv2d()
+    {
+        // K * OH * OW = 576 * 1024 per image: the reference builds im2col for 7 images at a time, so 9 images take two
+        // chunks, the second partial; a 40-row output has a partial last tile of 16 rows.
+        var gen = new Generator(7);
+        var w = randn(new long[] { 40, 64, 3, 3 }, generator: gen);
+        var mask = SyntheticMasks.RandomBlock(40, 576, 16, 0.75, gen, 8).reshape(w.shape);
+        var m = BlockSparseMatrix.Pack(w, mask, 16);
+        var x = randn(new long[] { 9, 64, 32, 32 }, generator: gen);
+        var expected = nn.functional.conv2d(x.to(ScalarType.Float64), (w * mask).to(ScalarType.Float64), padding: new long[] { 1 });
+        var y = SparseReference.Conv2d(m, x, new ConvGeometry(3, 3, 1, 1, 1, 1, 1, 1));
+        Assert.That(y.shape, Is.EqualTo(new long[] { 9, 40, 32, 32 }));
+        Assert.That(KernelTestSupport.RelErr(y, expected), Is.LessThan(1e-6));
+    }
+
+    [Test]
     public void Im2ColMatchesHandComputedColumns()
     {
         var x = arange(9, dtype: ScalarType.Float32).reshape(1, 1, 3, 3);

@@ -33,7 +33,7 @@ public sealed class SparseCommand : ICliCommand
                 "usage: bcbp sparse --run DIR [--set key=value]... [--batch N] [common options]\n" +
                 "       bcbp sparse --arch ARCH --weights FILE [--num-classes 10] [--in-channels 3] [--input-size 32] [--batch 32] [common options]\n" +
                 "common: [--device auto|cpu|cuda] [--libtorch DIR] [--dtype float16|bfloat16|float32] [--tile-rows N]\n" +
-                "        [--layout auto|bcbp|block] [--fold-bn yes|no] [--iters 10] [--out FILE.json]\n" +
+                "        [--layout auto|bcbp|block] [--fold-bn yes|no] [--iters N (10 on CUDA, 2 on the CPU)] [--out FILE.json]\n" +
                 "--run evaluates a finished pruned run on its test split and writes DIR/sparse_eval.json (see docs/kernels.md).");
             return 0;
         }
@@ -43,8 +43,7 @@ public sealed class SparseCommand : ICliCommand
             "float16" => ScalarType.Float16, "bfloat16" => ScalarType.BFloat16, "float32" => ScalarType.Float32,
             var d => throw new ArgumentException($"--dtype must be float16, bfloat16 or float32, got '{d}'"),
         };
-        int? tileRows = args.Has("tile-rows") ? args.GetInt("tile-rows", 0) : null;
-        int? batch = args.Has("batch") ? args.GetInt("batch", 0) : null;
+        int? tileRows = Positive(args, "tile-rows"), batch = Positive(args, "batch");
         int iters = args.GetInt("iters", device.type == DeviceType.CUDA ? 10 : 2);  // the CPU reference is slow; its time is a side figure
         var layout = Enum.TryParse<SparseLayout>(args.Get("layout", "auto"), ignoreCase: true, out var l) ? l
             : throw new ArgumentException($"--layout must be auto, bcbp or block, got '{args.Get("layout")}'");
@@ -79,6 +78,13 @@ public sealed class SparseCommand : ICliCommand
             Console.WriteLine($"-> {outFile}");
         }
         return report.Passed ? 0 : 1;
+    }
+
+    static int? Positive(CliArgs args, string key)
+    {
+        if (!args.Has(key)) return null;
+        int v = args.GetInt(key, 0);
+        return v >= 1 ? v : throw new ArgumentException($"--{key} must be at least 1, got {v}");
     }
 
     /// <summary>Evaluates run folder <paramref name="dir"/> on its test split (<paramref name="overrides"/> change its

@@ -34,7 +34,7 @@ public sealed class ShrinkCommand : ICliCommand
         var r = ShrinkExport.Run(options, device);
         Console.WriteLine($"shrink {r.Arch} ({r.Method ?? "masks only"}{(r.Sparsity is { } s ? $" {s:0.###}" : "")}): {r.Removed.Count} layers narrowed, " +
                           $"{r.Removed.Sum(x => x.ChannelsBefore - x.ChannelsAfter)} filters removed; " +
-                          $"{r.ZeroFiltersLeft.Values.Sum()} all-zero filters left (residual outputs)");
+                          $"{r.ZeroFiltersLeft.Values.Sum()} all-zero filters kept (block outputs feeding residual sums, or a BatchNorm output > 0)");
         foreach (var x in r.Removed) Console.WriteLine($"  {x.Producer,-24} {x.ChannelsBefore,5} -> {x.ChannelsAfter,-5}");
         Console.WriteLine();
         Console.WriteLine($"| | masked dense | shrunk |");
@@ -43,9 +43,9 @@ public sealed class ShrinkCommand : ICliCommand
         Console.WriteLine($"| non-zero conv/linear params | {r.NonzeroParamsBefore:N0} | {r.NonzeroParamsAfter:N0} |");
         Console.WriteLine($"| MACs per image ({string.Join("x", r.InputShape)}) | {r.MacsBefore / 1e6:F2} M | {r.MacsAfter / 1e6:F2} M |");
         Console.WriteLine($"| test top-1 ({r.TestImages} images) | {r.Top1Masked:F2}% | {r.Top1Shrunk:F2}% |");
-        Console.WriteLine($"| img/s (batch {r.Batch}, {r.Device}, {r.Threads} threads, median of {r.Iters}) | {r.MaskedImagesPerSec:F0} | {r.ShrunkImagesPerSec:F0} |");
+        Console.WriteLine($"| img/s (batch {r.Batch}, {r.Device}, threads {r.Threads}, median of {r.Iters}) | {r.MaskedImagesPerSec:F0} | {r.ShrunkImagesPerSec:F0} |");
         Console.WriteLine();
-        Console.WriteLine($"max |logit diff| {r.MaxAbsLogitDiff:E2} (tolerance {r.Tolerance:E2}), same class on {r.Top1Agreement:P2}, reload diff {r.ReloadMaxAbsDiff:E2}; " +
+        Console.WriteLine($"max |logit diff| {r.MaxAbsLogitDiff:E2} (tolerance {r.Tolerance:E2}), same class on {100 * r.Top1Agreement:F2}% of images, reload diff {r.ReloadMaxAbsDiff:E2}; " +
                           $"speedup {r.Speedup:F2}x; wrote {string.Join(", ", r.Files.Select(Path.GetFileName))} and {ShrinkReport.FileName} to {Path.GetDirectoryName(r.Files[0])}");
         if (!r.Agrees) Console.Error.WriteLine("error: the shrunk model's outputs differ from the masked model's beyond the tolerance");
         return r.Agrees ? 0 : 1;

@@ -1,5 +1,5 @@
-using System.Diagnostics;
 using System.Reflection;
+using Bcbp.Training.Runtime;
 
 namespace Bcbp.Training.Runner;
 
@@ -14,15 +14,7 @@ public static class Provenance
         var version = typeof(Provenance).Assembly.GetCustomAttribute<AssemblyInformationalVersionAttribute>()?.InformationalVersion;
         int plus = version?.IndexOf('+') ?? -1;
         if (plus >= 0 && version!.Length - plus > 7) return version.Substring(plus + 1, 7);
-        try
-        {
-            var psi = new ProcessStartInfo("git", "rev-parse --short HEAD")
-            { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-            using var p = Process.Start(psi)!;
-            var hash = p.StandardOutput.ReadToEnd().Trim();
-            p.WaitForExit(5_000);
-            return p.ExitCode == 0 ? hash : "";
-        }
+        try { return ProcessOutput.Read("git", "rev-parse --short HEAD", 5_000) ?? ""; }
         catch (Exception) { return ""; } // no git on the machine: provenance is best effort
     }
 

@@ -20,6 +20,8 @@ public static class CifarReader
     public static readonly string[] Cifar100Test = { "test.bin" };
 
     /// <summary>Reads and concatenates <paramref name="files"/> from <paramref name="root"/>.</summary>
+    /// <param name="root">Folder holding the batch files.</param>
+    /// <param name="files">Batch file names, read in this order.</param>
     /// <param name="cifar100">Records carry coarse + fine labels (100 classes) instead of one label (10 classes).</param>
     public static CifarSplit Read(string root, IReadOnlyList<string> files, bool cifar100)
     {

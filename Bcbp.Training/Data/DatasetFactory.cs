@@ -8,6 +8,8 @@ namespace Bcbp.Training.Data;
 /// <see cref="ImageFolderSource"/>s.</summary>
 public static class DatasetFactory
 {
+    /// <param name="config">The experiment's <c>data</c> section.</param>
+    /// <param name="device">Where small datasets live and batches are made.</param>
     /// <param name="seed">Seeds shuffling and augmentation (with the epoch).</param>
     public static (IBatchSource Train, IBatchSource Test) Create(DataConfig config, Device device, int seed)
     {

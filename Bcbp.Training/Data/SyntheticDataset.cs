@@ -11,6 +11,10 @@ public static class SyntheticDataset
     const long DataSeed = 0x5EED;
 
     /// <summary>Images [count, channels, size, size] (uint8, channel-major) and labels of one split.</summary>
+    /// <param name="count">Number of images.</param>
+    /// <param name="channels">Channels per image.</param>
+    /// <param name="size">Side of the square images.</param>
+    /// <param name="numClasses">Number of classes (labels drawn uniformly).</param>
     /// <param name="split">0 for train, 1 for test: the splits share the class signal, not the samples.</param>
     public static (byte[] Images, long[] Labels) Generate(int count, int channels, int size, int numClasses, int split)
     {

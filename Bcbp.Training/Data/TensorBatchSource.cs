@@ -18,8 +18,13 @@ public sealed class TensorBatchSource : IBatchSource, IDisposable
 
     /// <param name="images">uint8 [N, C, H, W]; copied to <paramref name="device"/>.</param>
     /// <param name="labels">int64 [N] in [0, <paramref name="numClasses"/>).</param>
+    /// <param name="numClasses">Classes of the dataset.</param>
+    /// <param name="mean">Per-channel normalization mean.</param>
+    /// <param name="std">Per-channel normalization std.</param>
     /// <param name="padding">Random-crop padding in pixels (0: no crop).</param>
     /// <param name="flip">Whether augmentation flips horizontally.</param>
+    /// <param name="seed">Seeds the shuffling and augmentation (with the epoch).</param>
+    /// <param name="device">Where the images live and batches are made.</param>
     public TensorBatchSource(Tensor images, Tensor labels, int numClasses, double[] mean, double[] std, int padding,
                              bool flip, long seed, Device device)
     {

@@ -20,5 +20,13 @@ public static class ReportFormat
         _ => value.ToString(C),
     };
 
+    /// <summary>Seconds under two minutes as "42 s", longer as "3.5 min" or "2.25 h".</summary>
+    public static string Duration(double seconds) => seconds switch
+    {
+        < 120 => seconds.ToString("F0", C) + " s",
+        < 7200 => (seconds / 60).ToString("F1", C) + " min",
+        _ => (seconds / 3600).ToString("F2", C) + " h",
+    };
+
     public static string Csv(double? value, string format = "R") => value?.ToString(format, C) ?? "";
 }

@@ -24,11 +24,11 @@ public static class ReportMarkdown
             var denseTop1 = dense?.Top1 ?? group.Select(r => r.DenseTop1).FirstOrDefault(d => d is not null);
             sb.AppendLine($"## {group.Key.Model} on {group.Key.Dataset}" + (denseTop1 is { } d ? $" (dense top-1 {Number(d)}%)" : ""));
             sb.AppendLine();
-            sb.AppendLine("| Method | Tile rows | Target sparsity | Achieved sparsity | Top-1 (%) | Δ top-1 | FLOPs kept | Params kept | WIT (max) | Speedup |");
+            sb.AppendLine("| Method | Unit | Target sparsity | Achieved sparsity | Top-1 (%) | Δ top-1 | FLOPs kept | Params kept | WIT (max) | Speedup |");
             sb.AppendLine("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
             foreach (var r in group)
             {
-                sb.Append($"| {r.Method} | {(r.TileRows?.ToString() ?? "-")} | ")
+                sb.Append($"| {r.Method} | {r.Unit} | ")
                   .Append(r.IsDense ? "- | - | " : $"{Percent(r.TargetSparsity)} | {Percent(r.AchievedSparsity)} | ")
                   .Append($"{Number(r.Top1)} | {(r.IsDense || r.Top1Delta is null ? "-" : Signed(r.Top1Delta.Value))} | ")
                   .Append(r.KeptMacs is { } m ? $"{Count(m)} ({Percent(r.FlopsKept!.Value)}) | " : "- | ")
@@ -43,7 +43,7 @@ public static class ReportMarkdown
         sb.AppendLine("|---|---|---|---|---|---|---:|");
         foreach (var r in report.Rows)
             sb.AppendLine($"| {r.Cell} | {Short(r.Commit)} | {r.Machine} | {r.Device} | {r.FinishedUtc:yyyy-MM-dd HH:mm} | " +
-                          $"{Short(r.ConfigHash)} | {Number(r.TrainSeconds / 60, 1)} min |");
+                          $"{Short(r.ConfigHash)} | {Duration(r.TrainSeconds)} |");
         return sb.ToString();
     }
 

@@ -10,6 +10,8 @@ public sealed record ReportRow
     /// <summary>"dense" or the pruning method.</summary>
     public required string Method { get; init; }
     public int? TileRows { get; init; }
+    /// <summary>The pruning unit (<see cref="PruneUnit"/>): 16x1, 4x4, row, ...</summary>
+    public string Unit { get; init; } = "-";
     public double TargetSparsity { get; init; }
     public double AchievedSparsity { get; init; }
     public double Top1 { get; init; }

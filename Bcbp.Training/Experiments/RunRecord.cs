@@ -6,8 +6,8 @@ namespace Bcbp.Training.Experiments;
 
 /// <summary>A finished run folder as the report sees it: results.json, and where present the suite's cell info
 /// (<c>suite_cell.json</c>), the counted cost (<c>cost.json</c>) and the largest per-layer workload imbalance among
-/// tiles from the pruning report (<c>prune_report.json</c>).</summary>
-public sealed record RunRecord(string Dir, RunResult Result, CellInfo? Info, ModelCost? Cost, double? WitMax = null);
+/// tiles from the pruning report (<c>prune_report.json</c>) and the pruning unit (from <c>config.json</c>).</summary>
+public sealed record RunRecord(string Dir, RunResult Result, CellInfo? Info, ModelCost? Cost, double? WitMax = null, string Unit = "-");
 
 /// <summary>Finds the finished runs under a folder (one run folder per subfolder).</summary>
 public static class RunCollector
@@ -29,7 +29,8 @@ public static class RunCollector
                 RunResultJson.Read(resultsPath),
                 File.Exists(infoPath) ? RunResultJson.ReadAs<CellInfo>(infoPath) : null,
                 File.Exists(costPath) ? RunResultJson.ReadAs<ModelCost>(costPath) : null,
-                WitMaxOf(Path.Combine(runDir, PruneReportWriter.JsonFile))));
+                WitMaxOf(Path.Combine(runDir, PruneReportWriter.JsonFile)),
+                PruneUnit.OfRun(runDir)));
         }
         if (records.Count == 0)
             throw new InvalidDataException($"no finished runs (no */{RunResultJson.FileName}) under '{dir}'");

@@ -53,6 +53,7 @@ public sealed record SuiteReport
             Cell = info?.Cell ?? Path.GetFileName(record.Dir),
             Method = method,
             TileRows = info?.TileRows,
+            Unit = record.Unit,
             TargetSparsity = target,
             AchievedSparsity = r.AchievedSparsity ?? 0,
             Top1 = r.Top1,

@@ -26,13 +26,15 @@ public sealed class PruningHook : ITrainingHook
     readonly SparsitySchedule _schedule;
     readonly Serilog.ILogger _log;
     readonly IReadOnlyList<(PrunableLayer Layer, BatchNorm2d Norm)> _filterNorms;
+    readonly bool _isFilter;
     double _appliedFraction = -1;
 
     PruningHook(PruneConfig config, nn.Module model, IReadOnlyList<PrunableLayer> layers, int stepsPerEpoch, Serilog.ILogger log)
     {
         // Filter pruning removes channels: the BatchNorm after a pruned filter is zeroed too, so the channel is
         // exactly 0 downstream and FilterSurgery can delete it without changing the outputs.
-        var norms = config.Method.Equals("filter", StringComparison.OrdinalIgnoreCase) ? ChannelChain.NormAfter(model) : new Dictionary<string, BatchNorm2d>();
+        _isFilter = config.Method.Equals("filter", StringComparison.OrdinalIgnoreCase);
+        var norms = _isFilter ? ChannelChain.NormAfter(model) : new Dictionary<string, BatchNorm2d>();
         _filterNorms = layers.Where(l => norms.ContainsKey(l.Name)).Select(l => (l, norms[l.Name])).ToList();
         _config = config;
         Layers = layers;
@@ -77,18 +79,25 @@ public sealed class PruningHook : ITrainingHook
     /// <summary>Re-applies the (possibly just loaded) masks to the weights.</summary>
     public void OnTrainBegin(TrainContext ctx) => ApplyMasks();
 
-    /// <summary>weight *= mask on every layer (and, for filter pruning, zero BatchNorm affine of pruned channels).</summary>
+    /// <summary>weight *= mask on every layer; for filter pruning also the bias and the following BatchNorm's affine
+    /// of pruned channels, so a pruned channel is exactly 0 (with or without BatchNorm) and FilterSurgery can remove it.</summary>
     public void ApplyMasks()
     {
         foreach (var l in Layers) l.ApplyMask();
+        if (!_isFilter) return;
         using var _ = torch.no_grad();
+        foreach (var layer in Layers)
+            layer.Module.named_parameters(recurse: false).FirstOrDefault(p => p.name == "bias").parameter?.mul_(AliveRows(layer));
         foreach (var (layer, norm) in _filterNorms)
         {
-            var alive = WeightMatrix.AsMatrix(layer.Mask).amax(new long[] { 1 }).to(norm.weight!.dtype);
+            var alive = AliveRows(layer).to(norm.weight!.dtype);
             norm.weight!.mul_(alive);
             norm.bias?.mul_(alive);
         }
     }
+
+    /// <summary>1 for each output channel (mask row) that keeps a weight, 0 for a pruned filter.</summary>
+    static Tensor AliveRows(PrunableLayer layer) => WeightMatrix.AsMatrix(layer.Mask).amax(new long[] { 1 });
 
     /// <summary>Recomputes the masks when the schedule says so and the target went up.</summary>
     public void OnBatchBegin(TrainContext ctx)

@@ -1,23 +1,21 @@
-using System.Diagnostics;
+using System.Reflection;
+using Bcbp.Training.Runtime;
 
 namespace Bcbp.Training.Runner;
 
 /// <summary>Where a result came from: the source commit and the machine.</summary>
 public static class Provenance
 {
-    /// <summary>Short hash of HEAD of the git checkout around the working directory; "" outside one.</summary>
+    /// <summary>Short hash of the commit the app was built from (the SDK stamps it into the informational version,
+    /// so it survives publishing to a machine without git); else HEAD of the git checkout around the working
+    /// directory; "" when neither is known.</summary>
     public static string Commit()
     {
-        try
-        {
-            var psi = new ProcessStartInfo("git", "rev-parse --short HEAD")
-            { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-            using var p = Process.Start(psi)!;
-            var hash = p.StandardOutput.ReadToEnd().Trim();
-            p.WaitForExit(5_000);
-            return p.ExitCode == 0 ? hash : "";
-        }
-        catch (Exception) { return ""; } // no git on the machine (the GPU bundle): provenance is best effort
+        var version = typeof(Provenance).Assembly.GetCustomAttribute<AssemblyInformationalVersionAttribute>()?.InformationalVersion;
+        int plus = version?.IndexOf('+') ?? -1;
+        if (plus >= 0 && version!.Length - plus > 7) return version.Substring(plus + 1, 7);
+        try { return ProcessOutput.Read("git", "rev-parse --short HEAD", 5_000) ?? ""; }
+        catch (Exception) { return ""; } // no git on the machine: provenance is best effort
     }
 
     public static string Machine(string device) =>

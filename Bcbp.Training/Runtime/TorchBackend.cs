@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using System.Runtime.InteropServices;
 using TorchSharp;
 
@@ -66,12 +65,8 @@ public static class TorchBackend
     {
         try
         {
-            var psi = new ProcessStartInfo("python3", "-c \"import torch,os;print(os.path.dirname(torch.__file__)+'/lib')\"")
-            { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-            using var p = Process.Start(psi)!;
-            string output = p.StandardOutput.ReadToEnd().Trim();
-            p.WaitForExit(30_000);
-            if (p.ExitCode == 0 && Directory.Exists(output)) { tried = $"python3 torch at {output}"; return output; }
+            var output = ProcessOutput.Read("python3", "-c \"import torch,os;print(os.path.dirname(torch.__file__)+'/lib')\"", 30_000);
+            if (output is not null && Directory.Exists(output)) { tried = $"python3 torch at {output}"; return output; }
             tried = "python3 has no torch module";
         }
         catch (Exception e) { tried = $"python3 not runnable ({e.Message})"; }

@@ -15,7 +15,11 @@ public sealed class LrSchedule
     readonly double _gamma;
 
     /// <param name="kind">cosine, step or constant (config key train.lr_schedule).</param>
+    /// <param name="baseLr">Peak learning rate (train.lr).</param>
+    /// <param name="totalSteps">Optimizer steps of the phase.</param>
+    /// <param name="warmupSteps">Steps of linear warm-up from 0.</param>
     /// <param name="milestoneSteps">Steps at which <c>step</c> decays; ignored by the other kinds.</param>
+    /// <param name="gamma">Factor of each <c>step</c> decay.</param>
     public LrSchedule(string kind, double baseLr, long totalSteps, long warmupSteps, IEnumerable<long> milestoneSteps, double gamma)
     {
         if (kind is not ("cosine" or "step" or "constant"))

@@ -9,7 +9,9 @@ namespace Bcbp.Training.Pruning.Surgery;
 /// <summary>
 /// A producer conv whose output channels can be physically removed: its BatchNorm (if any) and the one layer that
 /// consumes those channels. <see cref="ColumnsPerChannel"/> is how many input columns of the consumer belong to one
-/// channel (1 for a conv, pooled h * w for the Linear after VGG's flatten).
+/// channel (1 for a conv, pooled h * w for the Linear after VGG's flatten). In every chain found here a ReLU follows the
+/// norm (or the conv) before the consumer, which <see cref="FilterSurgery"/> relies on: a channel whose constant output
+/// is &lt;= 0 is exactly 0 downstream.
 /// </summary>
 public sealed record ChannelChain(string Producer, string? Norm, string Consumer, long ColumnsPerChannel)
 {

@@ -42,6 +42,6 @@ public class PublishTests
         Directory.Delete(runs, true);
         var regenerated = SuiteReporting.Report(results, results, Array.Empty<string>(), _ => { });
         Assert.That(ReportMarkdown.Render(regenerated), Is.EqualTo(ReportMarkdown.Render(published)));
-        Assert.That(File.ReadAllText(Path.Combine(results, "report.md")), Does.Contain("| block | - | 50.0% | 50.0% | 90.00 | -1.00 |"));
+        Assert.That(File.ReadAllText(Path.Combine(results, "report.md")), Does.Contain("| block | 4x4 | 50.0% | 50.0% | 90.00 | -1.00 |"));
     }
 }

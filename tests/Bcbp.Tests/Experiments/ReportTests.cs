@@ -34,12 +34,26 @@ public class ReportTests
     {
         var md = ReportMarkdown.Render(Build());
         Assert.That(md, Does.Contain("## resnet20 on fmnist (dense top-1 91.00%)"));
-        Assert.That(md, Does.Contain("| Method | Tile rows | Target sparsity | Achieved sparsity | Top-1 (%) | Δ top-1 | FLOPs kept | Params kept | WIT (max) | Speedup |"));
+        Assert.That(md, Does.Contain("| Method | Unit | Target sparsity | Achieved sparsity | Top-1 (%) | Δ top-1 | FLOPs kept | Params kept | WIT (max) | Speedup |"));
         Assert.That(md, Does.Contain("| dense | - | - | - | 91.00 | - | 1.0 K (100.0%) |"));
-        Assert.That(md, Does.Contain("| bcbp | - | 75.0% | 75.0% | 89.25 | -1.75 | 250 (25.0%) | 25 (25.0%) | 1.000 | - |"));
-        Assert.That(md, Does.Contain("| filter | - | 50.0% | 50.0% | 88.00 | -3.00 | 500 (50.0%) | 50 (50.0%) | 2.500 | - |"));
-        Assert.That(md, Does.Contain("| resnet20_fmnist_filter_s50 | abcdef123456 | testbox | cpu | 2026-11-23 10:00 |"));
+        Assert.That(md, Does.Contain("| bcbp | 16x1 | 75.0% | 75.0% | 89.25 | -1.75 | 250 (25.0%) | 25 (25.0%) | 1.000 | - |"));
+        Assert.That(md, Does.Contain("| filter | row | 50.0% | 50.0% | 88.00 | -3.00 | 500 (50.0%) | 50 (50.0%) | 2.500 | - |"));
+        Assert.That(md, Does.Contain("| resnet20_fmnist_filter_s50 | abcdef123456 | testbox | cpu | 2026-11-23 10:00 | f00d26 | 2.0 min |"));
     }
+
+    [TestCase("""{ "method": "bcbp", "tile_rows": 64, "tile_cols": 0 }""", "64x1")]
+    [TestCase("""{ "method": "bcbp", "tile_rows": 32, "tile_cols": 128 }""", "32x1 (tile 32x128)")]
+    [TestCase("""{ "method": "block", "block_rows": 8, "block_cols": 4 }""", "8x4")]
+    [TestCase("""{ "method": "nm", "n": 2, "m": 4 }""", "2:4")]
+    [TestCase("""{ "method": "unstructured" }""", "1x1")]
+    [TestCase("null", "-")]
+    public void PruneUnitNamesTheUnitOfEachMethod(string prune, string expected)
+        => Assert.That(PruneUnit.Describe(JsonNode.Parse(prune) as JsonObject), Is.EqualTo(expected));
+
+    [TestCase(42.4, "42 s")]
+    [TestCase(210, "3.5 min")]
+    [TestCase(9000, "2.50 h")]
+    public void DurationsReadNaturally(double seconds, string expected) => Assert.That(ReportFormat.Duration(seconds), Is.EqualTo(expected));
 
     [Test]
     public void CsvHasOneLinePerRunAndEveryColumn()

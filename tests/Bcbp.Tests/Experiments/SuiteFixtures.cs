@@ -60,6 +60,9 @@ static class SuiteFixtures
                                 Weights = 100, KeptWeights = keptMacs / (macs / 100), Bias = 0 },
             },
         });
+        if (method is not null)
+            File.WriteAllText(Path.Combine(runDir, "config.json"),
+                              $$"""{ "prune": { "method": "{{method}}", "tile_rows": 16, "tile_cols": 0, "block_rows": 4, "block_cols": 4 } }""");
         if (wit is { } w)
             File.WriteAllText(Path.Combine(runDir, "prune_report.json"),
                               $$"""{ "method": "{{method}}", "layers": [ { "name": "a", "wit": 1.0 }, { "name": "b", "wit": {{w.ToString(System.Globalization.CultureInfo.InvariantCulture)}} } ] }""");

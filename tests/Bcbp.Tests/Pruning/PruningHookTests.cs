@@ -55,6 +55,27 @@ public class PruningHookTests
         Assert.That(hook.AchievedSparsity, Is.EqualTo(0.0));
     }
 
+    [Test]
+    public void FilterPruningZeroesTheBiasOfPrunedFiltersSoTheirChannelsAreExactlyZero()
+    {
+        // TinyNet's convs have biases and no BatchNorm (as VGG without BN): a pruned filter's bias must go too, or
+        // the channel still carries a constant and physical removal would change the outputs.
+        var net = new TinyNet(3);
+        var hook = PruningHook.Create(Config("filter"), net, stepsPerEpoch: 10, Log);
+        Train(net, hook, optim.SGD(net.parameters(), 0.05, momentum: 0.9, weight_decay: 5e-4), 40, 10);
+        foreach (var l in hook.Layers)
+        {
+            var pruned = l.Mask.reshape(l.M, -1).amax(1).eq(0);
+            Assert.That(pruned.any().item<bool>(), l.Name + " has no pruned filter");
+            var bias = l.Module.named_parameters(recurse: false).First(p => p.name == "bias").parameter;
+            Assert.That(bias.masked_select(pruned).count_nonzero().item<long>(), Is.Zero, l.Name);
+        }
+        using var _ = torch.no_grad();
+        var y = net.conv2.forward(net.conv1.forward(torch.randn(2, 3, 6, 6)));
+        var prunedChannels = hook.Layers.First(l => l.Name == "conv2").Mask.reshape(32, -1).amax(1).eq(0);
+        Assert.That(y.index_select(1, prunedChannels.nonzero().flatten()).count_nonzero().item<long>(), Is.Zero);
+    }
+
     [TestCase("sgd")]
     [TestCase("adamw")]
     public void PrunedWeightsStayExactlyZeroThrough100StepsWithMomentumAndWeightDecay(string optimizer)

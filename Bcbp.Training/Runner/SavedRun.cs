@@ -18,7 +18,7 @@ public sealed record SavedRun(string Dir, ExperimentConfig Config, string ModelF
     {
         string full = Path.GetFullPath(dir);
         if (!Directory.Exists(full))
-            throw new DirectoryNotFoundException($"run folder '{dir}' not found; pass the output_dir/NAME folder of a run (for example runs/quick)");
+            throw new DirectoryNotFoundException($"run folder '{dir}' not found; pass --run with the output_dir/NAME folder of a run written by bcbp train (for example runs/quick)");
         string configPath = Path.Combine(full, "config.json");
         if (!File.Exists(configPath))
             throw new FileNotFoundException($"'{dir}' is not a run folder: it has no config.json (bcbp train writes output_dir/NAME/config.json)", configPath);

@@ -4,6 +4,7 @@ using Bcbp.Training.Config;
 using Bcbp.Training.Data;
 using Bcbp.Training.Experiments;
 using Bcbp.Training.Pruning.Layers;
+using Bcbp.Training.Runner;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -30,7 +31,7 @@ public static class ShrinkExport
     {
         if (options.Batch < 1) throw new ArgumentException($"--batch must be at least 1, got {options.Batch}");
         if (options.Warmup < 0) throw new ArgumentException($"--warmup must be >= 0, got {options.Warmup}");
-        var (runDir, config, weightsPath) = ReadRun(options.RunDir);
+        var (runDir, config, weightsPath, _) = SavedRun.Open(options.RunDir);
         string outDir = Path.GetFullPath(options.OutDir ?? runDir);
 
         var state = StateDictIO.Read(weightsPath);
@@ -80,10 +81,8 @@ public static class ShrinkExport
         var reloaded = ShrinkManifest.Load(files[2]);
 
         foreach (var m in new[] { masked, shrunk, reloaded }) { m.to(device); m.eval(); }
-        // Only the test split is used: one training example keeps the loader from preparing the whole training set.
-        config.Data.NumTrain = 1;
         if (options.NumTest > 0) config.Data.NumTest = options.NumTest;
-        var (_, test) = DatasetFactory.Create(config.Data, device, config.Seed);
+        var test = DatasetFactory.CreateTest(config.Data, device, config.Seed);
         var agreement = OutputAgreement.Measure(masked, shrunk, reloaded, test, config.Data.EvalBatchSize);
 
         var x = randn(new long[] { options.Batch }.Concat(inputShape).ToArray(), generator: new Generator(17)).to(device);
@@ -105,21 +104,6 @@ public static class ShrinkExport
         };
         RunResultJson.WriteAs(Path.Combine(outDir, ShrinkReport.FileName), report);
         return report;
-    }
-
-    /// <summary>The run's resolved config and final weights file, with errors that say what is missing.</summary>
-    static (string RunDir, ExperimentConfig Config, string Weights) ReadRun(string runDir)
-    {
-        runDir = Path.GetFullPath(runDir);
-        if (!Directory.Exists(runDir))
-            throw new DirectoryNotFoundException($"run folder '{runDir}' not found; pass --run with a folder written by bcbp train (runs/NAME)");
-        var configPath = Path.Combine(runDir, "config.json");
-        if (!File.Exists(configPath))
-            throw new FileNotFoundException($"'{runDir}' is not a run folder: config.json (the resolved config bcbp train writes) is missing", configPath);
-        var weights = new[] { "model.safetensors", "model.pt" }.Select(f => Path.Combine(runDir, f)).FirstOrDefault(File.Exists)
-            ?? throw new FileNotFoundException($"run '{runDir}' has no model.safetensors or model.pt: it has not finished (continue it with bcbp train --resume)",
-                                               Path.Combine(runDir, "model.safetensors"));
-        return (runDir, ConfigLoader.Load(configPath), weights);
     }
 
     /// <summary>The run's model with its masks registered and loaded (strict), weights re-masked as the pruning hook keeps them.</summary>

@@ -17,7 +17,7 @@ public static class ReportMarkdown
                       "layers per image with masked weights removed (batch norm, activations, pooling and additions not counted); " +
                       "parameters = Conv2d/Linear weights + biases. Sparsity = share of pruned weights in the prunable layers. " +
                       "WIT = the largest per-layer workload imbalance among tiles (max / mean kept work per tile; 1.000 = balanced). " +
-                      "Speedup = dense / sparse inference time from the kernel benchmark, '-' where not measured.").AppendLine();
+                      "Speedup = masked dense / sparse inference time of the run's own model on our CUDA kernels (bcbp sparse --run, or bcbp suite --sparse-eval), else from kernel benchmark files; '-' where not measured.").AppendLine();
         foreach (var group in report.Groups)
         {
             var dense = group.FirstOrDefault(r => r.IsDense);

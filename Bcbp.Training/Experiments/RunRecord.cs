@@ -6,8 +6,10 @@ namespace Bcbp.Training.Experiments;
 
 /// <summary>A finished run folder as the report sees it: results.json, and where present the suite's cell info
 /// (<c>suite_cell.json</c>), the counted cost (<c>cost.json</c>) and the largest per-layer workload imbalance among
-/// tiles from the pruning report (<c>prune_report.json</c>) and the pruning unit (from <c>config.json</c>).</summary>
-public sealed record RunRecord(string Dir, RunResult Result, CellInfo? Info, ModelCost? Cost, double? WitMax = null, string Unit = "-");
+/// tiles from the pruning report (<c>prune_report.json</c>), the pruning unit (from <c>config.json</c>) and the speedup of
+/// its own model on our CUDA kernels (<c>sparse_eval.json</c> of <c>bcbp sparse --run</c>).</summary>
+public sealed record RunRecord(string Dir, RunResult Result, CellInfo? Info, ModelCost? Cost, double? WitMax = null, string Unit = "-",
+                               double? MeasuredSpeedup = null);
 
 /// <summary>Finds the finished runs under a folder (one run folder per subfolder).</summary>
 public static class RunCollector
@@ -30,11 +32,23 @@ public static class RunCollector
                 File.Exists(infoPath) ? RunResultJson.ReadAs<CellInfo>(infoPath) : null,
                 File.Exists(costPath) ? RunResultJson.ReadAs<ModelCost>(costPath) : null,
                 WitMaxOf(Path.Combine(runDir, PruneReportWriter.JsonFile)),
-                PruneUnit.OfRun(runDir)));
+                PruneUnit.OfRun(runDir),
+                MeasuredSpeedupOf(Path.Combine(runDir, "sparse_eval.json"))));
         }
         if (records.Count == 0)
             throw new InvalidDataException($"no finished runs (no */{RunResultJson.FileName}) under '{dir}'");
         return records;
+    }
+
+    /// <summary>Masked dense time over sparse time from a sparse evaluation that ran our CUDA kernels and passed; null
+    /// otherwise (a CPU evaluation times the reference path, not the kernels).</summary>
+    static double? MeasuredSpeedupOf(string path)
+    {
+        if (!File.Exists(path)) return null;
+        var eval = JsonNode.Parse(File.ReadAllText(path)) as JsonObject;
+        bool onGpu = eval?["device"]?.GetValue<string>().StartsWith("cuda", StringComparison.Ordinal) == true;
+        double dense = eval?["dense_ms"]?.GetValue<double>() ?? 0, sparse = eval?["sparse_ms"]?.GetValue<double>() ?? 0;
+        return onGpu && eval?["passed"]?.GetValue<bool>() == true && dense > 0 && sparse > 0 ? dense / sparse : null;
     }
 
     /// <summary>Max of <c>layers[].wit</c> in a pruning report, or null without one.</summary>

@@ -63,7 +63,7 @@ public sealed record SuiteReport
             KeptMacs = record.Cost?.KeptMacs,
             Params = record.Cost?.Params,
             KeptParams = record.Cost?.KeptParams,
-            Speedup = method == "dense" ? null : speedups.Find(model, method, target),
+            Speedup = method == "dense" ? null : record.MeasuredSpeedup ?? speedups.Find(model, method, target),
             WitMax = record.WitMax,
             TrainSeconds = r.TrainSeconds,
             Device = r.Device,

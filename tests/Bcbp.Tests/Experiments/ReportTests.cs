@@ -41,6 +41,18 @@ public class ReportTests
         Assert.That(md, Does.Contain("| resnet20_fmnist_filter_s50 | abcdef123456 | testbox | cpu | 2026-11-23 10:00 | f00d26 | 2.0 min |"));
     }
 
+    [TestCase("cuda", true, 2.0)]
+    [TestCase("cuda", false, null)]
+    [TestCase("cpu", true, null)]
+    public void SpeedupComesFromTheRunsOwnPassingGpuSparseEvaluation(string device, bool passed, double? expected)
+    {
+        File.WriteAllText(Path.Combine(_dir, "resnet20_fmnist_bcbp_s75", "sparse_eval.json"),
+            $$"""{ "device": "{{device}}", "passed": {{(passed ? "true" : "false")}}, "dense_ms": 5.0, "sparse_ms": 2.5 }""");
+        var bench = new SpeedupTable(new[] { new SpeedupTable.Entry(null, "bcbp", 0.75, null, 1.25) });
+        var row = Build(bench).Rows.Single(r => r.Cell == "resnet20_fmnist_bcbp_s75");
+        Assert.That(row.Speedup, Is.EqualTo(expected ?? 1.25), "else the kernel benchmark's figure");
+    }
+
     [TestCase("""{ "method": "bcbp", "tile_rows": 64, "tile_cols": 0 }""", "64x1")]
     [TestCase("""{ "method": "bcbp", "tile_rows": 32, "tile_cols": 128 }""", "32x1 (tile 32x128)")]
     [TestCase("""{ "method": "block", "block_rows": 8, "block_cols": 4 }""", "8x4")]

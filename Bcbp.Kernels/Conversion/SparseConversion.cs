@@ -49,7 +49,9 @@ public static class SparseConversion
             try { ModuleReplacer.Replace(model, f.name, nn.Identity()); }
             catch (NotSupportedException) { /* a concrete BatchNorm2d field keeps the identity BN */ }
         }
-        var k = conv.kernel_size; var s = conv.stride; var p = conv.padding; var d = conv.dilation;
+        var k = conv.kernel_size; var s = conv.stride; var d = conv.dilation;
+        // TorchSharp leaves padding null when the conv was built with a padding mode (same/valid) instead of sizes.
+        var p = conv.padding ?? throw new NotSupportedException("convolutions built with a padding mode (same/valid) do not convert; give the padding in pixels");
         var g = new ConvGeometry((int)k[0], (int)k[1], (int)s[0], (int)s[1], (int)p[0], (int)p[1], (int)d[0], (int)d[1]);
         return new BcbpConv2d(Pack(weight, mask, tileRows, layout, "conv"), weight.shape[1], g, bias);
     }

@@ -24,6 +24,13 @@ public sealed class BenchTrainCommand : ICliCommand
 
     public int Run(CliArgs args)
     {
+        if (args.Has("help"))
+        {
+            Console.WriteLine("usage: bcbp bench-train [--arch resnet56] [--batch 128] [--steps 100] [--warmup 20] [--repeats 3] [--classes 10]\n" +
+                              "                        [--in-channels 3] [--image-size 32] [--device cpu|cuda] [--libtorch DIR] [--threads N] [--output FILE]\n" +
+                              "  training throughput (img/s) of the trainer's step on random data; compare with experiments/pytorch_reference/train_throughput.py");
+            return 0;
+        }
         string arch = args.Get("arch", "resnet56");
         int batch = args.GetInt("batch", 128);
         int steps = args.GetInt("steps", 100);

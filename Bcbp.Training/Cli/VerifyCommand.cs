@@ -36,6 +36,12 @@ public sealed class VerifyCommand : ICliCommand
 
     public int Run(CliArgs args)
     {
+        if (args.Has("help"))
+        {
+            Console.WriteLine("usage: bcbp verify [--device auto|cpu|cuda] [--libtorch DIR]\n" +
+                              "  every kernel against the dense TorchSharp result on random and real layer shapes; exit 1 on a mismatch (docs/kernels.md)");
+            return 0;
+        }
         var device = TorchBackend.Initialize(args.Get("device", "auto"), args.Get("libtorch"));
         args.ThrowOnUnknown();
         bool gpu = device.type == DeviceType.CUDA;

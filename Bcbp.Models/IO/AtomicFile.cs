@@ -1,22 +1,33 @@
+using System.Text;
+
 namespace Bcbp.Models.IO;
 
-/// <summary>Writes a file through a temp file in the same folder and a rename, so readers never see half a file.</summary>
+/// <summary>Writes a file through a temp file in the same folder and a rename, so readers (and a run killed
+/// mid-write) see the old content or the new, never half a file. The one way every Bcbp file is written.</summary>
 public static class AtomicFile
 {
+    static readonly UTF8Encoding Utf8 = new(encoderShouldEmitUTF8Identifier: false);
+
     /// <summary>Creates <paramref name="path"/> (and its folder) with what <paramref name="write"/> writes.</summary>
-    public static void Write(string path, Action<Stream> write)
+    public static void Write(string path, Action<Stream> write) => WriteFile(path, temp =>
+    {
+        using var stream = new FileStream(temp, FileMode.CreateNew, FileAccess.ReadWrite);
+        write(stream);
+        stream.Flush(flushToDisk: true);
+    });
+
+    /// <summary>Lets <paramref name="write"/> fill a temporary file given by its path (for writers that only take a
+    /// path, such as a plot's SavePng; it keeps <paramref name="path"/>'s extension, which such writers check), then
+    /// renames it over <paramref name="path"/>.</summary>
+    public static void WriteFile(string path, Action<string> write)
     {
         var full = Path.GetFullPath(path);
         var dir = Path.GetDirectoryName(full)!;
         Directory.CreateDirectory(dir);
-        var temp = Path.Combine(dir, $".{Path.GetFileName(full)}.{Environment.ProcessId}.{Guid.NewGuid():N}.tmp");
+        var temp = Path.Combine(dir, $".{Path.GetFileNameWithoutExtension(full)}.{Environment.ProcessId}.{Guid.NewGuid():N}.tmp{Path.GetExtension(full)}");
         try
         {
-            using (var stream = new FileStream(temp, FileMode.CreateNew, FileAccess.ReadWrite))
-            {
-                write(stream);
-                stream.Flush(flushToDisk: true);
-            }
+            write(temp);
             File.Move(temp, full, overwrite: true);
         }
         finally
@@ -24,4 +35,14 @@ public static class AtomicFile
             if (File.Exists(temp)) File.Delete(temp);
         }
     }
+
+    /// <summary>Writes <paramref name="text"/> as UTF-8 (no byte-order mark, as File.WriteAllText).</summary>
+    public static void WriteAllText(string path, string text) => Write(path, s => s.Write(Utf8.GetBytes(text)));
+
+    /// <summary>Copies the file <paramref name="source"/> to <paramref name="path"/>.</summary>
+    public static void Copy(string source, string path) => Write(path, s =>
+    {
+        using var from = File.OpenRead(source);
+        from.CopyTo(s);
+    });
 }

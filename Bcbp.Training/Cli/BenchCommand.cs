@@ -1,3 +1,4 @@
+using Bcbp.Models.IO;
 using System.Diagnostics;
 using System.Globalization;
 using System.Text;
@@ -92,11 +93,11 @@ public sealed class BenchCommand : ICliCommand
                                   $"({r.BcbpImagesPerSec:F0} img/s), speedup {r.DenseMs / r.BcbpMs:F2}, logits rel err {r.LogitsRelErr:E2}, top-1 agreement {r.Top1Agreement:P1}");
             }
         Directory.CreateDirectory(outDir);
-        WriteAtomic(Path.Combine(outDir, "bench.json"), JsonSerializer.Serialize(new
+        AtomicFile.WriteAllText(Path.Combine(outDir, "bench.json"), JsonSerializer.Serialize(new
         {
             device = torch.cuda.is_available() ? "cuda" : "cpu", tile_rows = tileRows, iters, dtype = "float16", rows, end_to_end = endToEnd,
         }, new JsonSerializerOptions { WriteIndented = true }));
-        WriteAtomic(Path.Combine(outDir, "bench.md"), Markdown(rows) + "\n" + Markdown(endToEnd));
+        AtomicFile.WriteAllText(Path.Combine(outDir, "bench.md"), Markdown(rows) + "\n" + Markdown(endToEnd));
         Console.WriteLine($"bench: {rows.Count} cases written to {outDir}/bench.json and bench.md");
         return 0;
     }
@@ -187,11 +188,4 @@ public sealed class BenchCommand : ICliCommand
     }
 
     static int[] Ints(string csv) => csv.Split(',').Select(s => int.Parse(s.Trim(), CultureInfo.InvariantCulture)).ToArray();
-
-    static void WriteAtomic(string path, string text)
-    {
-        var tmp = path + ".tmp";
-        File.WriteAllText(tmp, text);
-        File.Move(tmp, path, overwrite: true);
-    }
 }

@@ -1,3 +1,4 @@
+using Bcbp.Models.IO;
 using System.Diagnostics;
 using System.Text.Json;
 using Bcbp.Models;

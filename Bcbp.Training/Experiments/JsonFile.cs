@@ -49,17 +49,6 @@ public static class JsonFile
         _ => JsonValue.Create(JsonSerializer.SerializeToElement(value)),
     };
 
-    /// <summary>Writes <paramref name="text"/> to <paramref name="path"/> through a temporary file and a rename, so a
-    /// reader never sees half a file.</summary>
-    public static void WriteAtomic(string path, string text)
-    {
-        var dir = Path.GetDirectoryName(Path.GetFullPath(path))!;
-        Directory.CreateDirectory(dir);
-        var tmp = Path.Combine(dir, $".{Path.GetFileName(path)}.{Environment.ProcessId}.tmp");
-        File.WriteAllText(tmp, text);
-        File.Move(tmp, path, overwrite: true);
-    }
-
     /// <summary>Indented JSON text of <paramref name="node"/>.</summary>
     public static string Format(JsonNode node) => node.ToJsonString(new JsonSerializerOptions { WriteIndented = true });
 }

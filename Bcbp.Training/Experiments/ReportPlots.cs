@@ -1,3 +1,4 @@
+using Bcbp.Models.IO;
 using ScottPlot;
 
 namespace Bcbp.Training.Experiments;
@@ -119,8 +120,6 @@ public static class ReportPlots
         plot.Axes.Bottom.Label.FontSize = 16;
         plot.Axes.Left.Label.FontSize = 16;
         plot.Legend.FontSize = 14;
-        var tmp = Path.Combine(Path.GetDirectoryName(Path.GetFullPath(path))!, $".{Environment.ProcessId}.{Path.GetFileName(path)}");
-        plot.SavePng(tmp, Width, Height);
-        File.Move(tmp, path, overwrite: true);
+        AtomicFile.WriteFile(path, tmp => plot.SavePng(tmp, Width, Height));
     }
 }

@@ -1,3 +1,4 @@
+using Bcbp.Models.IO;
 using System.Text.Json;
 
 namespace Bcbp.Training.Experiments;
@@ -11,9 +12,9 @@ public static class ReportWriter
         var md = Path.Combine(dir, "report.md");
         var csv = Path.Combine(dir, "report.csv");
         var json = Path.Combine(dir, "report.json");
-        JsonFile.WriteAtomic(md, ReportMarkdown.Render(report));
-        JsonFile.WriteAtomic(csv, ReportCsv.Render(report));
-        JsonFile.WriteAtomic(json, JsonSerializer.Serialize(report, RunResultJson.Options));
+        AtomicFile.WriteAllText(md, ReportMarkdown.Render(report));
+        AtomicFile.WriteAllText(csv, ReportCsv.Render(report));
+        AtomicFile.WriteAllText(json, JsonSerializer.Serialize(report, RunResultJson.Options));
         return new[] { md, csv, json }.Concat(ReportPlots.Write(report, dir)).ToList();
     }
 }

@@ -1,3 +1,4 @@
+using Bcbp.Models.IO;
 namespace Bcbp.Training.Experiments;
 
 /// <summary>Copies the finished runs of a suite into its results folder (committed to git): every file of each run
@@ -27,9 +28,7 @@ public static class ResultsPublisher
                     || info.Length > MaxFileBytes) continue;
                 var target = Path.Combine(to, Path.GetRelativePath(from, file));
                 Directory.CreateDirectory(Path.GetDirectoryName(target)!);
-                var tmp = target + $".{Environment.ProcessId}.tmp";
-                File.Copy(file, tmp, overwrite: true);
-                File.Move(tmp, target, overwrite: true);
+                AtomicFile.Copy(file, target);
             }
             copied.Add(name);
         }

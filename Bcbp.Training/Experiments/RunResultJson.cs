@@ -1,3 +1,4 @@
+using Bcbp.Models.IO;
 using System.Text.Json;
 using System.Text.Json.Serialization;
 using Bcbp.Training.Runner;
@@ -39,5 +40,5 @@ public static class RunResultJson
         }
     }
 
-    public static void WriteAs<T>(string path, T value) => JsonFile.WriteAtomic(path, JsonSerializer.Serialize(value, Options));
+    public static void WriteAs<T>(string path, T value) => AtomicFile.WriteAllText(path, JsonSerializer.Serialize(value, Options));
 }

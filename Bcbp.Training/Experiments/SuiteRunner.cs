@@ -1,3 +1,4 @@
+using Bcbp.Models.IO;
 using System.Text.Json.Nodes;
 
 namespace Bcbp.Training.Experiments;
@@ -74,7 +75,7 @@ public sealed class SuiteRunner
         }
 
         var configPath = ConfigPathOf(cell);
-        JsonFile.WriteAtomic(configPath, JsonFile.Format(config));
+        AtomicFile.WriteAllText(configPath, JsonFile.Format(config));
         _log($"{cell.Name}: {(state == RunState.Partial ? "resuming" : "starting")} ({configPath})");
         try
         {

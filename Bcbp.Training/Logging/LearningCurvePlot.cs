@@ -1,3 +1,4 @@
+using Bcbp.Models.IO;
 using Bcbp.Training.Training;
 using ScottPlot;
 
@@ -32,6 +33,6 @@ public static class LearningCurvePlot
         plot.Axes.Left.Label.Text = "loss";
         plot.Axes.Right.Label.Text = "top-1 (%)";
         plot.ShowLegend(Alignment.MiddleRight);
-        AtomicFile.Write(path, tmp => plot.SavePng(tmp, 900, 550));
+        AtomicFile.WriteFile(path, tmp => plot.SavePng(tmp, 900, 550));
     }
 }

@@ -1,3 +1,4 @@
+using Bcbp.Models.IO;
 using System.Globalization;
 using System.Text;
 using System.Text.Json;

@@ -1,3 +1,4 @@
+using Bcbp.Models.IO;
 using System.Text;
 using System.Text.Json;
 using TorchSharp;
@@ -23,18 +24,14 @@ public static class Checkpoint
 
     public static void Save(string path, CheckpointState state, nn.Module model, optim.Optimizer optimizer)
     {
-        string tmp = path + ".tmp";
-        using (var stream = new FileStream(tmp, FileMode.Create, FileAccess.Write, FileShare.None))
-        using (var writer = new BinaryWriter(stream, Encoding.UTF8))
+        AtomicFile.Write(path, stream =>
         {
+            using var writer = new BinaryWriter(stream, Encoding.UTF8, leaveOpen: true);
             writer.Write(Magic);
             writer.Write(JsonSerializer.Serialize(state, Json));
             model.save(writer);
             AsHelper(optimizer).save_state_dict(writer);
-            writer.Flush();
-            stream.Flush(flushToDisk: true);
-        }
-        File.Move(tmp, path, overwrite: true);
+        });
     }
 
     /// <summary>Reads only the header (to decide which phase to resume).</summary>

@@ -1,3 +1,4 @@
+using Bcbp.Models.IO;
 using System.Globalization;
 using System.Text;
 using System.Text.Json;
@@ -16,8 +17,8 @@ public static class PruneReportWriter
     public static void Write(PruneReport report, string runDir)
     {
         Directory.CreateDirectory(runDir);
-        WriteAtomically(Path.Combine(runDir, JsonFile), JsonSerializer.Serialize(report, Json));
-        WriteAtomically(Path.Combine(runDir, MarkdownFile), ToMarkdown(report));
+        AtomicFile.WriteAllText(Path.Combine(runDir, JsonFile), JsonSerializer.Serialize(report, Json));
+        AtomicFile.WriteAllText(Path.Combine(runDir, MarkdownFile), ToMarkdown(report));
     }
 
     /// <summary>The Markdown table: one row per layer plus the overall line.</summary>
@@ -34,12 +35,5 @@ public static class PruneReportWriter
         sb.AppendLine();
         sb.AppendLine(ci, $"Overall achieved sparsity over the prunable layers: {r.AchievedSparsity:0.0000}");
         return sb.ToString();
-    }
-
-    static void WriteAtomically(string path, string text)
-    {
-        var tmp = path + ".tmp";
-        File.WriteAllText(tmp, text);
-        File.Move(tmp, path, overwrite: true);
     }
 }

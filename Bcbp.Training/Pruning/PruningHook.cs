@@ -25,7 +25,8 @@ public sealed class PruningHook : ITrainingHook
     readonly IPruningMethod _method;
     readonly SparsitySchedule _schedule;
     readonly Serilog.ILogger _log;
-    readonly IReadOnlyList<(PrunableLayer Layer, BatchNorm2d Norm)> _filterNorms;
+    /// <summary>For filter pruning: layer name -> the BatchNorm2d that normalizes its output.</summary>
+    readonly IReadOnlyDictionary<string, BatchNorm2d> _filterNorms;
     readonly bool _isFilter;
     double _appliedFraction = -1;
 
@@ -35,7 +36,7 @@ public sealed class PruningHook : ITrainingHook
         // exactly 0 downstream and FilterSurgery can delete it without changing the outputs.
         _isFilter = config.Method.Equals("filter", StringComparison.OrdinalIgnoreCase);
         var norms = _isFilter ? ChannelChain.NormAfter(model) : new Dictionary<string, BatchNorm2d>();
-        _filterNorms = layers.Where(l => norms.ContainsKey(l.Name)).Select(l => (l, norms[l.Name])).ToList();
+        _filterNorms = norms;
         _config = config;
         Layers = layers;
         _method = PruningMethods.Create(config);
@@ -87,10 +88,14 @@ public sealed class PruningHook : ITrainingHook
         if (!_isFilter) return;
         using var _ = torch.no_grad();
         foreach (var layer in Layers)
-            layer.Module.named_parameters(recurse: false).FirstOrDefault(p => p.name == "bias").parameter?.mul_(AliveRows(layer));
-        foreach (var (layer, norm) in _filterNorms)
         {
-            var alive = AliveRows(layer).to(norm.weight!.dtype);
+            // Looked up each time: the trainer's FlatParameters may replace the parameter tensors after the hook exists.
+            var bias = layer.Module.named_parameters(recurse: false).FirstOrDefault(p => p.name == "bias").parameter;
+            _filterNorms.TryGetValue(layer.Name, out var norm);
+            if (bias is null && norm is null) continue;
+            var alive = AliveRows(layer);
+            bias?.mul_(alive);
+            if (norm is null) continue;
             norm.weight!.mul_(alive);
             norm.bias?.mul_(alive);
         }
@@ -107,8 +112,9 @@ public sealed class PruningHook : ITrainingHook
         if (fraction <= _appliedFraction + 1e-12) return;
         UpdateMasks(fraction);
         _appliedFraction = fraction;
-        _log.Debug("Step {Step}: masks at {Fraction:P1} of the final sparsity, achieved {Achieved:0.0000}",
-            ctx.GlobalStep, fraction, AchievedSparsity);
+        if (_log.IsEnabled(Serilog.Events.LogEventLevel.Debug)) // AchievedSparsity reads every mask back from the device
+            _log.Debug("Step {Step}: masks at {Fraction:P1} of the final sparsity, achieved {Achieved:0.0000}",
+                ctx.GlobalStep, fraction, AchievedSparsity);
     }
 
     /// <summary>

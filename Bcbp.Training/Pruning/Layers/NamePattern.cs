@@ -24,7 +24,7 @@ public sealed class NamePattern
             try { _ = new Regex(body); }
             catch (ArgumentException e) { throw new ArgumentException($"prune pattern '{text}' is not a valid regex: {e.Message}"); }
         }
-        else body = Regex.Escape(text).Replace(@"\*", ".*").Replace(@"\?", ".");
+        else body = Experiments.Glob.ToRegex(text);
         _regex = new Regex("^(?:" + body + ")$", RegexOptions.CultureInvariant);
     }
 

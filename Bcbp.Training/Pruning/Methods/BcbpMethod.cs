@@ -20,7 +20,6 @@ namespace Bcbp.Training.Pruning.Methods;
 public sealed class BcbpMethod(int tileRows, int tileCols, RemainderRule remainder = RemainderRule.Error, int normP = 1) : IPruningMethod
 {
     public string Name => "bcbp";
-    public bool SupportsGlobal => true;
 
     public Tensor[] ComputeMasks(IReadOnlyList<PruneTarget> targets, bool global = false)
     {

@@ -11,8 +11,6 @@ public interface IPruningMethod
     /// <summary>The config name (prune.method).</summary>
     string Name { get; }
 
-    /// <summary>Whether one ranking over several layers (prune.scope = global) is defined for this method.</summary>
-    bool SupportsGlobal { get; }
 
     /// <summary>
     /// Keep-masks (float 0/1, [M, K], on the weight's device) for <paramref name="targets"/>. With

@@ -14,7 +14,6 @@ public abstract class MagnitudeUnitMethod : IPruningMethod
     protected MagnitudeUnitMethod(int normP) => _p = normP;
 
     public abstract string Name { get; }
-    public bool SupportsGlobal => true;
 
     /// <summary>Unit shape for a layer of <paramref name="k"/> columns.</summary>
     protected abstract (long Rows, long Cols) UnitShape(long m, long k);

@@ -13,7 +13,6 @@ namespace Bcbp.Training.Pruning.Methods;
 public sealed class NmMethod(int n = 2, int m = 4, int normP = 1) : IPruningMethod
 {
     public string Name => "nm";
-    public bool SupportsGlobal => false;
 
     public Tensor[] ComputeMasks(IReadOnlyList<PruneTarget> targets, bool global = false)
     {

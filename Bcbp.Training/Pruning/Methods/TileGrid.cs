@@ -15,8 +15,6 @@ public sealed record TileGrid(long M, long K, long TileRows, long TileCols)
 
     /// <summary>Start and width of column tile <paramref name="c"/>.</summary>
     public (long Start, long Width) Col(long c) => (c * TileCols, Math.Min(TileCols, K - c * TileCols));
-    /// <summary>Start and height of row tile <paramref name="r"/>.</summary>
-    public (long Start, long Height) Row(long r) => (r * TileRows, Math.Min(TileRows, M - r * TileRows));
 
     /// <summary>The grid for a [<paramref name="m"/>, <paramref name="k"/>] matrix; throws under
     /// <see cref="RemainderRule.Error"/> when a tile dimension leaves a remainder.</summary>

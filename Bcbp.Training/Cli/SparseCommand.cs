@@ -22,8 +22,6 @@ public sealed class SparseCommand : ICliCommand
     public string Name => "sparse";
     public string Summary => "convert a pruned model (--run DIR, or --arch A --weights FILE) to BCBP sparse inference and compare it with the masked dense model";
 
-    /// <summary>The report a run folder gets.</summary>
-    public const string ReportFile = "sparse_eval.json";
 
     public int Run(CliArgs args)
     {
@@ -58,7 +56,7 @@ public sealed class SparseCommand : ICliCommand
         {
             args.ThrowOnUnknown();
             report = EvaluateRun(runDir, args.Sets, tileRows, layout, fold, device, dtype, batch, iters);
-            outFile ??= Path.Combine(report.Run!, ReportFile);
+            outFile ??= Path.Combine(report.Run!, SparseReport.FileName);
         }
         else
         {

@@ -1,6 +1,6 @@
 using Bcbp.Kernels.Conversion;
-using Bcbp.Training.Config;
 using Bcbp.Training.Experiments;
+using Bcbp.Training.Inference;
 using Bcbp.Training.Runner;
 using Bcbp.Training.Runtime;
 
@@ -62,12 +62,12 @@ public sealed class SuiteCommand : ICliCommand
         foreach (var cell in cells.Where(c => !c.IsDense))
         {
             var dir = Path.Combine(outputDir, cell.Name);
-            var reportFile = Path.Combine(dir, SparseCommand.ReportFile);
+            var reportFile = Path.Combine(dir, SparseReport.FileName);
             if (RunFolder.StateOf(dir) != RunState.Finished || File.Exists(reportFile)) continue;
             try
             {
-                var config = ConfigLoader.Load(Path.Combine(dir, "config.json"), Array.Empty<string>());
-                var device = TorchBackend.Initialize(config.Device, libtorch);
+                // The device the cell ran on, with the suite's --set applied as EvaluateRun applies them.
+                var device = TorchBackend.Initialize(SavedRun.Open(dir, overrides).Config.Device, libtorch);
                 bool cuda = device.type == TorchSharp.DeviceType.CUDA;
                 var report = SparseCommand.EvaluateRun(dir, overrides, null, SparseLayout.Auto, fold: true, device,
                     cuda ? TorchSharp.torch.ScalarType.Float16 : TorchSharp.torch.ScalarType.Float32, batch: null, iters: cuda ? 10 : 2);

@@ -15,7 +15,8 @@ public struct DataRng
     public static DataRng For(long seed, long epoch, long stream) =>
         new(Mix(Mix(Mix(0x9E3779B97F4A7C15UL ^ (ulong)seed) ^ (ulong)epoch) ^ (ulong)stream));
 
-    static ulong Mix(ulong z)
+    /// <summary>The SplitMix64 finalizer.</summary>
+    internal static ulong Mix(ulong z)
     {
         z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9UL;
         z = (z ^ (z >> 27)) * 0x94D049BB133111EBUL;

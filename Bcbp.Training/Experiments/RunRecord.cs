@@ -33,7 +33,7 @@ public static class RunCollector
                 File.Exists(costPath) ? RunResultJson.ReadAs<ModelCost>(costPath) : null,
                 WitMaxOf(Path.Combine(runDir, PruneReportWriter.JsonFile)),
                 PruneUnit.OfRun(runDir),
-                MeasuredSpeedupOf(Path.Combine(runDir, "sparse_eval.json"))));
+                MeasuredSpeedupOf(Path.Combine(runDir, Inference.SparseReport.FileName))));
         }
         if (records.Count == 0)
             throw new InvalidDataException($"no finished runs (no */{RunResultJson.FileName}) under '{dir}'");

@@ -6,6 +6,9 @@ namespace Bcbp.Training.Inference;
 /// </summary>
 public sealed record SparseReport
 {
+    /// <summary>The file a run folder gets (<c>bcbp sparse --run</c>, <c>bcbp suite --sparse-eval</c>).</summary>
+    public const string FileName = "sparse_eval.json";
+
     /// <summary>The run folder evaluated (null when a weights file was given).</summary>
     public string? Run { get; init; }
     public required string Arch { get; init; }

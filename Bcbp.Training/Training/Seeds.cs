@@ -8,9 +8,7 @@ public static class Seeds
     public static long ForEpoch(int seed, string phase, int epoch)
     {
         ulong z = (ulong)(uint)seed * 0x9E3779B97F4A7C15UL ^ (ulong)(uint)StableHash(phase) << 20 ^ (ulong)(uint)epoch;
-        z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9UL;
-        z = (z ^ (z >> 27)) * 0x94D049BB133111EBUL;
-        return (long)((z ^ (z >> 31)) & long.MaxValue);
+        return (long)(Data.DataRng.Mix(z) & long.MaxValue);
     }
 
     // string.GetHashCode is randomized per process; resume needs the same value in every process.

@@ -75,7 +75,7 @@ public class SparseCommandTests
         int code = new SparseCommand().Run(CliArgs.Parse(new[] { "--run", run.RunDir, "--device", "cpu", "--iters", "1" }));
 
         Assert.That(code, Is.EqualTo(0));
-        var report = Bcbp.Training.Experiments.RunResultJson.ReadAs<SparseReport>(Path.Combine(run.RunDir, SparseCommand.ReportFile));
+        var report = Bcbp.Training.Experiments.RunResultJson.ReadAs<SparseReport>(Path.Combine(run.RunDir, SparseReport.FileName));
         Assert.That(report.Run, Is.EqualTo(run.RunDir));
         Assert.That(report.Converted, Has.Count.EqualTo(18));
         Assert.That(report.TileRows, Is.EqualTo(16), "the run's prune.tile_rows on the CPU");
@@ -91,7 +91,7 @@ public class SparseCommandTests
         Assert.That(report.Agreement, Is.EqualTo(1.0));
         Assert.That(report.MaxLogitsRelErr, Is.LessThan(1e-4));
         Assert.That(report.Passed);
-        using var json = JsonDocument.Parse(File.ReadAllText(Path.Combine(run.RunDir, SparseCommand.ReportFile)));
+        using var json = JsonDocument.Parse(File.ReadAllText(Path.Combine(run.RunDir, SparseReport.FileName)));
         Assert.That(json.RootElement.TryGetProperty("max_logits_rel_err", out _), "snake_case keys as results.json");
     }
 

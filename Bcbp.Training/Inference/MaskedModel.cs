@@ -25,7 +25,7 @@ public static class MaskedModel
             int masked = 0;
             foreach (var (_, module) in model.named_modules())
             {
-                var mask = module.named_buffers(recurse: false).FirstOrDefault(b => b.name == PrunableLayer.MaskBufferName).buffer;
+                var mask = PrunableLayer.MaskOf(module);
                 if (mask is null) continue;
                 // The pruning hook keeps pruned weights at zero already; multiplying makes any weights file exact.
                 module.named_parameters(recurse: false).First(p => p.name == "weight").parameter.mul_(mask);

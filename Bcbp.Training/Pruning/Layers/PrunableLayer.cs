@@ -39,7 +39,11 @@ public sealed class PrunableLayer
         ?? throw new InvalidOperationException($"layer '{Name}' has no parameter 'weight'.");
 
     /// <summary>The module's <c>weight_mask</c> buffer, or null before <see cref="EnsureMask"/>.</summary>
-    public Tensor? MaskOrNull => Module.named_buffers(recurse: false).Where(b => b.name == MaskBufferName).Select(b => b.buffer).FirstOrDefault();
+    public Tensor? MaskOrNull => MaskOf(Module);
+
+    /// <summary>The <c>weight_mask</c> buffer registered directly on <paramref name="module"/>, or null.</summary>
+    public static Tensor? MaskOf(nn.Module module) =>
+        module.named_buffers(recurse: false).FirstOrDefault(b => b.name == MaskBufferName).buffer;
 
     /// <summary>The module's <c>weight_mask</c> buffer.</summary>
     public Tensor Mask => MaskOrNull ?? throw new InvalidOperationException($"layer '{Name}' has no '{MaskBufferName}' buffer; create the PruningHook first.");

@@ -32,7 +32,7 @@ public static class FilterSurgery
         foreach (var chain in ChannelChain.Find(model))
         {
             var producer = (Conv2d)modules[chain.Producer];
-            var mask = MaskOf(producer);
+            var mask = PrunableLayer.MaskOf(producer);
             if (mask is null) continue;
             var norm = chain.Norm is null ? null : (BatchNorm2d)modules[chain.Norm];
             var keep = SilentChannels(mask, producer.bias, norm).logical_not().nonzero().flatten();
@@ -117,7 +117,7 @@ public static class FilterSurgery
         producer.weight = new Parameter(producer.weight!.index_select(0, keep).clone());
         SetChannels(producer, "out_channels", after);
         if (producer.bias is not null) producer.bias = new Parameter(producer.bias.index_select(0, keep).clone());
-        if (MaskOf(producer) is { } pm) Resize(pm, pm.index_select(0, keep));
+        if (PrunableLayer.MaskOf(producer) is { } pm) Resize(pm, pm.index_select(0, keep));
         if (chain.Norm is not null) ShrinkNorm((BatchNorm2d)modules[chain.Norm], keep);
 
         var columns = (keep.unsqueeze(1) * chain.ColumnsPerChannel + torch.arange(chain.ColumnsPerChannel, device: keep.device)).flatten();
@@ -126,11 +126,11 @@ public static class FilterSurgery
             case Conv2d conv:
                 conv.weight = new Parameter(conv.weight!.index_select(1, keep).clone());
                 SetChannels(conv, "in_channels", after);
-                if (MaskOf(conv) is { } cm) Resize(cm, cm.index_select(1, keep));
+                if (PrunableLayer.MaskOf(conv) is { } cm) Resize(cm, cm.index_select(1, keep));
                 break;
             case Linear linear:
                 linear.weight = new Parameter(linear.weight!.index_select(1, columns).clone());
-                if (MaskOf(linear) is { } lm) Resize(lm, lm.index_select(1, columns));
+                if (PrunableLayer.MaskOf(linear) is { } lm) Resize(lm, lm.index_select(1, columns));
                 break;
             default:
                 throw new NotSupportedException($"{chain.Consumer} is neither Conv2d nor Linear.");
@@ -158,9 +158,6 @@ public static class FilterSurgery
     }
 
     static Dictionary<string, nn.Module> Modules(nn.Module model) => model.named_modules().ToDictionary(m => m.name, m => m.module);
-
-    static Tensor? MaskOf(nn.Module m) =>
-        m.named_buffers(recurse: false).Where(b => b.name == PrunableLayer.MaskBufferName).Select(b => b.buffer).FirstOrDefault();
 
     /// <summary>Buffers are registered once; re-pointing them in place (set_) keeps the registration (and the state dict key).</summary>
     static void Resize(Tensor buffer, Tensor values)

@@ -113,7 +113,7 @@ public static class ShrinkExport
         StateDictLoader.Load(model, state, strict: true, loadMasks: true, sourceName: source);
         using var _ = no_grad();
         foreach (var (_, module) in model.named_modules())
-            if (module.named_buffers(recurse: false).FirstOrDefault(b => b.name == PrunableLayer.MaskBufferName).buffer is { } mask)
+            if (PrunableLayer.MaskOf(module) is { } mask)
                 module.get_parameter("weight")!.mul_(mask);
         return model;
     }
@@ -123,7 +123,7 @@ public static class ShrinkExport
     {
         var result = new SortedDictionary<string, long>(StringComparer.Ordinal);
         foreach (var (name, module) in model.named_modules())
-            if (module.named_buffers(recurse: false).FirstOrDefault(b => b.name == PrunableLayer.MaskBufferName).buffer is { } mask)
+            if (PrunableLayer.MaskOf(module) is { } mask)
             {
                 long zero = WeightMatrix.AsMatrix(mask).sum(1).eq(0).sum().item<long>();
                 if (zero > 0) result[name] = zero;

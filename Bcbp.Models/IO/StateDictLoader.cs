@@ -7,14 +7,11 @@ namespace Bcbp.Models.IO;
 /// Copies a state dict into a module by name, like PyTorch's <c>load_state_dict</c>: strict mode refuses any
 /// missing, unexpected or mis-shaped key (and changes nothing); non-strict mode loads the matching keys and reports
 /// the rest. Values are converted to each target's dtype and device (an fp16 checkpoint loads into an fp32 model).
-/// With <c>loadMasks</c>, a checkpoint's <c>*.weight_mask</c> entries for modules that have a same-shaped
+/// With <c>loadMasks</c>, a checkpoint's <c>*.weight_mask</c> entries (<see cref="WeightMask"/>) for modules that have a same-shaped
 /// <c>weight</c> but no mask yet are registered as <c>weight_mask</c> buffers, so pruned checkpoints load back.
 /// </summary>
 public static class StateDictLoader
 {
-    /// <summary>The buffer name that marks a pruned weight (torch.nn.utils.prune's naming).</summary>
-    public const string MaskName = "weight_mask";
-
     /// <summary>Loads <paramref name="source"/> into <paramref name="module"/>.</summary>
     /// <exception cref="StateDictMismatchException">Strict and the keys or shapes differ.</exception>
     public static StateDictLoadResult Load(nn.Module module, IReadOnlyDictionary<string, Tensor> source,
@@ -41,7 +38,7 @@ public static class StateDictLoader
         {
             foreach (var key in loadable) target[key].copy_(source[key]);
             foreach (var (key, (owner, weight)) in newMasks)
-                owner.register_buffer(MaskName, source[key].to(weight.dtype, weight.device).clone());
+                WeightMask.Register(owner, source[key].to(weight.dtype, weight.device).clone());
         }
         return result;
     }
@@ -54,8 +51,8 @@ public static class StateDictLoader
         var masks = new Dictionary<string, (nn.Module, Tensor)>();
         foreach (var (key, mask) in source)
         {
-            if (target.ContainsKey(key) || !(key == MaskName || key.EndsWith("." + MaskName, StringComparison.Ordinal))) continue;
-            var prefix = key.Length == MaskName.Length ? "" : key[..^(MaskName.Length + 1)];
+            if (target.ContainsKey(key) || !WeightMask.IsKey(key)) continue;
+            var prefix = WeightMask.LayerOf(key);
             var owner = prefix.Length == 0 ? module : modules.GetValueOrDefault(prefix);
             var weightKey = prefix.Length == 0 ? "weight" : prefix + ".weight";
             if (owner is null || !target.TryGetValue(weightKey, out var weight) || !weight.shape.SequenceEqual(mask.shape)) continue;

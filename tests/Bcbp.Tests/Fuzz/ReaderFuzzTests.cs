@@ -1,11 +1,11 @@
 using System.IO.Compression;
 using System.Text;
 using Bcbp.Models.IO;
-using Bcbp.Tests.Interop;
-using Bcbp.Tests.Training;
+using Bcbp.Tests.Support;
+using Bcbp.Tests.Fitting;
 using Bcbp.Training.Config;
 using Bcbp.Training.Data;
-using Bcbp.Training.Training;
+using Bcbp.Training.Fitting;
 using TorchSharp;
 using static TorchSharp.torch;
 

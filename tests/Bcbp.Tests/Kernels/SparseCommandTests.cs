@@ -72,7 +72,7 @@ public class SparseCommandTests
         };
         var run = ExperimentRunner.Run(ExperimentRunnerTests.TinyConfig(_dir, "bcbp", epochs: 1, prune), ExperimentRunnerTests.Silent);
 
-        int code = new SparseCommand().Run(CliArgs.Parse(new[] { "--run", run.RunDir, "--device", "cpu", "--iters", "1" }));
+        int code = BcbpCli.Run(new[] { "sparse", "--run", run.RunDir, "--device", "cpu", "--iters", "1" });
 
         Assert.That(code, Is.EqualTo(0));
         var report = Bcbp.Training.Experiments.RunResultJson.ReadAs<SparseReport>(Path.Combine(run.RunDir, SparseReport.FileName));

@@ -3,7 +3,7 @@ using System.CommandLine.Help;
 using System.CommandLine.Invocation;
 using System.Reflection;
 using System.Runtime.InteropServices;
-using Bcbp.Training.Runner;
+using Bcbp.Training.Runs;
 
 namespace Bcbp.Training.Cli;
 
@@ -20,7 +20,7 @@ public static class BcbpCli
     {
         new TrainCommand(), new SuiteCommand(), new CompareCommand(), new SparseCommand(), new ShrinkCommand(),
         // export (issue 13 items 3-5): new ExportCommand(),
-        new VerifyCommand(), new BenchCommand(), new BenchTrainCommand(), new BenchDataCommand(),
+        new VerifyCommand(), new BenchCommand(), new BenchTrainCommand(), new DataBenchCommand(),
     };
 
     /// <summary>Accepted anywhere on the line: print an error's stack trace.</summary>

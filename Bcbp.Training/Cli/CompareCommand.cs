@@ -1,6 +1,6 @@
 using System.CommandLine;
 using Bcbp.Training.Config;
-using Bcbp.Training.Experiments;
+using Bcbp.Training.Reports;
 
 namespace Bcbp.Training.Cli;
 

@@ -1,5 +1,5 @@
 using System.CommandLine;
-using Bcbp.Training.Runtime;
+using Bcbp.Training.Backend;
 using TorchSharp;
 
 namespace Bcbp.Training.Cli;

@@ -1,8 +1,8 @@
 using System.CommandLine;
 using Bcbp.Training.Config;
-using Bcbp.Training.Pruning.Surgery;
-using Bcbp.Training.Runner;
-using Bcbp.Training.Runtime;
+using Bcbp.Training.Shrink;
+using Bcbp.Training.Runs;
+using Bcbp.Training.Backend;
 using static TorchSharp.torch;
 
 namespace Bcbp.Training.Cli;

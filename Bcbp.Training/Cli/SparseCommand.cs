@@ -2,10 +2,10 @@ using System.CommandLine;
 using Bcbp.Kernels.Conversion;
 using Bcbp.Training.Config;
 using Bcbp.Training.Data;
-using Bcbp.Training.Experiments;
+using Bcbp.Training.Json;
 using Bcbp.Training.Inference;
-using Bcbp.Training.Runner;
-using Bcbp.Training.Runtime;
+using Bcbp.Training.Runs;
+using Bcbp.Training.Backend;
 using TorchSharp;
 using static System.FormattableString;
 using static TorchSharp.torch;
@@ -89,7 +89,7 @@ public sealed class SparseCommand : ICliCommand
         Console.WriteLine(Summarize(report));
         if (outFile is not null)
         {
-            RunResultJson.WriteAs(outFile, report);
+            OutputJson.Write(outFile, report);
             Console.WriteLine($"-> {outFile}");
         }
         return report.Passed ? ExitCodes.Ok : ExitCodes.CheckFailed;

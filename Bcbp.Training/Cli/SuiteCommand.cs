@@ -1,10 +1,12 @@
 using System.CommandLine;
 using Bcbp.Kernels.Conversion;
 using Bcbp.Training.Config;
-using Bcbp.Training.Experiments;
+using Bcbp.Training.Json;
+using Bcbp.Training.Reports;
+using Bcbp.Training.Suites;
 using Bcbp.Training.Inference;
-using Bcbp.Training.Runner;
-using Bcbp.Training.Runtime;
+using Bcbp.Training.Runs;
+using Bcbp.Training.Backend;
 
 namespace Bcbp.Training.Cli;
 
@@ -59,11 +61,11 @@ public sealed class SuiteCommand : ICliCommand
             Console.WriteLine($"  {cell.Name,-40} {RunFolder.StateOf(Path.Combine(suite.OutputDir, cell.Name))}");
         if (dryRun) return ExitCodes.Ok;
 
-        var executor = new RunnerCellExecutor(new RunOptions
+        var executor = new TrainingCellExecutor(new RunOptions
         {
             LibTorchDir = libtorch, Quiet = p.GetValue(_quiet), ShowProgress = !p.GetValue(_noProgress), CpuThreads = p.GetValue(_device.Threads) ?? 0,
         });
-        var outcomes = new SuiteRunner(suite, executor, Console.WriteLine).Run(cells, sets);
+        var outcomes = new SuiteExecutor(suite, executor, Console.WriteLine).Run(cells, sets);
         var failedEvals = sparseEval ? EvaluateSparse(suite.OutputDir, cells, sets, libtorch) : 0;
         var report = SuiteReporting.PublishAndReport(suitePath, Array.Empty<string>(), Console.WriteLine);
         Console.WriteLine();
@@ -90,7 +92,7 @@ public sealed class SuiteCommand : ICliCommand
                 bool cuda = device.type == TorchSharp.DeviceType.CUDA;
                 var report = SparseCommand.EvaluateRun(dir, overrides, null, SparseLayout.Auto, fold: true, device,
                     cuda ? TorchSharp.torch.ScalarType.Float16 : TorchSharp.torch.ScalarType.Float32, batch: null, iters: cuda ? 10 : 2);
-                RunResultJson.WriteAs(reportFile, report);
+                OutputJson.Write(reportFile, report);
                 Console.WriteLine($"{cell.Name}: sparse {SparseCommand.Summarize(report)}");
                 if (!report.Passed) failed++;
             }

@@ -1,11 +1,11 @@
 using System.CommandLine;
 using Bcbp.Training.Config;
-using Bcbp.Training.Runner;
+using Bcbp.Training.Runs;
 
 namespace Bcbp.Training.Cli;
 
 /// <summary><c>bcbp train --config X [--set k=v]... [--resume]</c>, also the default command (<c>bcbp --config X</c>):
-/// one experiment through <see cref="ExperimentRunner.Run"/>.</summary>
+/// one experiment through <see cref="TrainingRun.Execute"/>.</summary>
 public sealed class TrainCommand : ICliCommand
 {
     readonly Option<string?> _config = CliOptions.Path("--config", PathKind.Config,
@@ -38,7 +38,7 @@ public sealed class TrainCommand : ICliCommand
             Quiet = p.GetValue(_quiet), CpuThreads = p.GetValue(_device.Threads) ?? 0,
         };
         var config = ConfigLoader.Load(p.GetValue(_config)!, overrides);
-        var result = ExperimentRunner.Run(config, options);
+        var result = TrainingRun.Execute(config, options);
         Console.WriteLine($"{result.Name}: top-1 {result.Top1:F2}%, top-5 {result.Top5:F2}%" +
                           (result.DenseTop1 is { } d ? $" (dense {d:F2}%, sparsity {result.AchievedSparsity:F4})" : "") +
                           $" -> {Path.Combine(result.RunDir, "results.json")}");

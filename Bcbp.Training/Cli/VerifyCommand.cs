@@ -2,7 +2,7 @@ using System.CommandLine;
 using Bcbp.Kernels.Formats;
 using Bcbp.Kernels.Modules;
 using Bcbp.Kernels.Ops;
-using Bcbp.Training.Runtime;
+using Bcbp.Training.Backend;
 using TorchSharp;
 using static TorchSharp.torch;
 

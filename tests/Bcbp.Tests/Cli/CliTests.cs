@@ -1,5 +1,5 @@
 using System.CommandLine;
-using Bcbp.Tests.Interop;
+using Bcbp.Tests.Support;
 using Bcbp.Training.Cli;
 using Bcbp.Training.Config;
 using NUnit.Framework;

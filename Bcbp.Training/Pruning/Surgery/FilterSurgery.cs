@@ -1,3 +1,4 @@
+using Bcbp.Models.Structure;
 using Bcbp.Training.Pruning.Layers;
 using TorchSharp;
 using TorchSharp.Modules;
@@ -13,7 +14,7 @@ namespace Bcbp.Training.Pruning.Surgery;
 /// is &lt;= 0, so the ReLU every chain has before its consumer makes it exactly 0: outputs are unchanged. The pruning
 /// hook zeroes the BatchNorm affine of filter-pruned channels, so every pruned filter of a <c>filter</c> run is silent;
 /// an all-zero row left by another method is silent only if its BatchNorm happens to give &lt;= 0. Zero rows of
-/// layers that are not removable (block outputs, see <see cref="ChannelChain.Find"/>) stay as masked zeros.
+/// layers that are not removable (block outputs, see <see cref="ModelStructure.Chains"/>) stay as masked zeros.
 /// A shrunk model's widths are not known to the architecture: <see cref="Widths"/> lists them and
 /// <see cref="ResizeTo(nn.Module, IReadOnlyDictionary{string, long})"/> gives a fresh model the same shapes before
 /// its state dict is loaded.
@@ -29,7 +30,7 @@ public static class FilterSurgery
         using var _ = torch.no_grad();
         var modules = Modules(model);
         var removed = new List<Removed>();
-        foreach (var chain in ChannelChain.Find(model))
+        foreach (var chain in ModelStructure.Chains(model))
         {
             var producer = (Conv2d)modules[chain.Producer];
             var mask = PrunableLayer.MaskOf(producer);
@@ -69,7 +70,7 @@ public static class FilterSurgery
     public static IReadOnlyDictionary<string, long> Widths(nn.Module model)
     {
         var modules = Modules(model);
-        return ChannelChain.Find(model).ToDictionary(c => c.Producer, c => ((Conv2d)modules[c.Producer]).weight!.shape[0]);
+        return ModelStructure.Chains(model).ToDictionary(c => c.Producer, c => ((Conv2d)modules[c.Producer]).weight!.shape[0]);
     }
 
     /// <summary>
@@ -81,7 +82,7 @@ public static class FilterSurgery
     {
         using var _ = torch.no_grad();
         var modules = Modules(model);
-        var chains = ChannelChain.Find(model).ToDictionary(c => c.Producer);
+        var chains = ModelStructure.Chains(model).ToDictionary(c => c.Producer);
         var unknown = widths.Keys.Where(k => !chains.ContainsKey(k)).ToList();
         if (unknown.Count > 0)
             throw new ArgumentException($"cannot resize {string.Join(", ", unknown)}: not a removable producer of this model " +
@@ -102,7 +103,7 @@ public static class FilterSurgery
     /// </summary>
     public static void ResizeTo(nn.Module model, IReadOnlyDictionary<string, Tensor> stateDict)
     {
-        var widths = ChannelChain.Find(model)
+        var widths = ModelStructure.Chains(model)
             .Where(c => stateDict.ContainsKey(c.Producer + ".weight"))
             .ToDictionary(c => c.Producer, c => stateDict[c.Producer + ".weight"].shape[0]);
         ResizeTo(model, widths);

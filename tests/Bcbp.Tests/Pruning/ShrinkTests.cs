@@ -1,5 +1,6 @@
 using Bcbp.Models;
 using Bcbp.Models.IO;
+using Bcbp.Models.Structure;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -177,7 +178,7 @@ public class ShrinkTests
     static void PruneHalfTheFilters(nn.Module model, string skip)
     {
         using var _ = no_grad();
-        var norms = ChannelChain.NormAfter(model);
+        var norms = ModelStructure.NormAfter(model);
         var generator = new Generator(9);
         foreach (var (name, module) in model.named_modules().ToList())
         {
@@ -187,8 +188,8 @@ public class ShrinkTests
             var mask = alive.reshape(m, 1, 1, 1).expand_as(conv.weight).clone();
             conv.register_buffer("weight_mask", mask);
             conv.weight.mul_(mask);
-            norms[name].weight!.mul_(alive);
-            norms[name].bias!.mul_(alive);
+            norms[name].Norm.weight!.mul_(alive);
+            norms[name].Norm.bias!.mul_(alive);
         }
     }
 

@@ -1,3 +1,4 @@
+using Bcbp.Models;
 using Bcbp.Kernels.Formats;
 using Bcbp.Kernels.Modules;
 using Bcbp.Kernels.Ops;
@@ -20,7 +21,7 @@ public sealed record SparseConversionResult(IReadOnlyList<string> Converted, IRe
 /// Turns a pruned model — any <c>nn.Module</c> whose Conv2d/Linear modules carry a <c>weight_mask</c> buffer — into a
 /// sparse inference model: each such module is replaced in place, by name, with a <see cref="BcbpConv2d"/> or
 /// <see cref="BcbpLinear"/>. Optionally folds the BatchNorm2d that follows a conv into it first
-/// (<see cref="ModelStructure.NormAfter"/>). What cannot be converted is left dense and named in the result: grouped
+/// (<see cref="ModelStructure.ConvNorms"/>). What cannot be converted is left dense and named in the result: grouped
 /// or depthwise convs, convs with a padding mode, other module types with a mask, and modules held in a field whose
 /// declared type cannot take a sparse module.
 /// </summary>
@@ -31,19 +32,17 @@ public static class SparseConversion
     public static SparseConversionResult Convert(nn.Module model, int tileRows, SparseLayout layout = SparseLayout.Auto, bool foldBatchNorm = false)
     {
         using var _ = no_grad();
-        var all = model.named_modules().ToList();
-        var norms = foldBatchNorm ? ModelStructure.NormAfter(model) : new Dictionary<string, (string, BatchNorm2d)>();
+        var masked = WeightMask.Masked(model).ToList();
+        var norms = foldBatchNorm ? ModelStructure.ConvNorms(model) : new Dictionary<string, ConvNorm>();
         var converted = new List<string>();
         var leftDense = new List<(string, string)>();
-        foreach (var (name, module) in all)
+        foreach (var (name, module, mask) in masked)
         {
-            var mask = module.named_buffers(recurse: false).FirstOrDefault(b => b.name == "weight_mask").buffer;
-            if (mask is null) continue;
             if (Unsupported(module) is string reason) { leftDense.Add((name, reason)); continue; }
-            (string Name, BatchNorm2d Norm)? norm = norms.TryGetValue(name, out var n) ? n : null;
+            var norm = norms.GetValueOrDefault(name);
             nn.Module replacement = module switch
             {
-                Conv2d conv => ConvertConv(conv, mask, tileRows, layout, name, norm?.Norm),
+                Conv2d conv => ConvertConv(conv, mask, tileRows, layout, name, norm?.Module),
                 Linear lin => new BcbpLinear(Pack(lin.weight!, mask, tileRows, layout, name), lin.bias),
                 _ => throw new InvalidOperationException("unreachable: Unsupported admits Conv2d and Linear only"),
             };
@@ -51,10 +50,10 @@ public static class SparseConversion
             catch (NotSupportedException e) { leftDense.Add((name, e.Message)); continue; }
             converted.Add(name);
             // Only now that the conv carries the folded weights does its BN become the identity.
-            if (norm is { } f)
+            if (norm is not null)
             {
-                BatchNormFolding.MakeIdentity(f.Norm);
-                try { ModuleReplacer.Replace(model, f.Name, nn.Identity()); }
+                BatchNormFolding.MakeIdentity(norm.Module);
+                try { ModuleReplacer.Replace(model, norm.Norm, nn.Identity()); }
                 catch (NotSupportedException) { /* a concrete BatchNorm2d field keeps the identity BN */ }
             }
         }

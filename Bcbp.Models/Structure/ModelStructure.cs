@@ -5,10 +5,10 @@ using static TorchSharp.torch;
 namespace Bcbp.Models.Structure;
 
 /// <summary>
-/// The structure of any <c>nn.Module</c>, read from module types and registration order (never from class or layer
-/// names): which BatchNorm2d normalizes which conv, and which conv's output channels feed exactly one next layer (the
-/// channels filter surgery may remove). The one owner used by filter pruning (BN of a pruned filter), surgery and BN
-/// folding in sparse conversion.
+/// The one owner of what Bcbp knows about a model's wiring, for any <c>nn.Module</c>, read from module types and
+/// registration order (never from class or layer names): which BatchNorm follows which conv (used by filter pruning to
+/// silence a pruned filter's BN, and by BN folding before sparse conversion) and which channels can be physically
+/// removed (used by filter coupling and surgery).
 /// </summary>
 /// <remarks>
 /// TorchSharp has no graph tracing, so data flow is inferred as PyTorch code is conventionally written:
@@ -31,25 +31,28 @@ namespace Bcbp.Models.Structure;
 /// </remarks>
 public static class ModelStructure
 {
-    /// <summary>Conv name -> the BatchNorm2d that normalizes its output, with the BN's name (see the rules above).</summary>
-    public static IReadOnlyDictionary<string, (string Name, BatchNorm2d Norm)> NormAfter(nn.Module model)
+    /// <summary>
+    /// Conv name -> the BatchNorm2d that normalizes its output: the BatchNorm2d registered right after the conv in the
+    /// same parent (named_children order) with as many features as the conv has filters.
+    /// </summary>
+    public static IReadOnlyDictionary<string, ConvNorm> ConvNorms(nn.Module model)
     {
-        var result = new Dictionary<string, (string, BatchNorm2d)>();
+        var result = new Dictionary<string, ConvNorm>();
         foreach (var (prefix, parent) in Parents(model))
         {
             var children = parent.named_children().ToList();
             for (int i = 0; i + 1 < children.Count; i++)
                 if (children[i].module is Conv2d conv && children[i + 1].module is BatchNorm2d bn
                     && bn.weight is { } g && g.shape[0] == conv.weight!.shape[0])
-                    result[prefix + children[i].name] = (prefix + children[i + 1].name, bn);
+                    result[prefix + children[i].name] = new ConvNorm(prefix + children[i].name, prefix + children[i + 1].name, bn);
         }
         return result;
     }
 
     /// <summary>The removable channel chains of <paramref name="model"/>, in named_modules order of their producers.</summary>
-    public static IReadOnlyList<ChannelChain> Chains(nn.Module model)
+    public static IReadOnlyList<ChannelChain> ChannelChains(nn.Module model)
     {
-        var norms = NormAfter(model).ToDictionary(p => p.Key, p => p.Value.Name);
+        var norms = ConvNorms(model).ToDictionary(p => p.Key, p => p.Value.Norm);
         var chains = new List<ChannelChain>();
         foreach (var (prefix, parent) in Parents(model))
         {

@@ -152,11 +152,11 @@ public class AnyModelTests
         if (method == "filter")
         {
             // The user's BN (found by structure: registered right after its conv) is zeroed with each pruned filter.
-            var norms = ModelStructure.NormAfter(net);
+            var norms = ModelStructure.ConvNorms(net);
             var layer = hook.Layers.First(l => l.Name == "body.0.squeeze");
             var dead = layer.Mask.reshape(layer.M, -1).amax(1).eq(0);
-            Assert.That(norms["body.0.squeeze"].Name, Is.EqualTo("body.0.squeezeNorm"));
-            Assert.That(norms["body.0.squeeze"].Norm.weight!.masked_select(dead).count_nonzero().item<long>(), Is.Zero);
+            Assert.That(norms["body.0.squeeze"].Norm, Is.EqualTo("body.0.squeezeNorm"));
+            Assert.That(norms["body.0.squeeze"].Module.weight!.masked_select(dead).count_nonzero().item<long>(), Is.Zero);
         }
         Assert.That(hook.BuildReport().Layers, Has.Count.EqualTo(hook.Layers.Count));
     }
@@ -200,23 +200,23 @@ public class AnyModelTests
     [Test]
     public void StructureOfOurModelsIsFoundWithoutTheirClassNames()
     {
-        var resnet20 = ModelStructure.Chains(ModelFactory.Create("resnet20", 10, 3));
+        var resnet20 = ModelStructure.ChannelChains(ModelFactory.Create("resnet20", 10, 3));
         Assert.That(resnet20, Has.Count.EqualTo(9));
         Assert.That(resnet20[0], Is.EqualTo(new ChannelChain("layer1.0.conv1", "layer1.0.bn1", "layer1.0.conv2", 1)));
-        var resnet50 = ModelStructure.Chains(ModelFactory.Create("resnet50", 10, 3));
+        var resnet50 = ModelStructure.ChannelChains(ModelFactory.Create("resnet50", 10, 3));
         Assert.That(resnet50, Has.Count.EqualTo(32));
         Assert.That(resnet50.Take(2), Is.EqualTo(new[]
         {
             new ChannelChain("layer1.0.conv1", "layer1.0.bn1", "layer1.0.conv2", 1),
             new ChannelChain("layer1.0.conv2", "layer1.0.bn2", "layer1.0.conv3", 1),
         }));
-        var vgg = ModelStructure.Chains(ModelFactory.Create("vgg16_bn", 10, 3));
+        var vgg = ModelStructure.ChannelChains(ModelFactory.Create("vgg16_bn", 10, 3));
         Assert.That(vgg, Has.Count.EqualTo(13));
         Assert.That(vgg[0], Is.EqualTo(new ChannelChain("features.0", "features.1", "features.3", 1)));
         Assert.That(vgg[^1], Is.EqualTo(new ChannelChain("features.40", "features.41", "classifier.0", 49)));
-        Assert.That(ModelStructure.Chains(ModelFactory.Create("vgg16_cifar", 10, 3))[^1].ColumnsPerChannel, Is.EqualTo(1));
+        Assert.That(ModelStructure.ChannelChains(ModelFactory.Create("vgg16_cifar", 10, 3))[^1].ColumnsPerChannel, Is.EqualTo(1));
         // The user model: each unit's inner pair; the depthwise conv and the projections are no producers.
-        Assert.That(ModelStructure.Chains(Trained(0)).Select(c => c.Producer + "->" + c.Consumer), Is.EqualTo(new[]
+        Assert.That(ModelStructure.ChannelChains(Trained(0)).Select(c => c.Producer + "->" + c.Consumer), Is.EqualTo(new[]
         {
             "body.0.squeeze->body.0.expand", "body.1.squeeze->body.1.expand", "body.2.squeeze->body.2.expand",
         }));

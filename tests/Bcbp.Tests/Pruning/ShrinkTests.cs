@@ -4,6 +4,7 @@ using Bcbp.Models.Structure;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
+using Bcbp.Models.Structure;
 using Bcbp.Training.Cli;
 using Bcbp.Training.Config;
 using Bcbp.Training.Data;
@@ -72,7 +73,7 @@ public class ShrinkTests
     public void FilterRunShrinksToHalfTheInnerChannelsWithTheSameOutputs()
     {
         var outDir = Path.Combine(_dir, "out-resnet");
-        int code = new ShrinkCommand().Run(CliArgs.Parse(new[] { "--run", _filterRun, "--out", outDir, "--batch", "4", "--iters", "2", "--warmup", "1" }));
+        int code = BcbpCli.Run(new[] { "shrink", "--run", _filterRun, "--out", outDir, "--batch", "4", "--iters", "2", "--warmup", "1" });
         Assert.That(code, Is.EqualTo(0));
         var r = OutputJson.Read<ShrinkReport>(Path.Combine(outDir, ShrinkReport.FileName));
 
@@ -178,7 +179,7 @@ public class ShrinkTests
     static void PruneHalfTheFilters(nn.Module model, string skip)
     {
         using var _ = no_grad();
-        var norms = ModelStructure.NormAfter(model);
+        var norms = ModelStructure.ConvNorms(model);
         var generator = new Generator(9);
         foreach (var (name, module) in model.named_modules().ToList())
         {
@@ -188,8 +189,8 @@ public class ShrinkTests
             var mask = alive.reshape(m, 1, 1, 1).expand_as(conv.weight).clone();
             conv.register_buffer("weight_mask", mask);
             conv.weight.mul_(mask);
-            norms[name].Norm.weight!.mul_(alive);
-            norms[name].Norm.bias!.mul_(alive);
+            norms[name].Module.weight!.mul_(alive);
+            norms[name].Module.bias!.mul_(alive);
         }
     }
 
@@ -255,10 +256,12 @@ public class ShrinkTests
     [Test]
     public void MissingOrDenseRunFoldersAreRefusedWithTheFix()
     {
-        Assert.That(() => new ShrinkCommand().Run(CliArgs.Parse(new[] { "--run", Path.Combine(_dir, "nope") })),
-            Throws.InstanceOf<DirectoryNotFoundException>().With.Message.Contains("not found").And.Message.Contains("--run"));
-        Assert.That(() => new ShrinkCommand().Run(CliArgs.Parse(Array.Empty<string>())),
-            Throws.ArgumentException.With.Message.Contains("--run is required"));
+        var error = new StringWriter();
+        Assert.That(BcbpCli.Run(new[] { "shrink", "--run", Path.Combine(_dir, "nope") }, TextWriter.Null, error), Is.EqualTo(ExitCodes.UsageError));
+        Assert.That(error.ToString(), Does.Contain("run folder").And.Contain("not found").And.Contain("runs/"));
+        error = new StringWriter();
+        Assert.That(BcbpCli.Run(new[] { "shrink" }, TextWriter.Null, error), Is.EqualTo(ExitCodes.UsageError));
+        Assert.That(error.ToString(), Does.Contain("'--run' is required"));
         var empty = Directory.CreateDirectory(Path.Combine(_dir, "empty")).FullName;
         Assert.That(() => ShrinkExport.Run(Fast(empty), CPU), Throws.InstanceOf<FileNotFoundException>().With.Message.Contains("config.json"));
         var dense = WriteRun("dense", "resnet20", 1, prune: null);

@@ -59,7 +59,8 @@ public static class SparseEvaluation
         {
             Arch = arch, Weights = weights, Inputs = inputs,
             Device = settings.Device.ToString(), Dtype = settings.Dtype.ToString(), TileRows = settings.TileRows,
-            Layout = settings.Layout.ToString().ToLowerInvariant(), FoldBatchNorm = settings.FoldBatchNorm, Converted = converted,
+            Layout = settings.Layout.ToString().ToLowerInvariant(), FoldBatchNorm = settings.FoldBatchNorm, Converted = converted.Converted,
+            LeftDense = converted.LeftDenseLines,
             Samples = tally.Samples, InputShape = shape,
             DenseTop1 = tally.Top1A, SparseTop1 = tally.Top1B, DenseLoss = tally.LossA, SparseLoss = tally.LossB,
             Agreement = tally.Agreement, Disagreements = tally.Disagreements,

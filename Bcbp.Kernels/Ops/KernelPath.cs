@@ -33,6 +33,9 @@ public static class KernelPaths
         return pointwise && mma ? KernelPath.MmaSync : KernelPath.Wgmma;
     }
 
+    /// <summary>The compute capability of GPU <paramref name="device"/> (an ordinal) as an arch number (90 = sm_90).</summary>
+    public static int ComputeCapability(int device) => CudaDriver.ComputeCapability(device);
+
     /// <summary><see cref="Choose(int, int, bool)"/> for the GPU <paramref name="device"/> (an ordinal).</summary>
     public static KernelPath Choose(int device, int tileRows, bool pointwise, KernelPath? forced)
         => forced ?? Choose(CudaDriver.ComputeCapability(device), tileRows, pointwise);

@@ -15,10 +15,12 @@ namespace Bcbp.Training.Cli;
 
 /// <summary>
 /// <c>bcbp bench</c>: per ResNet-50 and VGG-16 conv layer shape, batch and sparsity, the time of the dense cuDNN conv
-/// (TorchSharp, fp16), the ideal (a dense cuBLAS GEMM on the compacted [M x K'] weight and an already gathered X), our
-/// BCBP kernel and our block kernel (random block mask of the same sparsity); then end-to-end ResNet-50 inference
-/// (random weights, random balanced masks on every conv but the stem), dense cuDNN vs converted BCBP model, images/s.
-/// Writes bench.json and bench.md.
+/// (TorchSharp, fp16, channels_last strides), the ideal (a dense cuBLAS GEMM on the compacted [M x K'] weight and an
+/// already gathered X), our BCBP kernel on the path the device takes (and on each kernel, mma.sync and Hopper wgmma,
+/// where it runs) and our block kernel (random block mask of the same sparsity); then end-to-end inference of
+/// ResNet-50, VGG-16 (224x224) and CIFAR ResNet-56 (32x32) with random weights and random balanced masks on every conv
+/// but the first, dense TorchSharp vs the converted model (BatchNorm folded, epilogues fused), images/s. PyTorch's
+/// best dense models are measured beside it by experiments/bench/pytorch_baselines.py. Writes bench.json and bench.md.
 /// </summary>
 public sealed class BenchCommand : ICliCommand
 {
@@ -43,11 +45,15 @@ public sealed class BenchCommand : ICliCommand
 
     /// <summary>One measured case; times in milliseconds (median-free mean over a queued loop).</summary>
     public sealed record Row(string Model, string Layer, int Batch, double Sparsity, int TileRows, long M, long K, long KeptK, long N,
-        double DenseMs, double IdealMs, double BcbpMs, double BlockMs, double BlockWit);
+        double DenseMs, double IdealMs, double BcbpMs, double BlockMs, double BlockWit, string Kernel, double? MmaSyncMs, double? WgmmaMs);
 
     /// <summary>One end-to-end measurement; <c>MaxRelErr</c> compares the BCBP model's logits with the masked dense model's.</summary>
     public sealed record EndToEndRow(string Model, int Batch, double Sparsity, int TileRows, double DenseMs, double BcbpMs,
         double DenseImagesPerSec, double BcbpImagesPerSec, double LogitsRelErr, double Top1Agreement, int ConvertedLayers);
+
+    // CIFAR ResNet-56's 16-channel stages are one tile at 64 rows: it runs with the suites' 16-row tiles.
+    static readonly (string Arch, int Size, int Classes, int? TileRows)[] EndToEndModels =
+        { ("resnet50", 224, 1000, null), ("vgg16", 224, 1000, null), ("resnet56", 32, 10, 16) };
 
     public int Run(CliArgs args)
     {
@@ -55,7 +61,8 @@ public sealed class BenchCommand : ICliCommand
         {
             Console.WriteLine("usage: bcbp bench [--device cuda] [--libtorch DIR] [--out DIR (experiments/results/bench)] [--model all|resnet50|vgg16]\n" +
                               "                  [--batch 1,32,256] [--sparsity 0.5,0.75,0.875] [--tile-rows 64] [--iters 20]\n" +
-                              "                  [--layers yes|no] [--e2e yes|no] [--e2e-batch 1,32,256] [--e2e-sparsity 0.75]\n" +
+                              "                  [--layers yes|no] [--e2e yes|no] [--e2e-model resnet50,vgg16,resnet56] [--e2e-batch 1,32,256]\n" +
+                              "                  [--e2e-sparsity 0.5,0.75,0.875]\n" +
                               "  per layer: dense cuDNN, ideal compacted GEMM, our BCBP and block kernels; ResNet-50 end to end (docs/kernels.md)");
             return 0;
         }
@@ -66,7 +73,8 @@ public sealed class BenchCommand : ICliCommand
         int tileRows = args.GetInt("tile-rows", 64), iters = args.GetInt("iters", 20);
         string only = args.Get("model", "all");
         var e2eBatches = Ints(args.Get("e2e-batch", "1,32,256"));
-        double e2eSparsity = double.Parse(args.Get("e2e-sparsity", "0.75"), CultureInfo.InvariantCulture);
+        var e2eSparsities = args.Get("e2e-sparsity", "0.75").Split(',').Select(s => double.Parse(s, CultureInfo.InvariantCulture)).ToArray();
+        var e2eModels = args.Get("e2e-model", "resnet50").Split(',', StringSplitOptions.RemoveEmptyEntries);
         bool layers = args.Get("layers", "yes") == "yes", e2e = args.Get("e2e", "yes") == "yes";
         args.ThrowOnUnknown();
         if (device.type != DeviceType.CUDA) throw new InvalidOperationException("bench needs a CUDA device (--device cuda); on a CPU-only machine run `bcbp verify`");
@@ -85,13 +93,14 @@ public sealed class BenchCommand : ICliCommand
                 }
         var endToEnd = new List<EndToEndRow>();
         if (e2e)
-            foreach (var batch in e2eBatches)
-            {
-                var r = EndToEnd(batch, e2eSparsity, tileRows, Math.Max(5, iters / 2), device);
-                endToEnd.Add(r);
-                Console.WriteLine($"resnet50 end-to-end b{r.Batch} s{r.Sparsity}: dense {r.DenseMs:F2} ms ({r.DenseImagesPerSec:F0} img/s), bcbp {r.BcbpMs:F2} ms " +
-                                  $"({r.BcbpImagesPerSec:F0} img/s), speedup {r.DenseMs / r.BcbpMs:F2}, logits rel err {r.LogitsRelErr:E2}, top-1 agreement {r.Top1Agreement:P1}");
-            }
+            foreach (var arch in e2eModels)
+                foreach (var s in e2eSparsities)
+                    foreach (var r in EndToEnd(arch, e2eBatches, s, tileRows, Math.Max(5, iters / 2), device))
+                    {
+                        endToEnd.Add(r);
+                        Console.WriteLine($"{r.Model} end-to-end b{r.Batch} s{r.Sparsity}: dense {r.DenseMs:F2} ms ({r.DenseImagesPerSec:F0} img/s), bcbp {r.BcbpMs:F2} ms " +
+                                          $"({r.BcbpImagesPerSec:F0} img/s), speedup {r.DenseMs / r.BcbpMs:F2}, logits rel err {r.LogitsRelErr:E2}, top-1 agreement {r.Top1Agreement:P1}");
+                    }
         Directory.CreateDirectory(outDir);
         AtomicFile.WriteAllText(Path.Combine(outDir, "bench.json"), JsonSerializer.Serialize(new
         {
@@ -111,30 +120,51 @@ public sealed class BenchCommand : ICliCommand
         var w = randn(new long[] { l.Cout, l.Cin, l.K, l.K }, generator: gen);
         var bcbp = BcbpMatrix.Pack(w, SyntheticMasks.RandomBcbp(l.Cout, cols, tileRows, sparsity, gen).reshape(w.shape), tileRows);
         var block = BlockSparseMatrix.Pack(w, SyntheticMasks.RandomBlock(l.Cout, cols, tileRows, sparsity, gen).reshape(w.shape), tileRows);
-        var pb = PackedWeight.Create(bcbp, device, ScalarType.Float16);
-        var pk = PackedWeight.Create(block, device, ScalarType.Float16);
+        int ordinal = device.index < 0 ? 0 : device.index;
+        var path = KernelPaths.Choose(ordinal, tileRows, g.IsPointwise, null);
+        var pb = PackedWeight.Create(bcbp, device, ScalarType.Float16, path: path);
+        var pk = PackedWeight.Create(block, device, ScalarType.Float16, path: path);
         var x = randn(new long[] { batch, l.Cin, l.H, l.H }, dtype: ScalarType.Float16, device: device);
         var xc = x.permute(1, 2, 3, 0).contiguous();
-        var wd = w.to(ScalarType.Float16).to(device);
+        // channels_last strides (TorchSharp has no memory_format): cuDNN picks its NHWC kernels, as PyTorch users get.
+        var xl = x.permute(0, 2, 3, 1).contiguous().permute(0, 3, 1, 2);
+        var wd = w.to(ScalarType.Float16).to(device).permute(0, 2, 3, 1).contiguous().permute(0, 3, 1, 2);
         long kept = bcbp.KeptPerTile;
         var wc = randn(new long[] { l.Cout, kept }, dtype: ScalarType.Float16, device: device);
         var xg = randn(new long[] { kept, n }, dtype: ScalarType.Float16, device: device);
-        double dense = TimeMs(() => nn.functional.conv2d(x, wd, null, new long[] { l.Stride }, new long[] { pad }), iters);
+        double dense = TimeMs(() => nn.functional.conv2d(xl, wd, null, new long[] { l.Stride }, new long[] { pad }), iters);
         double ideal = TimeMs(() => wc.matmul(xg), iters);
         double ours = TimeMs(() => GatherGemm.Conv2d(pb, xc, g), iters);
         double blk = TimeMs(() => GatherGemm.Conv2d(pk, xc, g), iters);
-        return new Row(l.Model, l.Name, batch, sparsity, tileRows, l.Cout, cols, kept, n, dense, ideal, ours, blk, block.Wit);
+        // The same BCBP weight on each kernel this GPU runs (the chosen one is `ours`).
+        double? On(KernelPath k)
+        {
+            if (k == path) return ours;
+            bool runs = k == KernelPath.MmaSync ? tileRows % 32 == 0 : KernelPaths.ComputeCapability(ordinal) == 90;
+            if (!runs) return null;
+            var other = PackedWeight.Create(bcbp, device, ScalarType.Float16, path: k);
+            return TimeMs(() => GatherGemm.Conv2d(other, xc, g), iters);
+        }
+        return new Row(l.Model, l.Name, batch, sparsity, tileRows, l.Cout, cols, kept, n, dense, ideal, ours, blk, block.Wit,
+            path.ToString(), On(KernelPath.MmaSync), On(KernelPath.Wgmma));
     }
 
-    static EndToEndRow EndToEnd(int batch, double sparsity, int tileRows, int iters, Device device)
+    /// <summary>One model with random balanced masks on every conv but the first: dense TorchSharp timed at each batch,
+    /// then converted (BN folded, epilogues fused) and timed again on the same inputs.</summary>
+    static IEnumerable<EndToEndRow> EndToEnd(string arch, int[] batches, double sparsity, int tileRows, int iters, Device device)
     {
         using var scope = NewDisposeScope();
         using var _ = no_grad();
         var gen = new Generator(11);
-        var model = ModelFactory.Create("resnet50");
+        var (_, size, classes, rows) = EndToEndModels.FirstOrDefault(m => m.Arch == arch);
+        if (size == 0) throw new ArgumentException($"--e2e-model {arch}: known models are {string.Join(", ", EndToEndModels.Select(m => m.Arch))}");
+        tileRows = rows ?? tileRows;
+        var model = ModelFactory.Create(arch, classes);
+        bool first = true;
         foreach (var (name, m) in model.named_modules())
-            if (m is TorchSharp.Modules.Conv2d conv && name != "conv1")
+            if (m is TorchSharp.Modules.Conv2d conv)
             {
+                if (first) { first = false; continue; }
                 var w = conv.weight!;
                 var mask = SyntheticMasks.RandomBcbp(w.shape[0], w.numel() / w.shape[0], tileRows, sparsity, gen).reshape(w.shape);
                 w.mul_(mask);
@@ -142,16 +172,20 @@ public sealed class BenchCommand : ICliCommand
             }
         model.eval();
         model.to(device).half();
-        var x = randn(new long[] { batch, 3, 224, 224 }, dtype: ScalarType.Float16, device: device, generator: null);
-        var dense = model.forward(x).to(ScalarType.Float32);
-        double denseMs = TimeMs(() => model.forward(x), iters);
+        var inputs = batches.Select(b => randn(new long[] { b, 3, size, size }, dtype: ScalarType.Float16, device: device)).ToArray();
+        var dense = inputs.Select(x => model.forward(x).to(ScalarType.Float32)).ToArray();
+        var denseMs = inputs.Select(x => TimeMs(() => model.forward(x), iters)).ToArray();
         var converted = SparseConversion.Convert(model, tileRows, SparseLayout.Bcbp, foldBatchNorm: true);
-        var sparse = model.forward(x).to(ScalarType.Float32);
-        double sparseMs = TimeMs(() => model.forward(x), iters);
-        double relErr = (sparse - dense).norm().item<float>() / dense.norm().item<float>();
-        double agree = sparse.argmax(1).eq(dense.argmax(1)).to(ScalarType.Float32).mean().item<float>();
-        return new EndToEndRow("resnet50", batch, sparsity, tileRows, denseMs, sparseMs, batch * 1000 / denseMs, batch * 1000 / sparseMs,
-            relErr, agree, converted.Count);
+        for (int i = 0; i < batches.Length; i++)
+        {
+            var x = inputs[i];
+            var sparse = model.forward(x).to(ScalarType.Float32);
+            double sparseMs = TimeMs(() => model.forward(x), iters);
+            double relErr = (sparse - dense[i]).norm().item<float>() / dense[i].norm().item<float>();
+            double agree = sparse.argmax(1).eq(dense[i].argmax(1)).to(ScalarType.Float32).mean().item<float>();
+            yield return new EndToEndRow(arch, batches[i], sparsity, tileRows, denseMs[i], sparseMs, batches[i] * 1000 / denseMs[i],
+                batches[i] * 1000 / sparseMs, relErr, agree, converted.Count);
+        }
     }
 
     static string Markdown(IReadOnlyList<EndToEndRow> rows)

@@ -1,5 +1,5 @@
+using System.CommandLine;
 using Bcbp.Models.IO;
-using System.Diagnostics;
 using System.Globalization;
 using System.Text;
 using System.Text.Json;
@@ -8,6 +8,7 @@ using Bcbp.Kernels.Formats;
 using Bcbp.Kernels.Ops;
 using Bcbp.Models;
 using Bcbp.Training.Backend;
+using Bcbp.Training.Fitting;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -24,9 +25,6 @@ namespace Bcbp.Training.Cli;
 /// </summary>
 public sealed class BenchCommand : ICliCommand
 {
-    public string Name => "bench";
-    public string Summary => "time the BCBP and block kernels against dense cuDNN and the ideal compacted GEMM";
-
     sealed record Layer(string Model, string Name, int Cin, int Cout, int K, int Stride, int H);
 
     static readonly Layer[] Layers =
@@ -43,7 +41,7 @@ public sealed class BenchCommand : ICliCommand
         new("vgg16", "features.28", 512, 512, 3, 1, 14),
     };
 
-    /// <summary>One measured case; times in milliseconds (median-free mean over a queued loop).</summary>
+    /// <summary>One measured case; times in milliseconds per call (<see cref="ForwardTimer"/>).</summary>
     public sealed record Row(string Model, string Layer, int Batch, double Sparsity, int TileRows, long M, long K, long KeptK, long N,
         double DenseMs, double IdealMs, double BcbpMs, double BlockMs, double BlockWit, string Kernel, double? MmaSyncMs, double? WgmmaMs);
 
@@ -55,28 +53,45 @@ public sealed class BenchCommand : ICliCommand
     static readonly (string Arch, int Size, int Classes, int? TileRows)[] EndToEndModels =
         { ("resnet50", 224, 1000, null), ("vgg16", 224, 1000, null), ("resnet56", 32, 10, 16) };
 
-    public int Run(CliArgs args)
+    readonly Option<string> _out = CliOptions.Text("--out", "experiments/results/bench", "folder for bench.json and bench.md", "DIR");
+    readonly Option<string?> _model = CliOptions.Choice("--model", "all", "which model's layers to time", "all", "resnet50", "vgg16");
+    readonly Option<string> _batch = CliOptions.IntList("--batch", "1,32,256", "batch sizes of the per-layer cases");
+    readonly Option<string> _sparsity = CliOptions.FractionList("--sparsity", "0.5,0.75,0.875", "sparsities of the per-layer cases");
+    readonly Option<int> _tileRows = CliOptions.Int("--tile-rows", 64, "rows per BCBP tile (and block height)");
+    readonly Option<int> _iters = CliOptions.Int("--iters", 20, "timed calls per case (mean after 3 warm-up calls)");
+    readonly Option<string?> _layers = CliOptions.Choice("--layers", "yes", "time the per-layer cases", "yes", "no");
+    readonly Option<string?> _e2e = CliOptions.Choice("--e2e", "yes", "time whole models end to end", "yes", "no");
+    readonly Option<string> _e2eModel = CliOptions.Text("--e2e-model", "resnet50", "models of the end-to-end runs: resnet50, vgg16, resnet56 (comma-separated)", "LIST");
+    readonly Option<string> _e2eBatch = CliOptions.IntList("--e2e-batch", "1,32,256", "batch sizes of the end-to-end runs");
+    readonly Option<string> _e2eSparsity = CliOptions.FractionList("--e2e-sparsity", "0.75", "sparsities of every conv but the first in the end-to-end runs");
+    readonly DeviceOptions _device = new();
+
+    public Command Build()
     {
-        if (args.Has("help"))
+        var command = new Command("bench", "time our BCBP and block kernels against dense cuDNN and the ideal compacted GEMM per ResNet-50/VGG-16 " +
+                                           "layer, then ResNet-50 end to end (needs CUDA; docs/kernels.md)")
         {
-            Console.WriteLine("usage: bcbp bench [--device cuda] [--libtorch DIR] [--out DIR (experiments/results/bench)] [--model all|resnet50|vgg16]\n" +
-                              "                  [--batch 1,32,256] [--sparsity 0.5,0.75,0.875] [--tile-rows 64] [--iters 20]\n" +
-                              "                  [--layers yes|no] [--e2e yes|no] [--e2e-model resnet50,vgg16,resnet56] [--e2e-batch 1,32,256]\n" +
-                              "                  [--e2e-sparsity 0.5,0.75,0.875]\n" +
-                              "  per layer: dense cuDNN, ideal compacted GEMM, our BCBP and block kernels; ResNet-50 end to end (docs/kernels.md)");
-            return 0;
-        }
-        var device = TorchBackend.Initialize(args.Get("device", "cuda"), args.Get("libtorch"));
-        string outDir = args.Get("out", "experiments/results/bench");
-        var batches = Ints(args.Get("batch", "1,32,256"));
-        var sparsities = args.Get("sparsity", "0.5,0.75,0.875").Split(',').Select(s => double.Parse(s, CultureInfo.InvariantCulture)).ToArray();
-        int tileRows = args.GetInt("tile-rows", 64), iters = args.GetInt("iters", 20);
-        string only = args.Get("model", "all");
-        var e2eBatches = Ints(args.Get("e2e-batch", "1,32,256"));
-        var e2eSparsities = args.Get("e2e-sparsity", "0.75").Split(',').Select(s => double.Parse(s, CultureInfo.InvariantCulture)).ToArray();
-        var e2eModels = args.Get("e2e-model", "resnet50").Split(',', StringSplitOptions.RemoveEmptyEntries);
-        bool layers = args.Get("layers", "yes") == "yes", e2e = args.Get("e2e", "yes") == "yes";
-        args.ThrowOnUnknown();
+            _out, _model, _batch, _sparsity, _tileRows, _iters, _layers, _e2e, _e2eModel, _e2eBatch, _e2eSparsity,
+        };
+        _device.AddTo(command);
+        command.SetAction(Run);
+        return command;
+    }
+
+    int Run(ParseResult p)
+    {
+        var device = _device.Initialize(p);
+        string outDir = p.GetValue(_out)!, only = p.GetValue(_model)!;
+        var batches = CliOptions.Ints(p.GetValue(_batch)!);
+        var sparsities = CliOptions.Fractions(p.GetValue(_sparsity)!);
+        int tileRows = p.GetValue(_tileRows), iters = p.GetValue(_iters);
+        var e2eBatches = CliOptions.Ints(p.GetValue(_e2eBatch)!);
+        var e2eSparsities = CliOptions.Fractions(p.GetValue(_e2eSparsity)!);
+        var e2eModels = p.GetValue(_e2eModel)!.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+        foreach (var arch in e2eModels)
+            if (EndToEndModels.All(m => m.Arch != arch))
+                throw new ArgumentException($"--e2e-model {arch}: known models are {string.Join(", ", EndToEndModels.Select(m => m.Arch))}");
+        bool layers = p.GetValue(_layers) == "yes", e2e = p.GetValue(_e2e) == "yes";
         if (device.type != DeviceType.CUDA) throw new InvalidOperationException("bench needs a CUDA device (--device cuda); on a CPU-only machine run `bcbp verify`");
 
         var gen = new Generator(7);
@@ -108,7 +123,7 @@ public sealed class BenchCommand : ICliCommand
         }, new JsonSerializerOptions { WriteIndented = true }));
         AtomicFile.WriteAllText(Path.Combine(outDir, "bench.md"), Markdown(rows) + "\n" + Markdown(endToEnd));
         Console.WriteLine($"bench: {rows.Count} cases written to {outDir}/bench.json and bench.md");
-        return 0;
+        return ExitCodes.Ok;
     }
 
     static Row Measure(Layer l, int batch, double sparsity, int tileRows, int iters, Device device, Generator gen)
@@ -129,23 +144,22 @@ public sealed class BenchCommand : ICliCommand
         // channels_last strides (TorchSharp has no memory_format): cuDNN picks its NHWC kernels, as PyTorch users get.
         var xl = x.permute(0, 2, 3, 1).contiguous().permute(0, 3, 1, 2);
         var wd = w.to(ScalarType.Float16).to(device).permute(0, 2, 3, 1).contiguous().permute(0, 3, 1, 2);
+        // The same BCBP weight on the other kernel this GPU runs, if any (the chosen one is timed as "bcbp").
+        var other = path == KernelPath.Wgmma ? (tileRows % 32 == 0 ? KernelPath.MmaSync : (KernelPath?)null)
+            : KernelPaths.ComputeCapability(ordinal) == 90 ? KernelPath.Wgmma : null;
+        var po = other is { } o ? PackedWeight.Create(bcbp, device, ScalarType.Float16, path: o) : null;
         long kept = bcbp.KeptPerTile;
         var wc = randn(new long[] { l.Cout, kept }, dtype: ScalarType.Float16, device: device);
         var xg = randn(new long[] { kept, n }, dtype: ScalarType.Float16, device: device);
-        double dense = TimeMs(() => nn.functional.conv2d(xl, wd, null, new long[] { l.Stride }, new long[] { pad }), iters);
-        double ideal = TimeMs(() => wc.matmul(xg), iters);
-        double ours = TimeMs(() => GatherGemm.Conv2d(pb, xc, g), iters);
-        double blk = TimeMs(() => GatherGemm.Conv2d(pk, xc, g), iters);
-        // The same BCBP weight on each kernel this GPU runs (the chosen one is `ours`).
-        double? On(KernelPath k)
+        var fns = new List<Func<Tensor>>
         {
-            if (k == path) return ours;
-            bool runs = k == KernelPath.MmaSync ? tileRows % 32 == 0 : KernelPaths.ComputeCapability(ordinal) == 90;
-            if (!runs) return null;
-            var other = PackedWeight.Create(bcbp, device, ScalarType.Float16, path: k);
-            return TimeMs(() => GatherGemm.Conv2d(other, xc, g), iters);
-        }
-        return new Row(l.Model, l.Name, batch, sparsity, tileRows, l.Cout, cols, kept, n, dense, ideal, ours, blk, block.Wit,
+            () => nn.functional.conv2d(xl, wd, null, new long[] { l.Stride }, new long[] { pad }), () => wc.matmul(xg),
+            () => GatherGemm.Conv2d(pb, xc, g), () => GatherGemm.Conv2d(pk, xc, g),
+        };
+        if (po is not null) fns.Add(() => GatherGemm.Conv2d(po, xc, g));
+        var ms = ForwardTimer.MedianMs(fns, ForwardTimer.DefaultWarmup, iters, device);
+        double? On(KernelPath k) => k == path ? ms[2] : k == other ? ms[4] : null;
+        return new Row(l.Model, l.Name, batch, sparsity, tileRows, l.Cout, cols, kept, n, ms[0], ms[1], ms[2], ms[3], block.Wit,
             path.ToString(), On(KernelPath.MmaSync), On(KernelPath.Wgmma));
     }
 
@@ -156,8 +170,7 @@ public sealed class BenchCommand : ICliCommand
         using var scope = NewDisposeScope();
         using var _ = no_grad();
         var gen = new Generator(11);
-        var (_, size, classes, rows) = EndToEndModels.FirstOrDefault(m => m.Arch == arch);
-        if (size == 0) throw new ArgumentException($"--e2e-model {arch}: known models are {string.Join(", ", EndToEndModels.Select(m => m.Arch))}");
+        var (_, size, classes, rows) = EndToEndModels.First(m => m.Arch == arch);
         tileRows = rows ?? tileRows;
         var model = ModelFactory.Create(arch, classes);
         bool first = true;
@@ -174,17 +187,17 @@ public sealed class BenchCommand : ICliCommand
         model.to(device).half();
         var inputs = batches.Select(b => randn(new long[] { b, 3, size, size }, dtype: ScalarType.Float16, device: device)).ToArray();
         var dense = inputs.Select(x => model.forward(x).to(ScalarType.Float32)).ToArray();
-        var denseMs = inputs.Select(x => TimeMs(() => model.forward(x), iters)).ToArray();
-        var converted = SparseConversion.Convert(model, tileRows, SparseLayout.Bcbp, foldBatchNorm: true);
+        var denseMs = inputs.Select(x => TimeMs(() => model.forward(x), iters, device)).ToArray();
+        var converted = SparseConversion.Convert(model, tileRows, SparseLayout.Bcbp, foldBatchNorm: true).Converted;
         for (int i = 0; i < batches.Length; i++)
         {
             var x = inputs[i];
             var sparse = model.forward(x).to(ScalarType.Float32);
-            double sparseMs = TimeMs(() => model.forward(x), iters);
-            double relErr = (sparse - dense[i]).norm().item<float>() / dense[i].norm().item<float>();
-            double agree = sparse.argmax(1).eq(dense[i].argmax(1)).to(ScalarType.Float32).mean().item<float>();
+            double sparseMs = TimeMs(() => model.forward(x), iters, device);
+            var comparison = new OutputComparison();
+            comparison.Add(dense[i], sparse, null);
             yield return new EndToEndRow(arch, batches[i], sparsity, tileRows, denseMs[i], sparseMs, batches[i] * 1000 / denseMs[i],
-                batches[i] * 1000 / sparseMs, relErr, agree, converted.Count);
+                batches[i] * 1000 / sparseMs, comparison.RelErr, comparison.Agreement, converted.Count);
         }
     }
 
@@ -199,16 +212,10 @@ public sealed class BenchCommand : ICliCommand
         return sb.ToString();
     }
 
-    /// <summary>Mean time of <paramref name="iters"/> queued calls after warm-up (the launch queue hides host overhead).</summary>
-    static double TimeMs(Func<Tensor> fn, int iters)
-    {
-        for (int i = 0; i < 3; i++) { using var s = NewDisposeScope(); fn(); }
-        torch.cuda.synchronize();
-        var sw = Stopwatch.StartNew();
-        for (int i = 0; i < iters; i++) { using var s = NewDisposeScope(); fn(); }
-        torch.cuda.synchronize();
-        return sw.Elapsed.TotalMilliseconds / iters;
-    }
+    /// <summary>One model's time per forward pass (<see cref="ForwardTimer"/>; conversion is in place, so dense and
+    /// sparse are timed one after the other, not in turns).</summary>
+    static double TimeMs(Func<Tensor> forward, int iters, Device device) =>
+        ForwardTimer.MedianMs(new[] { forward }, ForwardTimer.DefaultWarmup, iters, device)[0];
 
     static string Markdown(IReadOnlyList<Row> rows)
     {
@@ -221,5 +228,4 @@ public sealed class BenchCommand : ICliCommand
         return sb.ToString();
     }
 
-    static int[] Ints(string csv) => csv.Split(',').Select(s => int.Parse(s.Trim(), CultureInfo.InvariantCulture)).ToArray();
 }

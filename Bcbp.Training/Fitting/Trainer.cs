@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using Bcbp.Training.Config;
 using Bcbp.Training.Data;
+using Bcbp.Training.Logging;
 using Serilog;
 using TorchSharp;
 using static TorchSharp.torch;
@@ -89,12 +90,13 @@ public sealed class Trainer
             _log.Information("Resuming {Phase} at epoch {Epoch}/{Epochs} (step {Step})", Phase, state.Epoch + 1, Epochs, state.GlobalStep);
 
         EvalMetrics? last = null;
+        using var window = options.Scalars is not null && options.ScalarEvery > 0 ? new LossWindow(Context.Device) : null;
         for (int epoch = state.Epoch; epoch < Epochs; epoch++)
         {
             Context.Epoch = epoch;
             random.manual_seed(Seeds.ForEpoch(options.Seed, Phase, epoch));
             var clock = Stopwatch.StartNew();
-            var (trainLoss, trainTop1, images) = TrainEpoch(train, options, epoch);
+            var (trainLoss, trainTop1, images) = TrainEpoch(train, options, epoch, window);
             double trainSeconds = clock.Elapsed.TotalSeconds;
             foreach (var h in _hooks) h.OnEpochEnd(Context);
             last = Evaluator.Evaluate(_model, test, options.EvalBatchSize);
@@ -108,6 +110,7 @@ public sealed class Trainer
                              "top-1 {Top1:F2}% top-5 {Top5:F2}% | lr {Lr:G4} | {ImagesPerSecond:F0} img/s, {Seconds:F1} s",
                 Phase, epoch + 1, Epochs, trainLoss, trainTop1, last.Loss, last.Top1, last.Top5, metrics.Lr,
                 metrics.ImagesPerSecond, metrics.Seconds);
+            WriteEpochScalars(options, metrics);
             state = state with
             {
                 Epoch = epoch + 1, GlobalStep = Context.GlobalStep, BestTop1 = Math.Max(state.BestTop1, last.Top1),
@@ -120,7 +123,44 @@ public sealed class Trainer
         return new FitResult(state, last);
     }
 
-    (double Loss, double Top1, long Images) TrainEpoch(IBatchSource train, FitOptions options, int epoch)
+    /// <summary>The epoch's scalars at the run-wide step, then a flush: the checkpoint written next may be resumed from,
+    /// and everything up to its step must be in the event file by then.</summary>
+    void WriteEpochScalars(FitOptions options, EpochMetrics m)
+    {
+        if (options.Scalars is not { } tb) return;
+        long step = options.StepOffset + Context.GlobalStep;
+        tb.Scalar("loss/train", m.TrainLoss, step);
+        tb.Scalar("loss/test", m.TestLoss, step);
+        tb.Scalar("top1/train", m.TrainTop1, step);
+        tb.Scalar("top1/test", m.TestTop1, step);
+        tb.Scalar("top5/test", m.TestTop5, step);
+        tb.Scalar("lr/epoch", m.Lr, step);
+        tb.Scalar("throughput/train_images_per_sec", m.ImagesPerSecond, step);
+        foreach (var (tag, value) in options.EpochScalars?.Invoke() ?? Enumerable.Empty<(string, double)>()) tb.Scalar(tag, value, step);
+        tb.Flush();
+    }
+
+    /// <summary>The training loss summed on the device over the steps since the last per-step scalar; read (one host
+    /// sync) every <see cref="FitOptions.ScalarEvery"/> steps.</summary>
+    sealed class LossWindow(Device device) : IDisposable
+    {
+        readonly Tensor _sum = zeros(1, dtype: ScalarType.Float64, device: device);
+        int _steps;
+
+        public void Add(Tensor loss) { _sum.add_(loss.to_type(ScalarType.Float64)); _steps++; }
+
+        public double TakeMean()
+        {
+            double mean = _sum.item<double>() / Math.Max(_steps, 1);
+            _sum.zero_();
+            _steps = 0;
+            return mean;
+        }
+
+        public void Dispose() => _sum.Dispose();
+    }
+
+    (double Loss, double Top1, long Images) TrainEpoch(IBatchSource train, FitOptions options, int epoch, LossWindow? window)
     {
         _model.train();
         using var lossSum = zeros(1, dtype: ScalarType.Float64, device: Context.Device);
@@ -138,6 +178,16 @@ public sealed class Trainer
                 lossSum.add_(loss.to_type(ScalarType.Float64) * n);
                 correct.add_(hits);
                 images += n;
+                if (window is not null)
+                {
+                    window.Add(loss);
+                    if (Context.GlobalStep % options.ScalarEvery == 0)
+                    {
+                        long step = options.StepOffset + Context.GlobalStep;
+                        options.Scalars!.Scalar("step/loss", window.TakeMean(), step);
+                        options.Scalars.Scalar("step/lr", Schedule.At(Context.GlobalStep - 1), step);
+                    }
+                }
                 ticker.Advance((int)n, () => lossSum.item<double>() / images);
             }
         });

@@ -80,6 +80,16 @@ public sealed class PruningHook : ITrainingHook
         }
     }
 
+    /// <summary>The masks' sparsity for TensorBoard: <c>sparsity/overall</c> and <c>sparsity/layer/NAME</c> per pruned
+    /// layer (reads every mask back from the device; once per epoch).</summary>
+    public IEnumerable<(string Tag, double Value)> SparsityScalars()
+    {
+        using var _ = torch.no_grad();
+        var perLayer = Layers.Select(l => (Tag: $"sparsity/layer/{l.Name}", Value: l.AchievedSparsity)).ToList();
+        double zeros = Layers.Zip(perLayer, (l, p) => p.Value * l.NumWeights).Sum();
+        return perLayer.Prepend(("sparsity/overall", zeros / Layers.Sum(l => (double)l.NumWeights)));
+    }
+
     /// <summary>Re-applies the (possibly just loaded) masks to the weights.</summary>
     public void OnTrainBegin(TrainContext ctx) => ApplyMasks();
 

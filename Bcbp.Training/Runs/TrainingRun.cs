@@ -70,16 +70,22 @@ public static class TrainingRun
         }
         int stepsPerEpoch = (train.Count + config.Data.BatchSize - 1) / config.Data.BatchSize;
         var progress = Logging.Progress.ForConsole(log, options.ShowProgress);
+        // Dense phase (a finetune checkpoint means it is done).
+        bool finetuneSaved = saved?.Phase == "finetune";
+        int denseEpochs = config.Model.Pretrained is null ? config.Train.Epochs : 0;
+        // One step axis for the run: fine-tuning continues after the dense steps. Resuming drops what an interrupted
+        // start logged after the checkpoint's step.
+        long denseSteps = (long)denseEpochs * stepsPerEpoch;
+        long resumeStep = saved is null ? 0 : (finetuneSaved ? denseSteps : 0) + saved.GlobalStep;
+        using var tensorBoard = config.Log.Tensorboard ? TensorBoardLog.Open(Path.Combine(runDir, TensorBoardLog.Folder), resumeStep) : null;
         var fit = new FitOptions
         {
             BatchSize = config.Data.BatchSize, EvalBatchSize = config.Data.EvalBatchSize, Augment = config.Data.Augment,
             Seed = config.Seed, Progress = progress, CheckpointPath = checkpoint,
+            Scalars = tensorBoard, ScalarEvery = config.Log.TbEvery,
             OnEpoch = (_, state) => WriteCurves(runDir, config.Name, state.History),
         };
 
-        // Dense phase (a finetune checkpoint means it is done).
-        bool finetuneSaved = saved?.Phase == "finetune";
-        int denseEpochs = config.Model.Pretrained is null ? config.Train.Epochs : 0;
         var state = saved ?? new CheckpointState { Phase = "dense", ConfigHash = configHash };
         EvalMetrics? last = null;
         if (!finetuneSaved)
@@ -102,6 +108,7 @@ public static class TrainingRun
             var result = finetune.Fit(train, test, fit with
             {
                 Resume = finetuneSaved, DataEpochOffset = denseEpochs, Carry = state with { DenseTop1 = denseTop1 },
+                StepOffset = denseSteps, EpochScalars = hook.SparsityScalars,
             });
             state = result.State;
             last = result.Last;

@@ -24,17 +24,19 @@ public sealed class Trainer
     readonly FlatParameters _flat;
 
     /// <summary>dense or finetune.</summary>
-    public string Phase { get; }
+    public TrainingPhase Phase { get; }
+    /// <summary>The phase as files and logs spell it (dense, finetune).</summary>
+    string PhaseName => ConfigNames.Of(Phase);
     public int Epochs { get; }
     public optim.Optimizer Optimizer { get; }
     public LrSchedule Schedule { get; }
     public TrainContext Context { get; }
 
-    public Trainer(nn.Module<Tensor, Tensor> model, TrainConfig config, string phase, int epochs, int stepsPerEpoch,
+    public Trainer(nn.Module<Tensor, Tensor> model, TrainConfig config, TrainingPhase phase, int epochs, int stepsPerEpoch,
         Device device, IEnumerable<ITrainingHook>? hooks = null, ILogger? log = null)
     {
-        if (epochs < 0) throw new ArgumentException($"{phase}: epochs must be >= 0, got {epochs}.");
-        if (stepsPerEpoch <= 0) throw new ArgumentException($"{phase}: the training split yields no batch (steps per epoch = {stepsPerEpoch}).");
+        if (epochs < 0) throw new ArgumentException($"{ConfigNames.Of(phase)}: epochs must be >= 0, got {epochs}.");
+        if (stepsPerEpoch <= 0) throw new ArgumentException($"{ConfigNames.Of(phase)}: the training split yields no batch (steps per epoch = {stepsPerEpoch}).");
         _model = model;
         _config = config;
         _hooks = hooks?.ToList() ?? new List<ITrainingHook>();
@@ -77,7 +79,7 @@ public sealed class Trainer
             if (options.CheckpointPath is null) throw new ArgumentException("resume needs a checkpoint path.");
             var saved = Checkpoint.ReadState(options.CheckpointPath);
             if (saved.Phase != Phase)
-                throw new InvalidDataException($"checkpoint '{options.CheckpointPath}' is of phase '{saved.Phase}', not '{Phase}'.");
+                throw new InvalidDataException($"checkpoint '{options.CheckpointPath}' is of phase '{ConfigNames.Of(saved.Phase)}', not '{PhaseName}'.");
             state = saved;
         }
         Context.Epoch = state.Epoch;
@@ -87,14 +89,14 @@ public sealed class Trainer
         // Tensors load after OnTrainBegin: hooks may add buffers (weight_mask) that the checkpoint holds.
         if (options.Resume) Checkpoint.Load(options.CheckpointPath!, _model, Optimizer);
         if (options.Resume && state.Epoch > 0)
-            _log.Information("Resuming {Phase} at epoch {Epoch}/{Epochs} (step {Step})", Phase, state.Epoch + 1, Epochs, state.GlobalStep);
+            _log.Information("Resuming {Phase} at epoch {Epoch}/{Epochs} (step {Step})", PhaseName, state.Epoch + 1, Epochs, state.GlobalStep);
 
         EvalMetrics? last = null;
         using var window = options.Scalars is not null && options.ScalarEvery > 0 ? new LossWindow(Context.Device) : null;
         for (int epoch = state.Epoch; epoch < Epochs; epoch++)
         {
             Context.Epoch = epoch;
-            random.manual_seed(Seeds.ForEpoch(options.Seed, Phase, epoch));
+            random.manual_seed(Seeds.ForEpoch(options.Seed, PhaseName, epoch));
             var clock = Stopwatch.StartNew();
             var (trainLoss, trainTop1, images) = TrainEpoch(train, options, epoch, window);
             double trainSeconds = clock.Elapsed.TotalSeconds;
@@ -108,7 +110,7 @@ public sealed class Trainer
             };
             _log.Information("{Phase} epoch {Epoch}/{Epochs}: train loss {TrainLoss:F4} top-1 {TrainTop1:F2}% | test loss {TestLoss:F4} " +
                              "top-1 {Top1:F2}% top-5 {Top5:F2}% | lr {Lr:G4} | {ImagesPerSecond:F0} img/s, {Seconds:F1} s",
-                Phase, epoch + 1, Epochs, trainLoss, trainTop1, last.Loss, last.Top1, last.Top5, metrics.Lr,
+                PhaseName, epoch + 1, Epochs, trainLoss, trainTop1, last.Loss, last.Top1, last.Top5, metrics.Lr,
                 metrics.ImagesPerSecond, metrics.Seconds);
             WriteEpochScalars(options, metrics);
             state = state with
@@ -166,7 +168,7 @@ public sealed class Trainer
         using var lossSum = zeros(1, dtype: ScalarType.Float64, device: Context.Device);
         using var correct = zeros(1, dtype: ScalarType.Int64, device: Context.Device);
         long images = 0;
-        options.Progress.Run($"{Phase} {epoch + 1}/{Epochs}", Context.StepsPerEpoch, ticker =>
+        options.Progress.Run($"{PhaseName} {epoch + 1}/{Epochs}", Context.StepsPerEpoch, ticker =>
         {
             // Per-epoch scope: frees what the data source allocates for its batches; per-step scope: the step's tensors.
             using var epochScope = NewDisposeScope();

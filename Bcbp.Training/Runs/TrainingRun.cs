@@ -71,7 +71,7 @@ public static class TrainingRun
         int stepsPerEpoch = (train.Count + config.Data.BatchSize - 1) / config.Data.BatchSize;
         var progress = Logging.Progress.ForConsole(log, options.ShowProgress);
         // Dense phase (a finetune checkpoint means it is done).
-        bool finetuneSaved = saved?.Phase == "finetune";
+        bool finetuneSaved = saved?.Phase == TrainingPhase.Finetune;
         int denseEpochs = config.Model.Pretrained is null ? config.Train.Epochs : 0;
         // One step axis for the run: fine-tuning continues after the dense steps. Resuming drops what an interrupted
         // start logged after the checkpoint's step.
@@ -86,11 +86,11 @@ public static class TrainingRun
             OnEpoch = (_, state) => WriteCurves(runDir, config.Name, state.History),
         };
 
-        var state = saved ?? new CheckpointState { Phase = "dense", ConfigHash = configHash };
+        var state = saved ?? new CheckpointState { Phase = TrainingPhase.Dense, ConfigHash = configHash };
         EvalMetrics? last = null;
         if (!finetuneSaved)
         {
-            var dense = new Trainer(model, config.Train, "dense", denseEpochs, stepsPerEpoch, device, options.Hooks, log);
+            var dense = new Trainer(model, config.Train, TrainingPhase.Dense, denseEpochs, stepsPerEpoch, device, options.Hooks, log);
             var result = dense.Fit(train, test, fit with { Resume = saved is not null, Carry = state with { ConfigHash = configHash } });
             state = result.State;
             last = result.Last;
@@ -103,7 +103,7 @@ public static class TrainingRun
             denseTop1 = finetuneSaved ? saved!.DenseTop1 : (last ?? Evaluator.Evaluate(model, test, config.Data.EvalBatchSize)).Top1;
             log.Information("Dense model: test top-1 {DenseTop1:F2}%", denseTop1);
             hook = PruningHook.Create(prune, model, stepsPerEpoch, log);
-            var finetune = new Trainer(model, config.Train, "finetune", prune.FinetuneEpochs, stepsPerEpoch, device,
+            var finetune = new Trainer(model, config.Train, TrainingPhase.Finetune, prune.FinetuneEpochs, stepsPerEpoch, device,
                 new ITrainingHook[] { hook }.Concat(options.Hooks), log);
             var result = finetune.Fit(train, test, fit with
             {

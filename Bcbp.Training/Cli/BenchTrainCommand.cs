@@ -42,13 +42,13 @@ public sealed class BenchTrainCommand : ICliCommand
         string deviceName = args.Get("device", "cpu");
         string? output = args.Get("output");
         string? libtorch = args.Get("libtorch");
-        int threads = args.GetInt("threads", 0);
+        int? threads = args.Has("threads") ? args.GetInt("threads", 0) : null;
         args.ThrowOnUnknown();
         if (batch <= 0 || steps <= 0 || warmup < 0 || repeats <= 0)
             throw new ArgumentException("--batch, --steps and --repeats must be > 0 and --warmup >= 0");
 
         var device = TorchBackend.Initialize(deviceName, libtorch);
-        if (threads > 0) set_num_threads(threads);
+        TorchBackend.SetCpuThreads(threads);
         random.manual_seed(0);
         var model = ModelFactory.Create(arch, classes, channels);
         model.to(device);

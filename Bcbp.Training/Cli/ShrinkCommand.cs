@@ -26,10 +26,10 @@ public sealed class ShrinkCommand : ICliCommand
         string run = args.Get("run") ?? throw new ArgumentException("--run is required (a run folder written by bcbp train, e.g. runs/NAME)");
         var options = new ShrinkOptions(run, args.Get("out"), args.GetInt("batch", 64), args.GetInt("warmup", 3), args.GetInt("iters", 10),
                                         args.GetInt("num-test", 0));
-        int threads = args.GetInt("threads", 0);
+        int? threads = args.Has("threads") ? args.GetInt("threads", 0) : null;
         var device = TorchBackend.Initialize(args.Get("device", "cpu"), args.Get("libtorch"));
         args.ThrowOnUnknown();
-        if (threads > 0) set_num_threads(threads);
+        TorchBackend.SetCpuThreads(threads);
 
         var r = ShrinkExport.Run(options, device);
         Console.WriteLine($"shrink {r.Arch} ({r.Method ?? "masks only"}{(r.Sparsity is { } s ? $" {s:0.###}" : "")}): {r.Removed.Count} layers narrowed, " +

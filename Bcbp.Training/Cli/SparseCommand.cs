@@ -42,7 +42,7 @@ public sealed class SparseCommand : ICliCommand
             var d => throw new ArgumentException($"--dtype must be float16, bfloat16 or float32, got '{d}'"),
         };
         int? tileRows = Positive(args, "tile-rows"), batch = Positive(args, "batch");
-        int iters = args.GetInt("iters", device.type == DeviceType.CUDA ? 10 : 2);  // the CPU reference is slow; its time is a side figure
+        int iters = Positive(args, "iters") ?? (device.type == DeviceType.CUDA ? 10 : 2);  // the CPU reference is slow; its time is a side figure
         var layout = Enum.TryParse<SparseLayout>(args.Get("layout", "auto"), ignoreCase: true, out var l) ? l
             : throw new ArgumentException($"--layout must be auto, bcbp or block, got '{args.Get("layout")}'");
         bool fold = args.Get("fold-bn", "yes") switch
@@ -62,7 +62,7 @@ public sealed class SparseCommand : ICliCommand
         {
             string arch = args.Get("arch") ?? throw new ArgumentException("give --run DIR (a finished pruned run) or --arch ARCH --weights FILE (a saved pruned model)");
             string weights = args.Get("weights") ?? throw new ArgumentException("--weights is required with --arch (the pruned model's .pt/.safetensors state dict with weight_mask entries)");
-            int numClasses = args.GetInt("num-classes", 10), inChannels = args.GetInt("in-channels", 3), size = args.GetInt("input-size", 32);
+            int numClasses = Positive(args, "num-classes") ?? 10, inChannels = Positive(args, "in-channels") ?? 3, size = Positive(args, "input-size") ?? 32;
             args.ThrowOnUnknown();
             if (args.Sets.Count > 0) throw new ArgumentException("--set applies to --run (it overrides the run's config.json); with --arch use --num-classes, --in-channels, --input-size");
             report = Compare(arch, weights, numClasses, inChannels, size, batch ?? 32,

@@ -33,7 +33,8 @@ public sealed class SuiteCommand : ICliCommand
         }
         var suitePath = args.Get("suite") ?? throw new ArgumentException("--suite FILE is required (for example --suite experiments/fashion_mnist.json)");
         string? only = args.Get("only"), libtorch = args.Get("libtorch");
-        int threads = args.GetInt("threads", 0);
+        int? threads = args.Has("threads") ? args.GetInt("threads", 0) : null;
+        TorchBackend.CheckCpuThreads(threads);
         bool dryRun = args.Has("dry-run"), sparseEval = args.Has("sparse-eval"), quiet = args.Has("quiet"), noProgress = args.Has("no-progress");
         args.ThrowOnUnknown();
 

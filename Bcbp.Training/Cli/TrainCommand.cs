@@ -27,7 +27,7 @@ public sealed class TrainCommand : ICliCommand
         {
             Resume = args.Has("resume"), LibTorchDir = args.Get("libtorch"),
             ShowProgress = !args.Has("no-progress"), Quiet = args.Has("quiet"),
-            CpuThreads = args.GetInt("threads", 0),
+            CpuThreads = args.Has("threads") ? args.GetInt("threads", 0) : null,
         };
         args.ThrowOnUnknown();
         var config = ConfigLoader.Load(configPath, overrides);

@@ -19,6 +19,13 @@ public static class ConfigResolver
             if (tried.Contains(candidate)) continue;
             tried.Add(candidate);
             if (File.Exists(candidate)) return candidate;
+            if (tried.Count == 1 && Directory.Exists(candidate))
+            {
+                var inside = Directory.EnumerateFiles(candidate).Where(f => Extensions.Contains(Path.GetExtension(f).ToLowerInvariant()))
+                    .Select(Path.GetFileName).Order().Take(5).ToList();
+                throw new ArgumentException($"config '{pathOrName}' is a folder ({candidate}), not a file; pass one of its config files" +
+                    (inside.Count > 0 ? $" ({string.Join(", ", inside)})" : " (it holds no .json/.yaml file)") + ".");
+            }
         }
         throw new FileNotFoundException(
             $"config '{pathOrName}' not found. Tried:\n  " + string.Join("\n  ", tried) +

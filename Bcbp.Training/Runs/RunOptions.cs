@@ -13,9 +13,9 @@ public sealed record RunOptions
     public bool ShowProgress { get; init; } = true;
     /// <summary>No console logging (the run folder's run.log is still written).</summary>
     public bool Quiet { get; init; }
-    /// <summary>CPU threads for libtorch (torch.set_num_threads); 0: libtorch's default. One thread is faster than two
+    /// <summary>CPU threads for libtorch (torch.set_num_threads, 1..TorchBackend.MaxCpuThreads); null: libtorch's default. One thread is faster than two
     /// on a machine whose cores are busy with other work (OpenMP threads wait for each other).</summary>
-    public int CpuThreads { get; init; }
+    public int? CpuThreads { get; init; }
     /// <summary>Hooks added to both phases, after the pruning hook.</summary>
     public IReadOnlyList<ITrainingHook> Hooks { get; init; } = Array.Empty<ITrainingHook>();
 }

@@ -55,7 +55,7 @@ public static class TrainingRun
         ConfigSerializer.Save(config, Path.Combine(runDir, "config.json"));
 
         var device = TorchBackend.Initialize(config.Device, options.LibTorchDir);
-        if (options.CpuThreads > 0) set_num_threads(options.CpuThreads);
+        TorchBackend.SetCpuThreads(options.CpuThreads);
         log.Information("Run {Name} on {Device} (libtorch {LibTorch}, {Threads} CPU threads), seed {Seed}, folder {RunDir}",
             config.Name, device.ToString(), TorchBackend.LibTorchDir ?? "bundled", get_num_threads(), config.Seed, runDir);
         if (config.Train.Amp)

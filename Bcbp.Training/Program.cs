@@ -20,15 +20,8 @@ if (argv.Contains("--help") && name == "train" && args.Length <= 1 || name is "h
 if (!commands.TryGetValue(name, out var command))
 {
     Console.Error.WriteLine($"error: unknown command '{name}'. Commands: {string.Join(", ", commands.Keys.OrderBy(k => k))}.");
-    return 2;
+    return ExitCode.InputError;
 }
-try
-{
-    return command.Run(CliArgs.Parse(argv));
-}
-catch (Exception e) when (e is ArgumentException or FileNotFoundException or DirectoryNotFoundException
-                              or InvalidDataException or InvalidOperationException or NotSupportedException)
-{
-    Console.Error.WriteLine($"error: {e.Message}");
-    return 2;
-}
+// --verbose (any command): the stack trace of a failure on stderr too.
+bool verbose = argv.Remove("--verbose");
+return ErrorHandler.Run(() => command.Run(CliArgs.Parse(argv)), verbose);

@@ -1,3 +1,5 @@
+using Bcbp.Models;
+using Bcbp.Models.Structure;
 using Bcbp.Kernels.Formats;
 using Bcbp.Kernels.Modules;
 using Bcbp.Kernels.Ops;
@@ -9,7 +11,8 @@ namespace Bcbp.Kernels.Conversion;
 /// <summary>
 /// Turns a pruned model (Conv2d/Linear modules carrying a <c>weight_mask</c> buffer) into a sparse inference model:
 /// each such module is replaced in place, by name, with a <see cref="BcbpConv2d"/> or <see cref="BcbpLinear"/>.
-/// Optionally folds the BatchNorm2d that follows a conv into it first (conv1/bn1, downsample.0/downsample.1).
+/// Optionally folds the BatchNorm2d that follows a conv into it first (<see cref="ModelStructure.ConvNorms"/>:
+/// conv1/bn1, downsample.0/downsample.1).
 /// </summary>
 public static class SparseConversion
 {
@@ -18,16 +21,14 @@ public static class SparseConversion
     public static IReadOnlyList<string> Convert(nn.Module model, int tileRows, SparseLayout layout = SparseLayout.Auto, bool foldBatchNorm = false)
     {
         using var _ = no_grad();
-        var all = model.named_modules().ToList();
-        var byName = all.ToDictionary(p => p.name, p => p.module);
+        var masked = WeightMask.Masked(model).ToList();
+        var norms = foldBatchNorm ? ModelStructure.ConvNorms(model) : new Dictionary<string, ConvNorm>();
         var converted = new List<string>();
-        foreach (var (name, module) in all)
+        foreach (var (name, module, mask) in masked)
         {
-            var mask = module.named_buffers(recurse: false).FirstOrDefault(b => b.name == "weight_mask").buffer;
-            if (mask is null) continue;
             nn.Module replacement = module switch
             {
-                Conv2d conv => ConvertConv(model, conv, mask, tileRows, layout, foldBatchNorm ? FollowingBatchNorm(name, byName) : null),
+                Conv2d conv => ConvertConv(model, conv, mask, tileRows, layout, norms.GetValueOrDefault(name)),
                 Linear lin => new BcbpLinear(Pack(lin.weight!, mask, tileRows, layout, name), lin.bias),
                 _ => throw new NotSupportedException($"'{name}' has a weight_mask but is a {module.GetType().Name}; only Conv2d and Linear convert"),
             };
@@ -37,16 +38,16 @@ public static class SparseConversion
         return converted;
     }
 
-    static BcbpConv2d ConvertConv(nn.Module model, Conv2d conv, Tensor mask, int tileRows, SparseLayout layout, (string name, BatchNorm2d bn)? following)
+    static BcbpConv2d ConvertConv(nn.Module model, Conv2d conv, Tensor mask, int tileRows, SparseLayout layout, ConvNorm? following)
     {
         if (conv.groups != 1) throw new NotSupportedException($"grouped convolutions (groups={conv.groups}) do not convert");
         var weight = conv.weight!.detach();
         var bias = conv.bias?.detach();
         if (following is { } f)
         {
-            (weight, bias) = BatchNormFolding.Fold(weight, bias, f.bn);
-            BatchNormFolding.MakeIdentity(f.bn);
-            try { ModuleReplacer.Replace(model, f.name, nn.Identity()); }
+            (weight, bias) = BatchNormFolding.Fold(weight, bias, f.Module);
+            BatchNormFolding.MakeIdentity(f.Module);
+            try { ModuleReplacer.Replace(model, f.Norm, nn.Identity()); }
             catch (NotSupportedException) { /* a concrete BatchNorm2d field keeps the identity BN */ }
         }
         var k = conv.kernel_size; var s = conv.stride; var d = conv.dilation;
@@ -63,15 +64,5 @@ public static class SparseConversion
         if (layout == SparseLayout.Bcbp) return BcbpMatrix.Pack(w, m, tileRows);
         var counts = TileColumns.Kept(m, tileRows).Select(c => c.Length).Distinct().Count();
         return counts <= 1 ? BcbpMatrix.Pack(w, m, tileRows) : BlockSparseMatrix.Pack(w, m, tileRows);
-    }
-
-    /// <summary>The BatchNorm2d that follows a conv by torchvision's naming: convN -> bnN, "i" -> "i+1".</summary>
-    static (string, BatchNorm2d)? FollowingBatchNorm(string convName, IReadOnlyDictionary<string, nn.Module> byName)
-    {
-        int dot = convName.LastIndexOf('.');
-        string prefix = dot < 0 ? "" : convName[..(dot + 1)], last = convName[(dot + 1)..];
-        string? candidate = last.StartsWith("conv") ? prefix + "bn" + last[4..]
-            : int.TryParse(last, out int i) ? prefix + (i + 1) : null;
-        return candidate is not null && byName.TryGetValue(candidate, out var m) && m is BatchNorm2d bn ? (candidate, bn) : null;
     }
 }

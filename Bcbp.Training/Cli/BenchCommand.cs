@@ -138,7 +138,7 @@ public sealed class BenchCommand : ICliCommand
                 var w = conv.weight!;
                 var mask = SyntheticMasks.RandomBcbp(w.shape[0], w.numel() / w.shape[0], tileRows, sparsity, gen).reshape(w.shape);
                 w.mul_(mask);
-                conv.register_buffer("weight_mask", mask);
+                WeightMask.Register(conv, mask);
             }
         model.eval();
         model.to(device).half();

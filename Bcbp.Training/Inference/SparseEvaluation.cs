@@ -1,3 +1,5 @@
+using Bcbp.Models.IO;
+using Bcbp.Models;
 using System.Diagnostics;
 using Bcbp.Kernels.Conversion;
 using TorchSharp;
@@ -15,7 +17,7 @@ public static class SparseEvaluation
 {
     /// <summary>
     /// Loads the pruned model <paramref name="arch"/> + <paramref name="weights"/> twice with
-    /// <see cref="MaskedModel.Load"/> (conversion works in place, so the sparse model is its own copy) and converts one
+    /// <see cref="MaskedModel"/> (conversion works in place, so the sparse model is its own copy) and converts one
     /// on the CPU in float32, so BN folding happens before any rounding to <see cref="SparseSettings.Dtype"/>. Batches
     /// are consumed one at a time (targets may be null); <paramref name="inputs"/> names them in the report.
     /// </summary>
@@ -24,6 +26,9 @@ public static class SparseEvaluation
     {
         using var _ = no_grad();
         using var dense = MaskedModel.Load(arch, numClasses, inChannels, weights);
+        if (!MaskedModel.IsPruned(dense))
+            throw new InvalidDataException($"'{weights}' has no {WeightMask.BufferName} entries: it is a dense model. " +
+                                           "Sparse inference needs a pruned one (a run with a prune section saves its masks).");
         using var sparse = MaskedModel.Load(arch, numClasses, inChannels, weights);
         var converted = SparseConversion.Convert(sparse, settings.TileRows, settings.Layout, settings.FoldBatchNorm);
         dense.to(settings.Device).to(settings.Dtype);

@@ -1,9 +1,9 @@
+using Bcbp.Models.Structure;
 using Bcbp.Training.Config;
 using Bcbp.Training.Pruning.Layers;
 using Bcbp.Training.Pruning.Methods;
 using Bcbp.Training.Pruning.Report;
 using Bcbp.Training.Pruning.Schedule;
-using Bcbp.Training.Pruning.Surgery;
 using TorchSharp.Modules;
 using Bcbp.Training.Fitting;
 using TorchSharp;
@@ -35,8 +35,7 @@ public sealed class PruningHook : ITrainingHook
         // Filter pruning removes channels: the BatchNorm after a pruned filter is zeroed too, so the channel is
         // exactly 0 downstream and FilterSurgery can delete it without changing the outputs.
         _isFilter = config.Method.Equals("filter", StringComparison.OrdinalIgnoreCase);
-        var norms = _isFilter ? ChannelChain.NormAfter(model) : new Dictionary<string, BatchNorm2d>();
-        _filterNorms = norms;
+        _filterNorms = _isFilter ? ModelStructure.ConvNorms(model).ToDictionary(p => p.Key, p => p.Value.Module) : new Dictionary<string, BatchNorm2d>();
         _config = config;
         Layers = layers;
         _method = PruningMethods.Create(config);

@@ -39,7 +39,7 @@ public static class ShrinkExport
         var state = StateDictIO.Read(weightsPath);
         try
         {
-            if (!state.Keys.Any(k => k.EndsWith("." + PrunableLayer.MaskBufferName, StringComparison.Ordinal)))
+            if (WeightMask.In(state).Count == 0)
                 throw new InvalidDataException($"run '{runDir}' is dense: {Path.GetFileName(weightsPath)} has no weight_mask entries. " +
                                                "bcbp shrink needs a pruned run; train one with a prune section (prune.method filter removes whole filters).");
             return Export(options, device, runDir, outDir, config, weightsPath, state);
@@ -108,28 +108,18 @@ public static class ShrinkExport
         return report;
     }
 
-    /// <summary>The run's model with its masks registered and loaded (strict), weights re-masked as the pruning hook keeps them.</summary>
-    static nn.Module<Tensor, Tensor> Build(ExperimentConfig config, IReadOnlyDictionary<string, Tensor> state, string source)
-    {
-        var model = ModelFactory.Create(config.Model.Arch, config.Model.NumClasses, config.Model.InChannels);
-        StateDictLoader.Load(model, state, strict: true, loadMasks: true, sourceName: source);
-        using var _ = no_grad();
-        foreach (var (_, module) in model.named_modules())
-            if (PrunableLayer.MaskOf(module) is { } mask)
-                module.get_parameter("weight")!.mul_(mask);
-        return model;
-    }
+    static nn.Module<Tensor, Tensor> Build(ExperimentConfig config, IReadOnlyDictionary<string, Tensor> state, string source) =>
+        MaskedModel.Load(config.Model.Arch, config.Model.NumClasses, config.Model.InChannels, state, source);
 
     /// <summary>Layer -> all-zero mask rows, for the layers that have any.</summary>
     static IReadOnlyDictionary<string, long> ZeroFilters(nn.Module model)
     {
         var result = new SortedDictionary<string, long>(StringComparer.Ordinal);
-        foreach (var (name, module) in model.named_modules())
-            if (PrunableLayer.MaskOf(module) is { } mask)
-            {
-                long zero = WeightMatrix.AsMatrix(mask).sum(1).eq(0).sum().item<long>();
-                if (zero > 0) result[name] = zero;
-            }
+        foreach (var (name, _, mask) in WeightMask.Masked(model))
+        {
+            long zero = WeightMatrix.AsMatrix(mask).sum(1).eq(0).sum().item<long>();
+            if (zero > 0) result[name] = zero;
+        }
         return result;
     }
 }

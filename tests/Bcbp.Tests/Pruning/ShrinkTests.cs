@@ -3,6 +3,7 @@ using Bcbp.Models.IO;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
+using Bcbp.Models.Structure;
 using Bcbp.Training.Cli;
 using Bcbp.Training.Config;
 using Bcbp.Training.Data;
@@ -177,7 +178,7 @@ public class ShrinkTests
     static void PruneHalfTheFilters(nn.Module model, string skip)
     {
         using var _ = no_grad();
-        var norms = ChannelChain.NormAfter(model);
+        var norms = ModelStructure.ConvNorms(model);
         var generator = new Generator(9);
         foreach (var (name, module) in model.named_modules().ToList())
         {
@@ -187,8 +188,8 @@ public class ShrinkTests
             var mask = alive.reshape(m, 1, 1, 1).expand_as(conv.weight).clone();
             conv.register_buffer("weight_mask", mask);
             conv.weight.mul_(mask);
-            norms[name].weight!.mul_(alive);
-            norms[name].bias!.mul_(alive);
+            norms[name].Module.weight!.mul_(alive);
+            norms[name].Module.bias!.mul_(alive);
         }
     }
 

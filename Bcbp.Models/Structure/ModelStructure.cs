@@ -1,20 +1,36 @@
 using Bcbp.Models.ResNet;
-using Bcbp.Models.Vgg;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
 
-namespace Bcbp.Training.Pruning.Surgery;
+namespace Bcbp.Models.Structure;
 
 /// <summary>
-/// A producer conv whose output channels can be physically removed: its BatchNorm (if any) and the one layer that
-/// consumes those channels. <see cref="ColumnsPerChannel"/> is how many input columns of the consumer belong to one
-/// channel (1 for a conv, pooled h * w for the Linear after VGG's flatten). In every chain found here a ReLU follows the
-/// norm (or the conv) before the consumer, which <see cref="FilterSurgery"/> relies on: a channel whose constant output
-/// is &lt;= 0 is exactly 0 downstream.
+/// The one owner of what Bcbp knows about a model's wiring: which BatchNorm follows which conv (used by filter
+/// pruning to silence a pruned filter's BN, and by BN folding before sparse conversion) and which channels can be
+/// physically removed (used by filter coupling and surgery).
 /// </summary>
-public sealed record ChannelChain(string Producer, string? Norm, string Consumer, long ColumnsPerChannel)
+public static class ModelStructure
 {
+    /// <summary>
+    /// Conv name -> the BatchNorm2d that normalizes its output: the BatchNorm2d registered right after the conv in the
+    /// same parent (named_children order) with as many features as the conv has filters.
+    /// </summary>
+    public static IReadOnlyDictionary<string, ConvNorm> ConvNorms(nn.Module model)
+    {
+        var result = new Dictionary<string, ConvNorm>();
+        foreach (var (name, parent) in WithRoot(model))
+        {
+            string prefix = name.Length == 0 ? "" : name + ".";
+            var children = parent.named_children().ToList();
+            for (int i = 0; i + 1 < children.Count; i++)
+                if (children[i].module is Conv2d conv && children[i + 1].module is BatchNorm2d bn
+                    && bn.weight is { } g && g.shape[0] == conv.weight!.shape[0])
+                    result[prefix + children[i].name] = new ConvNorm(prefix + children[i].name, prefix + children[i + 1].name, bn);
+        }
+        return result;
+    }
+
     /// <summary>
     /// The removable channel chains of a Bcbp model. Rule: only channels that feed nothing but the next layer are
     /// removable. ResNet: the internal channels of each block (conv1 -> conv2 of a BasicBlock / CIFAR block,
@@ -22,7 +38,7 @@ public sealed record ChannelChain(string Producer, string? Norm, string Consumer
     /// and are never shrunk. VGG: every conv of <c>features</c> into the next conv, the last one into
     /// <c>classifier.0</c>. Other models: none.
     /// </summary>
-    public static IReadOnlyList<ChannelChain> Find(nn.Module model)
+    public static IReadOnlyList<ChannelChain> ChannelChains(nn.Module model)
     {
         var chains = new List<ChannelChain>();
         foreach (var (name, module) in WithRoot(model))
@@ -35,7 +51,7 @@ public sealed record ChannelChain(string Producer, string? Norm, string Consumer
                 chains.Add(new(prefix + "conv1", prefix + "bn1", prefix + "conv2", 1));
                 chains.Add(new(prefix + "conv2", prefix + "bn2", prefix + "conv3", 1));
             }
-            else if (module is Vgg)
+            else if (module is Vgg.Vgg)
                 chains.AddRange(VggChains(module, prefix));
         }
         return chains;
@@ -58,25 +74,6 @@ public sealed record ChannelChain(string Producer, string? Norm, string Consumer
                 yield return new(prefix + "features." + name, norm, prefix + "classifier.0", head.weight!.shape[1] / channels);
             }
         }
-    }
-
-    /// <summary>
-    /// Conv name -> the BatchNorm2d that normalizes its output: the BatchNorm2d registered right after the conv in the
-    /// same parent (named_children order) with as many features as the conv has filters (conv1/bn1, features.0/features.1, downsample.0/.1).
-    /// </summary>
-    public static IReadOnlyDictionary<string, BatchNorm2d> NormAfter(nn.Module model)
-    {
-        var result = new Dictionary<string, BatchNorm2d>();
-        foreach (var (name, parent) in WithRoot(model))
-        {
-            string prefix = name.Length == 0 ? "" : name + ".";
-            var children = parent.named_children().ToList();
-            for (int i = 0; i + 1 < children.Count; i++)
-                if (children[i].module is Conv2d conv && children[i + 1].module is BatchNorm2d bn
-                    && bn.weight is { } g && g.shape[0] == conv.weight!.shape[0])
-                    result[prefix + children[i].name] = bn;
-        }
-        return result;
     }
 
     /// <summary>named_modules leaves out the root module itself (name "").</summary>

@@ -14,7 +14,7 @@ public sealed class TrainCommand : ICliCommand
     {
         if (args.Has("help"))
         {
-            Console.WriteLine("usage: bcbp [train] --config FILE|NAME [--set key=value]... [--resume] [--device cpu|cuda|cuda:N|auto]\n" +
+            Console.WriteLine("usage: bcbp [train] --config FILE|NAME [--set key=value]... [--resume] [--force] [--device cpu|cuda|cuda:N|auto]\n" +
                               "                    [--libtorch DIR] [--threads N] [--no-progress] [--quiet]\n" +
                               "FILE or NAME is looked up in the working directory, then in configs/. Results go to output_dir/name/.");
             return 0;
@@ -25,7 +25,7 @@ public sealed class TrainCommand : ICliCommand
         if (args.Get("device") is { } device) overrides.Add($"device={device}");
         var options = new RunOptions
         {
-            Resume = args.Has("resume"), LibTorchDir = args.Get("libtorch"),
+            Resume = args.Has("resume"), Force = args.Has("force"), LibTorchDir = args.Get("libtorch"),
             ShowProgress = !args.Has("no-progress"), Quiet = args.Has("quiet"),
             CpuThreads = args.Has("threads") ? args.GetInt("threads", 0) : null,
         };

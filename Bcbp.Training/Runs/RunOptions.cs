@@ -9,6 +9,9 @@ public sealed record RunOptions
     public bool Resume { get; init; }
     /// <summary>libtorch folder of a PyTorch install (--libtorch); null: BCBP_LIBTORCH, then python3's torch for cuda.</summary>
     public string? LibTorchDir { get; init; }
+    /// <summary>Replace a run of another config in the run folder (without it such a run is refused); with
+    /// <see cref="Resume"/>, a checkpoint of another config is discarded and the run starts afresh.</summary>
+    public bool Force { get; init; }
     /// <summary>Show a progress bar (terminal) or progress lines (redirected output).</summary>
     public bool ShowProgress { get; init; } = true;
     /// <summary>No console logging (the run folder's run.log is still written).</summary>

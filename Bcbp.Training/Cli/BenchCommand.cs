@@ -1,3 +1,4 @@
+using System.CommandLine;
 using Bcbp.Models.IO;
 using System.Diagnostics;
 using System.Globalization;
@@ -22,9 +23,6 @@ namespace Bcbp.Training.Cli;
 /// </summary>
 public sealed class BenchCommand : ICliCommand
 {
-    public string Name => "bench";
-    public string Summary => "time the BCBP and block kernels against dense cuDNN and the ideal compacted GEMM";
-
     sealed record Layer(string Model, string Name, int Cin, int Cout, int K, int Stride, int H);
 
     static readonly Layer[] Layers =
@@ -49,26 +47,43 @@ public sealed class BenchCommand : ICliCommand
     public sealed record EndToEndRow(string Model, int Batch, double Sparsity, int TileRows, double DenseMs, double BcbpMs,
         double DenseImagesPerSec, double BcbpImagesPerSec, double LogitsRelErr, double Top1Agreement, int ConvertedLayers);
 
-    public int Run(CliArgs args)
+    readonly Option<string> _out = CliOptions.Text("--out", "experiments/results/bench", "folder for bench.json and bench.md", "DIR");
+    readonly Option<string?> _model = CliOptions.Choice("--model", "all", "which model's layers to time", "all", "resnet50", "vgg16");
+    readonly Option<string> _batch = CliOptions.IntList("--batch", "1,32,256", "batch sizes of the per-layer cases");
+    readonly Option<string> _sparsity = CliOptions.FractionList("--sparsity", "0.5,0.75,0.875", "sparsities of the per-layer cases");
+    readonly Option<int> _tileRows = CliOptions.Int("--tile-rows", 64, "rows per BCBP tile (and block height)");
+    readonly Option<int> _iters = CliOptions.Int("--iters", 20, "timed calls per case (mean after 3 warm-up calls)");
+    readonly Option<string?> _layers = CliOptions.Choice("--layers", "yes", "time the per-layer cases", "yes", "no");
+    readonly Option<string?> _e2e = CliOptions.Choice("--e2e", "yes", "time ResNet-50 end to end", "yes", "no");
+    readonly Option<string> _e2eBatch = CliOptions.IntList("--e2e-batch", "1,32,256", "batch sizes of the end-to-end runs");
+    readonly Option<double> _e2eSparsity = new("--e2e-sparsity")
     {
-        if (args.Has("help"))
+        Description = "sparsity of every conv but the stem in the end-to-end runs", DefaultValueFactory = _ => 0.75, HelpName = "S",
+    };
+    readonly DeviceOptions _device = new();
+
+    public Command Build()
+    {
+        var command = new Command("bench", "time our BCBP and block kernels against dense cuDNN and the ideal compacted GEMM per ResNet-50/VGG-16 " +
+                                           "layer, then ResNet-50 end to end (needs CUDA; docs/kernels.md)")
         {
-            Console.WriteLine("usage: bcbp bench [--device cuda] [--libtorch DIR] [--out DIR (experiments/results/bench)] [--model all|resnet50|vgg16]\n" +
-                              "                  [--batch 1,32,256] [--sparsity 0.5,0.75,0.875] [--tile-rows 64] [--iters 20]\n" +
-                              "                  [--layers yes|no] [--e2e yes|no] [--e2e-batch 1,32,256] [--e2e-sparsity 0.75]\n" +
-                              "  per layer: dense cuDNN, ideal compacted GEMM, our BCBP and block kernels; ResNet-50 end to end (docs/kernels.md)");
-            return 0;
-        }
-        var device = TorchBackend.Initialize(args.Get("device", "cuda"), args.Get("libtorch"));
-        string outDir = args.Get("out", "experiments/results/bench");
-        var batches = Ints(args.Get("batch", "1,32,256"));
-        var sparsities = args.Get("sparsity", "0.5,0.75,0.875").Split(',').Select(s => double.Parse(s, CultureInfo.InvariantCulture)).ToArray();
-        int tileRows = args.GetInt("tile-rows", 64), iters = args.GetInt("iters", 20);
-        string only = args.Get("model", "all");
-        var e2eBatches = Ints(args.Get("e2e-batch", "1,32,256"));
-        double e2eSparsity = double.Parse(args.Get("e2e-sparsity", "0.75"), CultureInfo.InvariantCulture);
-        bool layers = args.Get("layers", "yes") == "yes", e2e = args.Get("e2e", "yes") == "yes";
-        args.ThrowOnUnknown();
+            _out, _model, _batch, _sparsity, _tileRows, _iters, _layers, _e2e, _e2eBatch, _e2eSparsity,
+        };
+        _device.AddTo(command);
+        command.SetAction(Run);
+        return command;
+    }
+
+    int Run(ParseResult p)
+    {
+        var device = _device.Initialize(p);
+        string outDir = p.GetValue(_out)!, only = p.GetValue(_model)!;
+        var batches = CliOptions.Ints(p.GetValue(_batch)!);
+        var sparsities = CliOptions.Fractions(p.GetValue(_sparsity)!);
+        int tileRows = p.GetValue(_tileRows), iters = p.GetValue(_iters);
+        var e2eBatches = CliOptions.Ints(p.GetValue(_e2eBatch)!);
+        double e2eSparsity = p.GetValue(_e2eSparsity);
+        bool layers = p.GetValue(_layers) == "yes", e2e = p.GetValue(_e2e) == "yes";
         if (device.type != DeviceType.CUDA) throw new InvalidOperationException("bench needs a CUDA device (--device cuda); on a CPU-only machine run `bcbp verify`");
 
         var gen = new Generator(7);
@@ -99,7 +114,7 @@ public sealed class BenchCommand : ICliCommand
         }, new JsonSerializerOptions { WriteIndented = true }));
         AtomicFile.WriteAllText(Path.Combine(outDir, "bench.md"), Markdown(rows) + "\n" + Markdown(endToEnd));
         Console.WriteLine($"bench: {rows.Count} cases written to {outDir}/bench.json and bench.md");
-        return 0;
+        return ExitCodes.Ok;
     }
 
     static Row Measure(Layer l, int batch, double sparsity, int tileRows, int iters, Device device, Generator gen)
@@ -187,5 +202,4 @@ public sealed class BenchCommand : ICliCommand
         return sb.ToString();
     }
 
-    static int[] Ints(string csv) => csv.Split(',').Select(s => int.Parse(s.Trim(), CultureInfo.InvariantCulture)).ToArray();
 }

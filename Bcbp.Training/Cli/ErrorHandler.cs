@@ -5,24 +5,9 @@ using Bcbp.Training.Fitting;
 
 namespace Bcbp.Training.Cli;
 
-/// <summary>The exit codes of <c>bcbp</c> (PyTorch habits: 2 for a usage or input error, as argparse; 130 for Ctrl+C).</summary>
-public static class ExitCode
-{
-    /// <summary>Done.</summary>
-    public const int Ok = 0;
-    /// <summary>The command ran and its check failed (verify or sparse found a mismatch).</summary>
-    public const int CheckFailed = 1;
-    /// <summary>A usage or input error: unknown option, bad config value, missing or malformed file. Fix the input.</summary>
-    public const int InputError = 2;
-    /// <summary>A runtime or I/O fault: unwritable or full disk, corrupt checkpoint, libtorch error, divergence.</summary>
-    public const int Fault = 3;
-    /// <summary>Interrupted (SIGINT).</summary>
-    public const int Interrupted = 130;
-}
-
 /// <summary>
 /// The one place an exception becomes what the user sees: one line on stderr naming what failed, the file or key, and
-/// the fix, and an exit code (<see cref="ExitCode"/>). The stack trace goes to stderr only with <c>--verbose</c> (a run
+/// the fix, and an exit code (<see cref="ExitCodes"/>). The stack trace goes to stderr only with <c>--verbose</c> (a run
 /// writes it to its run.log either way).
 /// </summary>
 public static class ErrorHandler
@@ -40,11 +25,14 @@ public static class ErrorHandler
             var (code, line) = Classify(e);
             stderr.WriteLine($"error: {line}");
             if (verbose) stderr.WriteLine(e.ToString());
-            else if (code == ExitCode.Fault && Unwrap(e) is not (TrainingDivergedException or CheckpointException))
+            else if (code == ExitCodes.RuntimeFault && Unwrap(e) is not (TrainingDivergedException or CheckpointException))
                 stderr.WriteLine("(the stack trace is in the run folder's run.log, or rerun with --verbose)");
             return code;
         }
     }
+
+    /// <summary>The exit code of <paramref name="e"/> (<see cref="Classify"/>'s).</summary>
+    public static int ExitCodeOf(Exception e) => Classify(e).Code;
 
     /// <summary>The exit code and the one-line message for <paramref name="e"/>.</summary>
     public static (int Code, string Line) Classify(Exception e)
@@ -53,19 +41,19 @@ public static class ErrorHandler
         string message = OneLine(e.Message);
         return e switch
         {
-            OperationCanceledException => (ExitCode.Interrupted, "interrupted"),
-            TrainingDivergedException or CheckpointException => (ExitCode.Fault, message),
-            FileNotFoundException or DirectoryNotFoundException => (ExitCode.InputError, message),
-            UnauthorizedAccessException => (ExitCode.Fault, $"{message} Fix: make the folder writable, or set output_dir elsewhere."),
-            IOException io when IsDiskFull(io) => (ExitCode.Fault, $"disk full: {message} Fix: free space, or set output_dir to another disk; rerun with --resume to continue."),
+            OperationCanceledException => (ExitCodes.Interrupted, "interrupted"),
+            TrainingDivergedException or CheckpointException => (ExitCodes.RuntimeFault, message),
+            FileNotFoundException or DirectoryNotFoundException => (ExitCodes.UsageError, message),
+            UnauthorizedAccessException => (ExitCodes.RuntimeFault, $"{message} Fix: make the folder writable, or set output_dir elsewhere."),
+            IOException io when IsDiskFull(io) => (ExitCodes.RuntimeFault, $"disk full: {message} Fix: free space, or set output_dir to another disk; rerun with --resume to continue."),
             IOException io when io.Message.Contains("Read-only file system", StringComparison.OrdinalIgnoreCase) =>
-                (ExitCode.Fault, $"{message} Fix: set output_dir to a writable folder."),
-            IOException => (ExitCode.Fault, $"I/O error: {message}"),
-            ExternalException => (ExitCode.Fault, $"libtorch error: {message} (a native TorchSharp failure: check the device, the memory, data.batch_size)"),
-            OutOfMemoryException => (ExitCode.Fault, "out of memory: lower data.batch_size or data.eval_batch_size, or use a smaller model."),
+                (ExitCodes.RuntimeFault, $"{message} Fix: set output_dir to a writable folder."),
+            IOException => (ExitCodes.RuntimeFault, $"I/O error: {message}"),
+            ExternalException => (ExitCodes.RuntimeFault, $"libtorch error: {message} (a native TorchSharp failure: check the device, the memory, data.batch_size)"),
+            OutOfMemoryException => (ExitCodes.RuntimeFault, "out of memory: lower data.batch_size or data.eval_batch_size, or use a smaller model."),
             ArgumentException or InvalidDataException or FormatException or NotSupportedException or InvalidOperationException
-                => (ExitCode.InputError, message),
-            _ => (ExitCode.Fault, $"internal error ({e.GetType().Name}): {message}"),
+                => (ExitCodes.UsageError, message),
+            _ => (ExitCodes.RuntimeFault, $"internal error ({e.GetType().Name}): {message}"),
         };
     }
 

@@ -21,7 +21,7 @@ public class ErrorHandlerTests
     public void ConfigErrorsAreInputErrorsOnOneLine()
     {
         var (code, err) = Run(new ConfigException("'c.json'", new[] { "train.lr: must be > 0, got 0", "train.epochs: expected an integer, got 'x'" }));
-        Assert.That(code, Is.EqualTo(ExitCode.InputError));
+        Assert.That(code, Is.EqualTo(ExitCodes.UsageError));
         Assert.That(err, Is.EqualTo("error: config 'c.json' is invalid (2 errors): train.lr: must be > 0, got 0; train.epochs: expected an integer, got 'x'" + Environment.NewLine));
     }
 
@@ -43,7 +43,7 @@ public class ErrorHandlerTests
     {
         foreach (var e in new Exception[] { new FileNotFoundException("no file"), new InvalidDataException("bad file"), new ArgumentException("bad option"),
                                             new StateDictMismatchException(new StateDictLoadResult(new string[0], new[] { "fc.weight" }, new string[0], new ShapeMismatch[0], new string[0]), "w.pt") })
-            Assert.That(ErrorHandler.Classify(e).Code, Is.EqualTo(ExitCode.InputError), e.GetType().Name);
+            Assert.That(ErrorHandler.Classify(e).Code, Is.EqualTo(ExitCodes.UsageError), e.GetType().Name);
         Assert.That(ErrorHandler.Classify(new StateDictMismatchException(
             new StateDictLoadResult(new string[0], new[] { "fc.weight" }, new string[0], new ShapeMismatch[0], new string[0]), "w.pt")).Line, Does.Not.Contain("\n"));
     }
@@ -53,9 +53,9 @@ public class ErrorHandlerTests
     {
         Exception Thrown() { try { throw new NullReferenceException("boom"); } catch (Exception e) { return e; } }
         var (code, quiet) = Run(Thrown());
-        Assert.That(code, Is.EqualTo(ExitCode.Fault));
+        Assert.That(code, Is.EqualTo(ExitCodes.RuntimeFault));
         Assert.That(quiet, Does.StartWith("error: internal error (NullReferenceException): boom").And.Not.Contain("System.NullReferenceException"));
         Assert.That(Run(Thrown(), verbose: true).Err, Does.Contain("System.NullReferenceException: boom"));
-        Assert.That(Run(new OperationCanceledException()).Code, Is.EqualTo(ExitCode.Interrupted));
+        Assert.That(Run(new OperationCanceledException()).Code, Is.EqualTo(ExitCodes.Interrupted));
     }
 }

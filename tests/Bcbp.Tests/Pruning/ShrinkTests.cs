@@ -72,7 +72,7 @@ public class ShrinkTests
     public void FilterRunShrinksToHalfTheInnerChannelsWithTheSameOutputs()
     {
         var outDir = Path.Combine(_dir, "out-resnet");
-        int code = new ShrinkCommand().Run(CliArgs.Parse(new[] { "--run", _filterRun, "--out", outDir, "--batch", "4", "--iters", "2", "--warmup", "1" }));
+        int code = BcbpCli.Run(new[] { "shrink", "--run", _filterRun, "--out", outDir, "--batch", "4", "--iters", "2", "--warmup", "1" });
         Assert.That(code, Is.EqualTo(0));
         var r = OutputJson.Read<ShrinkReport>(Path.Combine(outDir, ShrinkReport.FileName));
 
@@ -255,10 +255,12 @@ public class ShrinkTests
     [Test]
     public void MissingOrDenseRunFoldersAreRefusedWithTheFix()
     {
-        Assert.That(() => new ShrinkCommand().Run(CliArgs.Parse(new[] { "--run", Path.Combine(_dir, "nope") })),
-            Throws.InstanceOf<DirectoryNotFoundException>().With.Message.Contains("not found").And.Message.Contains("--run"));
-        Assert.That(() => new ShrinkCommand().Run(CliArgs.Parse(Array.Empty<string>())),
-            Throws.ArgumentException.With.Message.Contains("--run is required"));
+        var error = new StringWriter();
+        Assert.That(BcbpCli.Run(new[] { "shrink", "--run", Path.Combine(_dir, "nope") }, TextWriter.Null, error), Is.EqualTo(ExitCodes.UsageError));
+        Assert.That(error.ToString(), Does.Contain("run folder").And.Contain("not found").And.Contain("runs/"));
+        error = new StringWriter();
+        Assert.That(BcbpCli.Run(new[] { "shrink" }, TextWriter.Null, error), Is.EqualTo(ExitCodes.UsageError));
+        Assert.That(error.ToString(), Does.Contain("'--run' is required"));
         var empty = Directory.CreateDirectory(Path.Combine(_dir, "empty")).FullName;
         Assert.That(() => ShrinkExport.Run(Fast(empty), CPU), Throws.InstanceOf<FileNotFoundException>().With.Message.Contains("config.json"));
         var dense = WriteRun("dense", "resnet20", 1, prune: null);

@@ -1,4 +1,3 @@
-using Bcbp.Models.ResNet;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -6,10 +5,30 @@ using static TorchSharp.torch;
 namespace Bcbp.Models.Structure;
 
 /// <summary>
-/// The one owner of what Bcbp knows about a model's wiring: which BatchNorm follows which conv (used by filter
-/// pruning to silence a pruned filter's BN, and by BN folding before sparse conversion) and which channels can be
-/// physically removed (used by filter coupling and surgery).
+/// The one owner of what Bcbp knows about a model's wiring, for any <c>nn.Module</c>, read from module types and
+/// registration order (never from class or layer names): which BatchNorm follows which conv (used by filter pruning to
+/// silence a pruned filter's BN, and by BN folding before sparse conversion) and which channels can be physically
+/// removed (used by filter coupling and surgery).
 /// </summary>
+/// <remarks>
+/// TorchSharp has no graph tracing, so data flow is inferred as PyTorch code is conventionally written:
+/// a <c>Sequential</c> runs its children in order; a module with its own forward declares its layers in the order it
+/// applies them (torchvision's blocks: conv1, bn1, conv2, bn2, ..., downsample). Rules:
+/// <list type="bullet">
+/// <item>conv -> BN: the BatchNorm2d registered right after a Conv2d in the same parent, with as many features as the
+/// conv has filters (conv1/bn1, features.0/features.1, downsample.0/downsample.1).</item>
+/// <item>Inside a <c>Sequential</c>: a conv feeds the next Conv2d/Linear child when only its BN and parameter-free
+/// per-channel modules (ReLU, pools, dropout, identity, flatten), at least one ReLU among them, sit in between.</item>
+/// <item>Inside any other module: each direct Conv2d child feeds the next direct Conv2d child whose input channels equal
+/// its filters (a residual block's inner convs; the block's last conv, its shortcut and a stem feed sums or other
+/// modules and are never producers).</item>
+/// <item>A <c>Sequential</c> child ending in a conv (then per-channel modules with a ReLU) feeds the first layer of the
+/// next <c>Sequential</c> sibling when only parameter-free per-channel modules sit between (VGG's features ->
+/// avgpool -> classifier.0, with <see cref="ChannelChain.ColumnsPerChannel"/> = in_features / channels).</item>
+/// </list>
+/// Grouped and depthwise convs are never part of a chain (their channels are tied to groups). ShrinkExport checks the
+/// shrunk model's outputs against the masked model, so a model that breaks the convention is reported, not trusted.
+/// </remarks>
 public static class ModelStructure
 {
     /// <summary>
@@ -19,9 +38,8 @@ public static class ModelStructure
     public static IReadOnlyDictionary<string, ConvNorm> ConvNorms(nn.Module model)
     {
         var result = new Dictionary<string, ConvNorm>();
-        foreach (var (name, parent) in WithRoot(model))
+        foreach (var (prefix, parent) in Parents(model))
         {
-            string prefix = name.Length == 0 ? "" : name + ".";
             var children = parent.named_children().ToList();
             for (int i = 0; i + 1 < children.Count; i++)
                 if (children[i].module is Conv2d conv && children[i + 1].module is BatchNorm2d bn
@@ -31,52 +49,95 @@ public static class ModelStructure
         return result;
     }
 
-    /// <summary>
-    /// The removable channel chains of a Bcbp model. Rule: only channels that feed nothing but the next layer are
-    /// removable. ResNet: the internal channels of each block (conv1 -> conv2 of a BasicBlock / CIFAR block,
-    /// conv1 -> conv2 and conv2 -> conv3 of a Bottleneck); block outputs, shortcuts and the stem feed residual sums
-    /// and are never shrunk. VGG: every conv of <c>features</c> into the next conv, the last one into
-    /// <c>classifier.0</c>. Other models: none.
-    /// </summary>
+    /// <summary>The removable channel chains of <paramref name="model"/>, in named_modules order of their producers.</summary>
     public static IReadOnlyList<ChannelChain> ChannelChains(nn.Module model)
     {
+        var norms = ConvNorms(model).ToDictionary(p => p.Key, p => p.Value.Norm);
         var chains = new List<ChannelChain>();
-        foreach (var (name, module) in WithRoot(model))
+        foreach (var (prefix, parent) in Parents(model))
         {
-            string prefix = name.Length == 0 ? "" : name + ".";
-            if (module is BasicBlock or CifarBasicBlock)
-                chains.Add(new(prefix + "conv1", prefix + "bn1", prefix + "conv2", 1));
-            else if (module is Bottleneck)
+            var children = parent.named_children().Select(c => (Name: prefix + c.name, c.module)).ToList();
+            if (parent is Sequential)
             {
-                chains.Add(new(prefix + "conv1", prefix + "bn1", prefix + "conv2", 1));
-                chains.Add(new(prefix + "conv2", prefix + "bn2", prefix + "conv3", 1));
+                for (int i = 0; i < children.Count; i++)
+                    if (children[i].module is Conv2d p && Ungrouped(p) && ConsumerInSequence(children, i + 1) is { } c)
+                        Add(chains, children[i].Name, p, norms, c.Name, c.module);
+                continue;
             }
-            else if (module is Vgg.Vgg)
-                chains.AddRange(VggChains(module, prefix));
+            var convs = children.Where(c => c.module is Conv2d).ToList();
+            for (int i = 0; i + 1 < convs.Count; i++)
+            {
+                var (p, c) = ((Conv2d)convs[i].module, (Conv2d)convs[i + 1].module);
+                if (Ungrouped(p) && Ungrouped(c) && c.in_channels == p.out_channels)
+                    Add(chains, convs[i].Name, p, norms, convs[i + 1].Name, c);
+            }
+            for (int i = 0; i < children.Count; i++)
+            {
+                if (children[i].module is not Sequential a) continue;
+                int j = i + 1;
+                while (j < children.Count && PerChannel(children[j].module)) j++;
+                if (j == children.Count || children[j].module is not Sequential b) continue;
+                var tail = Tail(a, children[i].Name);
+                var first = b.named_children().FirstOrDefault();
+                if (tail is { } t && first.module is Conv2d or Linear)
+                    Add(chains, t.Name, t.Conv, norms, children[j].Name + "." + first.name, first.module);
+            }
         }
-        return chains;
+        var order = model.named_modules().Select((m, i) => (m.name, i)).ToDictionary(p => p.name, p => p.i);
+        return chains.OrderBy(c => order[c.Producer]).ToList();
     }
 
-    static IEnumerable<ChannelChain> VggChains(nn.Module vgg, string prefix)
+    static void Add(List<ChannelChain> chains, string producer, Conv2d p, IReadOnlyDictionary<string, string> norms, string consumer, nn.Module c)
     {
-        var features = vgg.named_children().First(c => c.name == "features").module.named_children().ToList();
-        var convs = features.Select((c, i) => (c.name, c.module, i)).Where(c => c.module is Conv2d).ToList();
-        for (int j = 0; j < convs.Count; j++)
+        long channels = p.out_channels;
+        long columns = c switch
         {
-            var (name, conv, i) = convs[j];
-            string? norm = i + 1 < features.Count && features[i + 1].module is BatchNorm2d ? prefix + "features." + features[i + 1].name : null;
-            if (j + 1 < convs.Count)
-                yield return new(prefix + "features." + name, norm, prefix + "features." + convs[j + 1].name, 1);
-            else
-            {
-                var head = (Linear)vgg.named_modules().First(m => m.name == "classifier.0").module;
-                long channels = ((Conv2d)conv).weight!.shape[0];
-                yield return new(prefix + "features." + name, norm, prefix + "classifier.0", head.weight!.shape[1] / channels);
-            }
-        }
+            Conv2d conv when Ungrouped(conv) && conv.in_channels == channels => 1,
+            Linear lin when lin.in_features % channels == 0 => lin.in_features / channels,
+            _ => 0,
+        };
+        if (columns > 0) chains.Add(new ChannelChain(producer, norms.GetValueOrDefault(producer), consumer, columns));
     }
 
-    /// <summary>named_modules leaves out the root module itself (name "").</summary>
-    static IEnumerable<(string name, nn.Module module)> WithRoot(nn.Module model) =>
-        new[] { ("", model) }.Concat(model.named_modules());
+    /// <summary>The Conv2d/Linear that children[from..] reach first through the producer's BN and per-channel modules, with a ReLU among them.</summary>
+    static (string Name, nn.Module module)? ConsumerInSequence(IReadOnlyList<(string Name, nn.Module module)> children, int from)
+    {
+        bool relu = false;
+        for (int i = from; i < children.Count; i++)
+        {
+            var m = children[i].module;
+            if (m is Conv2d or Linear) return relu ? children[i] : null;
+            if (m is BatchNorm2d && i == from) continue;
+            if (!PerChannel(m)) return null;
+            relu |= m is ReLU;
+        }
+        return null;
+    }
+
+    /// <summary>The last conv of a Sequential when only its BN and per-channel modules (with a ReLU) follow it.</summary>
+    static (string Name, Conv2d Conv)? Tail(Sequential seq, string prefix)
+    {
+        var children = seq.named_children().ToList();
+        int last = children.FindLastIndex(c => c.module is Conv2d or Linear);
+        if (last < 0 || children[last].module is not Conv2d conv || !Ungrouped(conv)) return null;
+        bool relu = false;
+        for (int i = last + 1; i < children.Count; i++)
+        {
+            var m = children[i].module;
+            if (m is BatchNorm2d && i == last + 1) continue;
+            if (!PerChannel(m)) return null;
+            relu |= m is ReLU;
+        }
+        return relu ? (prefix + "." + children[last].name, conv) : null;
+    }
+
+    /// <summary>Parameter-free modules that act on each channel alone (a zero channel stays zero).</summary>
+    static bool PerChannel(nn.Module m) => m is ReLU or MaxPool2d or AvgPool2d or AdaptiveAvgPool2d or AdaptiveMaxPool2d
+        or Dropout or Dropout2d or Identity or Flatten;
+
+    static bool Ungrouped(Conv2d conv) => conv.groups == 1;
+
+    /// <summary>Every module with its dotted prefix ("" for the root, "layer1.0." for a block).</summary>
+    static IEnumerable<(string Prefix, nn.Module Module)> Parents(nn.Module model) =>
+        new[] { ("", model) }.Concat(model.named_modules().Select(m => (m.name + ".", m.module)));
 }

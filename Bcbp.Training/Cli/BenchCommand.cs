@@ -160,7 +160,7 @@ public sealed class BenchCommand : ICliCommand
         var x = randn(new long[] { batch, 3, 224, 224 }, dtype: ScalarType.Float16, device: device, generator: null);
         var dense = model.forward(x).to(ScalarType.Float32);
         double denseMs = TimeMs(() => model.forward(x), iters);
-        var converted = SparseConversion.Convert(model, tileRows, SparseLayout.Bcbp, foldBatchNorm: true);
+        var converted = SparseConversion.Convert(model, tileRows, SparseLayout.Bcbp, foldBatchNorm: true).Converted;
         var sparse = model.forward(x).to(ScalarType.Float32);
         double sparseMs = TimeMs(() => model.forward(x), iters);
         double relErr = (sparse - dense).norm().item<float>() / dense.norm().item<float>();

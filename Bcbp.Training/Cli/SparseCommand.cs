@@ -147,6 +147,8 @@ public sealed class SparseCommand : ICliCommand
             Invariant($"sparse: {r.Arch} from {r.Run ?? r.Weights}: {r.Converted.Count} layers converted ({r.Layout}, tile_rows {r.TileRows}") +
             (r.FoldBatchNorm ? ", BN folded" : "") + Invariant($") on {r.Device} {r.Dtype}"),
         };
+        if (r.LeftDense.Count > 0)
+            lines.Add($"  left dense (masked, still exact): {string.Join("; ", r.LeftDense)}");
         if (r.DenseTop1 is { } dt && r.SparseTop1 is { } st)
             lines.Add(Invariant($"  {r.Inputs} test split, {r.Samples} images: top-1 dense {dt:F2}%, sparse {st:F2}% ") +
                       Invariant($"(loss {r.DenseLoss:F4} / {r.SparseLoss:F4})") +

@@ -56,7 +56,8 @@ public static class SparseEvaluation
         {
             Arch = arch, Weights = weights, Inputs = inputs,
             Device = settings.Device.ToString(), Dtype = settings.Dtype.ToString(), TileRows = settings.TileRows,
-            Layout = settings.Layout.ToString().ToLowerInvariant(), FoldBatchNorm = settings.FoldBatchNorm, Converted = converted,
+            Layout = settings.Layout.ToString().ToLowerInvariant(), FoldBatchNorm = settings.FoldBatchNorm, Converted = converted.Converted,
+            LeftDense = converted.LeftDenseLines,
             Samples = tally.Samples, InputShape = shape,
             DenseTop1 = tally.Labelled ? 100.0 * tally.DenseCorrect / tally.Samples : null,
             SparseTop1 = tally.Labelled ? 100.0 * tally.SparseCorrect / tally.Samples : null,

@@ -67,7 +67,8 @@ public sealed class PruningHook : ITrainingHook
     {
         var layers = Check(config, model);
         foreach (var l in layers) l.EnsureMask();
-        var hook = new PruningHook(config, model, layers, stepsPerEpoch, log);
+        var hook = new PruningHook(config, model, layers, stepsPerEpoch, log) { LeftDense = LayerDiscovery.LeftDense(model, config) };
+        foreach (var l in hook.LeftDense) log.Warning("Left dense: {Layer}: {Reason}", l.Name, l.Reason);
         log.Information("Pruning {Method} to sparsity {Sparsity} ({Scope}) on {Count} layers: {Layers}",
             config.Method, config.Sparsity, config.Scope, layers.Count, string.Join(", ", layers.Select(l => l.Name)));
         return hook;
@@ -75,6 +76,9 @@ public sealed class PruningHook : ITrainingHook
 
     /// <summary>The pruned layers, in model order.</summary>
     public IReadOnlyList<PrunableLayer> Layers { get; }
+
+    /// <summary>Layers with weights this method cannot prune (<see cref="LayerDiscovery.LeftDense"/>), kept dense.</summary>
+    public IReadOnlyList<LeftDenseLayer> LeftDense { get; private init; } = Array.Empty<LeftDenseLayer>();
 
     /// <summary>The schedule the masks follow.</summary>
     public SparsitySchedule Schedule => _schedule;
@@ -184,7 +188,7 @@ public sealed class PruningHook : ITrainingHook
             return new LayerReport(l.Name, l.M, l.K, l.Sparsity, l.AchievedSparsity, stats.Tiles, stats.KeptColumnsMin,
                                    stats.KeptColumnsMax, stats.KeptColumnsMean, stats.KeptColumns, stats.Wit);
         }).ToList();
-        return new PruneReport(_config.Method, _config.Sparsity, AchievedSparsity, _config.TileRows, _config.TileCols, layers);
+        return new PruneReport(_config.Method, _config.Sparsity, AchievedSparsity, _config.TileRows, _config.TileCols, layers, LeftDense);
     }
 
     /// <summary>Writes prune_report.json and prune_report.md into <paramref name="runDir"/> and logs a summary.</summary>

@@ -1,5 +1,6 @@
 using Bcbp.Models;
 using Bcbp.Models.IO;
+using Bcbp.Models.Structure;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;

@@ -2,6 +2,7 @@ using System.Reflection;
 using System.Runtime.InteropServices;
 using Bcbp.Models.IO;
 using Bcbp.Training.Fitting;
+using Bcbp.Training.Runs;
 
 namespace Bcbp.Training.Cli;
 
@@ -25,7 +26,7 @@ public static class ErrorHandler
             var (code, line) = Classify(e);
             stderr.WriteLine($"error: {line}");
             if (verbose) stderr.WriteLine(e.ToString());
-            else if (code == ExitCodes.RuntimeFault && Unwrap(e) is not (TrainingDivergedException or CheckpointException))
+            else if (code == ExitCodes.RuntimeFault && Unwrap(e) is not (TrainingDivergedException or CheckpointException or RunLockedException))
                 stderr.WriteLine("(the stack trace is in the run folder's run.log, or rerun with --verbose)");
             return code;
         }
@@ -42,7 +43,7 @@ public static class ErrorHandler
         return e switch
         {
             OperationCanceledException => (ExitCodes.Interrupted, "interrupted"),
-            TrainingDivergedException or CheckpointException => (ExitCodes.RuntimeFault, message),
+            TrainingDivergedException or CheckpointException or RunLockedException => (ExitCodes.RuntimeFault, message),
             FileNotFoundException or DirectoryNotFoundException => (ExitCodes.UsageError, message),
             UnauthorizedAccessException => (ExitCodes.RuntimeFault, $"{message} Fix: make the folder writable, or set output_dir elsewhere."),
             IOException io when IsDiskFull(io) => (ExitCodes.RuntimeFault, $"disk full: {message} Fix: free space, or set output_dir to another disk; rerun with --resume to continue."),

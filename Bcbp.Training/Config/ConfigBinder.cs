@@ -141,6 +141,9 @@ public static class ConfigBinder
     {
         var inv = CultureInfo.InvariantCulture;
         bool isNumber = double.TryParse(text, NumberStyles.Float, inv, out var d);
+        // YAML spells them .inf and .nan.
+        if (System.Text.RegularExpressions.Regex.IsMatch(text, @"^[-+]?\.(inf|Inf|INF)$")) (isNumber, d) = (true, double.PositiveInfinity);
+        if (System.Text.RegularExpressions.Regex.IsMatch(text, @"^\.(nan|NaN|NAN)$")) (isNumber, d) = (true, double.NaN);
         if (type == typeof(double) && isNumber)
             return $"expected a finite number, got '{text}' ({(double.IsNaN(d) ? "not a number" : "infinite")})";
         if ((type == typeof(int) || type == typeof(long)) && isNumber && double.IsFinite(d) && Math.Floor(d) == d)

@@ -25,6 +25,14 @@ public class ConfigNumberAndSyntaxTests
     }
 
     [Test]
+    public void YamlInfinityAndNanNameTheirKey()
+    {
+        var e = Assert.Throws<ConfigException>(() => ConfigLoader.Load(Write("c.yaml", "train:\n  lr: .inf\n  weight_decay: .nan\n"), null, _dir))!;
+        Assert.That(e.Errors, Does.Contain("train.lr: expected a finite number, got '.inf' (infinite)"));
+        Assert.That(e.Errors, Does.Contain("train.weight_decay: expected a finite number, got '.nan' (not a number)"));
+    }
+
+    [Test]
     public void NonFiniteNumberInTheFileNamesItsKey()
     {
         var e = Assert.Throws<ConfigException>(() => ConfigLoader.Load(Write("c.json", "{\"train\": {\"lr\": 1e400}}"), null, _dir))!;

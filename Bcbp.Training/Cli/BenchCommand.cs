@@ -1,6 +1,5 @@
 using System.CommandLine;
 using Bcbp.Models.IO;
-using System.Diagnostics;
 using System.Globalization;
 using System.Text;
 using System.Text.Json;
@@ -9,6 +8,7 @@ using Bcbp.Kernels.Formats;
 using Bcbp.Kernels.Ops;
 using Bcbp.Models;
 using Bcbp.Training.Backend;
+using Bcbp.Training.Fitting;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -39,7 +39,7 @@ public sealed class BenchCommand : ICliCommand
         new("vgg16", "features.28", 512, 512, 3, 1, 14),
     };
 
-    /// <summary>One measured case; times in milliseconds (median-free mean over a queued loop).</summary>
+    /// <summary>One measured case; times in milliseconds per call (<see cref="ForwardTimer"/>).</summary>
     public sealed record Row(string Model, string Layer, int Batch, double Sparsity, int TileRows, long M, long K, long KeptK, long N,
         double DenseMs, double IdealMs, double BcbpMs, double BlockMs, double BlockWit);
 
@@ -134,11 +134,12 @@ public sealed class BenchCommand : ICliCommand
         long kept = bcbp.KeptPerTile;
         var wc = randn(new long[] { l.Cout, kept }, dtype: ScalarType.Float16, device: device);
         var xg = randn(new long[] { kept, n }, dtype: ScalarType.Float16, device: device);
-        double dense = TimeMs(() => nn.functional.conv2d(x, wd, null, new long[] { l.Stride }, new long[] { pad }), iters);
-        double ideal = TimeMs(() => wc.matmul(xg), iters);
-        double ours = TimeMs(() => GatherGemm.Conv2d(pb, xc, g), iters);
-        double blk = TimeMs(() => GatherGemm.Conv2d(pk, xc, g), iters);
-        return new Row(l.Model, l.Name, batch, sparsity, tileRows, l.Cout, cols, kept, n, dense, ideal, ours, blk, block.Wit);
+        var ms = ForwardTimer.MedianMs(new Func<Tensor>[]
+        {
+            () => nn.functional.conv2d(x, wd, null, new long[] { l.Stride }, new long[] { pad }), () => wc.matmul(xg),
+            () => GatherGemm.Conv2d(pb, xc, g), () => GatherGemm.Conv2d(pk, xc, g),
+        }, ForwardTimer.DefaultWarmup, iters, device);
+        return new Row(l.Model, l.Name, batch, sparsity, tileRows, l.Cout, cols, kept, n, ms[0], ms[1], ms[2], ms[3], block.Wit);
     }
 
     static EndToEndRow EndToEnd(int batch, double sparsity, int tileRows, int iters, Device device)
@@ -159,14 +160,14 @@ public sealed class BenchCommand : ICliCommand
         model.to(device).half();
         var x = randn(new long[] { batch, 3, 224, 224 }, dtype: ScalarType.Float16, device: device, generator: null);
         var dense = model.forward(x).to(ScalarType.Float32);
-        double denseMs = TimeMs(() => model.forward(x), iters);
+        double denseMs = TimeMs(() => model.forward(x), iters, device);
         var converted = SparseConversion.Convert(model, tileRows, SparseLayout.Bcbp, foldBatchNorm: true).Converted;
         var sparse = model.forward(x).to(ScalarType.Float32);
-        double sparseMs = TimeMs(() => model.forward(x), iters);
-        double relErr = (sparse - dense).norm().item<float>() / dense.norm().item<float>();
-        double agree = sparse.argmax(1).eq(dense.argmax(1)).to(ScalarType.Float32).mean().item<float>();
+        double sparseMs = TimeMs(() => model.forward(x), iters, device);
+        var comparison = new OutputComparison();
+        comparison.Add(dense, sparse, null);
         return new EndToEndRow("resnet50", batch, sparsity, tileRows, denseMs, sparseMs, batch * 1000 / denseMs, batch * 1000 / sparseMs,
-            relErr, agree, converted.Count);
+            comparison.RelErr, comparison.Agreement, converted.Count);
     }
 
     static string Markdown(IReadOnlyList<EndToEndRow> rows)
@@ -180,16 +181,10 @@ public sealed class BenchCommand : ICliCommand
         return sb.ToString();
     }
 
-    /// <summary>Mean time of <paramref name="iters"/> queued calls after warm-up (the launch queue hides host overhead).</summary>
-    static double TimeMs(Func<Tensor> fn, int iters)
-    {
-        for (int i = 0; i < 3; i++) { using var s = NewDisposeScope(); fn(); }
-        torch.cuda.synchronize();
-        var sw = Stopwatch.StartNew();
-        for (int i = 0; i < iters; i++) { using var s = NewDisposeScope(); fn(); }
-        torch.cuda.synchronize();
-        return sw.Elapsed.TotalMilliseconds / iters;
-    }
+    /// <summary>One model's time per forward pass (<see cref="ForwardTimer"/>; conversion is in place, so dense and
+    /// sparse are timed one after the other, not in turns).</summary>
+    static double TimeMs(Func<Tensor> forward, int iters, Device device) =>
+        ForwardTimer.MedianMs(new[] { forward }, ForwardTimer.DefaultWarmup, iters, device)[0];
 
     static string Markdown(IReadOnlyList<Row> rows)
     {

@@ -6,6 +6,7 @@ using TorchSharp.Modules;
 using static TorchSharp.torch;
 using Bcbp.Models.Structure;
 using Bcbp.Training.Cli;
+using Bcbp.Training.Backend;
 using Bcbp.Training.Config;
 using Bcbp.Training.Data;
 using Bcbp.Training.Inference;
@@ -287,7 +288,7 @@ public class ShrinkTests
     [Test]
     public void MedianIsTheMiddleValue()
     {
-        Assert.That(ThroughputMeter.Median(new[] { 3.0, 1.0, 100.0 }), Is.EqualTo(3.0));
-        Assert.That(ThroughputMeter.Median(new[] { 4.0, 1.0, 2.0, 100.0 }), Is.EqualTo(3.0));
+        Assert.That(ForwardTimer.Median(new[] { 3.0, 1.0, 100.0 }), Is.EqualTo(3.0));
+        Assert.That(ForwardTimer.Median(new[] { 4.0, 1.0, 2.0, 100.0 }), Is.EqualTo(3.0));
     }
 }

@@ -38,7 +38,7 @@ public class DivergenceTests
         var model = new TinyNet();
         var data = new InMemorySource(64, seed: 1);
         var path = Path.Combine(_dir, "checkpoint.bin");
-        var trainer = new Trainer(model, new TrainConfig { Lr = 0.1, LrSchedule = "constant" }, "dense", epochs: 3,
+        var trainer = new Trainer(model, new TrainConfig { Lr = 0.1, LrSchedule = "constant" }, TrainingPhase.Dense, epochs: 3,
             stepsPerEpoch: 4, CPU, new[] { new PoisonHook(atStep: 5) });
         byte[]? afterFirstEpoch = null;
         var e = Assert.Throws<TrainingDivergedException>(() => trainer.Fit(data, data, new FitOptions
@@ -59,7 +59,7 @@ public class DivergenceTests
         var model = new TinyNet();
         var data = new InMemorySource(256, seed: 1);
         var path = Path.Combine(_dir, "checkpoint.bin");
-        var trainer = new Trainer(model, new TrainConfig { Lr = 1e6, LrSchedule = "constant" }, "dense", epochs: 2, stepsPerEpoch: 32, CPU);
+        var trainer = new Trainer(model, new TrainConfig { Lr = 1e6, LrSchedule = "constant" }, TrainingPhase.Dense, epochs: 2, stepsPerEpoch: 32, CPU);
         var e = Assert.Throws<TrainingDivergedException>(() => trainer.Fit(data, data, new FitOptions { BatchSize = 8, CheckpointPath = path }))!;
         Assert.That(e.Epoch, Is.EqualTo(1));
         Assert.That(e.Step, Is.InRange(1, 32));

@@ -53,14 +53,14 @@ public sealed class BenchCommand : ICliCommand
     {
         if (args.Has("help"))
         {
-            Console.WriteLine("usage: bcbp bench [--device cuda] [--libtorch DIR] [--out DIR (experiments/results/bench)] [--model all|resnet50|vgg16]\n" +
+            Console.WriteLine("usage: bcbp bench [--device cuda] [--libtorch DIR] [--out DIR (runs/bench)] [--model all|resnet50|vgg16]\n" +
                               "                  [--batch 1,32,256] [--sparsity 0.5,0.75,0.875] [--tile-rows 64] [--iters 20]\n" +
                               "                  [--layers yes|no] [--e2e yes|no] [--e2e-batch 1,32,256] [--e2e-sparsity 0.75]\n" +
                               "  per layer: dense cuDNN, ideal compacted GEMM, our BCBP and block kernels; ResNet-50 end to end (docs/kernels.md)");
             return 0;
         }
         var device = TorchBackend.Initialize(args.Get("device", "cuda"), args.Get("libtorch"));
-        string outDir = args.Get("out", "experiments/results/bench");
+        string outDir = args.Get("out", Path.Combine("runs", "bench"));
         var batches = Ints(args.Get("batch", "1,32,256"));
         var sparsities = args.Get("sparsity", "0.5,0.75,0.875").Split(',').Select(s => double.Parse(s, CultureInfo.InvariantCulture)).ToArray();
         int tileRows = args.GetInt("tile-rows", 64), iters = args.GetInt("iters", 20);

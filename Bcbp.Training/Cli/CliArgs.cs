@@ -16,7 +16,7 @@ public sealed class CliArgs
 
     /// <summary>Options that take no value.</summary>
     public static readonly HashSet<string> Flags = new(StringComparer.Ordinal)
-    { "resume", "help", "quiet", "no-progress", "fresh", "cpu-only", "dry-run", "sparse-eval" };
+    { "resume", "help", "quiet", "no-progress", "fresh", "cpu-only", "dry-run", "sparse-eval", "publish" };
 
     public static CliArgs Parse(IEnumerable<string> argv)
     {
@@ -54,6 +54,20 @@ public sealed class CliArgs
         var v = Get(key);
         if (v is null) return fallback;
         return int.TryParse(v, out var n) ? n : throw new ArgumentException($"option --{key} expects an integer, got '{v}'");
+    }
+
+    /// <summary>A comma-separated list of integers (<c>--seeds 0,1,2</c>); empty when the option is absent.</summary>
+    public IReadOnlyList<int> GetInts(string key)
+    {
+        var v = Get(key);
+        if (v is null) return Array.Empty<int>();
+        var parts = v.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+        var values = new List<int>();
+        foreach (var p in parts)
+            values.Add(int.TryParse(p, out var n) ? n : throw new ArgumentException($"option --{key} expects comma-separated integers (for example --{key} 0,1,2), got '{v}'"));
+        if (values.Count == 0 || values.Distinct().Count() != values.Count)
+            throw new ArgumentException($"option --{key} expects distinct comma-separated integers, got '{v}'");
+        return values;
     }
 
     /// <summary>Throws when an option was given that no code asked about (a typo would otherwise be ignored).</summary>

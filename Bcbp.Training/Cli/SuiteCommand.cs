@@ -7,10 +7,11 @@ using Bcbp.Training.Runtime;
 namespace Bcbp.Training.Cli;
 
 /// <summary>
-/// <c>bcbp suite --suite FILE [--only PATTERNS] [--set k=v ...] [--dry-run] [--sparse-eval]</c>: runs what is missing of
-/// an experiment suite (dense pretraining per model x dataset, then every pruning cell from it; finished cells skipped,
-/// stopped ones resumed), optionally evaluates each finished pruning cell on our sparse kernels (its speedup goes into
-/// the report), then publishes the finished runs into the suite's results folder and writes the report.
+/// <c>bcbp suite --suite FILE [--only PATTERNS] [--set k=v ...] [--seeds N,...] [--dry-run] [--publish] [--sparse-eval]</c>:
+/// runs what is missing of an experiment suite (dense pretraining per model x dataset, then every pruning cell from it;
+/// finished cells skipped, stopped ones resumed, stale ones rerun), optionally evaluates each finished pruning cell on
+/// our sparse kernels (its speedup goes into the report), then writes the report of the suite's current cells (into
+/// the output folder, or with --publish into the suite's results folder) and prints its table.
 /// </summary>
 public sealed class SuiteCommand : ICliCommand
 {
@@ -21,34 +22,46 @@ public sealed class SuiteCommand : ICliCommand
     {
         if (args.Has("help"))
         {
-            Console.WriteLine("usage: bcbp suite --suite FILE [--only GLOB[,GLOB]] [--set key=value ...] [--dry-run] [--sparse-eval] [--libtorch DIR] [--threads N] [--quiet] [--no-progress]\n" +
+            Console.WriteLine("usage: bcbp suite --suite FILE [--only GLOB[,GLOB]] [--set key=value ...] [--seeds N,N,...] [--dry-run] [--publish] [--sparse-eval] [--libtorch DIR] [--threads N] [--quiet] [--no-progress]\n" +
                               "  --only      run only the cells whose names match (their dense cells run too)\n" +
-                              "  --set       override a config key in every cell (part of each cell's stamp)\n" +
-                              "  --dry-run   list the cells and their state, validate every config, run nothing\n" +
+                              "  --set       override a config key in every cell (part of each cell's stamp: a changed value reruns the cell)\n" +
+                              "  --seeds     run every cell once per seed (replaces the suite's grid.seeds); the report shows mean ± std\n" +
+                              "  --dry-run   list the cells and their state (finished, to run, stopped, STALE), validate every config, run nothing\n" +
+                              "  --publish   copy the current runs into the suite's results_dir (committed evidence) and write the report there;\n" +
+                              "              without it the report goes to OUTPUT_DIR/report and nothing outside the output folder changes\n" +
                               "  --sparse-eval  convert each finished pruning cell to our sparse kernels and compare it with its masked\n" +
-                              "              model on its test set (bcbp sparse --run; once per cell); on CUDA the report shows the speedup");
+                              "              model on its test set (bcbp sparse --run; once per cell); on CUDA the report shows the speedup\n" +
+                              "A cell whose config changed since it ran (STALE) is moved to OUTPUT_DIR/_superseded/ and run again.");
             return 0;
         }
         var suitePath = args.Get("suite") ?? throw new ArgumentException("--suite FILE is required (for example --suite experiments/fashion_mnist.json)");
         string? only = args.Get("only"), libtorch = args.Get("libtorch");
         int threads = args.GetInt("threads", 0);
-        bool dryRun = args.Has("dry-run"), sparseEval = args.Has("sparse-eval"), quiet = args.Has("quiet"), noProgress = args.Has("no-progress");
+        var seeds = args.GetInts("seeds");
+        bool dryRun = args.Has("dry-run"), sparseEval = args.Has("sparse-eval"), publish = args.Has("publish");
+        bool quiet = args.Has("quiet"), noProgress = args.Has("no-progress");
         args.ThrowOnUnknown();
 
+        var clock = System.Diagnostics.Stopwatch.StartNew();
         var suite = SuiteLoader.Load(suitePath);
+        if (seeds.Count > 0) suite = suite with { Grid = suite.Grid with { Seeds = seeds } };
         var cells = GridExpander.Select(GridExpander.Expand(suite), only);
         CellConfigs.ValidateAll(cells, args.Sets);
+        var plan = SuitePlan.Of(suite, cells, args.Sets);
         Console.WriteLine($"suite {suite.Name}: {cells.Count} cell(s) in {suite.OutputDir}");
-        foreach (var cell in cells)
-            Console.WriteLine($"  {cell.Name,-40} {RunFolder.StateOf(Path.Combine(suite.OutputDir, cell.Name))}");
+        foreach (var p in plan)
+            Console.WriteLine($"  {p.Cell.Name,-40} {p.Describe()}");
         if (dryRun) return 0;
 
         var executor = new RunnerCellExecutor(new RunOptions { LibTorchDir = libtorch, Quiet = quiet, ShowProgress = !noProgress, CpuThreads = threads });
-        var outcomes = new SuiteRunner(suite, executor, Console.WriteLine).Run(cells, args.Sets);
+        var outcomes = new SuiteRunner(suite, executor, Console.WriteLine).Run(plan);
         var failedEvals = sparseEval ? EvaluateSparse(suite.OutputDir, cells, args.Sets, libtorch) : 0;
-        var report = SuiteReporting.PublishAndReport(suitePath, Array.Empty<string>(), Console.WriteLine);
+        var (report, dir) = SuiteReporting.ReportSuite(suitePath, suite, args.Sets, publish, Array.Empty<string>(), Console.WriteLine);
         Console.WriteLine();
-        Console.WriteLine(ReportMarkdown.Render(report));
+        Console.WriteLine(ReportConsole.Render(report, dir));
+        Console.WriteLine($"suite {suite.Name}: {outcomes.Count(o => o.Status == CellStatus.Ran)} cell(s) run, " +
+                          $"{outcomes.Count(o => o.Status == CellStatus.Skipped)} already finished, {clock.Elapsed.TotalSeconds:F0} s");
+        if (suite.Next.Length > 0) Console.WriteLine($"next: {suite.Next}");
         var failed = outcomes.Where(o => o.Status is CellStatus.Failed or CellStatus.Blocked).ToList();
         foreach (var o in failed) Console.Error.WriteLine($"error: {o.Cell.Name}: {o.Error}");
         return failed.Count == 0 && failedEvals == 0 ? 0 : 1;

@@ -2,7 +2,7 @@ using System.Text.Json.Nodes;
 
 namespace Bcbp.Training.Experiments;
 
-/// <summary>The pruning unit of a run in the report's words, read from the run's resolved config (<c>config.json</c>):
+/// <summary>The pruning unit of a run in the report's words, from the <c>prune</c> section of the run's resolved config (<c>config.json</c>):
 /// <c>16x1</c> (a bcbp column vector of a 16-row tile), <c>4x4</c> (a block), <c>row</c> (a filter), <c>1x1</c>
 /// (a weight), <c>2:4</c>; <c>-</c> for a dense run or an unknown method.</summary>
 public static class PruneUnit
@@ -21,13 +21,5 @@ public static class PruneUnit
             "nm" => $"{Int("n")}:{Int("m")}",
             _ => "-",
         };
-    }
-
-    /// <summary>The unit of the run folder <paramref name="runDir"/>, from its config.json; "-" without one.</summary>
-    public static string OfRun(string runDir)
-    {
-        var path = Path.Combine(runDir, "config.json");
-        if (!File.Exists(path)) return "-";
-        return Describe(JsonNode.Parse(File.ReadAllText(path))?["prune"] as JsonObject);
     }
 }

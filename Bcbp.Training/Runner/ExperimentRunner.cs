@@ -21,6 +21,8 @@ namespace Bcbp.Training.Runner;
 public static class ExperimentRunner
 {
     public const string CheckpointFile = "checkpoint.bin";
+    /// <summary>The final model (state dict with weight_mask buffers) in the run folder.</summary>
+    public const string ModelFile = "model.safetensors";
 
     public static RunResult Run(ExperimentConfig config, RunOptions? options = null)
     {
@@ -111,14 +113,15 @@ public static class ExperimentRunner
         }
 
         var final = last ?? Evaluator.Evaluate(model, test, config.Data.EvalBatchSize);
-        StateDictIO.Save(model, Path.Combine(runDir, "model.safetensors"));
+        StateDictIO.Save(model, Path.Combine(runDir, ModelFile));
         StateDictIO.Save(model, Path.Combine(runDir, "model.pt"));
         WriteCurves(runDir, config.Name, state.History);
         var run = new RunResult
         {
             Name = config.Name, RunDir = runDir, Top1 = final.Top1, Top5 = final.Top5, Loss = final.Loss, DenseTop1 = denseTop1,
+            TestSamples = test.Count,
             Method = config.Prune?.Method, TargetSparsity = config.Prune?.Sparsity, AchievedSparsity = hook?.AchievedSparsity,
-            ModelFile = "model.safetensors", TrainSeconds = state.History.Sum(m => m.Seconds), Device = device.ToString(),
+            ModelFile = ModelFile, TrainSeconds = state.History.Sum(m => m.Seconds), Device = device.ToString(),
             ConfigHash = configHash, Commit = Provenance.Commit(), Machine = Provenance.Machine(device.ToString()),
             FinishedUtc = DateTime.UtcNow,
         };

@@ -1,4 +1,5 @@
-using Bcbp.Training.Experiments;
+using Bcbp.Training.Reports;
+using Bcbp.Training.Suites;
 
 namespace Bcbp.Training.Cli;
 

@@ -10,6 +10,8 @@ using Bcbp.Training.Fitting;
 using Bcbp.Training.Json;
 using Bcbp.Training.Logging;
 using Bcbp.Training.Pruning;
+using Bcbp.Training.Pruning.Layers;
+using Bcbp.Training.Pruning.Methods;
 
 namespace Bcbp.Training.Runs;
 
@@ -50,11 +52,6 @@ public static class TrainingRun
             log.Warning("Starting {Name} afresh: the old checkpoint in {RunDir} is replaced (pass --resume to continue it)", config.Name, runDir);
             File.Delete(checkpoint);
         }
-        string configHash = ConfigSerializer.Hash(config);
-        if (saved is not null && saved.ConfigHash != configHash)
-            log.Warning("The config differs from the one the checkpoint was written with (hash {Old} -> {New}); resuming anyway",
-                saved.ConfigHash, configHash);
-        ConfigSerializer.Save(config, Path.Combine(runDir, "config.json"));
 
         var device = TorchBackend.Initialize(config.Device, options.LibTorchDir);
         if (options.CpuThreads > 0) set_num_threads(options.CpuThreads);
@@ -72,13 +69,24 @@ public static class TrainingRun
             StateDictIO.Load(model, pretrained);
             log.Information("Loaded weights from {Pretrained}", pretrained);
         }
+        if (config.Prune is { TileRows: 0 } auto)
+        {
+            // prune.tile_rows 0: chosen from the model's prunable layers; config.json (and its hash) hold the choice.
+            auto.TileRows = TileShape.AutoRows(LayerDiscovery.Discover(model, auto).Select(l => l.M));
+            log.Information("prune.tile_rows not set: {TileRows} rows, so every prunable layer has several tiles", auto.TileRows);
+        }
+        string configHash = ConfigSerializer.Hash(config);
+        if (saved is not null && saved.ConfigHash != configHash)
+            log.Warning("The config differs from the one the checkpoint was written with (hash {Old} -> {New}); resuming anyway",
+                saved.ConfigHash, configHash);
+        ConfigSerializer.Save(config, Path.Combine(runDir, "config.json"));
         int stepsPerEpoch = (train.Count + config.Data.BatchSize - 1) / config.Data.BatchSize;
         var progress = Logging.Progress.ForConsole(log, options.ShowProgress);
         var fit = new FitOptions
         {
             BatchSize = config.Data.BatchSize, EvalBatchSize = config.Data.EvalBatchSize, Augment = config.Data.Augment,
             Seed = config.Seed, Progress = progress, CheckpointPath = checkpoint,
-            OnEpoch = (_, state) => WriteCurves(runDir, config.Name, state.History),
+            OnEpoch = (_, state) => WriteCurves(runDir, CurveTitle(config), state.History),
         };
 
         // Dense phase (a finetune checkpoint means it is done).
@@ -115,7 +123,7 @@ public static class TrainingRun
         var final = last ?? Evaluator.Evaluate(model, test, config.Data.EvalBatchSize);
         StateDictIO.Save(model, Path.Combine(runDir, ModelFile));
         StateDictIO.Save(model, Path.Combine(runDir, "model.pt"));
-        WriteCurves(runDir, config.Name, state.History);
+        WriteCurves(runDir, CurveTitle(config), state.History);
         var run = new RunResult
         {
             Name = config.Name, RunDir = runDir, Top1 = final.Top1, Top5 = final.Top5, Loss = final.Loss, DenseTop1 = denseTop1,
@@ -131,9 +139,12 @@ public static class TrainingRun
         return run;
     }
 
-    static void WriteCurves(string runDir, string name, IReadOnlyList<EpochMetrics> history)
+    /// <summary>"NAME: ARCH on DATASET" (the data.dataset actually trained on).</summary>
+    static string CurveTitle(ExperimentConfig config) => $"{config.Name}: {config.Model.Arch} on {config.Data.Dataset}";
+
+    static void WriteCurves(string runDir, string title, IReadOnlyList<EpochMetrics> history)
     {
         MetricsWriter.Write(runDir, history);
-        LearningCurvePlot.Save(Path.Combine(runDir, "learning_curves.png"), history, name);
+        LearningCurvePlot.Save(Path.Combine(runDir, "learning_curves.png"), history, title);
     }
 }

@@ -88,7 +88,9 @@ public class ReportTests
         var out_ = Path.Combine(_dir, "report");
         var files = ReportWriter.Write(Build(), out_);
 
-        Assert.That(files.Select(Path.GetFileName), Is.EquivalentTo(new[] { "report.md", "report.csv", "report.json", "accuracy_vs_sparsity_resnet20_fmnist.png" }));
+        Assert.That(files.Select(Path.GetFileName), Is.EquivalentTo(new[] { "report.md", "report.csv", "report.json",
+            "accuracy_vs_sparsity_resnet20_fmnist.png", "accuracy_vs_sparsity_resnet20_fmnist.svg" }));
+        Assert.That(File.ReadAllText(Path.Combine(out_, "accuracy_vs_sparsity_resnet20_fmnist.svg")), Does.StartWith("<?xml").And.Contains("<svg"));
         var json = JsonNode.Parse(File.ReadAllText(Path.Combine(out_, "report.json")))!;
         Assert.That(json["title"]!.GetValue<string>(), Is.EqualTo("Suite tiny"));
         Assert.That(json["rows"]!.AsArray().Count, Is.EqualTo(4));
@@ -116,7 +118,7 @@ public class ReportTests
                     "layers: geometric mean; a whole-model entry wins; another model's entry does not match");
         Assert.That(ReportMarkdown.Render(report), Does.Contain("| 4.00x |"));
         var files = ReportPlots.Write(report, Path.Combine(_dir, "plots"));
-        Assert.That(files.Select(Path.GetFileName), Does.Contain("speedup_vs_sparsity.png"));
+        Assert.That(files.Select(Path.GetFileName), Does.Contain("speedup_vs_sparsity.png").And.Contain("speedup_vs_sparsity.svg"));
     }
 
     [Test]
@@ -176,5 +178,26 @@ public class ReportTests
         Directory.CreateDirectory(empty);
         Assert.That(() => RunCollector.Collect(empty), Throws.TypeOf<InvalidDataException>().With.Message.Contains("no finished runs"));
         Assert.That(() => RunCollector.Collect(Path.Combine(_dir, "nope")), Throws.TypeOf<DirectoryNotFoundException>());
+    }
+
+    [Test]
+    public void PlotTextIsDrawnWithTheShippedFont()
+    {
+        Bcbp.Training.Plots.PlotTheme.UseShippedFont();
+        Assert.That(ScottPlot.Fonts.Default, Is.EqualTo(Bcbp.Training.Plots.PlotTheme.FontName));
+        Assert.That(File.Exists(Path.Combine(Bcbp.Training.Plots.PlotTheme.FontDir, "DejaVuSans.ttf")), "the build copies the font");
+        // A title of glyphs and one of spaces take the same room: only drawn glyphs change pixels.
+        byte[] Render(string title)
+        {
+            var plot = Bcbp.Training.Plots.PlotTheme.NewPlot();
+            plot.Add.Scatter(new double[] { 1, 2 }, new double[] { 1, 2 });
+            plot.Title(title);
+            plot.Axes.SetLimits(0, 3, 0, 3);
+            return plot.GetImage(300, 200).GetImageBytes();
+        }
+        Assert.That(Render("Wg"), Is.Not.EqualTo(Render("  ")), "same layout, only the glyphs differ");
+        Assert.That(Bcbp.Training.Plots.PlotTheme.ColorOf("bcbp"), Is.EqualTo(Bcbp.Training.Plots.PlotTheme.ColorOf("bcbp")));
+        Assert.That(new[] { "bcbp", "block", "filter", "unstructured", "nm", "dense" }.Select(m => Bcbp.Training.Plots.PlotTheme.ColorOf(m).ToHex()).Distinct().Count(),
+                    Is.EqualTo(6), "one colour per method");
     }
 }

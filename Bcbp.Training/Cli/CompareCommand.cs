@@ -1,3 +1,5 @@
+using System.CommandLine;
+using Bcbp.Training.Config;
 using Bcbp.Training.Reports;
 using Bcbp.Training.Suites;
 
@@ -12,29 +14,46 @@ namespace Bcbp.Training.Cli;
 /// </summary>
 public sealed class CompareCommand : ICliCommand
 {
-    public string Name => "compare";
-    public string Summary => "Report of a suite or folder of runs: paper-style table (md/csv/json) and plots";
-
-    public int Run(CliArgs args)
+    readonly Option<string?> _suite = CliOptions.Path("--suite", PathKind.Suite,
+        "report the suite's cells finished with its current config (--set/--seeds as given to bcbp suite) into OUTPUT_DIR/report: a path, or a name in experiments/");
+    readonly Option<List<string>> _sets = CliOptions.Sets("for --suite: the --set overrides the suite ran with (they are part of each cell's stamp)");
+    readonly Option<string?> _seeds = CliOptions.SeedList("--seeds", "for --suite: the seeds the suite ran with");
+    readonly Option<bool> _publish = CliOptions.Flag("--publish", "for --suite: copy the current runs into the suite's results_dir and write the report there");
+    readonly Option<string?> _results = CliOptions.Path("--results", PathKind.Results,
+        "report committed results (into runs/compare/NAME unless --out): a path, or a name in experiments/results/");
+    readonly Option<string?> _runs = CliOptions.Path("--runs", PathKind.Runs,
+        "report any run folders below DIR: a path, or a name in runs/");
+    readonly Option<string?> _out = new("--out") { Description = "report folder for --results/--runs (default: runs/compare/NAME, or DIR/report); naming the results folder rewrites its report", HelpName = "DIR" };
+    readonly Option<List<string>> _bench = new("--bench")
     {
-        if (args.Has("help"))
+        Description = "bench.json files whose measured speedups go into the report (comma-separated or repeated; a bare name is looked for in experiments/results/bench/)",
+        HelpName = "FILE", Arity = ArgumentArity.ZeroOrMore, AllowMultipleArgumentsPerToken = false,
+    };
+    readonly Option<string?> _title = new("--title") { Description = "report title for --results/--runs (default: the folder name)", HelpName = "TEXT" };
+
+    public Command Build()
+    {
+        var command = new Command("compare", "report of a suite or a folder of runs: paper-style tables (Markdown, CSV, JSON) and plots (PNG + SVG); only reads runs")
         {
-            Console.WriteLine("usage: bcbp compare (--suite FILE [--set key=value ...] [--seeds N,...] [--publish] | --results DIR | --runs DIR) [--out DIR] [--bench A.json,B.json] [--title TEXT]\n" +
-                              "  --suite     the suite's cells finished with its current config (--set/--seeds as given to bcbp suite), into OUTPUT_DIR/report\n" +
-                              "  --publish   copy them into the suite's results_dir and write the report there\n" +
-                              "  --results   every run in DIR (e.g. committed results), into --out (default runs/compare/NAME)\n" +
-                              "  --runs      every run in DIR, into --out (default DIR/report)");
-            return 0;
-        }
-        string? suitePath = args.Get("suite"), resultsDir = args.Get("results"), runsDir = args.Get("runs");
-        string? outDir = args.Get("out"), title = args.Get("title");
-        bool publish = args.Has("publish");
-        var seeds = args.GetInts("seeds");
-        var bench = (args.Get("bench")?.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries) ?? Array.Empty<string>()).ToList();
-        args.ThrowOnUnknown();
+            _suite, _sets, _seeds, _publish, _results, _runs, _out, _bench, _title,
+        };
+        command.SetAction(Run);
+        return command;
+    }
+
+    int Run(ParseResult p)
+    {
+        string? suitePath = p.GetValue(_suite), resultsDir = p.GetValue(_results), runsDir = p.GetValue(_runs);
+        string? outDir = p.GetValue(_out), title = p.GetValue(_title);
+        var bench = (p.GetValue(_bench) ?? new())
+            .SelectMany(b => b.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
+            .Select(b => PathResolver.Resolve(b, PathKind.Bench, Directory.GetCurrentDirectory())).ToList();
         if (new[] { suitePath, resultsDir, runsDir }.Count(s => s is not null) != 1)
             throw new ArgumentException("give exactly one of --suite FILE, --results DIR or --runs DIR (see bcbp compare --help)");
 
+        var sets = p.GetValue(_sets) ?? new();
+        var seeds = CliOptions.Seeds(p.GetValue(_seeds));
+        bool publish = p.GetValue(_publish);
         SuiteReport report;
         string dir;
         if (suitePath is not null)
@@ -42,21 +61,21 @@ public sealed class CompareCommand : ICliCommand
             if (outDir is not null || title is not null)
                 throw new ArgumentException("--out and --title do not apply to --suite (the report goes to the suite's output folder, or with --publish its results_dir)");
             var suite = SuiteLoader.Load(suitePath);
-            if (seeds.Count > 0) suite = suite with { Grid = suite.Grid with { Seeds = seeds } };
-            (report, dir) = SuiteReporting.ReportSuite(suitePath, suite, args.Sets, publish, bench, Console.WriteLine);
+            if (seeds.Length > 0) suite = suite with { Grid = suite.Grid with { Seeds = seeds } };
+            (report, dir) = SuiteReporting.ReportSuite(suitePath, suite, sets, publish, bench, Console.WriteLine);
         }
         else
         {
-            if (publish || seeds.Count > 0 || args.Sets.Count > 0)
+            if (publish || seeds.Length > 0 || sets.Count > 0)
                 throw new ArgumentException("--publish, --seeds and --set apply to --suite only");
             var source = resultsDir ?? runsDir!;
             dir = outDir ?? (resultsDir is not null
-                ? Path.Combine("runs", "compare", Path.GetFileName(Path.TrimEndingDirectorySeparator(Path.GetFullPath(resultsDir))))
-                : Path.Combine(runsDir!, "report"));
+                ? System.IO.Path.Combine("runs", "compare", System.IO.Path.GetFileName(System.IO.Path.TrimEndingDirectorySeparator(System.IO.Path.GetFullPath(resultsDir))))
+                : System.IO.Path.Combine(runsDir!, "report"));
             report = SuiteReporting.Report(source, dir, bench, Console.WriteLine, title);
         }
         Console.WriteLine();
         Console.WriteLine(ReportConsole.Render(report, dir));
-        return 0;
+        return ExitCodes.Ok;
     }
 }

@@ -1,10 +1,12 @@
+using System.CommandLine;
 using Bcbp.Kernels.Conversion;
-using Bcbp.Training.Backend;
-using Bcbp.Training.Inference;
+using Bcbp.Training.Config;
 using Bcbp.Training.Json;
 using Bcbp.Training.Reports;
-using Bcbp.Training.Runs;
 using Bcbp.Training.Suites;
+using Bcbp.Training.Inference;
+using Bcbp.Training.Runs;
+using Bcbp.Training.Backend;
 
 namespace Bcbp.Training.Cli;
 
@@ -17,48 +19,64 @@ namespace Bcbp.Training.Cli;
 /// </summary>
 public sealed class SuiteCommand : ICliCommand
 {
-    public string Name => "suite";
-    public string Summary => "Run an experiment suite (dense + pruning grid), skipping finished cells; then report";
-
-    public int Run(CliArgs args)
+    readonly Option<string?> _suite = CliOptions.Path("--suite", PathKind.Suite,
+        "the suite file: a path, or a name in experiments/ (--suite fashion_mnist)", required: true);
+    readonly Option<string?> _only = new("--only")
     {
-        if (args.Has("help"))
+        Description = "run only the cells whose names match these globs (comma-separated; their dense cells run too)", HelpName = "GLOB[,GLOB]",
+    };
+    readonly Option<List<string>> _sets = CliOptions.Sets("override a config key in every cell (part of each cell's stamp: a changed value reruns the cell; repeatable)");
+    readonly Option<string?> _seeds = CliOptions.SeedList("--seeds", "run every cell once per seed (replaces the suite's grid.seeds); the report shows mean ± std");
+    readonly Option<bool> _dryRun = CliOptions.Flag("--dry-run", "list the cells and their state (finished, to run, stopped, STALE), validate every config, run nothing");
+    readonly Option<bool> _publish = CliOptions.Flag("--publish",
+        "copy the current runs into the suite's results_dir (committed evidence) and write the report there; without it the report goes to OUTPUT_DIR/report and nothing outside the output folder changes");
+    readonly Option<bool> _sparseEval = CliOptions.Flag("--sparse-eval",
+        "convert each finished pruning cell to our sparse kernels and compare it with its masked model on its test set " +
+        "(bcbp sparse --run, once per cell); on CUDA the report shows the speedup");
+    readonly Option<bool> _noProgress = CliOptions.Flag("--no-progress", "no progress bar or progress lines");
+    readonly Option<bool> _quiet = CliOptions.Flag("--quiet", "no console log of the runs (each run.log is still written)");
+    readonly DeviceOptions _device = new();
+
+    public Command Build()
+    {
+        var command = new Command("suite", "run an experiment suite (dense + pruning grid), skipping finished cells, resuming stopped ones and " +
+                                           "rerunning cells whose config changed (old runs kept in OUTPUT_DIR/_superseded); then report")
         {
-            Console.WriteLine("usage: bcbp suite --suite FILE [--only GLOB[,GLOB]] [--set key=value ...] [--seeds N,N,...] [--dry-run] [--publish] [--sparse-eval] [--libtorch DIR] [--threads N] [--quiet] [--no-progress]\n" +
-                              "  --only      run only the cells whose names match (their dense cells run too)\n" +
-                              "  --set       override a config key in every cell (part of each cell's stamp: a changed value reruns the cell)\n" +
-                              "  --seeds     run every cell once per seed (replaces the suite's grid.seeds); the report shows mean ± std\n" +
-                              "  --dry-run   list the cells and their state (finished, to run, stopped, STALE), validate every config, run nothing\n" +
-                              "  --publish   copy the current runs into the suite's results_dir (committed evidence) and write the report there;\n" +
-                              "              without it the report goes to OUTPUT_DIR/report and nothing outside the output folder changes\n" +
-                              "  --sparse-eval  convert each finished pruning cell to our sparse kernels and compare it with its masked\n" +
-                              "              model on its test set (bcbp sparse --run; once per cell); on CUDA the report shows the speedup\n" +
-                              "A cell whose config changed since it ran (STALE) is moved to OUTPUT_DIR/_superseded/ and run again.");
-            return 0;
-        }
-        var suitePath = args.Get("suite") ?? throw new ArgumentException("--suite FILE is required (for example --suite experiments/fashion_mnist.json)");
-        string? only = args.Get("only"), libtorch = args.Get("libtorch");
-        int threads = args.GetInt("threads", 0);
-        var seeds = args.GetInts("seeds");
-        bool dryRun = args.Has("dry-run"), sparseEval = args.Has("sparse-eval"), publish = args.Has("publish");
-        bool quiet = args.Has("quiet"), noProgress = args.Has("no-progress");
-        args.ThrowOnUnknown();
+            _suite, _only, _sets, _seeds, _dryRun, _publish, _sparseEval, _noProgress, _quiet,
+        };
+        _device.AddTo(command);
+        command.SetAction(Run);
+        return command;
+    }
+
+    int Run(ParseResult p)
+    {
+        string suitePath = p.GetValue(_suite)!;
+        string? only = p.GetValue(_only), libtorch = p.GetValue(_device.LibTorch);
+        var sets = new List<string>(p.GetValue(_sets) ?? new());
+        // --device is a shorthand for --set device=... in every cell.
+        if (p.GetValue(_device.Device) is { } device) sets.Add($"device={device}");
+        bool dryRun = p.GetValue(_dryRun), sparseEval = p.GetValue(_sparseEval), publish = p.GetValue(_publish);
+        var seeds = CliOptions.Seeds(p.GetValue(_seeds));
 
         var clock = System.Diagnostics.Stopwatch.StartNew();
         var suite = SuiteLoader.Load(suitePath);
-        if (seeds.Count > 0) suite = suite with { Grid = suite.Grid with { Seeds = seeds } };
+        if (seeds.Length > 0) suite = suite with { Grid = suite.Grid with { Seeds = seeds } };
         var cells = GridExpander.Select(GridExpander.Expand(suite), only);
-        CellConfigs.ValidateAll(cells, args.Sets);
-        var plan = SuitePlan.Of(suite, cells, args.Sets);
+        CellConfigs.ValidateAll(cells, sets);
+        var plan = SuitePlan.Of(suite, cells, sets);
         Console.WriteLine($"suite {suite.Name}: {cells.Count} cell(s) in {suite.OutputDir}");
-        foreach (var p in plan)
-            Console.WriteLine($"  {p.Cell.Name,-40} {p.Describe()}");
-        if (dryRun) return 0;
+        foreach (var planned in plan)
+            Console.WriteLine($"  {planned.Cell.Name,-40} {planned.Describe()}");
+        if (dryRun) return ExitCodes.Ok;
 
-        var executor = new TrainingCellExecutor(new RunOptions { LibTorchDir = libtorch, Quiet = quiet, ShowProgress = !noProgress, CpuThreads = threads });
+        var executor = new TrainingCellExecutor(new RunOptions
+        {
+            LibTorchDir = libtorch, Quiet = p.GetValue(_quiet), ShowProgress = !p.GetValue(_noProgress), CpuThreads = p.GetValue(_device.Threads) ?? 0,
+        });
         var outcomes = new SuiteExecutor(suite, executor, Console.WriteLine).Run(plan);
-        var failedEvals = sparseEval ? EvaluateSparse(suite.OutputDir, cells, args.Sets, libtorch) : 0;
-        var (report, dir) = SuiteReporting.ReportSuite(suitePath, suite, args.Sets, publish, Array.Empty<string>(), Console.WriteLine);
+        var failedEvals = sparseEval ? EvaluateSparse(suite.OutputDir, cells, sets, libtorch) : 0;
+        var (report, dir) = SuiteReporting.ReportSuite(suitePath, suite, sets, publish, Array.Empty<string>(), Console.WriteLine);
         Console.WriteLine();
         Console.WriteLine(ReportConsole.Render(report, dir));
         Console.WriteLine($"suite {suite.Name}: {outcomes.Count(o => o.Status == CellStatus.Ran)} cell(s) run, " +
@@ -66,7 +84,7 @@ public sealed class SuiteCommand : ICliCommand
         if (suite.Next.Length > 0) Console.WriteLine($"next: {suite.Next}");
         var failed = outcomes.Where(o => o.Status is CellStatus.Failed or CellStatus.Blocked).ToList();
         foreach (var o in failed) Console.Error.WriteLine($"error: {o.Cell.Name}: {o.Error}");
-        return failed.Count == 0 && failedEvals == 0 ? 0 : 1;
+        return failed.Count == 0 && failedEvals == 0 ? ExitCodes.Ok : ExitCodes.CheckFailed;
     }
 
     /// <summary>Runs <c>bcbp sparse --run</c> on every finished pruning cell that has no sparse_eval.json yet (on the

@@ -43,6 +43,7 @@ public static class Checkpoint
 
     /// <summary>Restores <paramref name="model"/> and <paramref name="optimizer"/> in place; returns the header.
     /// The model must have the same parameters and buffers as the one saved (for a pruned model: its masks exist).</summary>
+    /// <exception cref="CheckpointException">Missing, truncated, corrupt, or written for another model.</exception>
     public static CheckpointState Load(string path, nn.Module model, optim.Optimizer optimizer)
     {
         using var reader = Open(path);
@@ -52,10 +53,11 @@ public static class Checkpoint
             model.load(reader, strict: true);
             AsHelper(optimizer).load_state_dict(reader);
         }
-        catch (Exception e) when (e is ArgumentException or InvalidOperationException or EndOfStreamException)
+        catch (Exception e) when (e is ArgumentException or InvalidOperationException or IOException or InvalidDataException or FormatException
+                                      or OverflowException or IndexOutOfRangeException or System.Runtime.InteropServices.ExternalException)
         {
-            throw new InvalidDataException($"checkpoint '{path}' does not match this model/optimizer ({e.Message}). " +
-                "It was written by another config: start without --resume, or point output_dir/name elsewhere.", e);
+            throw new CheckpointException($"checkpoint '{path}' does not match this model/optimizer or is corrupt ({Printable.Of(e.Message, 200)}); " +
+                "it was written by another config or damaged: start without --resume, or point output_dir/name elsewhere.", e);
         }
         return state;
     }
@@ -71,13 +73,25 @@ public static class Checkpoint
     {
         string magic;
         try { magic = reader.ReadString(); }
-        catch (Exception e) when (e is EndOfStreamException or IOException) { magic = ""; }
+        catch (Exception e) when (e is IOException or FormatException) { magic = ""; }
         if (magic != Magic)
-            throw new InvalidDataException($"'{path}' is not a Bcbp checkpoint (bad header): delete it or run without --resume.");
-        return JsonSerializer.Deserialize<CheckpointState>(reader.ReadString(), Json)
-               ?? throw new InvalidDataException($"checkpoint '{path}' has an empty header.");
+            throw new CheckpointException($"'{path}' is not a Bcbp checkpoint (bad header): delete it or run without --resume.");
+        CheckpointState? state;
+        try { state = JsonSerializer.Deserialize<CheckpointState>(reader.ReadString(), Json); }
+        catch (Exception e) when (e is IOException or FormatException or JsonException or ArgumentException)
+        {
+            throw new CheckpointException($"checkpoint '{path}' has a truncated or corrupt header ({Printable.Of(e.Message, 200)}): " +
+                "delete it to start afresh (or run without --resume).", e);
+        }
+        if (state is null || state.Phase is not ("dense" or "finetune") || state.Epoch < 0 || state.GlobalStep < 0 || state.History is null)
+            throw new CheckpointException($"checkpoint '{path}' has an invalid header (phase, epoch or step): delete it to start afresh.");
+        return state;
     }
 
     static OptimizerHelper AsHelper(optim.Optimizer optimizer) => optimizer as OptimizerHelper
         ?? throw new NotSupportedException($"optimizer {optimizer.GetType().Name} cannot save its state.");
 }
+
+/// <summary>A checkpoint that cannot be read: truncated, corrupt, or written for another model. An I/O fault of the run
+/// (exit code 3), not a bad input: the message names the file and how to start afresh.</summary>
+public sealed class CheckpointException(string message, Exception? inner = null) : IOException(message, inner);

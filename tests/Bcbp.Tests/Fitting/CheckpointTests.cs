@@ -69,10 +69,10 @@ public class CheckpointTests
         Checkpoint.Save(path, new CheckpointState { Phase = "dense" }, model, trainer.Optimizer);
         var wider = new TinyNet(numClasses: 7);
         Assert.That(() => Checkpoint.Load(path, wider, NewTrainer(wider).Optimizer),
-            Throws.InstanceOf<InvalidDataException>().With.Message.Contains("without --resume"));
+            Throws.InstanceOf<CheckpointException>().With.Message.Contains("without --resume"));
         var junk = Path.Combine(_dir, "junk.bin");
         File.WriteAllText(junk, "not a checkpoint");
-        Assert.That(() => Checkpoint.ReadState(junk), Throws.InstanceOf<InvalidDataException>().With.Message.Contains("not a Bcbp checkpoint"));
+        Assert.That(() => Checkpoint.ReadState(junk), Throws.InstanceOf<CheckpointException>().With.Message.Contains("not a Bcbp checkpoint"));
         Assert.That(() => Checkpoint.ReadState(Path.Combine(_dir, "none.bin")),
             Throws.InstanceOf<FileNotFoundException>().With.Message.Contains("without --resume"));
     }

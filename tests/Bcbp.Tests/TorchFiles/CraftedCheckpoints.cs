@@ -35,6 +35,14 @@ public sealed class CraftedPickle
         return Op('J').Raw(b);
     }
 
+    /// <summary>A 64-bit integer (LONG1 with 8 bytes), for counts past int32.</summary>
+    public CraftedPickle Long(long v)
+    {
+        var b = new byte[8];
+        BinaryPrimitives.WriteInt64LittleEndian(b, v);
+        return Op(0x8a).Op(8).Raw(b);
+    }
+
     public CraftedPickle IntTuple(params int[] values)
     {
         Mark();
@@ -46,16 +54,16 @@ public sealed class CraftedPickle
     public CraftedPickle OrderedDict() => Global("collections", "OrderedDict").Op(')').Op('R');
 
     /// <summary>A <c>_rebuild_tensor_v2</c> call on storage <paramref name="key"/>.</summary>
-    public CraftedPickle Tensor(string storageClass, string key, int numel, int offset, int[] size, int[] stride)
+    public CraftedPickle Tensor(string storageClass, string key, long numel, int offset, int[] size, int[] stride)
     {
         Global("torch._utils", "_rebuild_tensor_v2").Mark();
-        Mark().Str("storage").Global("torch", storageClass).Str(key).Str("cpu").Int(numel).Op('t').Op('Q');
+        Mark().Str("storage").Global("torch", storageClass).Str(key).Str("cpu").Long(numel).Op('t').Op('Q');
         Int(offset).IntTuple(size).IntTuple(stride).Op(0x89).OrderedDict();
         return Op('t').Op('R');
     }
 
     /// <summary>A one-entry state dict <c>{name: tensor}</c> ending with STOP.</summary>
-    public static byte[] StateDict(string name, string storageClass, string key, int numel, int offset, int[] size, int[] stride)
+    public static byte[] StateDict(string name, string storageClass, string key, long numel, int offset, int[] size, int[] stride)
         => Protocol2().OrderedDict().Str(name).Tensor(storageClass, key, numel, offset, size, stride).Op('s').Op('.').ToArray();
 
     public CraftedPickle Raw(byte[] b) { bytes.Write(b); return this; }
@@ -66,12 +74,17 @@ public sealed class CraftedPickle
 public static class CraftedZip
 {
     public static void Write(string path, byte[] pickle, params (string Key, byte[] Data)[] records)
+        => Write(path, CompressionLevel.NoCompression, pickle, records);
+
+    /// <summary>As the other overload, with records compressed at <paramref name="level"/> (torch.save stores them
+    /// uncompressed; a hostile file may not).</summary>
+    public static void Write(string path, CompressionLevel level, byte[] pickle, params (string Key, byte[] Data)[] records)
     {
         using var file = File.Create(path);
         using var zip = new ZipArchive(file, ZipArchiveMode.Create);
         void Add(string name, byte[] data)
         {
-            using var s = zip.CreateEntry(name, CompressionLevel.NoCompression).Open();
+            using var s = zip.CreateEntry(name, level).Open();
             s.Write(data);
         }
         Add("archive/data.pkl", pickle);

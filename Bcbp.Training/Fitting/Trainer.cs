@@ -109,7 +109,7 @@ public sealed class Trainer
             _log.Information("{Phase} epoch {Epoch}/{Epochs}: train loss {TrainLoss:F4} top-1 {TrainTop1:F2}% | test loss {TestLoss:F4} " +
                              "top-1 {Top1:F2}% top-5 {Top5:F2}% |{SparsityText} lr {Lr:G4} | {ImagesPerSecond:F0} img/s, {Seconds:F1} s",
                 Phase, epoch + 1, Epochs, trainLoss, trainTop1, last.Loss, last.Top1, last.Top5,
-                sparsity is { } sp ? $" sparsity {sp:P2} |" : "", metrics.Lr, metrics.ImagesPerSecond, metrics.Seconds);
+                sparsity is { } sp ? $" sparsity {sp * 100:F2}% |" : "", metrics.Lr, metrics.ImagesPerSecond, metrics.Seconds);
             state = state with
             {
                 Epoch = epoch + 1, GlobalStep = Context.GlobalStep, BestTop1 = Math.Max(state.BestTop1, last.Top1),
@@ -143,7 +143,7 @@ public sealed class Trainer
                 lossSum.add_(loss.to_type(ScalarType.Float64) * n);
                 correct.add_(hits);
                 images += n;
-                ticker.Advance((int)n, () => $"loss {lossSum.item<double>() / images:F4}" + (Sparsity() is { } sp ? $" sparsity {sp:P1}" : ""));
+                ticker.Advance((int)n, () => $"loss {lossSum.item<double>() / images:F4}" + (Sparsity() is { } sp ? $" sparsity {sp * 100:F1}%" : ""));
             }
         });
         if (images == 0) throw new InvalidOperationException("the training split yielded no batch: check data.root and data.batch_size.");

@@ -70,7 +70,13 @@ public static class PlotTheme
         plot.Font.Set(FontName);
         var svgPath = Path.ChangeExtension(pngPath, ".svg");
         AtomicFile.WriteFile(pngPath, tmp => plot.SavePng(tmp, width, height));
-        AtomicFile.WriteFile(svgPath, tmp => plot.SaveSvg(tmp, width, height));
+        // Skia's SVG backend has no dash effects (it prints "Unsupported path effect" per dashed line): the SVG draws
+        // dashed lines solid; colours and the legend still tell them apart.
+        var dashed = plot.GetPlottables().OfType<IHasLine>().Where(l => l.LinePattern.Name != LinePattern.Solid.Name)
+                         .Select(l => (Line: l, Pattern: l.LinePattern)).ToList();
+        foreach (var d in dashed) d.Line.LinePattern = LinePattern.Solid;
+        try { AtomicFile.WriteFile(svgPath, tmp => plot.SaveSvg(tmp, width, height)); }
+        finally { foreach (var d in dashed) d.Line.LinePattern = d.Pattern; }
         return new[] { pngPath, svgPath };
     }
 

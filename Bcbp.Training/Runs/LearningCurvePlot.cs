@@ -40,12 +40,14 @@ public static class LearningCurvePlot
             line.Color = Colors.Gray;
         }
 
-        // Losses in the lower half, percentages in the upper half, so the curves of the two axes do not cross.
-        double maxLoss = history.Max(m => Math.Max(m.TrainLoss, m.TestLoss));
-        plot.Axes.SetLimitsY(0, Math.Max(maxLoss, 1e-6) * 2.1, plot.Axes.Left);
-        double minPct = Math.Min(history.Min(m => m.TestTop1), ramp.Count > 0 ? ramp.Min(p => p.Y) : 100);
-        double span = Math.Max(100 - minPct, 5);
-        plot.Axes.SetLimitsY(100 - span * 2.2, 100 + span * 0.1, plot.Axes.Right);
+        // Losses in the lower half, percentages (0-100) in the upper half, so the curves of the two axes do not cross;
+        // each axis has ticks only over its own half.
+        double maxLoss = Math.Max(history.Max(m => Math.Max(m.TrainLoss, m.TestLoss)), 1e-6);
+        plot.Axes.SetLimitsY(0, maxLoss * 2.15, plot.Axes.Left);
+        double step = NiceStep(maxLoss / 4);
+        plot.Axes.Left.TickGenerator = Ticks(0, Math.Ceiling(maxLoss / step) * step, step, "0.##");
+        plot.Axes.SetLimitsY(-115, 105, plot.Axes.Right);
+        plot.Axes.Right.TickGenerator = Ticks(0, 100, 20, "0");
         plot.Axes.SetLimitsX(0, history.Count + 0.2);
 
         plot.Title(title);
@@ -57,6 +59,21 @@ public static class LearningCurvePlot
         return PlotTheme.Save(plot, path, 1000, 520);
     }
 
+    static ScottPlot.TickGenerators.NumericManual Ticks(double from, double to, double step, string format)
+    {
+        var ticks = new ScottPlot.TickGenerators.NumericManual();
+        for (double v = from; v <= to + step * 1e-6; v += step)
+            ticks.AddMajor(v, v.ToString(format, System.Globalization.CultureInfo.InvariantCulture));
+        return ticks;
+    }
+
+    /// <summary>1, 2 or 5 times a power of ten, at least <paramref name="raw"/>.</summary>
+    static double NiceStep(double raw)
+    {
+        double p = Math.Pow(10, Math.Floor(Math.Log10(raw)));
+        return new[] { 1.0, 2, 5, 10 }.Select(f => f * p).First(v => v >= raw * 0.999);
+    }
+
     static ScottPlot.Plottables.Scatter Curve(Plot plot, double[] x, double[] y, string label, Color color, LinePattern pattern)
     {
         var s = plot.Add.Scatter(x, y);
@@ -65,7 +82,6 @@ public static class LearningCurvePlot
         s.LineWidth = 2;
         s.LinePattern = pattern;
         s.MarkerSize = 7;
-        s.Smooth = x.Length > 2;
         return s;
     }
 

@@ -45,7 +45,7 @@ public sealed class SuiteExecutor
             outcomes[cell.Name] = outcome;
             string what = outcome.Status switch
             {
-                CellStatus.Ran => $"finished: top-1 {outcome.Result!.Top1:F2}%" + (outcome.Result.AchievedSparsity is { } s ? $", sparsity {s:P1}" : "") + $", {outcome.Result.TrainSeconds:F0} s",
+                CellStatus.Ran => $"finished: top-1 {outcome.Result!.Top1:F2}%" + (outcome.Result.AchievedSparsity is { } s ? $", sparsity {s * 100:F1}%" : "") + $", {outcome.Result.TrainSeconds:F0} s",
                 CellStatus.Skipped => $"already finished (top-1 {outcome.Result!.Top1:F2}%)",
                 CellStatus.Failed => $"FAILED: {outcome.Error}",
                 _ => $"blocked: {outcome.Error}",

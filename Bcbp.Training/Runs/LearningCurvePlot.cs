@@ -14,7 +14,7 @@ public static class LearningCurvePlot
         if (history.Count == 0) return Array.Empty<string>();
         var plot = PlotTheme.NewPlot();
         double[] x = Enumerable.Range(1, history.Count).Select(i => (double)i).ToArray();
-        int denseEpochs = history.Count(m => m.Phase == "dense");
+        int denseEpochs = history.Count(m => m.Phase == TrainingPhase.Dense);
 
         var trainLoss = Curve(plot, x, history.Select(m => m.TrainLoss).ToArray(), "train loss", Color.FromHex("#7f7f7f"), LinePattern.Dashed);
         var testLoss = Curve(plot, x, history.Select(m => m.TestLoss).ToArray(), "test loss", Color.FromHex("#000000"), LinePattern.Solid);
@@ -90,7 +90,7 @@ public static class LearningCurvePlot
     static List<(double X, double Y)> SparsityRamp(IReadOnlyList<EpochMetrics> history, int denseEpochs)
     {
         var points = new List<(double X, double Y)>();
-        var finetune = history.Where(m => m.Phase == "finetune" && m.Sparsity is not null).ToList();
+        var finetune = history.Where(m => m.Phase == TrainingPhase.Finetune && m.Sparsity is not null).ToList();
         if (finetune.Count == 0) return points;
         points.Add((denseEpochs, 0));
         for (int e = 0; e < finetune.Count; e++)

@@ -128,6 +128,23 @@ public class SuiteExecutorTests
     }
 
     [Test]
+    public void CellsStampedByEarlierVersionsStayCurrentWhileTheirDenseCellIs()
+    {
+        var suite = SuiteFixtures.Suite(_dir);
+        var cells = GridExpander.Select(GridExpander.Expand(suite), "resnet20_*_bcbp_s50");
+        new SuiteExecutor(suite, new FakeExecutor(), _ => { }).Run(cells, Array.Empty<string>());
+        // Before dense stamps existed, a pruning cell's stamp hashed its config and overrides only.
+        var planned = SuitePlan.Of(suite, cells, Array.Empty<string>())[1];
+        var path = Path.Combine(planned.RunDir, CellInfo.FileName);
+        var legacy = OutputJson.Read<CellInfo>(path) with { ConfigStamp = SuitePlan.Stamp(planned.Config, planned.Overrides, null), DenseStamp = null };
+        OutputJson.Write(path, legacy);
+
+        Assert.That(SuitePlan.Of(suite, cells, Array.Empty<string>()).Select(p => p.IsCurrent), Is.All.True);
+        // Once the dense cell changes, the old stamp no longer vouches for the cell.
+        Assert.That(SuitePlan.Of(suite, cells, new[] { "train.lr=0.3" })[1].Stale, Is.True);
+    }
+
+    [Test]
     public void SeedsAxisRepeatsEveryCellWithItsOwnDenseModel()
     {
         var json = SuiteFixtures.SuiteJson(_dir);

@@ -1,4 +1,6 @@
+using System.Reflection;
 using Bcbp.Kernels.Modules;
+using Bcbp.Models;
 using Bcbp.Models.ResNet;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -7,11 +9,15 @@ namespace Bcbp.Kernels.Conversion;
 
 /// <summary>
 /// After conversion with BatchNorm folding: moves ReLUs and residual adds into the sparse kernels' epilogues, for the
-/// block types whose forward is known (Bcbp.Models' BasicBlock, Bottleneck, CifarBasicBlock) and for Sequentials
+/// block types whose forward is known (TorchVision's BasicBlock and Bottleneck, Bcbp.Models' CifarBasicBlock) and for Sequentials
 /// (VGG: a sparse conv followed, past folded BatchNorms, by a ReLU). Any other module keeps running layer by layer.
 /// </summary>
 public static class EpilogueFusion
 {
+    // TorchVision keeps its blocks private to its ResNet class; their forward is torchvision's (conv-bn-relu..., + identity).
+    static readonly Type? TorchVisionBottleneck = typeof(TorchSharp.Modules.ResNet).GetNestedType("Bottleneck", BindingFlags.NonPublic);
+    static readonly Type? TorchVisionBasicBlock = typeof(TorchSharp.Modules.ResNet).GetNestedType("BasicBlock", BindingFlags.NonPublic);
+
     /// <summary>Fuses in place; returns the names of the fused blocks and ReLUs.</summary>
     public static IReadOnlyList<string> Fuse(nn.Module model)
     {
@@ -21,8 +27,8 @@ public static class EpilogueFusion
             if (name.Length == 0) continue;
             var block = module switch
             {
-                Bottleneck b => Block(b, new[] { "conv1", "conv2", "conv3" }, new[] { "bn1", "bn2", "bn3" }, null),
-                BasicBlock b => Block(b, new[] { "conv1", "conv2" }, new[] { "bn1", "bn2" }, null),
+                _ when module.GetType() == TorchVisionBottleneck => Block(module, new[] { "conv1", "conv2", "conv3" }, new[] { "bn1", "bn2", "bn3" }, null),
+                _ when module.GetType() == TorchVisionBasicBlock => Block(module, new[] { "conv1", "conv2" }, new[] { "bn1", "bn2" }, null),
                 CifarBasicBlock b => Block(b, new[] { "conv1", "conv2" }, new[] { "bn1", "bn2" }, b.Shortcut),
                 _ => null,
             };
@@ -51,6 +57,7 @@ public static class EpilogueFusion
     static IEnumerable<string> FuseRelus(nn.Module model, string prefix, Sequential seq)
     {
         var items = seq.named_children().ToList();
+        string Path(int k) => prefix.Length == 0 ? items[k].name : $"{prefix}.{items[k].name}";
         for (int i = 0; i < items.Count; i++)
         {
             if (items[i].module is not BcbpConv2d conv) continue;
@@ -59,10 +66,20 @@ public static class EpilogueFusion
             if (j < items.Count && items[j].module is ReLU)
             {
                 conv.FusedRelu = true;
-                string path = prefix.Length == 0 ? items[j].name : $"{prefix}.{items[j].name}";
-                ModuleReplacer.Replace(model, path, nn.Identity());
-                yield return path;
+                ModuleReplacer.Replace(model, Path(j), nn.Identity());
+                yield return Path(j);
+                j++;
+            }
+            // A 2x2 pool right after keeps the CHWN memory (no copy to NCHW and back before the next sparse conv).
+            if (j < items.Count && items[j].module is MaxPool2d pool && IsPlain2x2(pool))
+            {
+                ModuleReplacer.Replace(model, Path(j), new ChwnMaxPool2d(pool));
+                yield return Path(j);
             }
         }
     }
+
+    static bool IsPlain2x2(MaxPool2d p)
+        => p.kernel_size.All(k => k == 2) && (p.stride ?? p.kernel_size).All(s => s == 2) && (p.padding ?? new long[] { 0 }).All(q => q == 0)
+           && (p.dilation ?? new long[] { 1 }).All(d => d == 1);
 }

@@ -70,9 +70,10 @@ public sealed class SuiteCommand : ICliCommand
             Console.WriteLine($"  {planned.Cell.Name,-40} {planned.Describe()}");
         if (dryRun) return ExitCodes.Ok;
 
+        TorchBackend.CheckCpuThreads(p.GetValue(_device.Threads));
         var executor = new TrainingCellExecutor(new RunOptions
         {
-            LibTorchDir = libtorch, Quiet = p.GetValue(_quiet), ShowProgress = !p.GetValue(_noProgress), CpuThreads = p.GetValue(_device.Threads) ?? 0,
+            LibTorchDir = libtorch, Quiet = p.GetValue(_quiet), ShowProgress = !p.GetValue(_noProgress), CpuThreads = p.GetValue(_device.Threads),
         });
         var outcomes = new SuiteExecutor(suite, executor, Console.WriteLine).Run(plan);
         var failedEvals = sparseEval ? EvaluateSparse(suite.OutputDir, cells, sets, libtorch) : 0;

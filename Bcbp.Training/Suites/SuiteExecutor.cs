@@ -78,6 +78,8 @@ public sealed class SuiteExecutor
         try
         {
             var result = _executor.Run(cell, configPath, planned.Overrides, resume: folder == RunState.Partial);
+            // Again at the end: a fresh start of the run clears the folder's files (RunFolder.ClearForFreshStart).
+            OutputJson.Write(Path.Combine(planned.RunDir, CellInfo.FileName), InfoOf(planned));
             return new CellOutcome(cell, CellStatus.Ran, result, null, planned.Stale);
         }
         catch (Exception e) when (e is not OutOfMemoryException)

@@ -72,9 +72,9 @@ public static class SuitePlan
             bool stale = folder switch
             {
                 RunState.Finished => !plannedCell.Matches(info),
-                // A stopped run of an older suite version has no suite_cell.json: resumed as before.
-                RunState.Partial => info is not null && !plannedCell.Matches(info),
-                _ => false,
+                // A stopped run of an older suite version has no suite_cell.json: resumed as before; a folder a run of
+                // another stamp left without a checkpoint is set aside too, not mixed into.
+                _ => info is not null && !plannedCell.Matches(info),
             };
             planned[cell.Name] = plannedCell with { Stale = stale };
         }

@@ -16,7 +16,7 @@ public sealed class CliArgs
 
     /// <summary>Options that take no value.</summary>
     public static readonly HashSet<string> Flags = new(StringComparer.Ordinal)
-    { "resume", "help", "quiet", "no-progress", "fresh", "cpu-only", "dry-run", "sparse-eval" };
+    { "resume", "help", "quiet", "no-progress", "fresh", "cpu-only", "dry-run", "sparse-eval", "shrunk" };
 
     public static CliArgs Parse(IEnumerable<string> argv)
     {

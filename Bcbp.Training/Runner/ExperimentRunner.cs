@@ -1,5 +1,6 @@
 using Bcbp.Models;
 using Bcbp.Models.IO;
+using Bcbp.Models.Transfer;
 using Bcbp.Training.Config;
 using Bcbp.Training.Data;
 using Bcbp.Training.Experiments;
@@ -67,8 +68,8 @@ public static class ExperimentRunner
         model.to(device);
         if (config.Model.Pretrained is { } pretrained)
         {
-            StateDictIO.Load(model, pretrained);
-            log.Information("Loaded weights from {Pretrained}", pretrained);
+            var report = TransferLoader.Load(model, pretrained, new TransferOptions(config.Model.Strict, config.Model.ResetHead));
+            log.Information("Loaded weights from {Pretrained}: {Report}", pretrained, report.Describe().ReplaceLineEndings("; "));
         }
         int stepsPerEpoch = (train.Count + config.Data.BatchSize - 1) / config.Data.BatchSize;
         var progress = Logging.Progress.ForConsole(log, options.ShowProgress);
@@ -81,7 +82,8 @@ public static class ExperimentRunner
 
         // Dense phase (a finetune checkpoint means it is done).
         bool finetuneSaved = saved?.Phase == "finetune";
-        int denseEpochs = config.Model.Pretrained is null ? config.Train.Epochs : 0;
+        // Pretrained weights skip dense training, unless the head is new and must be fine-tuned.
+        int denseEpochs = config.Model.Pretrained is null || config.Model.ResetHead ? config.Train.Epochs : 0;
         var state = saved ?? new CheckpointState { Phase = "dense", ConfigHash = configHash };
         EvalMetrics? last = null;
         if (!finetuneSaved)

@@ -35,6 +35,9 @@ public sealed class RestrictedUnpickler
         ("_codecs", "encode"),
     };
 
+    // Strict: a name that is not UTF-8 is refused naming the file, instead of silently becoming U+FFFD.
+    private static readonly UTF8Encoding Utf8 = new(encoderShouldEmitUTF8Identifier: false, throwOnInvalidBytes: true);
+
     private readonly byte[] data;
     private readonly string source;
     private readonly bool numpy;
@@ -84,9 +87,9 @@ public sealed class RestrictedUnpickler
                 case PickleOpcode.BinInt2: Push((long)BinaryPrimitives.ReadUInt16LittleEndian(ReadBytes(2))); break;
                 case PickleOpcode.Long1: Push(ReadLong1()); break;
                 case PickleOpcode.BinFloat: Push(BinaryPrimitives.ReadDoubleBigEndian(ReadBytes(8))); break;
-                case PickleOpcode.BinUnicode: Push(Encoding.UTF8.GetString(ReadBytes(ReadLength(4)))); break;
-                case PickleOpcode.ShortBinUnicode: Push(Encoding.UTF8.GetString(ReadBytes(ReadByte()))); break;
-                case PickleOpcode.BinUnicode8: Push(Encoding.UTF8.GetString(ReadBytes(ReadLength(8)))); break;
+                case PickleOpcode.BinUnicode: Push(Utf8String(ReadLength(4))); break;
+                case PickleOpcode.ShortBinUnicode: Push(Utf8String(ReadByte())); break;
+                case PickleOpcode.BinUnicode8: Push(Utf8String(ReadLength(8))); break;
                 case PickleOpcode.BinString: Push(Encoding.Latin1.GetString(ReadBytes(ReadLength(4)))); break;
                 case PickleOpcode.ShortBinString: Push(Encoding.Latin1.GetString(ReadBytes(ReadByte()))); break;
                 case PickleOpcode.BinBytes: Push(ReadBytes(ReadLength(4)).ToArray()); break;
@@ -165,11 +168,11 @@ public sealed class RestrictedUnpickler
         if (module == "torch" && name.EndsWith("Storage", StringComparison.Ordinal))
         {
             if (TorchDTypes.FromStorageName(name) is null)
-                throw Error($"holds a tensor of unsupported dtype torch.{name}; supported: {TorchDTypes.Supported}", at);
+                throw Error($"holds a tensor of unsupported dtype torch.{Printable.Of(name)}; supported: {TorchDTypes.Supported}", at);
             return new PickleGlobal(module, name);
         }
         throw Error(
-            $"asks for the global '{module}.{name}', which is not on the state-dict whitelist (collections.OrderedDict, " +
+            $"asks for the global '{Printable.Of(module)}.{Printable.Of(name)}', which is not on the state-dict whitelist (collections.OrderedDict, " +
             "torch._utils._rebuild_tensor_v2/_rebuild_parameter, torch.*Storage). Refused: loading never runs code, and " +
             "the file may be malicious. If it is a whole pickled model (torch.save(model)), re-save model.state_dict() instead", at);
     }
@@ -223,12 +226,12 @@ public sealed class RestrictedUnpickler
     {
         if (pid is not PickleTuple { Items: ["storage", PickleGlobal type, string key, string, long numel] })
             throw Error($"has a persistent id {Describe(pid)}, expected ('storage', torch.XStorage, key, location, numel)", at);
-        if (numel < 0) throw Error($"declares storage '{key}' with {numel} elements", at);
+        if (numel < 0) throw Error($"declares storage '{Printable.Of(key)}' with {numel} elements", at);
         var dtype = TorchDTypes.FromStorageName(type.Name) ?? throw Error($"persistent id names {type}, not a storage type", at);
         if (storages.TryGetValue(key, out var existing))
         {
             if (existing.DType != dtype || existing.Numel != numel)
-                throw Error($"declares storage '{key}' twice with different dtype or size", at);
+                throw Error($"declares storage '{Printable.Of(key)}' twice with different dtype or size", at);
             return existing;
         }
         return storages[key] = new StorageReference(key, dtype, numel);
@@ -269,6 +272,13 @@ public sealed class RestrictedUnpickler
     }
 
     private byte ReadByte() => ReadBytes(1)[0];
+
+    private string Utf8String(int n)
+    {
+        int at = pos;
+        try { return Utf8.GetString(ReadBytes(n)); }
+        catch (DecoderFallbackException) { throw Error($"has a {n}-byte string that is not valid UTF-8 (a corrupt tensor name?)", at); }
+    }
 
     private ReadOnlySpan<byte> ReadBytes(int n)
     {
@@ -322,7 +332,7 @@ public sealed class RestrictedUnpickler
     private static string Describe(object? value, int depth = 0) => value switch
     {
         null => "None",
-        string s => $"'{(s.Length > 80 ? s[..80] + "..." : s)}'",
+        string s => $"'{Printable.Of(s, 80)}'",
         PickleTuple when depth >= 2 => "(...)",
         PickleTuple t => $"({string.Join(", ", t.Items.Take(6).Select(i => Describe(i, depth + 1)))}{(t.Items.Length > 6 ? ", ..." : "")})",
         _ => value.GetType().Name + (value is long or double or bool ? $" {value}" : ""),

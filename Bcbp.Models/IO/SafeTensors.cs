@@ -18,27 +18,31 @@ public static class SafeTensors
 
     /// <summary>Reads every tensor of the file at <paramref name="path"/> onto the CPU.</summary>
     /// <exception cref="InvalidDataException">Truncated, malformed, or an unsupported dtype, named in the message.</exception>
-    public static Dictionary<string, Tensor> Read(string path)
+    public static Dictionary<string, Tensor> Read(string path, WeightReadOptions? options = null)
     {
         using var file = File.OpenRead(path);
         long length = file.Length;
+        var budget = options?.Budget ?? ReadBudget.ForFile(length);
         Span<byte> prefix = stackalloc byte[8];
         if (file.ReadAtLeast(prefix, 8, throwOnEndOfStream: false) < 8)
             throw new InvalidDataException($"{path}: {length} bytes, too short for a safetensors file (8-byte header length first).");
         ulong headerLength = BinaryPrimitives.ReadUInt64LittleEndian(prefix);
-        if (headerLength > (ulong)MaxHeaderBytes || 8 + (long)headerLength > length)
+        if (headerLength > (ulong)MaxHeaderBytes || headerLength > (ulong)(length - 8))
             throw new InvalidDataException(
                 $"{path}: declares a {headerLength}-byte header but the file has {length} bytes; not a safetensors file, or truncated.");
+        budget.Charge((long)headerLength, path, "the safetensors header");
         var header = new byte[headerLength];
         file.ReadExactly(header);
         long dataStart = 8 + (long)headerLength, dataLength = length - dataStart;
 
         var specs = ParseHeader(header, path, dataLength);
+        options?.CheckEntries?.Invoke(specs.Select(s => new TensorEntry(s.Name, s.DType, s.Shape)).ToList());
         var result = new Dictionary<string, Tensor>(specs.Count);
         try
         {
             foreach (var (name, dtype, shape, begin, end) in specs)
             {
+                budget.Charge(end - begin, path, $"tensor '{Printable.Of(name)}'");
                 var bytes = new byte[end - begin];
                 file.Seek(dataStart + begin, SeekOrigin.Begin);
                 file.ReadExactly(bytes);
@@ -70,26 +74,42 @@ public static class SafeTensors
         {
             if (doc.RootElement.ValueKind != JsonValueKind.Object)
                 throw new InvalidDataException($"{path}: the safetensors header is not a JSON object.");
-            var specs = new List<(string, ScalarType, long[], long, long)>();
+            var specs = new List<(string Name, ScalarType DType, long[] Shape, long Begin, long End)>();
+            var names = new HashSet<string>(StringComparer.Ordinal);
             foreach (var p in doc.RootElement.EnumerateObject())
             {
-                if (p.Name == MetadataKey) continue;
-                specs.Add(ParseEntry(p, path, dataLength));
+                string name;
+                try { name = p.Name; }
+                catch (InvalidOperationException e) // invalid UTF-8 in a name: JsonDocument decodes names lazily
+                {
+                    throw new InvalidDataException($"{path}: a tensor name in the safetensors header is not valid UTF-8 ({e.Message}); the file is corrupt.", e);
+                }
+                if (!names.Add(name))
+                    throw new InvalidDataException($"{path}: tensor '{Printable.Of(name)}' appears twice in the safetensors header; the file is corrupt or was tampered with.");
+                if (name == MetadataKey) continue;
+                specs.Add(ParseEntry(name, p.Value, path, dataLength));
             }
+            // Overlapping ranges would let a small file stand for many copies of the same bytes.
+            var sorted = specs.Where(s => s.End > s.Begin).OrderBy(s => s.Begin).ToList();
+            for (int i = 1; i < sorted.Count; i++)
+                if (sorted[i].Begin < sorted[i - 1].End)
+                    throw new InvalidDataException(
+                        $"{path}: tensors '{Printable.Of(sorted[i - 1].Name)}' [{sorted[i - 1].Begin}, {sorted[i - 1].End}) and '{Printable.Of(sorted[i].Name)}' " +
+                        $"[{sorted[i].Begin}, {sorted[i].End}) overlap in the data section; the file is corrupt or was tampered with.");
             return specs;
         }
     }
 
-    private static (string, ScalarType, long[], long, long) ParseEntry(JsonProperty p, string path, long dataLength)
+    private static (string, ScalarType, long[], long, long) ParseEntry(string name, JsonElement value, string path, long dataLength)
     {
-        string where = $"{path}: tensor '{p.Name}'";
+        string where = $"{path}: tensor '{Printable.Of(name)}'";
         try
         {
-            var code = p.Value.GetProperty("dtype").GetString() ?? "";
+            var code = value.GetProperty("dtype").GetString() ?? "";
             var dtype = TorchDTypes.FromSafeTensors(code)
                 ?? throw new InvalidDataException($"{where} has unsupported dtype {code}; supported: {TorchDTypes.Supported}.");
-            var shape = p.Value.GetProperty("shape").EnumerateArray().Select(e => e.GetInt64()).ToArray();
-            var offsets = p.Value.GetProperty("data_offsets").EnumerateArray().Select(e => e.GetInt64()).ToArray();
+            var shape = value.GetProperty("shape").EnumerateArray().Select(e => e.GetInt64()).ToArray();
+            var offsets = value.GetProperty("data_offsets").EnumerateArray().Select(e => e.GetInt64()).ToArray();
             if (offsets.Length != 2 || offsets[0] < 0 || offsets[1] < offsets[0] || offsets[1] > dataLength)
                 throw new InvalidDataException(
                     $"{where} has data_offsets [{string.Join(", ", offsets)}] outside the {dataLength} data bytes; the file is truncated or corrupt.");
@@ -100,7 +120,7 @@ public static class SafeTensors
             if (offsets[1] - offsets[0] != expected)
                 throw new InvalidDataException(
                     $"{where} of shape [{string.Join(", ", shape)}] {code} needs {expected} bytes but its data_offsets span {offsets[1] - offsets[0]}.");
-            return (p.Name, dtype, shape, offsets[0], offsets[1]);
+            return (name, dtype, shape, offsets[0], offsets[1]);
         }
         catch (Exception e) when (e is KeyNotFoundException or InvalidOperationException or FormatException or OverflowException)
         {

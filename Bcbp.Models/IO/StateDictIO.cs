@@ -14,12 +14,14 @@ public static class StateDictIO
     private const string SafeTensorsExtension = ".safetensors";
 
     /// <summary>Reads every tensor of a weights file onto the CPU.</summary>
-    public static Dictionary<string, Tensor> Read(string path)
+    public static Dictionary<string, Tensor> Read(string path, WeightReadOptions? options = null)
     {
         var format = FormatOf(path);
+        if (Directory.Exists(path))
+            throw new FileNotFoundException($"Weights file {path} is a folder; give the .pt/.pth/.safetensors file inside it.", path);
         if (!File.Exists(path))
             throw new FileNotFoundException($"Weights file {path} not found (config key model.pretrained).", path);
-        return format == Format.SafeTensors ? SafeTensors.Read(path) : TorchCheckpointReader.Read(path);
+        return format == Format.SafeTensors ? SafeTensors.Read(path, options) : TorchCheckpointReader.Read(path, options);
     }
 
     /// <summary>Writes a state dict atomically, in the format of the extension.</summary>
@@ -34,16 +36,42 @@ public static class StateDictIO
     }
 
     /// <summary>Loads a weights file into <paramref name="module"/> by parameter name (see <see cref="StateDictLoader"/>).</summary>
+    /// <remarks>Names and shapes are compared with the model before any storage is read (strict: a mismatch throws
+    /// without reading data), and a tensor holding NaN or infinity is refused by name.</remarks>
     public static StateDictLoadResult Load(nn.Module module, string path, bool strict = true, bool loadMasks = false)
     {
-        var stateDict = Read(path);
+        var options = new WeightReadOptions
+        {
+            CheckEntries = strict ? entries =>
+            {
+                var result = StateDictLoader.Compare(module, entries.ToDictionary(e => e.Name, e => e.Shape), loadMasks);
+                if (!result.IsExact) throw new StateDictMismatchException(result, path);
+            } : null,
+        };
+        var stateDict = Read(path, options);
         try
         {
+            CheckFinite(stateDict, path);
             return StateDictLoader.Load(module, stateDict, strict, loadMasks, path);
         }
         finally
         {
             foreach (var t in stateDict.Values) t.Dispose();
+        }
+    }
+
+    /// <summary>Refuses a state dict whose floating-point tensors hold NaN or infinity, naming the first such tensor.</summary>
+    public static void CheckFinite(IReadOnlyDictionary<string, Tensor> stateDict, string source)
+    {
+        foreach (var (name, t) in stateDict)
+        {
+            if (!t.is_floating_point()) continue;
+            using var bad = t.isfinite().logical_not_().sum();
+            long count = bad.item<long>();
+            if (count > 0)
+                throw new InvalidDataException(
+                    $"{source}: tensor '{Printable.Of(name)}' holds {count} NaN or infinite value{(count == 1 ? "" : "s")} of {t.numel()}; the weights " +
+                    "come from a diverged run or a corrupt file: use an earlier checkpoint, or retrain with a lower train.lr.");
         }
     }
 

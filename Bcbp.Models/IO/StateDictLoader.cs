@@ -21,45 +21,59 @@ public static class StateDictLoader
         bool strict = true, bool loadMasks = false, string sourceName = "checkpoint")
     {
         var target = module.state_dict();
-        var newMasks = loadMasks ? MasksToRegister(module, target, source) : new Dictionary<string, (nn.Module Owner, Tensor Weight)>();
-
-        var missing = target.Keys.Where(k => !source.ContainsKey(k)).ToList();
-        var unexpected = source.Keys.Where(k => !target.ContainsKey(k) && !newMasks.ContainsKey(k)).ToList();
-        var mismatched = new List<ShapeMismatch>();
-        var loadable = new List<string>();
-        foreach (var (key, t) in target)
-        {
-            if (!source.TryGetValue(key, out var s)) continue;
-            if (s.shape.SequenceEqual(t.shape)) loadable.Add(key);
-            else mismatched.Add(new ShapeMismatch(key, t.shape, s.shape));
-        }
-
-        var result = new StateDictLoadResult(loadable, missing, unexpected, mismatched, newMasks.Keys.ToList());
+        var result = Compare(module, target, source.ToDictionary(kv => kv.Key, kv => kv.Value.shape), loadMasks);
         if (strict && !result.IsExact) throw new StateDictMismatchException(result, sourceName);
 
+        var modules = module.named_modules().ToDictionary(m => m.name, m => m.module);
         using (torch.no_grad())
         {
-            foreach (var key in loadable) target[key].copy_(source[key]);
-            foreach (var (key, (owner, weight)) in newMasks)
+            foreach (var key in result.Loaded) target[key].copy_(source[key]);
+            foreach (var key in result.RegisteredMasks)
+            {
+                var prefix = OwnerOf(key);
+                var weight = target[prefix.Length == 0 ? "weight" : prefix + ".weight"];
+                var owner = prefix.Length == 0 ? module : modules[prefix];
                 owner.register_buffer(MaskName, source[key].to(weight.dtype, weight.device).clone());
+            }
         }
         return result;
     }
 
-    /// <summary>Checkpoint masks whose module has a same-shaped weight and no mask buffer yet.</summary>
-    private static Dictionary<string, (nn.Module Owner, Tensor Weight)> MasksToRegister(
-        nn.Module module, Dictionary<string, Tensor> target, IReadOnlyDictionary<string, Tensor> source)
+    /// <summary>What loading tensors of these names and shapes into <paramref name="module"/> would do, without any
+    /// tensor data (so a weights file is checked against the model before its storages are read).</summary>
+    public static StateDictLoadResult Compare(nn.Module module, IReadOnlyDictionary<string, long[]> shapes, bool loadMasks = false)
+        => Compare(module, module.state_dict(), shapes, loadMasks);
+
+    static StateDictLoadResult Compare(nn.Module module, Dictionary<string, Tensor> target, IReadOnlyDictionary<string, long[]> shapes, bool loadMasks)
     {
-        var modules = module.named_modules().ToDictionary(m => m.name, m => m.module);
-        var masks = new Dictionary<string, (nn.Module, Tensor)>();
-        foreach (var (key, mask) in source)
+        var newMasks = loadMasks ? MasksToRegister(module, target, shapes) : new List<string>();
+        var missing = target.Keys.Where(k => !shapes.ContainsKey(k)).ToList();
+        var unexpected = shapes.Keys.Where(k => !target.ContainsKey(k) && !newMasks.Contains(k)).ToList();
+        var mismatched = new List<ShapeMismatch>();
+        var loadable = new List<string>();
+        foreach (var (key, t) in target)
+        {
+            if (!shapes.TryGetValue(key, out var s)) continue;
+            if (s.SequenceEqual(t.shape)) loadable.Add(key);
+            else mismatched.Add(new ShapeMismatch(key, t.shape, s));
+        }
+        return new StateDictLoadResult(loadable, missing, unexpected, mismatched, newMasks);
+    }
+
+    static string OwnerOf(string maskKey) => maskKey.Length == MaskName.Length ? "" : maskKey[..^(MaskName.Length + 1)];
+
+    /// <summary>Checkpoint masks whose module has a same-shaped weight and no mask buffer yet.</summary>
+    private static List<string> MasksToRegister(nn.Module module, Dictionary<string, Tensor> target, IReadOnlyDictionary<string, long[]> source)
+    {
+        var modules = module.named_modules().Select(m => m.name).ToHashSet();
+        var masks = new List<string>();
+        foreach (var (key, shape) in source)
         {
             if (target.ContainsKey(key) || !(key == MaskName || key.EndsWith("." + MaskName, StringComparison.Ordinal))) continue;
-            var prefix = key.Length == MaskName.Length ? "" : key[..^(MaskName.Length + 1)];
-            var owner = prefix.Length == 0 ? module : modules.GetValueOrDefault(prefix);
+            var prefix = OwnerOf(key);
             var weightKey = prefix.Length == 0 ? "weight" : prefix + ".weight";
-            if (owner is null || !target.TryGetValue(weightKey, out var weight) || !weight.shape.SequenceEqual(mask.shape)) continue;
-            masks[key] = (owner, weight);
+            if (prefix.Length > 0 && !modules.Contains(prefix) || !target.TryGetValue(weightKey, out var weight) || !weight.shape.SequenceEqual(shape)) continue;
+            masks.Add(key);
         }
         return masks;
     }

@@ -19,36 +19,49 @@ public static class TorchCheckpointReader
 
     /// <summary>Reads every tensor of the checkpoint at <paramref name="path"/> onto the CPU.</summary>
     /// <exception cref="InvalidDataException">Not a torch zip, corrupt, truncated, hostile or unsupported content.</exception>
-    public static Dictionary<string, Tensor> Read(string path)
+    public static Dictionary<string, Tensor> Read(string path, WeightReadOptions? options = null)
     {
         using var file = File.OpenRead(path);
-        return Read(file, path);
+        return Read(file, path, options);
     }
 
     /// <summary>Reads a checkpoint from a seekable stream; <paramref name="source"/> names it in errors.</summary>
-    public static Dictionary<string, Tensor> Read(Stream stream, string source)
+    public static Dictionary<string, Tensor> Read(Stream stream, string source, WeightReadOptions? options = null)
     {
         CheckMagic(stream, source);
+        var budget = options?.Budget ?? ReadBudget.ForFile(stream.Length);
         ZipArchive zip;
+        List<ZipArchiveEntry> entries;
         try
         {
             zip = new ZipArchive(stream, ZipArchiveMode.Read, leaveOpen: true);
+            entries = zip.Entries.ToList(); // the central directory is read here, lazily
         }
-        catch (InvalidDataException e)
+        catch (Exception e) when (e is InvalidDataException or IOException or NotSupportedException or ArgumentException)
         {
             throw new InvalidDataException($"{source}: not a readable zip ({e.Message}); the file is truncated or corrupt.", e);
         }
         using (zip)
         {
-            var pickle = zip.Entries.Where(e => e.FullName.EndsWith("/data.pkl", StringComparison.Ordinal) || e.FullName == "data.pkl")
+            if (entries.GroupBy(e => e.FullName).FirstOrDefault(g => g.Count() > 1) is { } twice)
+                throw new InvalidDataException($"{source}: the zip holds '{Printable.Of(twice.Key)}' twice; the file is corrupt or was tampered with.");
+            var pickle = entries.Where(e => e.FullName.EndsWith("/data.pkl", StringComparison.Ordinal) || e.FullName == "data.pkl")
                 .OrderBy(e => e.FullName.Length).FirstOrDefault()
                 ?? throw new InvalidDataException($"{source}: zip without data.pkl, so not a torch.save checkpoint.");
             var prefix = pickle.FullName[..^"data.pkl".Length];
             if (pickle.Length > MaxPickleBytes)
                 throw new InvalidDataException($"{source}: data.pkl is {pickle.Length} bytes, too large for a state dict.");
-            var root = RestrictedUnpickler.Load(ReadEntry(pickle, source), $"{source} ({pickle.FullName})");
+            budget.Charge(pickle.Length, source, pickle.FullName);
+            var root = RestrictedUnpickler.Load(ReadEntry(pickle, source, checked((int)pickle.Length)), $"{source} ({Printable.Of(pickle.FullName)})");
             var references = Unwrap(root, source);
-            return Materialize(zip, prefix, references, source);
+            var entriesOut = new List<TensorEntry>(references.Count);
+            foreach (var (key, reference) in references)
+            {
+                reference.Validate(key, source);
+                entriesOut.Add(new TensorEntry(key, reference.Storage.DType, reference.Size));
+            }
+            options?.CheckEntries?.Invoke(entriesOut);
+            return Materialize(zip, prefix, references, source, budget);
         }
     }
 
@@ -77,7 +90,7 @@ public static class TorchCheckpointReader
             var nested = WrapperKeys.Select(k => dict.TryGetValue(k, out var v) ? v as OrderedDictionary<object, object?> : null)
                 .Select(d => d is null ? null : AsTensorDict(d)).FirstOrDefault(d => d is not null);
             tensors = nested ?? throw new InvalidDataException(
-                $"{source}: no state dict found: the top-level dict has keys [{string.Join(", ", dict.Keys.Take(20))}] and none of " +
+                $"{source}: no state dict found: the top-level dict has keys [{string.Join(", ", dict.Keys.Take(20).Select(k => Printable.Of(k.ToString() ?? "", 40)))}] and none of " +
                 $"[{string.Join(", ", WrapperKeys)}] holds a dict of tensors.");
         }
         if (tensors.Count > 0 && tensors.All(kv => kv.Key.StartsWith("module.", StringComparison.Ordinal)))
@@ -97,7 +110,7 @@ public static class TorchCheckpointReader
     }
 
     private static Dictionary<string, Tensor> Materialize(
-        ZipArchive zip, string prefix, List<KeyValuePair<string, TensorReference>> references, string source)
+        ZipArchive zip, string prefix, List<KeyValuePair<string, TensorReference>> references, string source, ReadBudget budget)
     {
         var storages = new Dictionary<StorageReference, Tensor>(ReferenceEqualityComparer.Instance);
         var result = new Dictionary<string, Tensor>(references.Count);
@@ -105,10 +118,10 @@ public static class TorchCheckpointReader
         {
             foreach (var (key, reference) in references)
             {
-                long numel = reference.Validate(key);
+                long numel = reference.Validate(key, source);
                 if (!storages.TryGetValue(reference.Storage, out var storage))
-                    storages[reference.Storage] = storage = ReadStorage(zip, prefix, reference.Storage, source);
-                result[key] = View(storage, reference, numel);
+                    storages[reference.Storage] = storage = ReadStorage(zip, prefix, reference.Storage, source, budget);
+                result[key] = View(storage, reference, numel, key, source, budget);
             }
             return result;
         }
@@ -124,10 +137,13 @@ public static class TorchCheckpointReader
         }
     }
 
-    private static Tensor View(Tensor storage, TensorReference r, long numel)
+    private static Tensor View(Tensor storage, TensorReference r, long numel, string key, string source, ReadBudget budget)
     {
         bool wholeStorage = r.Offset == 0 && numel == r.Storage.Numel && IsContiguous(r.Size, r.Stride);
         if (wholeStorage) return storage.reshape(r.Size);
+        // A strided view is copied: charged, since many views of one storage could otherwise multiply it.
+        int size = TorchDTypes.ElementSize(r.Storage.DType);
+        budget.Charge(numel > long.MaxValue / size ? long.MaxValue : numel * size, source, $"tensor '{Printable.Of(key)}' (a strided copy)");
         using var view = storage.as_strided(r.Size, r.Stride, r.Offset);
         return view.clone();
     }
@@ -143,35 +159,36 @@ public static class TorchCheckpointReader
         return true;
     }
 
-    private static Tensor ReadStorage(ZipArchive zip, string prefix, StorageReference storage, string source)
+    private static Tensor ReadStorage(ZipArchive zip, string prefix, StorageReference storage, string source, ReadBudget budget)
     {
-        var name = $"{prefix}data/{storage.Key}";
+        var name = Printable.Of($"{prefix}data/{storage.Key}");
         var entry = zip.GetEntry(name)
             ?? throw new InvalidDataException($"{source}: storage record {name} is missing; the checkpoint is truncated or corrupt.");
-        long bytes = storage.Numel * TorchDTypes.ElementSize(storage.DType);
+        long bytes = storage.Bytes(source);
         if (entry.Length < bytes)
             throw new InvalidDataException(
                 $"{source}: storage {name} holds {entry.Length} bytes but the pickle declares {storage.Numel} elements of " +
                 $"{storage.DType} ({bytes} bytes); the checkpoint is corrupt or was tampered with.");
         if (bytes > Array.MaxLength)
             throw new InvalidDataException($"{source}: storage {name} is {bytes} bytes, larger than one .NET array; split the tensor.");
+        budget.Charge(bytes, source, $"storage {name}");
         var buffer = ReadEntry(entry, source, (int)bytes);
         var tensor = torch.empty(storage.Numel, storage.DType);
         if (buffer.Length > 0) tensor.bytes = buffer;
         return tensor;
     }
 
-    private static byte[] ReadEntry(ZipArchiveEntry entry, string source, int? count = null)
+    private static byte[] ReadEntry(ZipArchiveEntry entry, string source, int count)
     {
-        var buffer = new byte[count ?? checked((int)entry.Length)];
+        var buffer = new byte[count];
         try
         {
             using var s = entry.Open();
             s.ReadExactly(buffer);
         }
-        catch (Exception e) when (e is InvalidDataException or EndOfStreamException or IOException)
+        catch (Exception e) when (e is InvalidDataException or IOException or NotSupportedException)
         {
-            throw new InvalidDataException($"{source}: cannot read {entry.FullName} ({e.Message}); the file is truncated or corrupt.", e);
+            throw new InvalidDataException($"{source}: cannot read {Printable.Of(entry.FullName)} ({e.Message}); the file is truncated or corrupt.", e);
         }
         return buffer;
     }

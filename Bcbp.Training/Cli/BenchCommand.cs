@@ -7,7 +7,7 @@ using Bcbp.Kernels.Conversion;
 using Bcbp.Kernels.Formats;
 using Bcbp.Kernels.Ops;
 using Bcbp.Models;
-using Bcbp.Training.Runtime;
+using Bcbp.Training.Backend;
 using TorchSharp;
 using static TorchSharp.torch;
 

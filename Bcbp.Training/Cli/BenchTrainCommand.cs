@@ -2,13 +2,12 @@ using Bcbp.Models.IO;
 using System.Diagnostics;
 using System.Text.Json;
 using Bcbp.Models;
-using Bcbp.Training.Config;
-using Bcbp.Training.Logging;
-using Bcbp.Training.Runner;
-using Bcbp.Training.Runtime;
-using Bcbp.Training.Training;
 using TorchSharp;
 using static TorchSharp.torch;
+using Bcbp.Training.Backend;
+using Bcbp.Training.Config;
+using Bcbp.Training.Fitting;
+using Bcbp.Training.Runs;
 
 namespace Bcbp.Training.Cli;
 

@@ -1,4 +1,5 @@
-using Bcbp.Training.Experiments;
+using Bcbp.Training.Reports;
+
 
 namespace Bcbp.Training.Cli;
 

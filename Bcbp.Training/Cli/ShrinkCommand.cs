@@ -1,6 +1,6 @@
-using Bcbp.Training.Pruning.Surgery;
-using Bcbp.Training.Runtime;
 using static TorchSharp.torch;
+using Bcbp.Training.Backend;
+using Bcbp.Training.Shrink;
 
 namespace Bcbp.Training.Cli;
 

@@ -1,12 +1,12 @@
 using Bcbp.Kernels.Conversion;
-using Bcbp.Training.Data;
-using Bcbp.Training.Experiments;
-using Bcbp.Training.Inference;
-using Bcbp.Training.Runner;
-using Bcbp.Training.Runtime;
 using TorchSharp;
 using static System.FormattableString;
 using static TorchSharp.torch;
+using Bcbp.Training.Backend;
+using Bcbp.Training.Data;
+using Bcbp.Training.Inference;
+using Bcbp.Training.Json;
+using Bcbp.Training.Runs;
 
 namespace Bcbp.Training.Cli;
 
@@ -72,7 +72,7 @@ public sealed class SparseCommand : ICliCommand
         Console.WriteLine(Summarize(report));
         if (outFile is not null)
         {
-            RunResultJson.WriteAs(outFile, report);
+            OutputJson.Write(outFile, report);
             Console.WriteLine($"-> {outFile}");
         }
         return report.Passed ? 0 : 1;

@@ -1,8 +1,10 @@
 using Bcbp.Kernels.Conversion;
-using Bcbp.Training.Experiments;
+using Bcbp.Training.Backend;
 using Bcbp.Training.Inference;
-using Bcbp.Training.Runner;
-using Bcbp.Training.Runtime;
+using Bcbp.Training.Json;
+using Bcbp.Training.Reports;
+using Bcbp.Training.Runs;
+using Bcbp.Training.Suites;
 
 namespace Bcbp.Training.Cli;
 
@@ -43,8 +45,8 @@ public sealed class SuiteCommand : ICliCommand
             Console.WriteLine($"  {cell.Name,-40} {RunFolder.StateOf(Path.Combine(suite.OutputDir, cell.Name))}");
         if (dryRun) return 0;
 
-        var executor = new RunnerCellExecutor(new RunOptions { LibTorchDir = libtorch, Quiet = quiet, ShowProgress = !noProgress, CpuThreads = threads });
-        var outcomes = new SuiteRunner(suite, executor, Console.WriteLine).Run(cells, args.Sets);
+        var executor = new TrainingCellExecutor(new RunOptions { LibTorchDir = libtorch, Quiet = quiet, ShowProgress = !noProgress, CpuThreads = threads });
+        var outcomes = new SuiteExecutor(suite, executor, Console.WriteLine).Run(cells, args.Sets);
         var failedEvals = sparseEval ? EvaluateSparse(suite.OutputDir, cells, args.Sets, libtorch) : 0;
         var report = SuiteReporting.PublishAndReport(suitePath, Array.Empty<string>(), Console.WriteLine);
         Console.WriteLine();
@@ -71,7 +73,7 @@ public sealed class SuiteCommand : ICliCommand
                 bool cuda = device.type == TorchSharp.DeviceType.CUDA;
                 var report = SparseCommand.EvaluateRun(dir, overrides, null, SparseLayout.Auto, fold: true, device,
                     cuda ? TorchSharp.torch.ScalarType.Float16 : TorchSharp.torch.ScalarType.Float32, batch: null, iters: cuda ? 10 : 2);
-                RunResultJson.WriteAs(reportFile, report);
+                OutputJson.Write(reportFile, report);
                 Console.WriteLine($"{cell.Name}: sparse {SparseCommand.Summarize(report)}");
                 if (!report.Passed) failed++;
             }

@@ -1,5 +1,5 @@
 using Bcbp.Training.Config;
-using Bcbp.Training.Runner;
+using Bcbp.Training.Runs;
 
 namespace Bcbp.Training.Cli;
 
@@ -31,7 +31,7 @@ public sealed class TrainCommand : ICliCommand
         };
         args.ThrowOnUnknown();
         var config = ConfigLoader.Load(configPath, overrides);
-        var result = ExperimentRunner.Run(config, options);
+        var result = TrainingRun.Execute(config, options);
         Console.WriteLine($"{result.Name}: top-1 {result.Top1:F2}%, top-5 {result.Top5:F2}%" +
                           (result.DenseTop1 is { } d ? $" (dense {d:F2}%, sparsity {result.AchievedSparsity:F4})" : "") +
                           $" -> {Path.Combine(result.RunDir, "results.json")}");

@@ -1,7 +1,7 @@
 using Bcbp.Kernels.Formats;
 using Bcbp.Kernels.Modules;
 using Bcbp.Kernels.Ops;
-using Bcbp.Training.Runtime;
+using Bcbp.Training.Backend;
 using TorchSharp;
 using static TorchSharp.torch;
 

@@ -1,5 +1,4 @@
 using System.Text.RegularExpressions;
-using Bcbp.Training.Data;
 
 namespace Bcbp.Training.Config;
 

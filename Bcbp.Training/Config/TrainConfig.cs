@@ -1,3 +1,4 @@
+
 namespace Bcbp.Training.Config;
 
 /// <summary>The <c>train</c> section (dense training and pruning fine-tuning share it).</summary>

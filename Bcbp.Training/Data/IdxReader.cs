@@ -54,7 +54,8 @@ public static class IdxReader
         {
             dims[i] = BinaryPrimitives.ReadInt32BigEndian(bytes.AsSpan(4 + 4 * i));
             if (dims[i] < 0) throw new InvalidDataException($"'{name}' has a negative size {dims[i]} in dimension {i} of its IDX header");
-            count *= dims[i];
+            // Saturates instead of wrapping: a corrupt header's product must not wrap around to the file's length.
+            count = dims[i] == 0 ? 0 : count > long.MaxValue / dims[i] ? long.MaxValue : count * dims[i];
         }
         long available = bytes.Length - header;
         if (available != count)

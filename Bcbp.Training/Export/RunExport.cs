@@ -1,9 +1,9 @@
 using Bcbp.Models;
 using Bcbp.Models.IO;
 using Bcbp.Models.Onnx;
-using Bcbp.Training.Experiments;
+using Bcbp.Training.Costs;
 using Bcbp.Training.Pruning.Surgery;
-using Bcbp.Training.Runner;
+using Bcbp.Training.Runs;
 using static TorchSharp.torch;
 
 namespace Bcbp.Training.Export;

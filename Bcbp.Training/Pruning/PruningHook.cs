@@ -5,7 +5,7 @@ using Bcbp.Training.Pruning.Report;
 using Bcbp.Training.Pruning.Schedule;
 using Bcbp.Training.Pruning.Surgery;
 using TorchSharp.Modules;
-using Bcbp.Training.Training;
+using Bcbp.Training.Fitting;
 using TorchSharp;
 using static TorchSharp.torch;
 

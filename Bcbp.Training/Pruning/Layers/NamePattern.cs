@@ -1,4 +1,5 @@
 using System.Text.RegularExpressions;
+using Bcbp.Training.Config;
 
 namespace Bcbp.Training.Pruning.Layers;
 
@@ -24,7 +25,7 @@ public sealed class NamePattern
             try { _ = new Regex(body); }
             catch (ArgumentException e) { throw new ArgumentException($"prune pattern '{text}' is not a valid regex: {e.Message}"); }
         }
-        else body = Experiments.Glob.ToRegex(text);
+        else body = Glob.ToRegex(text);
         _regex = new Regex("^(?:" + body + ")$", RegexOptions.CultureInvariant);
     }
 

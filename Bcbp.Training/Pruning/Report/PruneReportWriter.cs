@@ -2,6 +2,7 @@ using Bcbp.Models.IO;
 using System.Globalization;
 using System.Text;
 using System.Text.Json;
+using Bcbp.Training.Json;
 
 namespace Bcbp.Training.Pruning.Report;
 

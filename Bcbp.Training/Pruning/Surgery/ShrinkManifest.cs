@@ -1,8 +1,8 @@
 using Bcbp.Models;
 using Bcbp.Models.IO;
-using Bcbp.Training.Experiments;
 using TorchSharp;
 using static TorchSharp.torch;
+using Bcbp.Training.Json;
 
 namespace Bcbp.Training.Pruning.Surgery;
 
@@ -42,8 +42,8 @@ public sealed record ShrinkManifest
         return model;
     }
 
-    public static ShrinkManifest Read(string path) => RunResultJson.ReadAs<ShrinkManifest>(path);
+    public static ShrinkManifest Read(string path) => OutputJson.Read<ShrinkManifest>(path);
 
     /// <summary>Writes the manifest atomically.</summary>
-    public void Write(string path) => RunResultJson.WriteAs(path, this);
+    public void Write(string path) => OutputJson.Write(path, this);
 }

@@ -7,7 +7,7 @@ namespace Bcbp.Tests.Data;
 /// <summary>The batch augmentations against per-pixel reference loops.</summary>
 public class AugmentTests
 {
-    [OneTimeSetUp] public void Init() => Bcbp.Training.Runtime.TorchBackend.Initialize("cpu");
+    [OneTimeSetUp] public void Init() => Bcbp.Training.Backend.TorchBackend.Initialize("cpu");
 
     static Tensor Images(int b, int c, int h, int w) =>
         arange(b * c * h * w, dtype: ScalarType.Int32).remainder(251).add(1).to(ScalarType.Byte).view(b, c, h, w);

@@ -8,7 +8,7 @@ namespace Bcbp.Tests.Data;
 public class CifarDatasetTests
 {
     string _root = "";
-    [OneTimeSetUp] public void Init() => Bcbp.Training.Runtime.TorchBackend.Initialize("cpu");
+    [OneTimeSetUp] public void Init() => Bcbp.Training.Backend.TorchBackend.Initialize("cpu");
     [SetUp] public void SetUp() => _root = DataTestFiles.TempDir();
     [TearDown] public void TearDown() => Directory.Delete(_root, true);
 

@@ -11,7 +11,7 @@ public class ImageFolderTests
     string _root = "";
     static readonly (string Name, SKColor Color)[] Classes = { ("cat", new SKColor(200, 30, 40)), ("dog", new SKColor(20, 180, 90)), ("eel", new SKColor(10, 20, 230)) };
 
-    [OneTimeSetUp] public void Init() => Bcbp.Training.Runtime.TorchBackend.Initialize("cpu");
+    [OneTimeSetUp] public void Init() => Bcbp.Training.Backend.TorchBackend.Initialize("cpu");
     [SetUp] public void SetUp() => _root = DataTestFiles.TempDir();
     [TearDown] public void TearDown() => Directory.Delete(_root, true);
 

@@ -7,7 +7,7 @@ namespace Bcbp.Tests.Data;
 /// <summary>Shuffling and augmentation of device-resident datasets: coverage, determinism per epoch, invariants.</summary>
 public class TensorBatchSourceTests
 {
-    [OneTimeSetUp] public void Init() => Bcbp.Training.Runtime.TorchBackend.Initialize("cpu");
+    [OneTimeSetUp] public void Init() => Bcbp.Training.Backend.TorchBackend.Initialize("cpu");
 
     /// <summary>Image i is filled with value i (labels i % 10), with a distinct left column so flips are visible.</summary>
     static TensorBatchSource Source(int n, int padding = 2, bool flip = true)

@@ -1,6 +1,7 @@
 using System.Text;
 using Bcbp.Models.IO;
-using Bcbp.Tests.Interop;
+using Bcbp.Tests.Support;
+using Bcbp.Tests.TorchFiles;
 using Bcbp.Training.Config;
 using Bcbp.Training.Data;
 using static TorchSharp.torch;
@@ -15,7 +16,7 @@ namespace Bcbp.Tests.Data;
 public class TorchvisionLayoutTests
 {
     string _root = "";
-    [OneTimeSetUp] public void Init() => Bcbp.Training.Runtime.TorchBackend.Initialize("cpu");
+    [OneTimeSetUp] public void Init() => Bcbp.Training.Backend.TorchBackend.Initialize("cpu");
     [SetUp] public void SetUp() => _root = DataTestFiles.TempDir();
     [TearDown] public void TearDown() => Directory.Delete(_root, true);
 

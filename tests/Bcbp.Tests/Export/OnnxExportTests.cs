@@ -1,11 +1,13 @@
 using Bcbp.Models;
 using Bcbp.Models.IO;
 using Bcbp.Models.Onnx;
-using Bcbp.Tests.Interop;
+using Bcbp.Tests.Support;
+using Bcbp.Tests.TorchFiles;
 using Bcbp.Training.Config;
 using Bcbp.Training.Export;
 using Bcbp.Training.Pruning;
 using Bcbp.Training.Pruning.Surgery;
+using Bcbp.Training.Shrink;
 using Microsoft.ML.OnnxRuntime;
 using Tensor = TorchSharp.torch.Tensor;
 using DenseTensor = Microsoft.ML.OnnxRuntime.Tensors.DenseTensor<float>;

@@ -6,7 +6,7 @@ namespace Bcbp.Tests.Kernels;
 /// <summary>CPU backend and helpers shared by the kernel tests.</summary>
 internal static class KernelTestSupport
 {
-    internal static void UseCpu() => Bcbp.Training.Runtime.TorchBackend.Initialize("cpu");
+    internal static void UseCpu() => Bcbp.Training.Backend.TorchBackend.Initialize("cpu");
 
     /// <summary>Same shape, dtype and values.</summary>
     internal static bool Same(Tensor a, Tensor b)

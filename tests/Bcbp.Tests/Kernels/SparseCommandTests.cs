@@ -3,11 +3,12 @@ using Bcbp.Kernels.Conversion;
 using Bcbp.Kernels.Formats;
 using Bcbp.Models;
 using Bcbp.Models.IO;
-using Bcbp.Tests.Runner;
+using Bcbp.Tests.Runs;
 using Bcbp.Training.Cli;
 using Bcbp.Training.Config;
 using Bcbp.Training.Inference;
-using Bcbp.Training.Runner;
+using Bcbp.Training.Json;
+using Bcbp.Training.Runs;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -70,12 +71,12 @@ public class SparseCommandTests
         {
             Method = "bcbp", Sparsity = 0.5, TileRows = 16, FinetuneEpochs = 1, Schedule = new ScheduleConfig { Kind = "one_shot" },
         };
-        var run = ExperimentRunner.Run(ExperimentRunnerTests.TinyConfig(_dir, "bcbp", epochs: 1, prune), ExperimentRunnerTests.Silent);
+        var run = TrainingRun.Execute(TrainingRunTests.TinyConfig(_dir, "bcbp", epochs: 1, prune), TrainingRunTests.Silent);
 
         int code = new SparseCommand().Run(CliArgs.Parse(new[] { "--run", run.RunDir, "--device", "cpu", "--iters", "1" }));
 
         Assert.That(code, Is.EqualTo(0));
-        var report = Bcbp.Training.Experiments.RunResultJson.ReadAs<SparseReport>(Path.Combine(run.RunDir, SparseReport.FileName));
+        var report = OutputJson.Read<SparseReport>(Path.Combine(run.RunDir, SparseReport.FileName));
         Assert.That(report.Run, Is.EqualTo(run.RunDir));
         Assert.That(report.Converted, Has.Count.EqualTo(18));
         Assert.That(report.TileRows, Is.EqualTo(16), "the run's prune.tile_rows on the CPU");
@@ -115,12 +116,12 @@ public class SparseCommandTests
         Assert.That(Assert.Throws<FileNotFoundException>(() => evaluate(Path.Combine(_dir, "empty")))!.Message, Does.Contain("no config.json"));
 
         var unfinished = Path.Combine(_dir, "unfinished");
-        ConfigSerializer.Save(ExperimentRunnerTests.TinyConfig(_dir, "unfinished", prune: new PruneConfig { TileRows = 16 }), Path.Combine(unfinished, "config.json"));
+        ConfigSerializer.Save(TrainingRunTests.TinyConfig(_dir, "unfinished", prune: new PruneConfig { TileRows = 16 }), Path.Combine(unfinished, "config.json"));
         Assert.That(Assert.Throws<FileNotFoundException>(() => evaluate(unfinished))!.Message,
             Does.Contain("has not finished").And.Contain("--resume"));
 
         var dense = Path.Combine(_dir, "dense");
-        ConfigSerializer.Save(ExperimentRunnerTests.TinyConfig(_dir, "dense"), Path.Combine(dense, "config.json"));
+        ConfigSerializer.Save(TrainingRunTests.TinyConfig(_dir, "dense"), Path.Combine(dense, "config.json"));
         StateDictIO.Save(ModelFactory.Create("resnet20", 4, 1), Path.Combine(dense, "model.safetensors"));
         Assert.That(Assert.Throws<InvalidDataException>(() => evaluate(dense))!.Message, Does.Contain("dense run").And.Contain("prune section"));
     }

@@ -8,7 +8,7 @@ public static class ModelTestSupport
     /// <summary>Loads the CPU backend and fixes the seed so model construction is deterministic.</summary>
     public static void InitCpu()
     {
-        Bcbp.Training.Runtime.TorchBackend.Initialize("cpu");
+        Bcbp.Training.Backend.TorchBackend.Initialize("cpu");
         torch.manual_seed(0);
     }
 

@@ -1,5 +1,5 @@
 using Bcbp.Models;
-using Bcbp.Tests.Interop;
+using Bcbp.Tests.TorchFiles;
 
 namespace Bcbp.Tests.Models;
 

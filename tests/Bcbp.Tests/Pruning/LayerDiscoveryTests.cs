@@ -1,6 +1,6 @@
+using TorchSharp;
 using Bcbp.Training.Config;
 using Bcbp.Training.Pruning.Layers;
-using TorchSharp;
 
 namespace Bcbp.Tests.Pruning;
 

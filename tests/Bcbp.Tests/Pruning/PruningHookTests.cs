@@ -1,10 +1,10 @@
 using System.Text.Json;
-using Bcbp.Training.Config;
-using Bcbp.Training.Pruning;
-using Bcbp.Training.Pruning.Layers;
-using Bcbp.Training.Training;
 using TorchSharp;
 using static TorchSharp.torch;
+using Bcbp.Training.Config;
+using Bcbp.Training.Fitting;
+using Bcbp.Training.Pruning;
+using Bcbp.Training.Pruning.Layers;
 
 namespace Bcbp.Tests.Pruning;
 

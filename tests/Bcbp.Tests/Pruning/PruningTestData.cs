@@ -10,7 +10,7 @@ static class PruningTestData
     /// spinning worker threads made the training-loop tests ~8x slower.</summary>
     public static void Init()
     {
-        Bcbp.Training.Runtime.TorchBackend.Initialize("cpu");
+        Bcbp.Training.Backend.TorchBackend.Initialize("cpu");
         torch.set_num_threads(1);
     }
 

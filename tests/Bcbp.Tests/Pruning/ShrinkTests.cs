@@ -1,14 +1,17 @@
 using Bcbp.Models;
 using Bcbp.Models.IO;
-using Bcbp.Training.Cli;
-using Bcbp.Training.Config;
-using Bcbp.Training.Experiments;
-using Bcbp.Training.Pruning;
-using Bcbp.Training.Pruning.Surgery;
-using Bcbp.Training.Runner;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
+using Bcbp.Training.Cli;
+using Bcbp.Training.Config;
+using Bcbp.Training.Data;
+using Bcbp.Training.Inference;
+using Bcbp.Training.Json;
+using Bcbp.Training.Pruning.Surgery;
+using Bcbp.Training.Pruning;
+using Bcbp.Training.Runs;
+using Bcbp.Training.Shrink;
 
 namespace Bcbp.Tests.Pruning;
 
@@ -44,7 +47,7 @@ public class ShrinkTests
         PruningTestData.Init();
         _dir = Directory.CreateTempSubdirectory("bcbp-shrink-").FullName;
         var options = new RunOptions { ShowProgress = false, Quiet = true, CpuThreads = 1 };
-        _filterRun = ExperimentRunner.Run(Tiny("filter", _dir, OneShot("filter")), options).RunDir;
+        _filterRun = TrainingRun.Execute(Tiny("filter", _dir, OneShot("filter")), options).RunDir;
     }
 
     [OneTimeTearDown] public void Clean() => Directory.Delete(_dir, recursive: true);
@@ -70,7 +73,7 @@ public class ShrinkTests
         var outDir = Path.Combine(_dir, "out-resnet");
         int code = new ShrinkCommand().Run(CliArgs.Parse(new[] { "--run", _filterRun, "--out", outDir, "--batch", "4", "--iters", "2", "--warmup", "1" }));
         Assert.That(code, Is.EqualTo(0));
-        var r = RunResultJson.ReadAs<ShrinkReport>(Path.Combine(outDir, ShrinkReport.FileName));
+        var r = OutputJson.Read<ShrinkReport>(Path.Combine(outDir, ShrinkReport.FileName));
 
         Assert.That(r.Removed.Select(x => x.Producer), Is.EqualTo(ResNet20Blocks(8).Select((_, i) => $"layer{i / 3 + 1}.{i % 3}.conv1")));
         Assert.That(r.Removed.All(x => x.ChannelsAfter * 2 == x.ChannelsBefore), "filter 50%: each inner conv keeps half its filters");
@@ -91,7 +94,7 @@ public class ShrinkTests
         Assert.That(r.Top1Shrunk, Is.EqualTo(r.Top1Masked));
         Assert.That(r.TestImages, Is.EqualTo(16));
         // The masked model rebuilt from the folder scores what the run reported.
-        Assert.That(r.Top1Masked, Is.EqualTo(RunResultJson.Read(Path.Combine(_filterRun, "results.json")).Top1).Within(1e-9));
+        Assert.That(r.Top1Masked, Is.EqualTo(RunResult.Read(Path.Combine(_filterRun, "results.json")).Top1).Within(1e-9));
         Assert.That(r.MaskedImagesPerSec, Is.GreaterThan(0));
         Assert.That(r.ShrunkImagesPerSec, Is.GreaterThan(0));
         foreach (var f in new[] { ShrinkManifest.WeightsFile, ShrinkManifest.TorchWeightsFile, ShrinkManifest.FileName })

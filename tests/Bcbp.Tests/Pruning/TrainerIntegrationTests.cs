@@ -1,10 +1,11 @@
 using Bcbp.Models;
-using Bcbp.Tests.Training;
-using Bcbp.Training.Config;
-using Bcbp.Training.Pruning;
-using Bcbp.Training.Training;
 using TorchSharp;
 using static TorchSharp.torch;
+using Bcbp.Tests.Fitting;
+using Bcbp.Training.Config;
+using Bcbp.Training.Data;
+using Bcbp.Training.Fitting;
+using Bcbp.Training.Pruning;
 
 namespace Bcbp.Tests.Pruning;
 

@@ -1,0 +1,75 @@
+using System.Runtime.InteropServices;
+using TorchSharp;
+
+namespace Bcbp.Training.Backend;
+
+/// <summary>
+/// Chooses and loads the native libtorch before anything else touches TorchSharp. CPU uses the libtorch that the
+/// build shipped; CUDA uses an existing PyTorch install (<c>--libtorch DIR</c>, <c>BCBP_LIBTORCH</c>, or
+/// <c>python3</c>'s torch), loaded in the order shared/gpu/RUNBOOK.md section 2 gives.
+/// </summary>
+public static class TorchBackend
+{
+    static readonly string[] LoadOrder = { "libc10.so", "libtorch_cpu.so", "libc10_cuda.so", "libtorch_cuda.so", "libtorch.so" };
+    static bool _loaded;
+
+    /// <summary>The directory libtorch was loaded from, or null for the bundled one.</summary>
+    public static string? LibTorchDir { get; private set; }
+
+    /// <summary>
+    /// Makes <paramref name="device"/> ("cpu", "cuda", "cuda:N", "auto") usable and returns the TorchSharp device.
+    /// </summary>
+    public static torch.Device Initialize(string device, string? libtorchDir = null)
+    {
+        bool wantsCuda = device.StartsWith("cuda", StringComparison.OrdinalIgnoreCase);
+        bool auto = device.Equals("auto", StringComparison.OrdinalIgnoreCase);
+        string? dir = libtorchDir ?? Environment.GetEnvironmentVariable("BCBP_LIBTORCH");
+        if (!_loaded && string.IsNullOrEmpty(dir) && (wantsCuda || auto)) dir = DetectPythonTorch(out _);
+        if (!_loaded && !string.IsNullOrEmpty(dir)) LoadExternal(dir!);
+        _loaded = true;
+
+        if (wantsCuda || auto)
+        {
+            bool ok = torch.cuda.is_available();
+            if (!ok && wantsCuda)
+            {
+                DetectPythonTorch(out var tried);
+                throw new InvalidOperationException(
+                    $"device '{device}' was asked for but no CUDA libtorch could be loaded. Tried: " +
+                    $"--libtorch/BCBP_LIBTORCH = '{libtorchDir ?? Environment.GetEnvironmentVariable("BCBP_LIBTORCH") ?? "(unset)"}'; {tried}. " +
+                    "Fix: install PyTorch with CUDA for python3, or pass --libtorch /path/to/site-packages/torch/lib " +
+                    "(or set BCBP_LIBTORCH), or set \"device\": \"cpu\".");
+            }
+            if (ok) return new torch.Device(wantsCuda ? device : "cuda");
+        }
+        return torch.CPU;
+    }
+
+    static void LoadExternal(string dir)
+    {
+        if (!Directory.Exists(dir))
+            throw new DirectoryNotFoundException($"libtorch directory '{dir}' (from --libtorch or BCBP_LIBTORCH) does not exist.");
+        LibTorchDir = dir;
+        foreach (var name in LoadOrder)
+        {
+            var path = Path.Combine(dir, name);
+            if (!File.Exists(path)) continue; // a CPU-only PyTorch has no *_cuda libraries
+            NativeLibrary.Load(path);
+        }
+        if (File.Exists(Path.Combine(dir, "libtorch_cuda.so")))
+            torch.InitializeDeviceType(DeviceType.CUDA);
+    }
+
+    /// <summary>Asks python3 where its torch lives; null when there is none. <paramref name="tried"/> says what happened.</summary>
+    public static string? DetectPythonTorch(out string tried)
+    {
+        try
+        {
+            var output = ProcessOutput.Read("python3", "-c \"import torch,os;print(os.path.dirname(torch.__file__)+'/lib')\"", 30_000);
+            if (output is not null && Directory.Exists(output)) { tried = $"python3 torch at {output}"; return output; }
+            tried = "python3 has no torch module";
+        }
+        catch (Exception e) { tried = $"python3 not runnable ({e.Message})"; }
+        return null;
+    }
+}

@@ -1,0 +1,20 @@
+namespace Bcbp.Training.Fitting;
+
+/// <summary>The position of a run that a checkpoint records besides the tensors: enough to continue a killed run
+/// at the same epoch, learning rate and metrics history.</summary>
+public sealed record CheckpointState
+{
+    /// <summary>dense or finetune.</summary>
+    public required string Phase { get; init; }
+    /// <summary>Epochs of <see cref="Phase"/> completed.</summary>
+    public int Epoch { get; init; }
+    /// <summary>Optimizer steps taken in <see cref="Phase"/> (the learning-rate schedule's position).</summary>
+    public long GlobalStep { get; init; }
+    public double BestTop1 { get; init; }
+    /// <summary>Test top-1 of the dense model, once the finetune phase started.</summary>
+    public double? DenseTop1 { get; init; }
+    /// <summary>Metrics of every epoch so far, all phases.</summary>
+    public List<EpochMetrics> History { get; init; } = new();
+    /// <summary>SHA-256 of the resolved config the run started with.</summary>
+    public string ConfigHash { get; init; } = "";
+}

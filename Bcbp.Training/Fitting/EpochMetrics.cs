@@ -1,0 +1,20 @@
+namespace Bcbp.Training.Fitting;
+
+/// <summary>One row of metrics.json / metrics.csv: what an epoch of a phase (dense or finetune) did.</summary>
+public sealed record EpochMetrics
+{
+    /// <summary>dense or finetune.</summary>
+    public required string Phase { get; init; }
+    /// <summary>1-based epoch within the phase.</summary>
+    public int Epoch { get; init; }
+    /// <summary>Learning rate at the last step of the epoch.</summary>
+    public double Lr { get; init; }
+    public double TrainLoss { get; init; }
+    public double TrainTop1 { get; init; }
+    public double TestLoss { get; init; }
+    public double TestTop1 { get; init; }
+    public double TestTop5 { get; init; }
+    /// <summary>Training images per second over the epoch (evaluation excluded).</summary>
+    public double ImagesPerSecond { get; init; }
+    public double Seconds { get; init; }
+}

@@ -1,0 +1,49 @@
+using Bcbp.Training.Data;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace Bcbp.Training.Fitting;
+
+/// <summary>Evaluates a classifier on a split: loss, top-1 and top-5 accuracy.</summary>
+public static class Evaluator
+{
+    public static EvalMetrics Evaluate(nn.Module<Tensor, Tensor> model, IBatchSource source, int batchSize)
+    {
+        bool wasTraining = model.training;
+        model.eval();
+        try
+        {
+            using var noGrad = no_grad();
+            // Sums stay on the device; one synchronization at the end instead of one per batch.
+            Tensor? lossSum = null, top1 = null, top5 = null;
+            long count = 0;
+            foreach (var (input, target) in source.Batches(batchSize, shuffle: false, augment: false, epoch: 0))
+            {
+                using var scope = NewDisposeScope();
+                var logits = model.forward(input);
+                int k = (int)Math.Min(5, logits.shape[1]);
+                var hits = logits.topk(k, dim: 1).indexes.eq(target.unsqueeze(1));
+                var batchLoss = nn.functional.cross_entropy(logits, target, reduction: nn.Reduction.Sum).to_type(ScalarType.Float64);
+                var batchTop1 = hits.select(1, 0).sum();
+                var batchTop5 = hits.any(1).sum();
+                lossSum = Accumulate(lossSum, batchLoss);
+                top1 = Accumulate(top1, batchTop1);
+                top5 = Accumulate(top5, batchTop5);
+                count += target.shape[0];
+            }
+            if (count == 0) throw new InvalidOperationException("evaluation split is empty: check data.root and the dataset files.");
+            using (lossSum) using (top1) using (top5)
+                return new EvalMetrics(lossSum!.item<double>() / count, 100.0 * top1!.item<long>() / count,
+                    100.0 * top5!.item<long>() / count);
+        }
+        finally { model.train(wasTraining); }
+    }
+
+    // Keeps the running sum alive past the batch's dispose scope.
+    static Tensor Accumulate(Tensor? sum, Tensor value)
+    {
+        var next = sum is null ? value.clone() : sum + value;
+        sum?.Dispose();
+        return next.MoveToOuterDisposeScope();
+    }
+}

@@ -1,0 +1,26 @@
+using Bcbp.Training.Data;
+using Bcbp.Training.Logging;
+
+
+namespace Bcbp.Training.Fitting;
+
+/// <summary>How <see cref="Trainer.Fit"/> feeds, shows and saves a phase.</summary>
+public sealed record FitOptions
+{
+    public int BatchSize { get; init; } = 128;
+    public int EvalBatchSize { get; init; } = 512;
+    public bool Augment { get; init; } = true;
+    /// <summary>The run's seed; each epoch reseeds torch from (seed, phase, epoch).</summary>
+    public int Seed { get; init; }
+    /// <summary>Added to the phase's epoch when asking the data source for batches, so phases see different orders.</summary>
+    public int DataEpochOffset { get; init; }
+    public IProgressReporter Progress { get; init; } = NullProgress.Instance;
+    /// <summary>Where to write the checkpoint after every epoch; null: no checkpoints.</summary>
+    public string? CheckpointPath { get; init; }
+    /// <summary>Continue from <see cref="CheckpointPath"/> (which must hold this phase).</summary>
+    public bool Resume { get; init; }
+    /// <summary>Fields carried into every checkpoint of the phase (dense top-1, config hash, earlier history).</summary>
+    public CheckpointState? Carry { get; init; }
+    /// <summary>Called after each epoch's checkpoint is written (the runner rewrites metrics files and the plot).</summary>
+    public Action<EpochMetrics, CheckpointState>? OnEpoch { get; init; }
+}

@@ -1,0 +1,147 @@
+using System.Diagnostics;
+using Bcbp.Training.Config;
+using Bcbp.Training.Data;
+using Serilog;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace Bcbp.Training.Fitting;
+
+/// <summary>
+/// Trains a classifier for one phase (dense training, or fine-tuning under a pruning hook): optimizer from
+/// <c>train.optimizer</c>, learning rate per step from <see cref="LrSchedule"/>, cross-entropy with label smoothing,
+/// hooks at the points <see cref="ITrainingHook"/> documents, evaluation and a checkpoint after every epoch.
+/// The optimizer updates all parameters at once through <see cref="FlatParameters"/>, so build the trainer after the
+/// model is on its device. Mixed precision: TorchSharp 0.107 has no autocast or GradScaler, so training runs in float32 (docs/training.md).
+/// </summary>
+public sealed class Trainer
+{
+    readonly nn.Module<Tensor, Tensor> _model;
+    readonly TrainConfig _config;
+    readonly IReadOnlyList<ITrainingHook> _hooks;
+    readonly ILogger _log;
+    readonly FlatParameters _flat;
+
+    /// <summary>dense or finetune.</summary>
+    public string Phase { get; }
+    public int Epochs { get; }
+    public optim.Optimizer Optimizer { get; }
+    public LrSchedule Schedule { get; }
+    public TrainContext Context { get; }
+
+    public Trainer(nn.Module<Tensor, Tensor> model, TrainConfig config, string phase, int epochs, int stepsPerEpoch,
+        Device device, IEnumerable<ITrainingHook>? hooks = null, ILogger? log = null)
+    {
+        if (epochs < 0) throw new ArgumentException($"{phase}: epochs must be >= 0, got {epochs}.");
+        if (stepsPerEpoch <= 0) throw new ArgumentException($"{phase}: the training split yields no batch (steps per epoch = {stepsPerEpoch}).");
+        _model = model;
+        _config = config;
+        _hooks = hooks?.ToList() ?? new List<ITrainingHook>();
+        _log = log ?? Serilog.Log.Logger;
+        Phase = phase;
+        Epochs = epochs;
+        _flat = new FlatParameters(model);
+        Optimizer = OptimizerFactory.Create(config, new[] { _flat.Flat });
+        Schedule = LrSchedule.FromConfig(config, epochs, stepsPerEpoch);
+        Context = new TrainContext { Model = model, Optimizer = Optimizer, Device = device, StepsPerEpoch = stepsPerEpoch, Log = _log };
+    }
+
+    /// <summary>One optimizer step on a batch. Returns the mean loss and the number of correct top-1 predictions,
+    /// as device tensors (reading them synchronizes; the caller decides when). Call inside a dispose scope.</summary>
+    public (Tensor Loss, Tensor Correct) Step(Tensor input, Tensor target)
+    {
+        foreach (var h in _hooks) h.OnBatchBegin(Context);
+        OptimizerFactory.SetLearningRate(Optimizer, Schedule.At(Context.GlobalStep));
+        _flat.ClearGradients();
+        var logits = _model.forward(input);
+        var loss = Loss.CrossEntropy(logits, target, _config.LabelSmoothing);
+        loss.backward();
+        foreach (var h in _hooks) h.OnAfterBackward(Context);
+        _flat.GatherGradients();
+        Optimizer.step();
+        foreach (var h in _hooks) h.OnAfterOptimizerStep(Context);
+        Context.GlobalStep++;
+        using var noGrad = no_grad();
+        return (loss.detach(), logits.argmax(1).eq(target).sum());
+    }
+
+    /// <summary>Trains the remaining epochs of the phase (all of them, or those after the checkpoint when resuming),
+    /// evaluating on <paramref name="test"/> after each.</summary>
+    public FitResult Fit(IBatchSource train, IBatchSource test, FitOptions options)
+    {
+        var state = options.Carry ?? new CheckpointState { Phase = Phase };
+        state = state with { Phase = Phase, Epoch = 0, GlobalStep = 0 };
+        if (options.Resume)
+        {
+            if (options.CheckpointPath is null) throw new ArgumentException("resume needs a checkpoint path.");
+            var saved = Checkpoint.ReadState(options.CheckpointPath);
+            if (saved.Phase != Phase)
+                throw new InvalidDataException($"checkpoint '{options.CheckpointPath}' is of phase '{saved.Phase}', not '{Phase}'.");
+            state = saved;
+        }
+        Context.Epoch = state.Epoch;
+        Context.GlobalStep = state.GlobalStep;
+        _model.train();
+        foreach (var h in _hooks) h.OnTrainBegin(Context);
+        // Tensors load after OnTrainBegin: hooks may add buffers (weight_mask) that the checkpoint holds.
+        if (options.Resume) Checkpoint.Load(options.CheckpointPath!, _model, Optimizer);
+        if (options.Resume && state.Epoch > 0)
+            _log.Information("Resuming {Phase} at epoch {Epoch}/{Epochs} (step {Step})", Phase, state.Epoch + 1, Epochs, state.GlobalStep);
+
+        EvalMetrics? last = null;
+        for (int epoch = state.Epoch; epoch < Epochs; epoch++)
+        {
+            Context.Epoch = epoch;
+            random.manual_seed(Seeds.ForEpoch(options.Seed, Phase, epoch));
+            var clock = Stopwatch.StartNew();
+            var (trainLoss, trainTop1, images) = TrainEpoch(train, options, epoch);
+            double trainSeconds = clock.Elapsed.TotalSeconds;
+            foreach (var h in _hooks) h.OnEpochEnd(Context);
+            last = Evaluator.Evaluate(_model, test, options.EvalBatchSize);
+            var metrics = new EpochMetrics
+            {
+                Phase = Phase, Epoch = epoch + 1, Lr = Schedule.At(Math.Max(0, Context.GlobalStep - 1)),
+                TrainLoss = trainLoss, TrainTop1 = trainTop1, TestLoss = last.Loss, TestTop1 = last.Top1, TestTop5 = last.Top5,
+                ImagesPerSecond = images / Math.Max(trainSeconds, 1e-9), Seconds = clock.Elapsed.TotalSeconds,
+            };
+            _log.Information("{Phase} epoch {Epoch}/{Epochs}: train loss {TrainLoss:F4} top-1 {TrainTop1:F2}% | test loss {TestLoss:F4} " +
+                             "top-1 {Top1:F2}% top-5 {Top5:F2}% | lr {Lr:G4} | {ImagesPerSecond:F0} img/s, {Seconds:F1} s",
+                Phase, epoch + 1, Epochs, trainLoss, trainTop1, last.Loss, last.Top1, last.Top5, metrics.Lr,
+                metrics.ImagesPerSecond, metrics.Seconds);
+            state = state with
+            {
+                Epoch = epoch + 1, GlobalStep = Context.GlobalStep, BestTop1 = Math.Max(state.BestTop1, last.Top1),
+                History = state.History.Append(metrics).ToList(),
+            };
+            if (options.CheckpointPath is not null) Checkpoint.Save(options.CheckpointPath, state, _model, Optimizer);
+            options.OnEpoch?.Invoke(metrics, state);
+        }
+        foreach (var h in _hooks) h.OnTrainEnd(Context);
+        return new FitResult(state, last);
+    }
+
+    (double Loss, double Top1, long Images) TrainEpoch(IBatchSource train, FitOptions options, int epoch)
+    {
+        _model.train();
+        using var lossSum = zeros(1, dtype: ScalarType.Float64, device: Context.Device);
+        using var correct = zeros(1, dtype: ScalarType.Int64, device: Context.Device);
+        long images = 0;
+        options.Progress.Run($"{Phase} {epoch + 1}/{Epochs}", Context.StepsPerEpoch, ticker =>
+        {
+            // Per-epoch scope: frees what the data source allocates for its batches; per-step scope: the step's tensors.
+            using var epochScope = NewDisposeScope();
+            foreach (var (input, target) in train.Batches(options.BatchSize, shuffle: true, options.Augment, options.DataEpochOffset + epoch))
+            {
+                using var stepScope = NewDisposeScope();
+                long n = target.shape[0];
+                var (loss, hits) = Step(input, target);
+                lossSum.add_(loss.to_type(ScalarType.Float64) * n);
+                correct.add_(hits);
+                images += n;
+                ticker.Advance((int)n, () => lossSum.item<double>() / images);
+            }
+        });
+        if (images == 0) throw new InvalidOperationException("the training split yielded no batch: check data.root and data.batch_size.");
+        return (lossSum.item<double>() / images, 100.0 * correct.item<long>() / images, images);
+    }
+}

@@ -1,0 +1,65 @@
+using System.Text.Json.Nodes;
+using Bcbp.Training.Costs;
+using Bcbp.Training.Json;
+using Bcbp.Training.Pruning.Report;
+using Bcbp.Training.Runs;
+using Bcbp.Training.Suites;
+
+namespace Bcbp.Training.Reports;
+
+/// <summary>A finished run folder as the report sees it: results.json, and where present the suite's cell info
+/// (<c>suite_cell.json</c>), the counted cost (<c>cost.json</c>) and the largest per-layer workload imbalance among
+/// tiles from the pruning report (<c>prune_report.json</c>), the pruning unit (from <c>config.json</c>) and the speedup of
+/// its own model on our CUDA kernels (<c>sparse_eval.json</c> of <c>bcbp sparse --run</c>).</summary>
+public sealed record RunRecord(string Dir, RunResult Result, CellInfo? Info, ModelCost? Cost, double? WitMax = null, string Unit = "-",
+                               double? MeasuredSpeedup = null);
+
+/// <summary>Finds the finished runs under a folder (one run folder per subfolder).</summary>
+public static class RunCollector
+{
+    /// <summary>Every immediate subfolder of <paramref name="dir"/> that holds results.json, in name order.</summary>
+    public static IReadOnlyList<RunRecord> Collect(string dir)
+    {
+        if (!Directory.Exists(dir))
+            throw new DirectoryNotFoundException($"results folder '{dir}' does not exist; run the suite first (bcbp suite --suite FILE) or pass the folder holding the run folders");
+        var records = new List<RunRecord>();
+        foreach (var runDir in Directory.GetDirectories(dir).Order(StringComparer.Ordinal))
+        {
+            var resultsPath = Path.Combine(runDir, RunResult.FileName);
+            if (!File.Exists(resultsPath)) continue;
+            var infoPath = Path.Combine(runDir, CellInfo.FileName);
+            var costPath = Path.Combine(runDir, ModelCost.FileName);
+            records.Add(new RunRecord(
+                runDir,
+                RunResult.Read(resultsPath),
+                File.Exists(infoPath) ? OutputJson.Read<CellInfo>(infoPath) : null,
+                File.Exists(costPath) ? OutputJson.Read<ModelCost>(costPath) : null,
+                WitMaxOf(Path.Combine(runDir, PruneReportWriter.JsonFile)),
+                PruneUnit.OfRun(runDir),
+                MeasuredSpeedupOf(Path.Combine(runDir, Inference.SparseReport.FileName))));
+        }
+        if (records.Count == 0)
+            throw new InvalidDataException($"no finished runs (no */{RunResult.FileName}) under '{dir}'");
+        return records;
+    }
+
+    /// <summary>Masked dense time over sparse time from a sparse evaluation that ran our CUDA kernels and passed; null
+    /// otherwise (a CPU evaluation times the reference path, not the kernels).</summary>
+    static double? MeasuredSpeedupOf(string path)
+    {
+        if (!File.Exists(path)) return null;
+        var eval = JsonNode.Parse(File.ReadAllText(path)) as JsonObject;
+        bool onGpu = eval?["device"]?.GetValue<string>().StartsWith("cuda", StringComparison.Ordinal) == true;
+        double dense = eval?["dense_ms"]?.GetValue<double>() ?? 0, sparse = eval?["sparse_ms"]?.GetValue<double>() ?? 0;
+        return onGpu && eval?["passed"]?.GetValue<bool>() == true && dense > 0 && sparse > 0 ? dense / sparse : null;
+    }
+
+    /// <summary>Max of <c>layers[].wit</c> in a pruning report, or null without one.</summary>
+    static double? WitMaxOf(string path)
+    {
+        if (!File.Exists(path)) return null;
+        var layers = (JsonNode.Parse(File.ReadAllText(path)) as JsonObject)?["layers"] as JsonArray;
+        var wits = layers?.Select(l => l?["wit"]?.GetValue<double>()).OfType<double>().ToList();
+        return wits is { Count: > 0 } ? wits.Max() : null;
+    }
+}

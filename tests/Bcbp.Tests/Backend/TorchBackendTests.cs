@@ -1,0 +1,16 @@
+using TorchSharp;
+
+namespace Bcbp.Tests.Backend;
+
+/// <summary>The native libtorch loads (on Debian 12 this needs the build's GLIBCXX fix) and computes.</summary>
+public class TorchBackendTests
+{
+    [Test]
+    public void MatmulOnCpuMatchesHandComputedResult()
+    {
+        Bcbp.Training.Backend.TorchBackend.Initialize("cpu");
+        var a = torch.tensor(new float[] { 1, 2, 3, 4 }).reshape(2, 2);
+        var b = a.matmul(a);
+        Assert.That(b.data<float>().ToArray(), Is.EqualTo(new float[] { 7, 10, 15, 22 }));
+    }
+}

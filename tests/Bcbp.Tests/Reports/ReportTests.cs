@@ -1,0 +1,129 @@
+using System.Text.Json.Nodes;
+using Bcbp.Tests.Suites;
+using Bcbp.Training.Reports;
+
+namespace Bcbp.Tests.Reports;
+
+public class ReportTests
+{
+    string _dir = "";
+    [SetUp] public void SetUp()
+    {
+        _dir = SuiteFixtures.TempDir();
+        SuiteFixtures.WriteRun(_dir, "resnet20_fmnist_dense", "resnet20", "fmnist", null, null, 91.0);
+        SuiteFixtures.WriteRun(_dir, "resnet20_fmnist_bcbp_s50", "resnet20", "fmnist", "bcbp", 0.5, 90.5, keptMacs: 500);
+        SuiteFixtures.WriteRun(_dir, "resnet20_fmnist_bcbp_s75", "resnet20", "fmnist", "bcbp", 0.75, 89.25, achieved: 0.7499, keptMacs: 250, wit: 1.0);
+        SuiteFixtures.WriteRun(_dir, "resnet20_fmnist_filter_s50", "resnet20", "fmnist", "filter", 0.5, 88.0, keptMacs: 500, wit: 2.5);
+    }
+    [TearDown] public void TearDown() => Directory.Delete(_dir, true);
+
+    SuiteReport Build(SpeedupTable? speedups = null)
+        => SuiteReport.Build("Suite tiny", _dir, RunCollector.Collect(_dir), speedups ?? SpeedupTable.Empty, new[] { "filter", "bcbp" });
+
+    [Test]
+    public void RowsComeDenseFirstThenInSuiteMethodOrderWithDropFromDense()
+    {
+        var rows = Build().Rows;
+        Assert.That(rows.Select(r => r.Cell), Is.EqualTo(new[]
+            { "resnet20_fmnist_dense", "resnet20_fmnist_filter_s50", "resnet20_fmnist_bcbp_s50", "resnet20_fmnist_bcbp_s75" }));
+        Assert.That(rows.Select(r => r.Top1Delta), Is.EqualTo(new double?[] { 0, -3.0, -0.5, -1.75 }));
+        Assert.That(rows[3].FlopsKept, Is.EqualTo(0.25));
+    }
+
+    [Test]
+    public void MarkdownHasThePaperLayoutAndProvenance()
+    {
+        var md = ReportMarkdown.Render(Build());
+        Assert.That(md, Does.Contain("## resnet20 on fmnist (dense top-1 91.00%)"));
+        Assert.That(md, Does.Contain("| Method | Unit | Target sparsity | Achieved sparsity | Top-1 (%) | Δ top-1 | FLOPs kept | Params kept | WIT (max) | Speedup |"));
+        Assert.That(md, Does.Contain("| dense | - | - | - | 91.00 | - | 1.0 K (100.0%) |"));
+        Assert.That(md, Does.Contain("| bcbp | 16x1 | 75.0% | 75.0% | 89.25 | -1.75 | 250 (25.0%) | 25 (25.0%) | 1.000 | - |"));
+        Assert.That(md, Does.Contain("| filter | row | 50.0% | 50.0% | 88.00 | -3.00 | 500 (50.0%) | 50 (50.0%) | 2.500 | - |"));
+        Assert.That(md, Does.Contain("| resnet20_fmnist_filter_s50 | abcdef123456 | testbox | cpu | 2026-11-23 10:00 | f00d26 | 2.0 min |"));
+    }
+
+    [TestCase("cuda", true, 2.0)]
+    [TestCase("cuda", false, null)]
+    [TestCase("cpu", true, null)]
+    public void SpeedupComesFromTheRunsOwnPassingGpuSparseEvaluation(string device, bool passed, double? expected)
+    {
+        File.WriteAllText(Path.Combine(_dir, "resnet20_fmnist_bcbp_s75", "sparse_eval.json"),
+            $$"""{ "device": "{{device}}", "passed": {{(passed ? "true" : "false")}}, "dense_ms": 5.0, "sparse_ms": 2.5 }""");
+        var bench = new SpeedupTable(new[] { new SpeedupTable.Entry(null, "bcbp", 0.75, null, 1.25) });
+        var row = Build(bench).Rows.Single(r => r.Cell == "resnet20_fmnist_bcbp_s75");
+        Assert.That(row.Speedup, Is.EqualTo(expected ?? 1.25), "else the kernel benchmark's figure");
+    }
+
+    [TestCase("""{ "method": "bcbp", "tile_rows": 64, "tile_cols": 0 }""", "64x1")]
+    [TestCase("""{ "method": "bcbp", "tile_rows": 32, "tile_cols": 128 }""", "32x1 (tile 32x128)")]
+    [TestCase("""{ "method": "block", "block_rows": 8, "block_cols": 4 }""", "8x4")]
+    [TestCase("""{ "method": "nm", "n": 2, "m": 4 }""", "2:4")]
+    [TestCase("""{ "method": "unstructured" }""", "1x1")]
+    [TestCase("null", "-")]
+    public void PruneUnitNamesTheUnitOfEachMethod(string prune, string expected)
+        => Assert.That(PruneUnit.Describe(JsonNode.Parse(prune) as JsonObject), Is.EqualTo(expected));
+
+    [TestCase(42.4, "42 s")]
+    [TestCase(210, "3.5 min")]
+    [TestCase(9000, "2.50 h")]
+    public void DurationsReadNaturally(double seconds, string expected) => Assert.That(ReportFormat.Duration(seconds), Is.EqualTo(expected));
+
+    [Test]
+    public void CsvHasOneLinePerRunAndEveryColumn()
+    {
+        var lines = ReportCsv.Render(Build()).TrimEnd().Split('\n');
+        Assert.That(lines.Length, Is.EqualTo(5));
+        Assert.That(lines[0].Split(','), Is.EqualTo(ReportCsv.Columns));
+        var bcbp75 = lines[4].Split(',');
+        Assert.That(bcbp75.Length, Is.EqualTo(ReportCsv.Columns.Length));
+        string Field(string name) => bcbp75[Array.IndexOf(ReportCsv.Columns, name)];
+        Assert.That((Field("method"), Field("target_sparsity"), Field("achieved_sparsity"), Field("top1"), Field("top1_delta"), Field("flops_kept")),
+                    Is.EqualTo(("bcbp", "0.75", "0.7499", "89.25", "-1.75", "0.25")));
+    }
+
+    [Test]
+    public void WriterProducesJsonCsvMarkdownAndAReadablePng()
+    {
+        var out_ = Path.Combine(_dir, "report");
+        var files = ReportWriter.Write(Build(), out_);
+
+        Assert.That(files.Select(Path.GetFileName), Is.EquivalentTo(new[] { "report.md", "report.csv", "report.json", "accuracy_vs_sparsity_resnet20_fmnist.png" }));
+        var json = JsonNode.Parse(File.ReadAllText(Path.Combine(out_, "report.json")))!;
+        Assert.That(json["title"]!.GetValue<string>(), Is.EqualTo("Suite tiny"));
+        Assert.That(json["rows"]!.AsArray().Count, Is.EqualTo(4));
+        Assert.That(json["rows"]![2]!["top1_delta"]!.GetValue<double>(), Is.EqualTo(-0.5));
+        var png = File.ReadAllBytes(Path.Combine(out_, "accuracy_vs_sparsity_resnet20_fmnist.png"));
+        Assert.That(png.Take(4), Is.EqualTo(new byte[] { 0x89, (byte)'P', (byte)'N', (byte)'G' }));
+        Assert.That(png.Length, Is.GreaterThan(10_000), "a plot with axes, lines and text, not an empty image");
+    }
+
+    [Test]
+    public void SpeedupsComeFromTheBenchmarkAndGetTheirOwnPlot()
+    {
+        var bench = Path.Combine(_dir, "bench.json");
+        File.WriteAllText(bench, """
+            { "results": [
+              { "method": "bcbp", "sparsity": 0.5, "layer": "l1", "dense_ms": 2.0, "sparse_ms": 1.0 },
+              { "method": "bcbp", "sparsity": 0.5, "layer": "l2", "speedup": 8.0 },
+              { "method": "bcbp", "sparsity": 0.75, "speedup": 2.5 },
+              { "method": "bcbp", "sparsity": 0.75, "layer": "l1", "speedup": 9.0 },
+              { "method": "filter", "sparsity": 0.5, "model": "vgg16", "speedup": 3.0 } ] }
+            """);
+        var report = Build(SpeedupTable.Load(new[] { bench }));
+
+        Assert.That(report.Rows.Select(r => r.Speedup), Is.EqualTo(new double?[] { null, null, 4.0, 2.5 }),
+                    "layers: geometric mean; a whole-model entry wins; another model's entry does not match");
+        Assert.That(ReportMarkdown.Render(report), Does.Contain("| 4.00x |"));
+        var files = ReportPlots.Write(report, Path.Combine(_dir, "plots"));
+        Assert.That(files.Select(Path.GetFileName), Does.Contain("speedup_vs_sparsity.png"));
+    }
+
+    [Test]
+    public void EmptyFolderIsAClearError()
+    {
+        var empty = Path.Combine(_dir, "empty");
+        Directory.CreateDirectory(empty);
+        Assert.That(() => RunCollector.Collect(empty), Throws.TypeOf<InvalidDataException>().With.Message.Contains("no finished runs"));
+        Assert.That(() => RunCollector.Collect(Path.Combine(_dir, "nope")), Throws.TypeOf<DirectoryNotFoundException>());
+    }
+}

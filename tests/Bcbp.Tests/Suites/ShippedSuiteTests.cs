@@ -1,0 +1,48 @@
+using Bcbp.Tests.Support;
+using Bcbp.Training.Config;
+using Bcbp.Training.Suites;
+
+
+namespace Bcbp.Tests.Suites;
+
+/// <summary>The suites and the paper config shipped in the repository load, expand to the promised grid, and every
+/// cell is a valid experiment config.</summary>
+public class ShippedSuiteTests
+{
+    static string Repo(string relative) => Path.Combine(RepoPaths.Root, relative);
+
+    [TestCase("experiments/fashion_mnist.json", 7, new[] { "bcbp", "filter", "block" }, new[] { 0.5, 0.75 })]
+    [TestCase("experiments/paper_cifar10.json", 32, new[] { "bcbp", "block", "filter" }, new[] { 0.5, 0.6, 0.7, 0.8, 0.9 })]
+    [TestCase("experiments/paper_imagenet.json", 7, new[] { "bcbp", "block", "filter" }, new[] { 0.5, 0.7 })]
+    public void SuiteExpandsAndEveryCellIsAValidConfig(string path, int cellCount, string[] methods, double[] sparsities)
+    {
+        var suite = SuiteLoader.Load(Repo(path));
+        var cells = GridExpander.Expand(suite);
+        Assert.That(cells.Count, Is.EqualTo(cellCount));
+        Assert.That(suite.Grid.Methods, Is.EqualTo(methods));
+        Assert.That(suite.Grid.Sparsities, Is.EqualTo(sparsities));
+
+        foreach (var cell in cells)
+        {
+            var loaded = CellConfigs.Bind(cell, Array.Empty<string>());
+            Assert.That(loaded.Name, Is.EqualTo(cell.Name));
+            Assert.That(loaded.Prune?.Method, Is.EqualTo(cell.Method));
+            if (!cell.IsDense)
+            {
+                Assert.That(loaded.Prune!.Sparsity, Is.EqualTo(cell.Sparsity));
+                Assert.That(loaded.Prune.Schedule.Kind, Is.EqualTo("cubic"), "the paper's gradual schedule");
+                Assert.That(loaded.Prune.Exclude, Is.EqualTo(new[] { "conv1", "fc" }).Or.EqualTo(new[] { "features.0", "classifier.6" }),
+                            "first conv and classifier named explicitly (the paper keeps them dense)");
+            }
+        }
+    }
+
+    [Test]
+    public void Resnet50BcbpConfigIsThePapersImageNetRun()
+    {
+        var config = ConfigLoader.Load(Repo("configs/resnet50_bcbp.json"));
+        Assert.That((config.Model.Arch, config.Model.NumClasses, config.Data.Dataset), Is.EqualTo(("resnet50", 1000, "image_folder")));
+        Assert.That((config.Prune!.Method, config.Prune.Schedule.Kind), Is.EqualTo(("bcbp", "cubic")));
+        Assert.That(config.Prune.Exclude, Is.EqualTo(new[] { "conv1", "fc" }));
+    }
+}

@@ -35,7 +35,7 @@ public sealed record TransferReport(StateDictLoadResult Load, string? ResetHead,
 /// Loads a checkpoint of another task into a model: torchvision ImageNet weights into a model with another class count
 /// (<see cref="TransferOptions.ResetHead"/>) or input-channel count, where the first conv's RGB filters are adapted by
 /// timm's rule (<c>adapt_input_conv</c>): summed for one channel; for C channels repeated ceil(C/3) times, cut to C and
-/// scaled by 3/C, so a uniform input gives the same response. Remaining differences are refused when
+/// scaled by 3/C (a grey image then gives the RGB filters' response exactly for one channel or a multiple of 3). Remaining differences are refused when
 /// <see cref="TransferOptions.Strict"/>, else skipped and reported. Nothing is changed when it refuses.
 /// </summary>
 public static class TransferLoader

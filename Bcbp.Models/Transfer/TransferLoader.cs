@@ -44,7 +44,11 @@ public static class TransferLoader
     public static TransferReport Load(nn.Module model, string path, TransferOptions options)
     {
         var state = StateDictIO.Read(path);
-        try { return Load(model, state, options, path); }
+        try
+        {
+            StateDictIO.CheckFinite(state, path);
+            return Load(model, state, options, path);
+        }
         finally { foreach (var t in state.Values) t.Dispose(); }
     }
 

@@ -81,11 +81,14 @@ public static class DatasetFactory
         return new Split(images.Data, l, 1, images.Dimensions[1], images.Dimensions[2]);
     }
 
-    /// <summary>The file raw or gzipped (the .gz wins), or its .gz name when neither exists (the reader then names it).</summary>
+    /// <summary>The file gzipped (preferred) or raw, in the folder the images file was found in.</summary>
     static string IdxFile(string folder, string name)
     {
         var raw = Path.Combine(folder, name);
-        return File.Exists(raw + ".gz") || !File.Exists(raw) ? raw + ".gz" : raw;
+        if (File.Exists(raw + ".gz")) return raw + ".gz";
+        if (File.Exists(raw)) return raw;
+        throw new FileNotFoundException($"'{raw}.gz' not found (nor '{raw}'), though the images file is in '{folder}': that folder needs " +
+                                        "train-images-idx3-ubyte, train-labels-idx1-ubyte, t10k-images-idx3-ubyte and t10k-labels-idx1-ubyte (each raw or .gz)", raw + ".gz");
     }
 
     /// <summary>The first folder of the dataset's layouts (<see cref="DataLayout"/>) holding the split's images file.</summary>

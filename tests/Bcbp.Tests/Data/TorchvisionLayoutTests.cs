@@ -135,6 +135,12 @@ public class TorchvisionLayoutTests
         var mnist = Assert.Throws<FileNotFoundException>(() => Load("mnist", _root))!.Message;
         Assert.That(mnist, Does.Contain(Path.Combine(_root, "MNIST/raw")).And.Contain("train-images-idx3-ubyte"));
         var fashion = Assert.Throws<FileNotFoundException>(() => Load("fashion_mnist", _root))!.Message;
+        string raw = Path.Combine(_root, "FashionMNIST", "raw");
+        Directory.CreateDirectory(raw);
+        DataTestFiles.WriteMnistSplit(raw, "train", 3, gzip: true);
+        File.Delete(Path.Combine(raw, "train-labels-idx1-ubyte.gz"));
+        Assert.That(Assert.Throws<FileNotFoundException>(() => Load("fashion_mnist", _root))!.Message,
+            Does.Contain(Path.Combine(raw, "train-labels-idx1-ubyte.gz")).And.Contain("though the images file is in"));
         Assert.That(fashion, Does.Contain(Path.Combine(_root, "FashionMNIST/raw")).And.Contain("apt-get install dataset-fashion-mnist"));
     }
 }

@@ -1,59 +1,83 @@
+using Bcbp.Models;
 using Bcbp.Kernels.Formats;
 using Bcbp.Kernels.Modules;
 using Bcbp.Kernels.Ops;
+using Bcbp.Models.Structure;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
 
 namespace Bcbp.Kernels.Conversion;
 
+/// <summary>What <see cref="SparseConversion.Convert"/> did: the modules now sparse, and the masked ones left dense with why.</summary>
+/// <param name="Converted">Names of the modules replaced by BcbpConv2d/BcbpLinear, in named_modules order.</param>
+/// <param name="LeftDense">Masked modules that stay masked dense modules (still correct), each with the reason.</param>
+public sealed record SparseConversionResult(IReadOnlyList<string> Converted, IReadOnlyList<(string Name, string Reason)> LeftDense)
+{
+    /// <summary>"name: reason" per module left dense.</summary>
+    public IReadOnlyList<string> LeftDenseLines => LeftDense.Select(l => $"{l.Name}: {l.Reason}").ToList();
+}
+
 /// <summary>
-/// Turns a pruned model (Conv2d/Linear modules carrying a <c>weight_mask</c> buffer) into a sparse inference model:
-/// each such module is replaced in place, by name, with a <see cref="BcbpConv2d"/> or <see cref="BcbpLinear"/>.
-/// Optionally folds the BatchNorm2d that follows a conv into it first (conv1/bn1, downsample.0/downsample.1).
+/// Turns a pruned model — any <c>nn.Module</c> whose Conv2d/Linear modules carry a <c>weight_mask</c> buffer — into a
+/// sparse inference model: each such module is replaced in place, by name, with a <see cref="BcbpConv2d"/> or
+/// <see cref="BcbpLinear"/>. Optionally folds the BatchNorm2d that follows a conv into it first
+/// (<see cref="ModelStructure.ConvNorms"/>). What cannot be converted is left dense and named in the result: grouped
+/// or depthwise convs, convs with a padding mode, other module types with a mask, and modules held in a field whose
+/// declared type cannot take a sparse module.
 /// </summary>
 public static class SparseConversion
 {
-    /// <summary>Converts <paramref name="model"/> in place; returns the converted modules' names. A folded BatchNorm2d is
-    /// replaced by nn.Identity where its field allows, else made the identity in place.</summary>
-    public static IReadOnlyList<string> Convert(nn.Module model, int tileRows, SparseLayout layout = SparseLayout.Auto, bool foldBatchNorm = false)
+    /// <summary>Converts <paramref name="model"/> in place. A folded BatchNorm2d is replaced by nn.Identity where its
+    /// field allows, else made the identity in place.</summary>
+    public static SparseConversionResult Convert(nn.Module model, int tileRows, SparseLayout layout = SparseLayout.Auto, bool foldBatchNorm = false)
     {
         using var _ = no_grad();
-        var all = model.named_modules().ToList();
-        var byName = all.ToDictionary(p => p.name, p => p.module);
+        var masked = WeightMask.Masked(model).ToList();
+        var norms = foldBatchNorm ? ModelStructure.ConvNorms(model) : new Dictionary<string, ConvNorm>();
         var converted = new List<string>();
-        foreach (var (name, module) in all)
+        var leftDense = new List<(string, string)>();
+        foreach (var (name, module, mask) in masked)
         {
-            var mask = module.named_buffers(recurse: false).FirstOrDefault(b => b.name == "weight_mask").buffer;
-            if (mask is null) continue;
+            if (Unsupported(module) is string reason) { leftDense.Add((name, reason)); continue; }
+            var norm = norms.GetValueOrDefault(name);
             nn.Module replacement = module switch
             {
-                Conv2d conv => ConvertConv(model, conv, mask, tileRows, layout, foldBatchNorm ? FollowingBatchNorm(name, byName) : null),
+                Conv2d conv => ConvertConv(conv, mask, tileRows, layout, name, norm?.Module),
                 Linear lin => new BcbpLinear(Pack(lin.weight!, mask, tileRows, layout, name), lin.bias),
-                _ => throw new NotSupportedException($"'{name}' has a weight_mask but is a {module.GetType().Name}; only Conv2d and Linear convert"),
+                _ => throw new InvalidOperationException("unreachable: Unsupported admits Conv2d and Linear only"),
             };
-            ModuleReplacer.Replace(model, name, replacement);
+            try { ModuleReplacer.Replace(model, name, replacement); }
+            catch (NotSupportedException e) { leftDense.Add((name, e.Message)); continue; }
             converted.Add(name);
+            // Only now that the conv carries the folded weights does its BN become the identity.
+            if (norm is not null)
+            {
+                BatchNormFolding.MakeIdentity(norm.Module);
+                try { ModuleReplacer.Replace(model, norm.Norm, nn.Identity()); }
+                catch (NotSupportedException) { /* a concrete BatchNorm2d field keeps the identity BN */ }
+            }
         }
-        return converted;
+        return new SparseConversionResult(converted, leftDense);
     }
 
-    static BcbpConv2d ConvertConv(nn.Module model, Conv2d conv, Tensor mask, int tileRows, SparseLayout layout, (string name, BatchNorm2d bn)? following)
+    /// <summary>Why a masked module cannot become a sparse module, or null when it can.</summary>
+    static string? Unsupported(nn.Module module) => module switch
     {
-        if (conv.groups != 1) throw new NotSupportedException($"grouped convolutions (groups={conv.groups}) do not convert");
+        Conv2d { groups: > 1 } conv => $"grouped convolution (groups={conv.groups}): the sparse kernels run one dense GEMM per layer",
+        // TorchSharp leaves padding null when the conv was built with a padding mode (same/valid) instead of sizes.
+        Conv2d { padding: null } => "convolution built with a padding mode (same/valid); give the padding in pixels",
+        Conv2d or Linear => null,
+        _ => $"{module.GetType().Name} has no sparse module (Conv2d and Linear convert)",
+    };
+
+    static BcbpConv2d ConvertConv(Conv2d conv, Tensor mask, int tileRows, SparseLayout layout, string name, BatchNorm2d? norm)
+    {
         var weight = conv.weight!.detach();
         var bias = conv.bias?.detach();
-        if (following is { } f)
-        {
-            (weight, bias) = BatchNormFolding.Fold(weight, bias, f.bn);
-            BatchNormFolding.MakeIdentity(f.bn);
-            try { ModuleReplacer.Replace(model, f.name, nn.Identity()); }
-            catch (NotSupportedException) { /* a concrete BatchNorm2d field keeps the identity BN */ }
-        }
-        var k = conv.kernel_size; var s = conv.stride; var d = conv.dilation;
-        // TorchSharp leaves padding null when the conv was built with a padding mode (same/valid) instead of sizes.
-        var p = conv.padding ?? throw new NotSupportedException("convolutions built with a padding mode (same/valid) do not convert; give the padding in pixels");
+        if (norm is not null) (weight, bias) = BatchNormFolding.Fold(weight, bias, norm);
+        var k = conv.kernel_size; var s = conv.stride; var d = conv.dilation; var p = conv.padding!;
         var g = new ConvGeometry((int)k[0], (int)k[1], (int)s[0], (int)s[1], (int)p[0], (int)p[1], (int)d[0], (int)d[1]);
-        return new BcbpConv2d(Pack(weight, mask, tileRows, layout, "conv"), weight.shape[1], g, bias);
+        return new BcbpConv2d(Pack(weight, mask, tileRows, layout, name), weight.shape[1], g, bias);
     }
 
     static TiledSparseMatrix Pack(Tensor weight, Tensor mask, int tileRows, SparseLayout layout, string name)
@@ -63,15 +87,5 @@ public static class SparseConversion
         if (layout == SparseLayout.Bcbp) return BcbpMatrix.Pack(w, m, tileRows);
         var counts = TileColumns.Kept(m, tileRows).Select(c => c.Length).Distinct().Count();
         return counts <= 1 ? BcbpMatrix.Pack(w, m, tileRows) : BlockSparseMatrix.Pack(w, m, tileRows);
-    }
-
-    /// <summary>The BatchNorm2d that follows a conv by torchvision's naming: convN -> bnN, "i" -> "i+1".</summary>
-    static (string, BatchNorm2d)? FollowingBatchNorm(string convName, IReadOnlyDictionary<string, nn.Module> byName)
-    {
-        int dot = convName.LastIndexOf('.');
-        string prefix = dot < 0 ? "" : convName[..(dot + 1)], last = convName[(dot + 1)..];
-        string? candidate = last.StartsWith("conv") ? prefix + "bn" + last[4..]
-            : int.TryParse(last, out int i) ? prefix + (i + 1) : null;
-        return candidate is not null && byName.TryGetValue(candidate, out var m) && m is BatchNorm2d bn ? (candidate, bn) : null;
     }
 }

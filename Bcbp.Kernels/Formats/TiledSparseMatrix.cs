@@ -49,16 +49,8 @@ public abstract class TiledSparseMatrix
     /// <summary>Fraction of W's entries that are not stored.</summary>
     public double Sparsity => 1.0 - (double)ColPtr[^1] * TileRows / (Tiles * (double)TileRows * Cols);
 
-    /// <summary>Workload imbalance among tiles: max kept / mean kept (1.0 = balanced), DESIGN.md's <c>wit</c>.</summary>
-    public double Wit
-    {
-        get
-        {
-            var counts = Enumerable.Range(0, Tiles).Select(t => (double)Count(t)).ToArray();
-            double mean = counts.Average();
-            return mean == 0 ? 1.0 : counts.Max() / mean;
-        }
-    }
+    /// <summary>Workload imbalance among the row tiles (<see cref="TileBalance.Wit"/> of their kept column counts).</summary>
+    public double Wit => TileBalance.Wit(Enumerable.Range(0, Tiles).Select(t => (double)Count(t)).ToArray());
 
     /// <summary>The dense [Rows x Cols] matrix (masked weight), in the values' dtype.</summary>
     public Tensor ToDense()

@@ -182,8 +182,7 @@ public sealed class RestrictedUnpickler
         switch (callable.Module, callable.Name)
         {
             case ("collections", "OrderedDict"):
-                if (args.Length != 0) throw Error("collections.OrderedDict called with arguments", at);
-                return new OrderedDictionary<object, object?>();
+                return NewOrderedDict(args, at);
             case ("torch", "Size"):
                 return args.Length == 1 && args[0] is PickleTuple size ? size : throw Error("torch.Size expects one tuple", at);
             case ("torch._utils", "_rebuild_tensor" or "_rebuild_tensor_v2"):
@@ -220,6 +219,15 @@ public sealed class RestrictedUnpickler
         };
         ((NumpyArray)target!).SetState(Longs(shape, "numpy array shape", at), dtype.Name, fortran, bytes);
     }
+
+    /// <summary>
+    /// <c>OrderedDict()</c> as torch.save writes it, or <c>OrderedDict(())</c> as TorchSharp.PyBridge's save_py writes
+    /// it (an empty tuple or list of items); items come through SETITEMS, never as arguments.
+    /// </summary>
+    private OrderedDictionary<object, object?> NewOrderedDict(object?[] args, int at)
+        => args is [] or [PickleTuple { Items: [] }] or [List<object?> { Count: 0 }]
+            ? new OrderedDictionary<object, object?>()
+            : throw Error($"collections.OrderedDict called with {Describe(new PickleTuple(args))}; a state dict passes no items as arguments", at);
 
     /// <summary>torch.save's persistent id of a storage: ('storage', torch.XStorage, key, location, numel).</summary>
     private StorageReference PersistentLoad(object? pid, int at)

@@ -7,14 +7,11 @@ namespace Bcbp.Models.IO;
 /// Copies a state dict into a module by name, like PyTorch's <c>load_state_dict</c>: strict mode refuses any
 /// missing, unexpected or mis-shaped key (and changes nothing); non-strict mode loads the matching keys and reports
 /// the rest. Values are converted to each target's dtype and device (an fp16 checkpoint loads into an fp32 model).
-/// With <c>loadMasks</c>, a checkpoint's <c>*.weight_mask</c> entries for modules that have a same-shaped
+/// With <c>loadMasks</c>, a checkpoint's <c>*.weight_mask</c> entries (<see cref="WeightMask"/>) for modules that have a same-shaped
 /// <c>weight</c> but no mask yet are registered as <c>weight_mask</c> buffers, so pruned checkpoints load back.
 /// </summary>
 public static class StateDictLoader
 {
-    /// <summary>The buffer name that marks a pruned weight (torch.nn.utils.prune's naming).</summary>
-    public const string MaskName = "weight_mask";
-
     /// <summary>Loads <paramref name="source"/> into <paramref name="module"/>.</summary>
     /// <exception cref="StateDictMismatchException">Strict and the keys or shapes differ.</exception>
     public static StateDictLoadResult Load(nn.Module module, IReadOnlyDictionary<string, Tensor> source,
@@ -30,10 +27,10 @@ public static class StateDictLoader
             foreach (var key in result.Loaded) target[key].copy_(source[key]);
             foreach (var key in result.RegisteredMasks)
             {
-                var prefix = OwnerOf(key);
+                var prefix = WeightMask.LayerOf(key);
                 var weight = target[prefix.Length == 0 ? "weight" : prefix + ".weight"];
                 var owner = prefix.Length == 0 ? module : modules[prefix];
-                owner.register_buffer(MaskName, source[key].to(weight.dtype, weight.device).clone());
+                WeightMask.Register(owner, source[key].to(weight.dtype, weight.device).clone());
             }
         }
         return result;
@@ -60,8 +57,6 @@ public static class StateDictLoader
         return new StateDictLoadResult(loadable, missing, unexpected, mismatched, newMasks);
     }
 
-    static string OwnerOf(string maskKey) => maskKey.Length == MaskName.Length ? "" : maskKey[..^(MaskName.Length + 1)];
-
     /// <summary>Checkpoint masks whose module has a same-shaped weight and no mask buffer yet.</summary>
     private static List<string> MasksToRegister(nn.Module module, Dictionary<string, Tensor> target, IReadOnlyDictionary<string, long[]> source)
     {
@@ -69,8 +64,8 @@ public static class StateDictLoader
         var masks = new List<string>();
         foreach (var (key, shape) in source)
         {
-            if (target.ContainsKey(key) || !(key == MaskName || key.EndsWith("." + MaskName, StringComparison.Ordinal))) continue;
-            var prefix = OwnerOf(key);
+            if (target.ContainsKey(key) || !WeightMask.IsKey(key)) continue;
+            var prefix = WeightMask.LayerOf(key);
             var weightKey = prefix.Length == 0 ? "weight" : prefix + ".weight";
             if (prefix.Length > 0 && !modules.Contains(prefix) || !target.TryGetValue(weightKey, out var weight) || !weight.shape.SequenceEqual(shape)) continue;
             masks.Add(key);

@@ -260,7 +260,7 @@ public static class OnnxExporter
     /// <summary>A pruned layer's weight as the pruned model computes with it: multiplied by its mask.</summary>
     private static Tensor Effective(nn.Module layer, Tensor weight)
     {
-        var mask = layer.named_buffers(recurse: false).FirstOrDefault(b => b.name == StateDictLoader.MaskName).buffer;
+        var mask = WeightMask.Of(layer);
         return mask is null ? weight : weight * mask;
     }
 

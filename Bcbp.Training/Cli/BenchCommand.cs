@@ -1,5 +1,5 @@
+using System.CommandLine;
 using Bcbp.Models.IO;
-using System.Diagnostics;
 using System.Globalization;
 using System.Text;
 using System.Text.Json;
@@ -8,6 +8,7 @@ using Bcbp.Kernels.Formats;
 using Bcbp.Kernels.Ops;
 using Bcbp.Models;
 using Bcbp.Training.Backend;
+using Bcbp.Training.Fitting;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -22,9 +23,6 @@ namespace Bcbp.Training.Cli;
 /// </summary>
 public sealed class BenchCommand : ICliCommand
 {
-    public string Name => "bench";
-    public string Summary => "time the BCBP and block kernels against dense cuDNN and the ideal compacted GEMM";
-
     sealed record Layer(string Model, string Name, int Cin, int Cout, int K, int Stride, int H);
 
     static readonly Layer[] Layers =
@@ -41,7 +39,7 @@ public sealed class BenchCommand : ICliCommand
         new("vgg16", "features.28", 512, 512, 3, 1, 14),
     };
 
-    /// <summary>One measured case; times in milliseconds (median-free mean over a queued loop).</summary>
+    /// <summary>One measured case; times in milliseconds per call (<see cref="ForwardTimer"/>).</summary>
     public sealed record Row(string Model, string Layer, int Batch, double Sparsity, int TileRows, long M, long K, long KeptK, long N,
         double DenseMs, double IdealMs, double BcbpMs, double BlockMs, double BlockWit);
 
@@ -49,26 +47,43 @@ public sealed class BenchCommand : ICliCommand
     public sealed record EndToEndRow(string Model, int Batch, double Sparsity, int TileRows, double DenseMs, double BcbpMs,
         double DenseImagesPerSec, double BcbpImagesPerSec, double LogitsRelErr, double Top1Agreement, int ConvertedLayers);
 
-    public int Run(CliArgs args)
+    readonly Option<string> _out = CliOptions.Text("--out", "experiments/results/bench", "folder for bench.json and bench.md", "DIR");
+    readonly Option<string?> _model = CliOptions.Choice("--model", "all", "which model's layers to time", "all", "resnet50", "vgg16");
+    readonly Option<string> _batch = CliOptions.IntList("--batch", "1,32,256", "batch sizes of the per-layer cases");
+    readonly Option<string> _sparsity = CliOptions.FractionList("--sparsity", "0.5,0.75,0.875", "sparsities of the per-layer cases");
+    readonly Option<int> _tileRows = CliOptions.Int("--tile-rows", 64, "rows per BCBP tile (and block height)");
+    readonly Option<int> _iters = CliOptions.Int("--iters", 20, "timed calls per case (mean after 3 warm-up calls)");
+    readonly Option<string?> _layers = CliOptions.Choice("--layers", "yes", "time the per-layer cases", "yes", "no");
+    readonly Option<string?> _e2e = CliOptions.Choice("--e2e", "yes", "time ResNet-50 end to end", "yes", "no");
+    readonly Option<string> _e2eBatch = CliOptions.IntList("--e2e-batch", "1,32,256", "batch sizes of the end-to-end runs");
+    readonly Option<double> _e2eSparsity = new("--e2e-sparsity")
     {
-        if (args.Has("help"))
+        Description = "sparsity of every conv but the stem in the end-to-end runs", DefaultValueFactory = _ => 0.75, HelpName = "S",
+    };
+    readonly DeviceOptions _device = new();
+
+    public Command Build()
+    {
+        var command = new Command("bench", "time our BCBP and block kernels against dense cuDNN and the ideal compacted GEMM per ResNet-50/VGG-16 " +
+                                           "layer, then ResNet-50 end to end (needs CUDA; docs/kernels.md)")
         {
-            Console.WriteLine("usage: bcbp bench [--device cuda] [--libtorch DIR] [--out DIR (experiments/results/bench)] [--model all|resnet50|vgg16]\n" +
-                              "                  [--batch 1,32,256] [--sparsity 0.5,0.75,0.875] [--tile-rows 64] [--iters 20]\n" +
-                              "                  [--layers yes|no] [--e2e yes|no] [--e2e-batch 1,32,256] [--e2e-sparsity 0.75]\n" +
-                              "  per layer: dense cuDNN, ideal compacted GEMM, our BCBP and block kernels; ResNet-50 end to end (docs/kernels.md)");
-            return 0;
-        }
-        var device = TorchBackend.Initialize(args.Get("device", "cuda"), args.Get("libtorch"));
-        string outDir = args.Get("out", "experiments/results/bench");
-        var batches = Ints(args.Get("batch", "1,32,256"));
-        var sparsities = args.Get("sparsity", "0.5,0.75,0.875").Split(',').Select(s => double.Parse(s, CultureInfo.InvariantCulture)).ToArray();
-        int tileRows = args.GetInt("tile-rows", 64), iters = args.GetInt("iters", 20);
-        string only = args.Get("model", "all");
-        var e2eBatches = Ints(args.Get("e2e-batch", "1,32,256"));
-        double e2eSparsity = double.Parse(args.Get("e2e-sparsity", "0.75"), CultureInfo.InvariantCulture);
-        bool layers = args.Get("layers", "yes") == "yes", e2e = args.Get("e2e", "yes") == "yes";
-        args.ThrowOnUnknown();
+            _out, _model, _batch, _sparsity, _tileRows, _iters, _layers, _e2e, _e2eBatch, _e2eSparsity,
+        };
+        _device.AddTo(command);
+        command.SetAction(Run);
+        return command;
+    }
+
+    int Run(ParseResult p)
+    {
+        var device = _device.Initialize(p);
+        string outDir = p.GetValue(_out)!, only = p.GetValue(_model)!;
+        var batches = CliOptions.Ints(p.GetValue(_batch)!);
+        var sparsities = CliOptions.Fractions(p.GetValue(_sparsity)!);
+        int tileRows = p.GetValue(_tileRows), iters = p.GetValue(_iters);
+        var e2eBatches = CliOptions.Ints(p.GetValue(_e2eBatch)!);
+        double e2eSparsity = p.GetValue(_e2eSparsity);
+        bool layers = p.GetValue(_layers) == "yes", e2e = p.GetValue(_e2e) == "yes";
         if (device.type != DeviceType.CUDA) throw new InvalidOperationException("bench needs a CUDA device (--device cuda); on a CPU-only machine run `bcbp verify`");
 
         var gen = new Generator(7);
@@ -99,7 +114,7 @@ public sealed class BenchCommand : ICliCommand
         }, new JsonSerializerOptions { WriteIndented = true }));
         AtomicFile.WriteAllText(Path.Combine(outDir, "bench.md"), Markdown(rows) + "\n" + Markdown(endToEnd));
         Console.WriteLine($"bench: {rows.Count} cases written to {outDir}/bench.json and bench.md");
-        return 0;
+        return ExitCodes.Ok;
     }
 
     static Row Measure(Layer l, int batch, double sparsity, int tileRows, int iters, Device device, Generator gen)
@@ -119,11 +134,12 @@ public sealed class BenchCommand : ICliCommand
         long kept = bcbp.KeptPerTile;
         var wc = randn(new long[] { l.Cout, kept }, dtype: ScalarType.Float16, device: device);
         var xg = randn(new long[] { kept, n }, dtype: ScalarType.Float16, device: device);
-        double dense = TimeMs(() => nn.functional.conv2d(x, wd, null, new long[] { l.Stride }, new long[] { pad }), iters);
-        double ideal = TimeMs(() => wc.matmul(xg), iters);
-        double ours = TimeMs(() => GatherGemm.Conv2d(pb, xc, g), iters);
-        double blk = TimeMs(() => GatherGemm.Conv2d(pk, xc, g), iters);
-        return new Row(l.Model, l.Name, batch, sparsity, tileRows, l.Cout, cols, kept, n, dense, ideal, ours, blk, block.Wit);
+        var ms = ForwardTimer.MedianMs(new Func<Tensor>[]
+        {
+            () => nn.functional.conv2d(x, wd, null, new long[] { l.Stride }, new long[] { pad }), () => wc.matmul(xg),
+            () => GatherGemm.Conv2d(pb, xc, g), () => GatherGemm.Conv2d(pk, xc, g),
+        }, ForwardTimer.DefaultWarmup, iters, device);
+        return new Row(l.Model, l.Name, batch, sparsity, tileRows, l.Cout, cols, kept, n, ms[0], ms[1], ms[2], ms[3], block.Wit);
     }
 
     static EndToEndRow EndToEnd(int batch, double sparsity, int tileRows, int iters, Device device)
@@ -138,20 +154,20 @@ public sealed class BenchCommand : ICliCommand
                 var w = conv.weight!;
                 var mask = SyntheticMasks.RandomBcbp(w.shape[0], w.numel() / w.shape[0], tileRows, sparsity, gen).reshape(w.shape);
                 w.mul_(mask);
-                conv.register_buffer("weight_mask", mask);
+                WeightMask.Register(conv, mask);
             }
         model.eval();
         model.to(device).half();
         var x = randn(new long[] { batch, 3, 224, 224 }, dtype: ScalarType.Float16, device: device, generator: null);
         var dense = model.forward(x).to(ScalarType.Float32);
-        double denseMs = TimeMs(() => model.forward(x), iters);
-        var converted = SparseConversion.Convert(model, tileRows, SparseLayout.Bcbp, foldBatchNorm: true);
+        double denseMs = TimeMs(() => model.forward(x), iters, device);
+        var converted = SparseConversion.Convert(model, tileRows, SparseLayout.Bcbp, foldBatchNorm: true).Converted;
         var sparse = model.forward(x).to(ScalarType.Float32);
-        double sparseMs = TimeMs(() => model.forward(x), iters);
-        double relErr = (sparse - dense).norm().item<float>() / dense.norm().item<float>();
-        double agree = sparse.argmax(1).eq(dense.argmax(1)).to(ScalarType.Float32).mean().item<float>();
+        double sparseMs = TimeMs(() => model.forward(x), iters, device);
+        var comparison = new OutputComparison();
+        comparison.Add(dense, sparse, null);
         return new EndToEndRow("resnet50", batch, sparsity, tileRows, denseMs, sparseMs, batch * 1000 / denseMs, batch * 1000 / sparseMs,
-            relErr, agree, converted.Count);
+            comparison.RelErr, comparison.Agreement, converted.Count);
     }
 
     static string Markdown(IReadOnlyList<EndToEndRow> rows)
@@ -165,16 +181,10 @@ public sealed class BenchCommand : ICliCommand
         return sb.ToString();
     }
 
-    /// <summary>Mean time of <paramref name="iters"/> queued calls after warm-up (the launch queue hides host overhead).</summary>
-    static double TimeMs(Func<Tensor> fn, int iters)
-    {
-        for (int i = 0; i < 3; i++) { using var s = NewDisposeScope(); fn(); }
-        torch.cuda.synchronize();
-        var sw = Stopwatch.StartNew();
-        for (int i = 0; i < iters; i++) { using var s = NewDisposeScope(); fn(); }
-        torch.cuda.synchronize();
-        return sw.Elapsed.TotalMilliseconds / iters;
-    }
+    /// <summary>One model's time per forward pass (<see cref="ForwardTimer"/>; conversion is in place, so dense and
+    /// sparse are timed one after the other, not in turns).</summary>
+    static double TimeMs(Func<Tensor> forward, int iters, Device device) =>
+        ForwardTimer.MedianMs(new[] { forward }, ForwardTimer.DefaultWarmup, iters, device)[0];
 
     static string Markdown(IReadOnlyList<Row> rows)
     {
@@ -187,5 +197,4 @@ public sealed class BenchCommand : ICliCommand
         return sb.ToString();
     }
 
-    static int[] Ints(string csv) => csv.Split(',').Select(s => int.Parse(s.Trim(), CultureInfo.InvariantCulture)).ToArray();
 }

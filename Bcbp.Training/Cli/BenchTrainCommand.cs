@@ -1,3 +1,4 @@
+using System.CommandLine;
 using Bcbp.Models.IO;
 using System.Diagnostics;
 using System.Text.Json;
@@ -19,36 +20,39 @@ namespace Bcbp.Training.Cli;
 /// </summary>
 public sealed class BenchTrainCommand : ICliCommand
 {
-    public string Name => "bench-train";
-    public string Summary => "training throughput (img/s): --arch resnet56 --batch 128 [--device cuda] [--steps 100] [--warmup 20] [--repeats 3] [--threads N]";
-
-    public int Run(CliArgs args)
+    readonly Option<string?> _arch = CliOptions.Choice("--arch", "resnet56", "architecture", Bcbp.Models.ModelFactory.Names.ToArray());
+    readonly Option<int> _batch = CliOptions.Int("--batch", 128, "images per step");
+    readonly Option<int> _steps = CliOptions.Int("--steps", 100, "timed steps per repeat");
+    readonly Option<int> _warmup = CliOptions.Int("--warmup", 20, "untimed steps first", min: 0);
+    readonly Option<int> _repeats = CliOptions.Int("--repeats", 3, "timed windows (the median is reported)");
+    readonly Option<int> _classes = CliOptions.Int("--classes", 10, "classifier outputs");
+    readonly Option<int> _channels = CliOptions.Int("--in-channels", 3, "input channels");
+    readonly Option<int> _size = CliOptions.Int("--image-size", 32, "input height and width");
+    readonly Option<string?> _output = new("--output")
     {
-        if (args.Has("help"))
-        {
-            Console.WriteLine("usage: bcbp bench-train [--arch resnet56] [--batch 128] [--steps 100] [--warmup 20] [--repeats 3] [--classes 10]\n" +
-                              "                        [--in-channels 3] [--image-size 32] [--device cpu|cuda] [--libtorch DIR] [--threads N] [--output FILE]\n" +
-                              "  training throughput (img/s) of the trainer's step on random data; compare with experiments/pytorch_reference/train_throughput.py");
-            return 0;
-        }
-        string arch = args.Get("arch", "resnet56");
-        int batch = args.GetInt("batch", 128);
-        int steps = args.GetInt("steps", 100);
-        int warmup = args.GetInt("warmup", 20);
-        int repeats = args.GetInt("repeats", 3);
-        int classes = args.GetInt("classes", 10);
-        int channels = args.GetInt("in-channels", 3);
-        int size = args.GetInt("image-size", 32);
-        string deviceName = args.Get("device", "cpu");
-        string? output = args.Get("output");
-        string? libtorch = args.Get("libtorch");
-        int threads = args.GetInt("threads", 0);
-        args.ThrowOnUnknown();
-        if (batch <= 0 || steps <= 0 || warmup < 0 || repeats <= 0)
-            throw new ArgumentException("--batch, --steps and --repeats must be > 0 and --warmup >= 0");
+        Description = "JSON report (default: results/bench_train_ARCH_bBATCH_DEVICE.json)", HelpName = "FILE",
+    };
+    readonly DeviceOptions _device = new();
 
-        var device = TorchBackend.Initialize(deviceName, libtorch);
-        if (threads > 0) set_num_threads(threads);
+    public Command Build()
+    {
+        var command = new Command("bench-train", "training throughput (img/s) of the trainer's step on random data; " +
+                                                 "compare with experiments/pytorch_reference/train_throughput.py")
+        {
+            _arch, _batch, _steps, _warmup, _repeats, _classes, _channels, _size, _output,
+        };
+        _device.AddTo(command);
+        command.SetAction(Run);
+        return command;
+    }
+
+    int Run(ParseResult p)
+    {
+        string arch = p.GetValue(_arch)!;
+        int batch = p.GetValue(_batch), steps = p.GetValue(_steps), warmup = p.GetValue(_warmup), repeats = p.GetValue(_repeats);
+        int classes = p.GetValue(_classes), channels = p.GetValue(_channels), size = p.GetValue(_size);
+        string? output = p.GetValue(_output);
+        var device = _device.Initialize(p);
         random.manual_seed(0);
         var model = ModelFactory.Create(arch, classes, channels);
         model.to(device);
@@ -80,7 +84,7 @@ public sealed class BenchTrainCommand : ICliCommand
         output ??= Path.Combine("results", $"bench_train_{arch}_b{batch}_{device.type.ToString().ToLowerInvariant()}.json");
         AtomicFile.WriteAllText(output, JsonSerializer.Serialize(report, new JsonSerializerOptions { WriteIndented = true }) + "\n");
         Console.WriteLine($"wrote {output}");
-        return 0;
+        return ExitCodes.Ok;
     }
 
     static void RunSteps(Trainer trainer, Tensor input, Tensor target, int steps, Device device)

@@ -1,5 +1,6 @@
+using System.CommandLine;
+using Bcbp.Training.Config;
 using Bcbp.Training.Reports;
-
 
 namespace Bcbp.Training.Cli;
 
@@ -11,20 +12,37 @@ namespace Bcbp.Training.Cli;
 /// </summary>
 public sealed class CompareCommand : ICliCommand
 {
-    public string Name => "compare";
-    public string Summary => "Report of a suite or folder of runs: paper-style table (md/csv/json) and plots";
-
-    public int Run(CliArgs args)
+    readonly Option<string?> _suite = CliOptions.Path("--suite", PathKind.Suite,
+        "publish the suite's finished runs into its results_dir and report there: a path, or a name in experiments/");
+    readonly Option<string?> _results = CliOptions.Path("--results", PathKind.Results,
+        "regenerate the report of committed results in place: a path, or a name in experiments/results/");
+    readonly Option<string?> _runs = CliOptions.Path("--runs", PathKind.Runs,
+        "report any run folders below DIR: a path, or a name in runs/");
+    readonly Option<string?> _out = new("--out") { Description = "report folder for --results/--runs (default: the results folder, or DIR/report)", HelpName = "DIR" };
+    readonly Option<List<string>> _bench = new("--bench")
     {
-        if (args.Has("help"))
+        Description = "bench.json files whose measured speedups go into the report (comma-separated or repeated; a bare name is looked for in experiments/results/bench/)",
+        HelpName = "FILE", Arity = ArgumentArity.ZeroOrMore, AllowMultipleArgumentsPerToken = false,
+    };
+    readonly Option<string?> _title = new("--title") { Description = "report title for --results/--runs (default: the folder name)", HelpName = "TEXT" };
+
+    public Command Build()
+    {
+        var command = new Command("compare", "report of a suite or a folder of runs: paper-style tables (Markdown, CSV, JSON) and plots (PNG)")
         {
-            Console.WriteLine("usage: bcbp compare (--suite FILE | --results DIR | --runs DIR) [--out DIR] [--bench A.json,B.json] [--title TEXT]");
-            return 0;
-        }
-        string? suitePath = args.Get("suite"), resultsDir = args.Get("results"), runsDir = args.Get("runs");
-        string? outDir = args.Get("out"), title = args.Get("title");
-        var bench = (args.Get("bench")?.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries) ?? Array.Empty<string>()).ToList();
-        args.ThrowOnUnknown();
+            _suite, _results, _runs, _out, _bench, _title,
+        };
+        command.SetAction(Run);
+        return command;
+    }
+
+    int Run(ParseResult p)
+    {
+        string? suitePath = p.GetValue(_suite), resultsDir = p.GetValue(_results), runsDir = p.GetValue(_runs);
+        string? outDir = p.GetValue(_out), title = p.GetValue(_title);
+        var bench = (p.GetValue(_bench) ?? new())
+            .SelectMany(b => b.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
+            .Select(b => PathResolver.Resolve(b, PathKind.Bench, Directory.GetCurrentDirectory())).ToList();
         if (new[] { suitePath, resultsDir, runsDir }.Count(s => s is not null) != 1)
             throw new ArgumentException("give exactly one of --suite FILE, --results DIR or --runs DIR (see bcbp compare --help)");
 
@@ -42,6 +60,6 @@ public sealed class CompareCommand : ICliCommand
         }
         Console.WriteLine();
         Console.WriteLine(ReportMarkdown.Render(report));
-        return 0;
+        return ExitCodes.Ok;
     }
 }

@@ -1,10 +1,11 @@
 using Bcbp.Models.IO;
 using System.Diagnostics;
 using System.Text.Json;
-using static TorchSharp.torch;
-using Bcbp.Training.Backend;
+using System.CommandLine;
 using Bcbp.Training.Config;
 using Bcbp.Training.Data;
+using Bcbp.Training.Backend;
+using static TorchSharp.torch;
 
 namespace Bcbp.Training.Cli;
 
@@ -15,20 +16,31 @@ namespace Bcbp.Training.Cli;
 /// </summary>
 public sealed class DataBenchCommand : ICliCommand
 {
-    public string Name => "bench-data";
-    public string Summary => "data pipeline throughput (img/s): --config NAME [--set k=v] [--device cuda] [--epochs 2] [--output FILE]";
+    readonly Option<string?> _config = CliOptions.Path("--config", PathKind.Config,
+        "the config whose data section is measured: a path, or a name in configs/", required: true);
+    readonly Option<List<string>> _sets = CliOptions.Sets("override a config key, e.g. --set data.workers=8 (repeatable)");
+    readonly Option<int> _epochs = CliOptions.Int("--epochs", 2, "passes (the first includes warm-up: JIT, CUDA kernels, file cache)");
+    readonly Option<string?> _output = new("--output") { Description = "also write the JSON report here", HelpName = "FILE" };
+    readonly DeviceOptions _device = new();
 
-    public int Run(CliArgs args)
+    public Command Build()
     {
-        var config = ConfigLoader.Load(args.Get("config") ?? throw new ArgumentException("bench-data needs --config NAME"), args.Sets);
-        string deviceName = args.Get("device", config.Device);
-        int epochs = args.GetInt("epochs", 2);
-        string? output = args.Get("output");
-        string? libtorch = args.Get("libtorch");
-        args.ThrowOnUnknown();
-        if (epochs < 1) throw new ArgumentException("--epochs must be >= 1");
+        var command = new Command("bench-data", "data pipeline throughput (img/s) of a config's dataset with no model: load time, " +
+                                                "one augmented training pass and one evaluation pass per epoch")
+        {
+            _config, _sets, _epochs, _output,
+        };
+        _device.AddTo(command);
+        command.SetAction(Run);
+        return command;
+    }
 
-        var device = TorchBackend.Initialize(deviceName, libtorch);
+    int Run(ParseResult p)
+    {
+        var config = ConfigLoader.Load(p.GetValue(_config)!, p.GetValue(_sets));
+        int epochs = p.GetValue(_epochs);
+        string? output = p.GetValue(_output);
+        var device = _device.Initialize(p, config.Device);
         var clock = Stopwatch.StartNew();
         var (train, test) = DatasetFactory.Create(config.Data, device, config.Seed);
         double loadSeconds = clock.Elapsed.TotalSeconds;
@@ -53,7 +65,7 @@ public sealed class DataBenchCommand : ICliCommand
         var json = JsonSerializer.Serialize(result, new JsonSerializerOptions { WriteIndented = true });
         Console.WriteLine(json);
         if (output is not null) AtomicFile.WriteAllText(output, json + "\n");
-        return 0;
+        return ExitCodes.Ok;
     }
 
     /// <summary>Images per second of one pass; the first epoch includes any warm-up (JIT, CUDA kernels, file cache).</summary>

@@ -1,13 +1,12 @@
+using System.CommandLine;
+
 namespace Bcbp.Training.Cli;
 
-/// <summary>A subcommand of the <c>bcbp</c> CLI (<c>train</c>, <c>verify</c>, <c>bench</c>, ...). Commands are found by
-/// reflection, so adding one is adding a file.</summary>
+/// <summary>A subcommand of <c>bcbp</c> (<c>train</c>, <c>verify</c>, ...): it declares its options and an action that
+/// parses them, calls one domain entry point and prints. <see cref="BcbpCli"/> lists every command.</summary>
 public interface ICliCommand
 {
-    /// <summary>The word after <c>bcbp</c>.</summary>
-    string Name { get; }
-    /// <summary>One line for <c>bcbp --help</c>.</summary>
-    string Summary { get; }
-    /// <summary>Runs the command; the return value is the process exit code.</summary>
-    int Run(CliArgs args);
+    /// <summary>The System.CommandLine command: name, description, options (each with a description and default) and
+    /// its action, whose return value is the exit code (<see cref="ExitCodes"/>).</summary>
+    Command Build();
 }

@@ -1,6 +1,9 @@
-using static TorchSharp.torch;
-using Bcbp.Training.Backend;
+using System.CommandLine;
+using Bcbp.Training.Config;
 using Bcbp.Training.Shrink;
+using Bcbp.Training.Runs;
+using Bcbp.Training.Backend;
+using static TorchSharp.torch;
 
 namespace Bcbp.Training.Cli;
 
@@ -11,25 +14,34 @@ namespace Bcbp.Training.Cli;
 /// </summary>
 public sealed class ShrinkCommand : ICliCommand
 {
-    public string Name => "shrink";
-    public string Summary => "export a filter-pruned run as a smaller dense model; compare accuracy, size, MACs and speed";
-
-    public int Run(CliArgs args)
+    readonly Option<string?> _run = CliOptions.Path("--run", PathKind.Run,
+        "a finished filter-pruned run folder written by bcbp train: a path, or a name in runs/", required: true);
+    readonly Option<string?> _out = new("--out")
     {
-        if (args.Has("help"))
+        Description = "folder for model_shrunk.safetensors/.pt/.json and shrink.json (default: the run folder)", HelpName = "DIR",
+    };
+    readonly Option<int> _batch = CliOptions.Int("--batch", 64, "images per batch for the throughput measurement");
+    readonly Option<int> _iters = CliOptions.Int("--iters", 10, "timed batches (the median is reported)");
+    readonly Option<int> _warmup = CliOptions.Int("--warmup", 3, "untimed batches first", min: 0);
+    readonly Option<int> _numTest = CliOptions.Int("--num-test", 0, "test images for the accuracy check (0: the whole test split)", min: 0);
+    readonly DeviceOptions _device = new();
+
+    public Command Build()
+    {
+        var command = new Command("shrink", "export a filter-pruned run as a genuinely smaller dense model; compare accuracy, size, MACs and speed")
         {
-            Console.WriteLine("usage: bcbp shrink --run runs/NAME [--out DIR] [--device cpu|cuda|auto] [--batch 64] [--iters 10] [--warmup 3]\n" +
-                              "                   [--num-test N] [--threads N] [--libtorch DIR]\n" +
-                              "writes model_shrunk.safetensors, model_shrunk.pt, model_shrunk.json (widths) and shrink.json into --out (default: the run folder)");
-            return 0;
-        }
-        string run = args.Get("run") ?? throw new ArgumentException("--run is required (a run folder written by bcbp train, e.g. runs/NAME)");
-        var options = new ShrinkOptions(run, args.Get("out"), args.GetInt("batch", 64), args.GetInt("warmup", 3), args.GetInt("iters", 10),
-                                        args.GetInt("num-test", 0));
-        int threads = args.GetInt("threads", 0);
-        var device = TorchBackend.Initialize(args.Get("device", "cpu"), args.Get("libtorch"));
-        args.ThrowOnUnknown();
-        if (threads > 0) set_num_threads(threads);
+            _run, _out, _batch, _iters, _warmup, _numTest,
+        };
+        _device.AddTo(command);
+        command.SetAction(Run);
+        return command;
+    }
+
+    int Run(ParseResult p)
+    {
+        string run = p.GetValue(_run)!;
+        var options = new ShrinkOptions(run, p.GetValue(_out), p.GetValue(_batch), p.GetValue(_warmup), p.GetValue(_iters), p.GetValue(_numTest));
+        var device = _device.Initialize(p, SavedRun.Open(run).Config.Device);
 
         var r = ShrinkExport.Run(options, device);
         Console.WriteLine($"shrink {r.Arch} ({r.Method ?? "masks only"}{(r.Sparsity is { } s ? $" {s:0.###}" : "")}): {r.Removed.Count} layers narrowed, " +
@@ -48,6 +60,6 @@ public sealed class ShrinkCommand : ICliCommand
         Console.WriteLine($"max |logit diff| {r.MaxAbsLogitDiff:E2} (tolerance {r.Tolerance:E2}), same class on {100 * r.Top1Agreement:F2}% of images, reload diff {r.ReloadMaxAbsDiff:E2}; " +
                           $"speedup {r.Speedup:F2}x; wrote {string.Join(", ", r.Files.Select(Path.GetFileName))} and {ShrinkReport.FileName} to {Path.GetDirectoryName(r.Files[0])}");
         if (!r.Agrees) Console.Error.WriteLine("error: the shrunk model's outputs differ from the masked model's beyond the tolerance");
-        return r.Agrees ? 0 : 1;
+        return r.Agrees ? ExitCodes.Ok : ExitCodes.CheckFailed;
     }
 }

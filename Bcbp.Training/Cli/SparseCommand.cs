@@ -1,12 +1,14 @@
+using System.CommandLine;
 using Bcbp.Kernels.Conversion;
+using Bcbp.Training.Config;
+using Bcbp.Training.Data;
+using Bcbp.Training.Json;
+using Bcbp.Training.Inference;
+using Bcbp.Training.Runs;
+using Bcbp.Training.Backend;
 using TorchSharp;
 using static System.FormattableString;
 using static TorchSharp.torch;
-using Bcbp.Training.Backend;
-using Bcbp.Training.Data;
-using Bcbp.Training.Inference;
-using Bcbp.Training.Json;
-using Bcbp.Training.Runs;
 
 namespace Bcbp.Training.Cli;
 
@@ -19,55 +21,70 @@ namespace Bcbp.Training.Cli;
 /// </summary>
 public sealed class SparseCommand : ICliCommand
 {
-    public string Name => "sparse";
-    public string Summary => "convert a pruned model (--run DIR, or --arch A --weights FILE) to BCBP sparse inference and compare it with the masked dense model";
+    readonly Option<string?> _run = CliOptions.Path("--run", PathKind.Run,
+        "a finished pruned run folder, evaluated on its test split (writes DIR/sparse_eval.json): a path, or a name in runs/");
+    readonly Option<List<string>> _sets = CliOptions.Sets("with --run: override a key of the run's config.json, e.g. data.root (repeatable)");
+    readonly Option<string?> _arch = CliOptions.Choice("--arch", null, "with --weights: the architecture of the saved model", Bcbp.Models.ModelFactory.Names.ToArray());
+    readonly Option<string?> _weights = CliOptions.Path("--weights", PathKind.Weights,
+        "with --arch: a saved pruned model (.pt/.safetensors state dict with weight_mask entries), compared on a seeded random batch");
+    readonly Option<int> _numClasses = CliOptions.Int("--num-classes", 10, "with --arch: classifier outputs");
+    readonly Option<int> _inChannels = CliOptions.Int("--in-channels", 3, "with --arch: input channels");
+    readonly Option<int> _inputSize = CliOptions.Int("--input-size", 32, "with --arch: input height and width");
+    readonly Option<int?> _batch = CliOptions.OptionalInt("--batch", "images per batch (default: the run's data.eval_batch_size; 32 with --arch)");
+    readonly Option<string?> _dtype = CliOptions.Choice("--dtype", null, "default: float16 on CUDA, float32 on the CPU", "float16", "bfloat16", "float32");
+    readonly Option<int?> _tileRows = CliOptions.OptionalInt("--tile-rows", "rows per packed tile (default: the run's prune.tile_rows, rounded up " +
+                                                                            "to a multiple of 32 for the fp16/bf16 CUDA kernels; 64 with --arch)");
+    readonly Option<string?> _layout = CliOptions.Choice("--layout", "auto", "sparse format: auto (BCBP when every tile is balanced, else block)", "auto", "bcbp", "block");
+    readonly Option<string?> _foldBn = CliOptions.Choice("--fold-bn", "yes", "fold BatchNorm into the converted convolutions", "yes", "no");
+    readonly Option<int?> _iters = CliOptions.OptionalInt("--iters", "timed batches (default: 10 on CUDA, 2 on the CPU, whose reference is slow)");
+    readonly Option<string?> _out = new("--out") { Description = "also write the report as JSON here (default with --run: DIR/sparse_eval.json)", HelpName = "FILE" };
+    readonly DeviceOptions _device = new();
 
-
-    public int Run(CliArgs args)
+    public Command Build()
     {
-        if (args.Has("help"))
+        var command = new Command("sparse", "convert a pruned model (--run DIR, or --arch A --weights FILE) to BCBP sparse inference and " +
+                                            "compare it with the masked dense model; exit 1 when their logits differ beyond the dtype's rounding")
         {
-            Console.WriteLine(
-                "usage: bcbp sparse --run DIR [--set key=value]... [--batch N] [common options]\n" +
-                "       bcbp sparse --arch ARCH --weights FILE [--num-classes 10] [--in-channels 3] [--input-size 32] [--batch 32] [common options]\n" +
-                "common: [--device auto|cpu|cuda] [--libtorch DIR] [--dtype float16|bfloat16|float32] [--tile-rows N]\n" +
-                "        [--layout auto|bcbp|block] [--fold-bn yes|no] [--iters N (10 on CUDA, 2 on the CPU)] [--out FILE.json]\n" +
-                "--run evaluates a finished pruned run on its test split and writes DIR/sparse_eval.json (see docs/kernels.md).");
-            return 0;
-        }
-        var device = TorchBackend.Initialize(args.Get("device", "auto"), args.Get("libtorch"));
-        var dtype = args.Get("dtype", device.type == DeviceType.CUDA ? "float16" : "float32") switch
-        {
-            "float16" => ScalarType.Float16, "bfloat16" => ScalarType.BFloat16, "float32" => ScalarType.Float32,
-            var d => throw new ArgumentException($"--dtype must be float16, bfloat16 or float32, got '{d}'"),
+            _run, _sets, _arch, _weights, _numClasses, _inChannels, _inputSize, _batch, _dtype, _tileRows, _layout, _foldBn, _iters, _out,
         };
-        int? tileRows = Positive(args, "tile-rows"), batch = Positive(args, "batch");
-        int iters = args.GetInt("iters", device.type == DeviceType.CUDA ? 10 : 2);  // the CPU reference is slow; its time is a side figure
-        var layout = Enum.TryParse<SparseLayout>(args.Get("layout", "auto"), ignoreCase: true, out var l) ? l
-            : throw new ArgumentException($"--layout must be auto, bcbp or block, got '{args.Get("layout")}'");
-        bool fold = args.Get("fold-bn", "yes") switch
+        _device.AddTo(command);
+        command.SetAction(Run);
+        return command;
+    }
+
+    int Run(ParseResult p)
+    {
+        string? runDir = p.GetValue(_run), arch = p.GetValue(_arch), weights = p.GetValue(_weights);
+        var sets = p.GetValue(_sets) ?? new();
+        if (runDir is not null && (arch ?? weights) is not null)
+            throw new ArgumentException("give --run DIR or --arch ARCH --weights FILE, not both");
+        if (runDir is null && arch is null)
+            throw new ArgumentException("give --run DIR (a finished pruned run) or --arch ARCH --weights FILE (a saved pruned model)");
+        if (runDir is null && weights is null)
+            throw new ArgumentException("--weights is required with --arch (the pruned model's .pt/.safetensors state dict with weight_mask entries)");
+        if (runDir is null && sets.Count > 0)
+            throw new ArgumentException("--set applies to --run (it overrides the run's config.json); with --arch use --num-classes, --in-channels, --input-size");
+        var device = _device.Initialize(p, runDir is null ? null : SavedRun.Open(runDir, sets).Config.Device);
+        bool cuda = device.type == DeviceType.CUDA;
+        var dtype = (p.GetValue(_dtype) ?? (cuda ? "float16" : "float32")) switch
         {
-            "yes" => true, "no" => false, var f => throw new ArgumentException($"--fold-bn must be yes or no, got '{f}'"),
+            "float16" => ScalarType.Float16, "bfloat16" => ScalarType.BFloat16, _ => ScalarType.Float32,
         };
-        string? outFile = args.Get("out");
+        int iters = p.GetValue(_iters) ?? (cuda ? 10 : 2);
+        var layout = Enum.Parse<SparseLayout>(p.GetValue(_layout)!, ignoreCase: true);
+        bool fold = p.GetValue(_foldBn) == "yes";
+        int? tileRows = p.GetValue(_tileRows), batch = p.GetValue(_batch);
+        string? outFile = p.GetValue(_out);
 
         SparseReport report;
-        if (args.Get("run") is { } runDir)
+        if (runDir is not null)
         {
-            args.ThrowOnUnknown();
-            report = EvaluateRun(runDir, args.Sets, tileRows, layout, fold, device, dtype, batch, iters);
+            report = EvaluateRun(runDir, sets, tileRows, layout, fold, device, dtype, batch, iters);
             outFile ??= Path.Combine(report.Run!, SparseReport.FileName);
         }
         else
-        {
-            string arch = args.Get("arch") ?? throw new ArgumentException("give --run DIR (a finished pruned run) or --arch ARCH --weights FILE (a saved pruned model)");
-            string weights = args.Get("weights") ?? throw new ArgumentException("--weights is required with --arch (the pruned model's .pt/.safetensors state dict with weight_mask entries)");
-            int numClasses = args.GetInt("num-classes", 10), inChannels = args.GetInt("in-channels", 3), size = args.GetInt("input-size", 32);
-            args.ThrowOnUnknown();
-            if (args.Sets.Count > 0) throw new ArgumentException("--set applies to --run (it overrides the run's config.json); with --arch use --num-classes, --in-channels, --input-size");
-            report = Compare(arch, weights, numClasses, inChannels, size, batch ?? 32,
+            report = Compare(arch!, weights!, p.GetValue(_numClasses), p.GetValue(_inChannels), p.GetValue(_inputSize), batch ?? 32,
                 new SparseSettings(tileRows ?? 64, layout, fold, device, dtype, iters));
-        }
 
         Console.WriteLine(Summarize(report));
         if (outFile is not null)
@@ -75,14 +92,7 @@ public sealed class SparseCommand : ICliCommand
             OutputJson.Write(outFile, report);
             Console.WriteLine($"-> {outFile}");
         }
-        return report.Passed ? 0 : 1;
-    }
-
-    static int? Positive(CliArgs args, string key)
-    {
-        if (!args.Has(key)) return null;
-        int v = args.GetInt(key, 0);
-        return v >= 1 ? v : throw new ArgumentException($"--{key} must be at least 1, got {v}");
+        return report.Passed ? ExitCodes.Ok : ExitCodes.CheckFailed;
     }
 
     /// <summary>Evaluates run folder <paramref name="dir"/> on its test split (<paramref name="overrides"/> change its
@@ -137,6 +147,8 @@ public sealed class SparseCommand : ICliCommand
             Invariant($"sparse: {r.Arch} from {r.Run ?? r.Weights}: {r.Converted.Count} layers converted ({r.Layout}, tile_rows {r.TileRows}") +
             (r.FoldBatchNorm ? ", BN folded" : "") + Invariant($") on {r.Device} {r.Dtype}"),
         };
+        if (r.LeftDense.Count > 0)
+            lines.Add($"  left dense (masked, still exact): {string.Join("; ", r.LeftDense)}");
         if (r.DenseTop1 is { } dt && r.SparseTop1 is { } st)
             lines.Add(Invariant($"  {r.Inputs} test split, {r.Samples} images: top-1 dense {dt:F2}%, sparse {st:F2}% ") +
                       Invariant($"(loss {r.DenseLoss:F4} / {r.SparseLoss:F4})") +

@@ -1,40 +1,47 @@
+using System.CommandLine;
 using Bcbp.Training.Config;
 using Bcbp.Training.Runs;
 
 namespace Bcbp.Training.Cli;
 
-/// <summary><c>bcbp train --config X [--set k=v]... [--resume] [--libtorch DIR] [--device cuda] [--no-progress] [--quiet]</c>;
-/// also the default command (<c>bcbp --config X</c>).</summary>
+/// <summary><c>bcbp train --config X [--set k=v]... [--resume]</c>, also the default command (<c>bcbp --config X</c>):
+/// one experiment through <see cref="TrainingRun.Execute"/>.</summary>
 public sealed class TrainCommand : ICliCommand
 {
-    public string Name => "train";
-    public string Summary => "train (and prune) a model from a config: --config FILE [--set key=value]... [--resume] [--device cuda] [--libtorch DIR]";
+    readonly Option<string?> _config = CliOptions.Path("--config", PathKind.Config,
+        "the experiment config (.json/.yaml): a path, or a name in configs/ of the working directory or a parent", required: true);
+    readonly Option<List<string>> _sets = CliOptions.Sets("override a config key, e.g. --set train.epochs=3 (repeatable)");
+    readonly Option<bool> _resume = CliOptions.Flag("--resume", "continue the run from its checkpoint (output_dir/name/checkpoint.bin)");
+    readonly Option<bool> _noProgress = CliOptions.Flag("--no-progress", "no progress bar or progress lines");
+    readonly Option<bool> _quiet = CliOptions.Flag("--quiet", "no console log (run.log is still written)");
+    readonly DeviceOptions _device = new();
 
-    public int Run(CliArgs args)
+    public Command Build()
     {
-        if (args.Has("help"))
+        var command = new Command("train", "train (and prune) a model from a config; results go to output_dir/name/")
         {
-            Console.WriteLine("usage: bcbp [train] --config FILE|NAME [--set key=value]... [--resume] [--device cpu|cuda|cuda:N|auto]\n" +
-                              "                    [--libtorch DIR] [--threads N] [--no-progress] [--quiet]\n" +
-                              "FILE or NAME is looked up in the working directory, then in configs/. Results go to output_dir/name/.");
-            return 0;
-        }
-        string configPath = args.Get("config") ?? throw new ArgumentException("train needs --config FILE (for example --config configs/quick.json)");
-        var overrides = new List<string>(args.Sets);
-        // --device is a shorthand for --set device=...
-        if (args.Get("device") is { } device) overrides.Add($"device={device}");
+            _config, _sets, _resume, _noProgress, _quiet,
+        };
+        _device.AddTo(command);
+        command.SetAction(Run);
+        return command;
+    }
+
+    int Run(ParseResult p)
+    {
+        var overrides = new List<string>(p.GetValue(_sets) ?? new());
+        // --device is a shorthand for --set device=... (so config.json records it).
+        if (p.GetValue(_device.Device) is { } device) overrides.Add($"device={device}");
         var options = new RunOptions
         {
-            Resume = args.Has("resume"), LibTorchDir = args.Get("libtorch"),
-            ShowProgress = !args.Has("no-progress"), Quiet = args.Has("quiet"),
-            CpuThreads = args.GetInt("threads", 0),
+            Resume = p.GetValue(_resume), LibTorchDir = p.GetValue(_device.LibTorch), ShowProgress = !p.GetValue(_noProgress),
+            Quiet = p.GetValue(_quiet), CpuThreads = p.GetValue(_device.Threads) ?? 0,
         };
-        args.ThrowOnUnknown();
-        var config = ConfigLoader.Load(configPath, overrides);
+        var config = ConfigLoader.Load(p.GetValue(_config)!, overrides);
         var result = TrainingRun.Execute(config, options);
         Console.WriteLine($"{result.Name}: top-1 {result.Top1:F2}%, top-5 {result.Top5:F2}%" +
                           (result.DenseTop1 is { } d ? $" (dense {d:F2}%, sparsity {result.AchievedSparsity:F4})" : "") +
                           $" -> {Path.Combine(result.RunDir, "results.json")}");
-        return 0;
+        return ExitCodes.Ok;
     }
 }

@@ -1,3 +1,4 @@
+using System.CommandLine;
 using Bcbp.Kernels.Formats;
 using Bcbp.Kernels.Modules;
 using Bcbp.Kernels.Ops;
@@ -15,9 +16,6 @@ namespace Bcbp.Training.Cli;
 /// </summary>
 public sealed class VerifyCommand : ICliCommand
 {
-    public string Name => "verify";
-    public string Summary => "check the sparse formats and CUDA kernels against dense TorchSharp results";
-
     sealed record ConvCase(string Name, int Cin, int Cout, int K, int Stride, int Pad, int Dil, int Batch, int H, int TileRows, double Sparsity);
 
     static readonly ConvCase[] Cases =
@@ -34,16 +32,20 @@ public sealed class VerifyCommand : ICliCommand
         new("vgg16 features.10", 128, 256, 3, 1, 1, 1, 8, 56, 128, 0.5),
     };
 
-    public int Run(CliArgs args)
+    readonly DeviceOptions _device = new();
+
+    public Command Build()
     {
-        if (args.Has("help"))
-        {
-            Console.WriteLine("usage: bcbp verify [--device auto|cpu|cuda] [--libtorch DIR]\n" +
-                              "  every kernel against the dense TorchSharp result on random and real layer shapes; exit 1 on a mismatch (docs/kernels.md)");
-            return 0;
-        }
-        var device = TorchBackend.Initialize(args.Get("device", "auto"), args.Get("libtorch"));
-        args.ThrowOnUnknown();
+        var command = new Command("verify", "check every sparse format and kernel against the dense TorchSharp result; exit 1 on a mismatch " +
+                                            "(without a GPU: the CPU references and packing)");
+        _device.AddTo(command);
+        command.SetAction(Run);
+        return command;
+    }
+
+    int Run(ParseResult p)
+    {
+        var device = _device.Initialize(p);
         bool gpu = device.type == DeviceType.CUDA;
         var gen = new Generator(1234);
         int failures = 0, checks = 0;
@@ -119,7 +121,7 @@ public sealed class VerifyCommand : ICliCommand
         Console.WriteLine(gpu
             ? $"verify: {checks - failures}/{checks} checks passed on {cuda_device_name()}"
             : $"verify: {checks - failures}/{checks} checks passed; GPU checks skipped (no CUDA device: run on a GPU machine, see docs/kernels.md)");
-        return failures == 0 ? 0 : 1;
+        return failures == 0 ? ExitCodes.Ok : ExitCodes.CheckFailed;
     }
 
     static string cuda_device_name() => $"cuda ({torch.cuda.device_count()} device(s))";

@@ -10,14 +10,14 @@ namespace Bcbp.Training.Config;
 public static class ConfigLoader
 {
     /// <summary><paramref name="pathOrName"/> is a path, or a name found in the working directory or a configs/
-    /// folder (see <see cref="ConfigResolver"/>).</summary>
+    /// folder (see <see cref="PathResolver"/>).</summary>
     public static ExperimentConfig Load(string pathOrName, IEnumerable<string>? overrides = null)
         => Load(pathOrName, overrides, Directory.GetCurrentDirectory());
 
     /// <summary>As <see cref="Load(string, IEnumerable{string}?)"/>, resolving names from <paramref name="baseDirectory"/>.</summary>
     public static ExperimentConfig Load(string pathOrName, IEnumerable<string>? overrides, string baseDirectory)
     {
-        var path = ConfigResolver.Resolve(pathOrName, baseDirectory);
+        var path = PathResolver.Config(pathOrName, baseDirectory);
         var builder = new ConfigurationBuilder();
         var ext = Path.GetExtension(path).ToLowerInvariant();
         switch (ext)

@@ -1,3 +1,4 @@
+using Bcbp.Models;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -52,8 +53,7 @@ public static class CostCounter
             if (!positions.TryGetValue(name, out var outPositions)) continue; // not on the forward path
             var weight = module.named_parameters().First(p => p.name == "weight").parameter;
             var bias = module.named_parameters().FirstOrDefault(p => p.name == "bias").parameter;
-            var mask = masks?.GetValueOrDefault(name + ".weight_mask")
-                       ?? module.named_buffers().FirstOrDefault(b => b.name == "weight_mask").buffer;
+            var mask = masks?.GetValueOrDefault(WeightMask.KeyOf(name)) ?? WeightMask.Of(module);
             if (mask is not null && !mask.shape.SequenceEqual(weight.shape))
                 throw new InvalidDataException($"layer '{name}': weight_mask shape [{string.Join(", ", mask.shape)}] differs from weight shape [{string.Join(", ", weight.shape)}]");
             result.Add(new LayerCost

@@ -14,19 +14,10 @@ public static class ModelCostFile
 
     public static ModelCost Write(string runDir, ExperimentConfig config, string modelFile)
     {
-        var state = StateDictIO.Read(Path.Combine(runDir, modelFile));
-        try
-        {
-            var masks = state.Where(kv => kv.Key.EndsWith(".weight_mask", StringComparison.Ordinal)).ToDictionary(kv => kv.Key, kv => kv.Value);
-            using var model = ModelFactory.Create(config.Model.Arch, config.Model.NumClasses, config.Model.InChannels);
-            int size = InputSize(config.Data);
-            var cost = CostCounter.Count(model, new long[] { config.Model.InChannels, size, size }, masks);
-            OutputJson.Write(Path.Combine(runDir, ModelCost.FileName), cost);
-            return cost;
-        }
-        finally
-        {
-            foreach (var t in state.Values) t.Dispose();
-        }
+        using var model = MaskedModel.Load(config.Model.Arch, config.Model.NumClasses, config.Model.InChannels, Path.Combine(runDir, modelFile));
+        int size = InputSize(config.Data);
+        var cost = CostCounter.Count(model, new long[] { config.Model.InChannels, size, size });
+        OutputJson.Write(Path.Combine(runDir, ModelCost.FileName), cost);
+        return cost;
     }
 }

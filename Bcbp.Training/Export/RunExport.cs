@@ -48,9 +48,8 @@ public static class RunExport
         }
         else
         {
-            model = ModelFactory.Create(config.Model.Arch, config.Model.NumClasses, config.Model.InChannels);
-            var loaded = StateDictIO.Load(model, run.ModelFile, strict: true, loadMasks: true);
-            kind = loaded.RegisteredMasks.Count > 0 ? "masked" : "dense";
+            model = MaskedModel.Load(config.Model.Arch, config.Model.NumClasses, config.Model.InChannels, run.ModelFile);
+            kind = MaskedModel.IsPruned(model) ? "masked" : "dense";
         }
         using (model)
         {

@@ -21,6 +21,8 @@ public sealed record SparseReport
     public required string Layout { get; init; }
     public bool FoldBatchNorm { get; init; }
     public required IReadOnlyList<string> Converted { get; init; }
+    /// <summary>Masked modules that stayed dense, "name: reason" (a grouped conv, a field that cannot hold a sparse module).</summary>
+    public IReadOnlyList<string> LeftDense { get; init; } = Array.Empty<string>();
     public long Samples { get; init; }
     /// <summary>Shape of the first batch (the one that is timed).</summary>
     public required long[] InputShape { get; init; }

@@ -8,10 +8,16 @@ namespace Bcbp.Training.Logging;
 /// timestamps) and <c>run.jsonl</c> (one JSON event per line with every property, e.g. Epoch and Top1).</summary>
 public static class RunLog
 {
+    /// <summary>An event with this property goes to the run's files only, not to the console: a failure that the CLI's
+    /// error handler prints once itself (<c>log.ForContext(RunLog.FileOnly, true)</c>).</summary>
+    public const string FileOnly = "FileOnly";
+
     public static Logger Create(string? runDir, bool quiet = false)
     {
         var config = new LoggerConfiguration().MinimumLevel.Information().Enrich.FromLogContext();
-        if (!quiet) config = config.WriteTo.Console(outputTemplate: "[{Timestamp:HH:mm:ss} {Level:u3}] {Message:lj}{NewLine}{Exception}");
+        if (!quiet)
+            config = config.WriteTo.Logger(console => console.Filter.ByExcluding(e => e.Properties.ContainsKey(FileOnly))
+                .WriteTo.Console(outputTemplate: "[{Timestamp:HH:mm:ss} {Level:u3}] {Message:lj}{NewLine}{Exception}"));
         if (runDir is not null)
             config = config.WriteTo.File(Path.Combine(runDir, "run.log"),
                 outputTemplate: "{Timestamp:yyyy-MM-ddTHH:mm:ss.fffZ} [{Level:u3}] {Message:lj}{NewLine}{Exception}")

@@ -1,9 +1,9 @@
+using Bcbp.Models.Structure;
 using Bcbp.Training.Config;
 using Bcbp.Training.Pruning.Layers;
 using Bcbp.Training.Pruning.Methods;
 using Bcbp.Training.Pruning.Report;
 using Bcbp.Training.Pruning.Schedule;
-using Bcbp.Training.Pruning.Surgery;
 using TorchSharp.Modules;
 using Bcbp.Training.Fitting;
 using TorchSharp;
@@ -35,8 +35,7 @@ public sealed class PruningHook : ITrainingHook
         // Filter pruning removes channels: the BatchNorm after a pruned filter is zeroed too, so the channel is
         // exactly 0 downstream and FilterSurgery can delete it without changing the outputs.
         _isFilter = config.Method.Equals("filter", StringComparison.OrdinalIgnoreCase);
-        var norms = _isFilter ? ChannelChain.NormAfter(model) : new Dictionary<string, BatchNorm2d>();
-        _filterNorms = norms;
+        _filterNorms = _isFilter ? ModelStructure.ConvNorms(model).ToDictionary(p => p.Key, p => p.Value.Module) : new Dictionary<string, BatchNorm2d>();
         _config = config;
         Layers = layers;
         _method = PruningMethods.Create(config);
@@ -54,7 +53,8 @@ public sealed class PruningHook : ITrainingHook
             foreach (var l in layers)
                 TileGrid.For(l.M, l.K, config.TileRows, config.TileCols, PruneOptions.From(config).Remainder, l.Name);
         foreach (var l in layers) l.EnsureMask();
-        var hook = new PruningHook(config, model, layers, stepsPerEpoch, log);
+        var hook = new PruningHook(config, model, layers, stepsPerEpoch, log) { LeftDense = LayerDiscovery.LeftDense(model, config) };
+        foreach (var l in hook.LeftDense) log.Warning("Left dense: {Layer}: {Reason}", l.Name, l.Reason);
         log.Information("Pruning {Method} to sparsity {Sparsity} ({Scope}) on {Count} layers: {Layers}",
             config.Method, config.Sparsity, config.Scope, layers.Count, string.Join(", ", layers.Select(l => l.Name)));
         return hook;
@@ -62,6 +62,9 @@ public sealed class PruningHook : ITrainingHook
 
     /// <summary>The pruned layers, in model order.</summary>
     public IReadOnlyList<PrunableLayer> Layers { get; }
+
+    /// <summary>Layers with weights this method cannot prune (<see cref="LayerDiscovery.LeftDense"/>), kept dense.</summary>
+    public IReadOnlyList<LeftDenseLayer> LeftDense { get; private init; } = Array.Empty<LeftDenseLayer>();
 
     /// <summary>The schedule the masks follow.</summary>
     public SparsitySchedule Schedule => _schedule;
@@ -171,7 +174,7 @@ public sealed class PruningHook : ITrainingHook
             return new LayerReport(l.Name, l.M, l.K, l.Sparsity, l.AchievedSparsity, stats.Tiles, stats.KeptColumnsMin,
                                    stats.KeptColumnsMax, stats.KeptColumnsMean, stats.KeptColumns, stats.Wit);
         }).ToList();
-        return new PruneReport(_config.Method, _config.Sparsity, AchievedSparsity, _config.TileRows, _config.TileCols, layers);
+        return new PruneReport(_config.Method, _config.Sparsity, AchievedSparsity, _config.TileRows, _config.TileCols, layers, LeftDense);
     }
 
     /// <summary>Writes prune_report.json and prune_report.md into <paramref name="runDir"/> and logs a summary.</summary>

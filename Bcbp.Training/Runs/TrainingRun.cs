@@ -32,10 +32,8 @@ public static class TrainingRun
         try { return RunIn(runDir, config, options, log); }
         catch (Exception e)
         {
-            // A bad input (missing file, bad value) is the user's to fix: one line, no stack trace.
-            if (e is ArgumentException or IOException or InvalidDataException or InvalidOperationException or NotSupportedException)
-                log.Error("Run {Name} failed: {Message}", config.Name, e.Message);
-            else log.Error(e, "Run {Name} failed: {Message}", config.Name, e.Message);
+            // The CLI prints the one-line message; run.log keeps it with the stack trace.
+            log.ForContext(RunLog.FileOnly, true).Error(e, "Run {Name} failed: {Message}", config.Name, e.Message);
             throw;
         }
     }

@@ -2,6 +2,7 @@ using Bcbp.Models;
 using Bcbp.Models.IO;
 using TorchSharp;
 using static TorchSharp.torch;
+using Bcbp.Training.Backend;
 using Bcbp.Training.Config;
 using Bcbp.Training.Costs;
 using Bcbp.Training.Data;
@@ -17,9 +18,9 @@ namespace Bcbp.Training.Shrink;
 /// <param name="OutDir">Where the shrunk model and shrink.json go; null: the run folder.</param>
 /// <param name="Batch">Batch of the throughput measurement.</param>
 /// <param name="Warmup">Untimed forward passes per model before timing.</param>
-/// <param name="Iters">Timed forward passes per model (taking turns); the median is reported.</param>
+/// <param name="Iters">Timed forward passes per model (<see cref="ForwardTimer"/>: windows taking turns, the median).</param>
 /// <param name="NumTest">Test images to compare on; 0: the run's data.num_test (0 there: the whole test set).</param>
-public sealed record ShrinkOptions(string RunDir, string? OutDir = null, int Batch = 64, int Warmup = 3, int Iters = 10, int NumTest = 0);
+public sealed record ShrinkOptions(string RunDir, string? OutDir = null, int Batch = 64, int Warmup = ForwardTimer.DefaultWarmup, int Iters = 10, int NumTest = 0);
 
 /// <summary>
 /// Exports a pruned run as a genuinely smaller dense model: rebuilds the run's model with its masks, removes the
@@ -39,7 +40,7 @@ public static class ShrinkExport
         var state = StateDictIO.Read(weightsPath);
         try
         {
-            if (!state.Keys.Any(k => k.EndsWith("." + PrunableLayer.MaskBufferName, StringComparison.Ordinal)))
+            if (WeightMask.In(state).Count == 0)
                 throw new InvalidDataException($"run '{runDir}' is dense: {Path.GetFileName(weightsPath)} has no weight_mask entries. " +
                                                "bcbp shrink needs a pruned run; train one with a prune section (prune.method filter removes whole filters).");
             return Export(options, device, runDir, outDir, config, weightsPath, state);
@@ -88,8 +89,8 @@ public static class ShrinkExport
         var agreement = OutputAgreement.Measure(masked, shrunk, reloaded, test, config.Data.EvalBatchSize);
 
         var x = randn(new long[] { options.Batch }.Concat(inputShape).ToArray(), generator: new Generator(17)).to(device);
-        var seconds = ThroughputMeter.MedianSeconds(new Func<Tensor>[] { () => masked.call(x), () => shrunk.call(x) },
-                                                    options.Warmup, options.Iters, device);
+        var ms = ForwardTimer.MedianMs(new Func<Tensor>[] { () => masked.call(x), () => shrunk.call(x) },
+                                       options.Warmup, options.Iters, device);
         var report = new ShrinkReport
         {
             Run = runDir, Arch = config.Model.Arch, Method = config.Prune?.Method, Sparsity = config.Prune?.Sparsity,
@@ -101,35 +102,25 @@ public static class ShrinkExport
             Top1Agreement = agreement.SameClass, MaxAbsLogitDiff = agreement.MaxAbsDiff, ReloadMaxAbsDiff = agreement.ReloadMaxAbsDiff,
             Tolerance = (device.type == DeviceType.CUDA ? 1e-2 : 1e-4) * Math.Max(1.0, agreement.MaxAbsLogit),
             Device = device.ToString(), Threads = get_num_threads(), Batch = options.Batch, Warmup = options.Warmup, Iters = options.Iters,
-            MaskedImagesPerSec = options.Batch / seconds[0], ShrunkImagesPerSec = options.Batch / seconds[1],
+            MaskedImagesPerSec = options.Batch * 1000.0 / ms[0], ShrunkImagesPerSec = options.Batch * 1000.0 / ms[1],
             Files = files,
         };
         OutputJson.Write(Path.Combine(outDir, ShrinkReport.FileName), report);
         return report;
     }
 
-    /// <summary>The run's model with its masks registered and loaded (strict), weights re-masked as the pruning hook keeps them.</summary>
-    static nn.Module<Tensor, Tensor> Build(ExperimentConfig config, IReadOnlyDictionary<string, Tensor> state, string source)
-    {
-        var model = ModelFactory.Create(config.Model.Arch, config.Model.NumClasses, config.Model.InChannels);
-        StateDictLoader.Load(model, state, strict: true, loadMasks: true, sourceName: source);
-        using var _ = no_grad();
-        foreach (var (_, module) in model.named_modules())
-            if (PrunableLayer.MaskOf(module) is { } mask)
-                module.get_parameter("weight")!.mul_(mask);
-        return model;
-    }
+    static nn.Module<Tensor, Tensor> Build(ExperimentConfig config, IReadOnlyDictionary<string, Tensor> state, string source) =>
+        MaskedModel.Load(config.Model.Arch, config.Model.NumClasses, config.Model.InChannels, state, source);
 
     /// <summary>Layer -> all-zero mask rows, for the layers that have any.</summary>
     static IReadOnlyDictionary<string, long> ZeroFilters(nn.Module model)
     {
         var result = new SortedDictionary<string, long>(StringComparer.Ordinal);
-        foreach (var (name, module) in model.named_modules())
-            if (PrunableLayer.MaskOf(module) is { } mask)
-            {
-                long zero = WeightMatrix.AsMatrix(mask).sum(1).eq(0).sum().item<long>();
-                if (zero > 0) result[name] = zero;
-            }
+        foreach (var (name, _, mask) in WeightMask.Masked(model))
+        {
+            long zero = WeightMatrix.AsMatrix(mask).sum(1).eq(0).sum().item<long>();
+            if (zero > 0) result[name] = zero;
+        }
         return result;
     }
 }

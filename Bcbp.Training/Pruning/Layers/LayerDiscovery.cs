@@ -30,10 +30,31 @@ public static class LayerDiscovery
     static string Last(IReadOnlyList<(string Name, nn.Module Module)> c) =>
         c.LastOrDefault(x => x.Module is TorchSharp.Modules.Linear).Name ?? c[^1].Name;
 
+    /// <summary>
+    /// Layers with weights that <paramref name="config"/>'s method leaves dense: grouped and depthwise convs under BCBP
+    /// (a tile spans the columns of one dense GEMM), and modules of a type pruning does not know (any module with a
+    /// weight of 2 or more dimensions that is not a Conv2d or Linear: Conv1d, ConvTranspose2d, Embedding, ...).
+    /// </summary>
+    public static IReadOnlyList<LeftDenseLayer> LeftDense(nn.Module model, PruneConfig config)
+    {
+        bool bcbp = config.Method.Equals("bcbp", StringComparison.OrdinalIgnoreCase);
+        var result = new List<LeftDenseLayer>();
+        foreach (var (name, module) in model.named_modules())
+        {
+            if (module is TorchSharp.Modules.Conv2d { groups: > 1 } conv && bcbp)
+                result.Add(new(name, $"grouped convolution (groups={conv.groups}): BCBP balances tiles of one dense GEMM"));
+            else if (module is not (TorchSharp.Modules.Conv2d or TorchSharp.Modules.Linear)
+                     && module.named_parameters(recurse: false).Any(p => p.name == "weight" && p.parameter.dim() >= 2))
+                result.Add(new(name, $"{module.GetType().Name} is not a layer type pruning knows (Conv2d, Linear)"));
+        }
+        return result;
+    }
+
     /// <summary>The layers <paramref name="config"/> prunes. Throws when nothing is left to prune.</summary>
     public static IReadOnlyList<PrunableLayer> Discover(nn.Module model, PruneConfig config)
     {
-        var candidates = Candidates(model);
+        var leftDense = LeftDense(model, config).Select(l => l.Name).ToHashSet();
+        var candidates = Candidates(model).Where(c => !leftDense.Contains(c.Name)).ToList();
         if (candidates.Count == 0)
             throw new ArgumentException("the model has no Conv2d or Linear layer to prune.");
         var excluded = new HashSet<string>();

@@ -1,3 +1,4 @@
+using Bcbp.Models;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -10,9 +11,6 @@ namespace Bcbp.Training.Pruning.Layers;
 /// </summary>
 public sealed class PrunableLayer
 {
-    /// <summary>The buffer name of the 0/1 mask, torch.nn.utils.prune's naming.</summary>
-    public const string MaskBufferName = "weight_mask";
-
     public PrunableLayer(string name, nn.Module module, double sparsity, bool overridden = false)
     {
         Name = name;
@@ -38,22 +36,18 @@ public sealed class PrunableLayer
     public Tensor Weight => Module.get_parameter("weight")
         ?? throw new InvalidOperationException($"layer '{Name}' has no parameter 'weight'.");
 
-    /// <summary>The module's <c>weight_mask</c> buffer, or null before <see cref="EnsureMask"/>.</summary>
-    public Tensor? MaskOrNull => MaskOf(Module);
-
-    /// <summary>The <c>weight_mask</c> buffer registered directly on <paramref name="module"/>, or null.</summary>
-    public static Tensor? MaskOf(nn.Module module) =>
-        module.named_buffers(recurse: false).FirstOrDefault(b => b.name == MaskBufferName).buffer;
+    /// <summary>The module's <see cref="WeightMask"/> buffer, or null before <see cref="EnsureMask"/>.</summary>
+    public Tensor? MaskOrNull => WeightMask.Of(Module);
 
     /// <summary>The module's <c>weight_mask</c> buffer.</summary>
-    public Tensor Mask => MaskOrNull ?? throw new InvalidOperationException($"layer '{Name}' has no '{MaskBufferName}' buffer; create the PruningHook first.");
+    public Tensor Mask => MaskOrNull ?? throw new InvalidOperationException($"layer '{Name}' has no '{WeightMask.BufferName}' buffer; create the PruningHook first.");
 
     /// <summary>Registers an all-ones <c>weight_mask</c> (same shape, dtype and device as the weight) unless one exists.</summary>
     public void EnsureMask()
     {
         if (MaskOrNull is not null) return;
         var w = Weight;
-        Module.register_buffer(MaskBufferName, torch.ones_like(w).detach());
+        WeightMask.Register(Module, torch.ones_like(w).detach());
     }
 
     /// <summary>weight *= mask, in place and outside autograd.</summary>

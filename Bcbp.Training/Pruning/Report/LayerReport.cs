@@ -1,3 +1,5 @@
+using Bcbp.Training.Pruning.Layers;
+
 namespace Bcbp.Training.Pruning.Report;
 
 /// <summary>One row of the pruning report: what a layer reached.</summary>
@@ -7,4 +9,5 @@ public sealed record LayerReport(
 
 /// <summary>The whole pruning report (prune_report.json).</summary>
 public sealed record PruneReport(
-    string Method, double TargetSparsity, double AchievedSparsity, int TileRows, int TileCols, IReadOnlyList<LayerReport> Layers);
+    string Method, double TargetSparsity, double AchievedSparsity, int TileRows, int TileCols, IReadOnlyList<LayerReport> Layers,
+    IReadOnlyList<LeftDenseLayer> LeftDense);

@@ -35,6 +35,12 @@ public static class PruneReportWriter
             sb.AppendLine(ci, $"| {l.Name} | {l.M} | {l.K} | {l.TargetSparsity:0.0000} | {l.AchievedSparsity:0.0000} | {l.Tiles} | {l.KeptColumnsMin} | {l.KeptColumnsMax} | {l.KeptColumnsMean:0.##} | {l.Wit:0.000} |");
         sb.AppendLine();
         sb.AppendLine(ci, $"Overall achieved sparsity over the prunable layers: {r.AchievedSparsity:0.0000}");
+        if (r.LeftDense.Count > 0)
+        {
+            sb.AppendLine();
+            sb.AppendLine("Left dense:");
+            foreach (var l in r.LeftDense) sb.AppendLine(ci, $"- {l.Name}: {l.Reason}");
+        }
         return sb.ToString();
     }
 }

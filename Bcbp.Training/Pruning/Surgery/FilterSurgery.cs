@@ -1,3 +1,5 @@
+using Bcbp.Models;
+using Bcbp.Models.Structure;
 using Bcbp.Training.Pruning.Layers;
 using TorchSharp;
 using TorchSharp.Modules;
@@ -13,7 +15,7 @@ namespace Bcbp.Training.Pruning.Surgery;
 /// is &lt;= 0, so the ReLU every chain has before its consumer makes it exactly 0: outputs are unchanged. The pruning
 /// hook zeroes the BatchNorm affine of filter-pruned channels, so every pruned filter of a <c>filter</c> run is silent;
 /// an all-zero row left by another method is silent only if its BatchNorm happens to give &lt;= 0. Zero rows of
-/// layers that are not removable (block outputs, see <see cref="ChannelChain.Find"/>) stay as masked zeros.
+/// layers that are not removable (block outputs, see <see cref="ModelStructure.ChannelChains"/>) stay as masked zeros.
 /// A shrunk model's widths are not known to the architecture: <see cref="Widths"/> lists them and
 /// <see cref="ResizeTo(nn.Module, IReadOnlyDictionary{string, long})"/> gives a fresh model the same shapes before
 /// its state dict is loaded.
@@ -29,10 +31,10 @@ public static class FilterSurgery
         using var _ = torch.no_grad();
         var modules = Modules(model);
         var removed = new List<Removed>();
-        foreach (var chain in ChannelChain.Find(model))
+        foreach (var chain in ModelStructure.ChannelChains(model))
         {
             var producer = (Conv2d)modules[chain.Producer];
-            var mask = PrunableLayer.MaskOf(producer);
+            var mask = WeightMask.Of(producer);
             if (mask is null) continue;
             var norm = chain.Norm is null ? null : (BatchNorm2d)modules[chain.Norm];
             var keep = SilentChannels(mask, producer.bias, norm).logical_not().nonzero().flatten();
@@ -69,7 +71,7 @@ public static class FilterSurgery
     public static IReadOnlyDictionary<string, long> Widths(nn.Module model)
     {
         var modules = Modules(model);
-        return ChannelChain.Find(model).ToDictionary(c => c.Producer, c => ((Conv2d)modules[c.Producer]).weight!.shape[0]);
+        return ModelStructure.ChannelChains(model).ToDictionary(c => c.Producer, c => ((Conv2d)modules[c.Producer]).weight!.shape[0]);
     }
 
     /// <summary>
@@ -81,7 +83,7 @@ public static class FilterSurgery
     {
         using var _ = torch.no_grad();
         var modules = Modules(model);
-        var chains = ChannelChain.Find(model).ToDictionary(c => c.Producer);
+        var chains = ModelStructure.ChannelChains(model).ToDictionary(c => c.Producer);
         var unknown = widths.Keys.Where(k => !chains.ContainsKey(k)).ToList();
         if (unknown.Count > 0)
             throw new ArgumentException($"cannot resize {string.Join(", ", unknown)}: not a removable producer of this model " +
@@ -102,7 +104,7 @@ public static class FilterSurgery
     /// </summary>
     public static void ResizeTo(nn.Module model, IReadOnlyDictionary<string, Tensor> stateDict)
     {
-        var widths = ChannelChain.Find(model)
+        var widths = ModelStructure.ChannelChains(model)
             .Where(c => stateDict.ContainsKey(c.Producer + ".weight"))
             .ToDictionary(c => c.Producer, c => stateDict[c.Producer + ".weight"].shape[0]);
         ResizeTo(model, widths);
@@ -117,7 +119,7 @@ public static class FilterSurgery
         producer.weight = new Parameter(producer.weight!.index_select(0, keep).clone());
         SetChannels(producer, "out_channels", after);
         if (producer.bias is not null) producer.bias = new Parameter(producer.bias.index_select(0, keep).clone());
-        if (PrunableLayer.MaskOf(producer) is { } pm) Resize(pm, pm.index_select(0, keep));
+        if (WeightMask.Of(producer) is { } pm) Resize(pm, pm.index_select(0, keep));
         if (chain.Norm is not null) ShrinkNorm((BatchNorm2d)modules[chain.Norm], keep);
 
         var columns = (keep.unsqueeze(1) * chain.ColumnsPerChannel + torch.arange(chain.ColumnsPerChannel, device: keep.device)).flatten();
@@ -126,11 +128,11 @@ public static class FilterSurgery
             case Conv2d conv:
                 conv.weight = new Parameter(conv.weight!.index_select(1, keep).clone());
                 SetChannels(conv, "in_channels", after);
-                if (PrunableLayer.MaskOf(conv) is { } cm) Resize(cm, cm.index_select(1, keep));
+                if (WeightMask.Of(conv) is { } cm) Resize(cm, cm.index_select(1, keep));
                 break;
             case Linear linear:
                 linear.weight = new Parameter(linear.weight!.index_select(1, columns).clone());
-                if (PrunableLayer.MaskOf(linear) is { } lm) Resize(lm, lm.index_select(1, columns));
+                if (WeightMask.Of(linear) is { } lm) Resize(lm, lm.index_select(1, columns));
                 break;
             default:
                 throw new NotSupportedException($"{chain.Consumer} is neither Conv2d nor Linear.");

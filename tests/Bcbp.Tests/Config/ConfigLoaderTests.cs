@@ -232,7 +232,7 @@ public class ConfigLoaderTests
         Assert.That(ConfigLoader.Load("resnet50_bcbp.json", null, nested).Name, Is.EqualTo("found"));
         Assert.That(ConfigLoader.Load("resnet50_bcbp", null, nested).Name, Is.EqualTo("found"), "extension is optional");
         Assert.That(ConfigLoader.Load(target, null, "/").Name, Is.EqualTo("found"), "absolute path");
-        Assert.That(ConfigResolver.Resolve("configs/resnet50_bcbp.json", _dir), Is.EqualTo(target));
+        Assert.That(PathResolver.Config("configs/resnet50_bcbp.json", _dir), Is.EqualTo(target));
         // The working directory wins over configs/.
         Write("Bcbp.Training/resnet50_bcbp.json", """{ "name": "local", "model": { "in_channels": 1 } }""");
         Assert.That(ConfigLoader.Load("resnet50_bcbp.json", null, Path.Combine(_dir, "Bcbp.Training")).Name, Is.EqualTo("local"));

@@ -61,7 +61,7 @@ public class ConversionTests
         var x = randn(new long[] { 2, 3, 8, 8 }, generator: gen);
         var expected = net.forward(x).detach();
 
-        var converted = SparseConversion.Convert(net, tileRows: 8, foldBatchNorm: foldBatchNorm);
+        var converted = SparseConversion.Convert(net, tileRows: 8, foldBatchNorm: foldBatchNorm).Converted;
 
         Assert.That(converted, Is.EquivalentTo(new[] { "conv1", "block.0", "fc" }));
         var children = net.named_modules().ToDictionary(p => p.name, p => p.module);
@@ -102,13 +102,16 @@ public class ConversionTests
     }
 
     [Test]
-    public void FieldThatCannotHoldASparseModuleIsReportedWithTheFix()
+    public void FieldThatCannotHoldASparseModuleIsLeftDenseAndReportedWithTheFix()
     {
         var net = new ConcreteFieldNet();
         var conv = net.named_modules().First(p => p.name == "conv").module;
         conv.register_buffer("weight_mask", ones(8, 2, 1, 1));
-        var e = Assert.Throws<NotSupportedException>(() => SparseConversion.Convert(net, 8))!;
-        Assert.That(e.Message, Does.Contain("ConcreteFieldNet.conv").And.Contain("nn.Module<Tensor, Tensor>"));
+        var result = SparseConversion.Convert(net, 8);
+        Assert.That(result.Converted, Is.Empty);
+        Assert.That(result.LeftDense.Single().Name, Is.EqualTo("conv"));
+        Assert.That(result.LeftDense.Single().Reason, Does.Contain("ConcreteFieldNet.conv").And.Contain("nn.Module<Tensor, Tensor>"));
+        Assert.That(net.named_modules().First(p => p.name == "conv").module, Is.InstanceOf<Conv2d>());
     }
 
     [Test]
@@ -160,7 +163,7 @@ public class ResNetConversionTests
         var x = randn(new long[] { 3, 3, 32, 32 }, generator: gen);
         var expected = model.forward(x).detach();
 
-        var converted = SparseConversion.Convert(model, 16, SparseLayout.Bcbp, foldBatchNorm: true);
+        var converted = SparseConversion.Convert(model, 16, SparseLayout.Bcbp, foldBatchNorm: true).Converted;
 
         Assert.That(converted, Has.Count.EqualTo(18));
         Assert.That(converted, Does.Contain("layer1.0.conv1").And.Contain("layer3.2.conv2").And.Not.Contain("conv1").And.Not.Contain("fc"));
@@ -190,7 +193,7 @@ public class ResNetConversionTests
         model.eval();
         var x = randn(new long[] { 1, 3, 32, 32 }, generator: gen);
         var expected = model.forward(x);
-        var converted = SparseConversion.Convert(model, 64, SparseLayout.Bcbp, foldBatchNorm: true);
+        var converted = SparseConversion.Convert(model, 64, SparseLayout.Bcbp, foldBatchNorm: true).Converted;
         Assert.That(converted.Count, Is.EqualTo(52));                      // 16 blocks x 3 convs + 4 projections
         Assert.That(model.named_modules().Count(p => p.module is BatchNorm2d), Is.EqualTo(1)); // only the stem's BN stays
         Assert.That(KernelTestSupport.RelErr(model.forward(x), expected), Is.LessThan(1e-4));

@@ -73,7 +73,7 @@ public class SparseCommandTests
         };
         var run = TrainingRun.Execute(TrainingRunTests.TinyConfig(_dir, "bcbp", epochs: 1, prune), TrainingRunTests.Silent);
 
-        int code = new SparseCommand().Run(CliArgs.Parse(new[] { "--run", run.RunDir, "--device", "cpu", "--iters", "1" }));
+        int code = BcbpCli.Run(new[] { "sparse", "--run", run.RunDir, "--device", "cpu", "--iters", "1" });
 
         Assert.That(code, Is.EqualTo(0));
         var report = OutputJson.Read<SparseReport>(Path.Combine(run.RunDir, SparseReport.FileName));

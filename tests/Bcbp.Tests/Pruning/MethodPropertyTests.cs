@@ -223,4 +223,18 @@ public class MethodPropertyTests
         Assert.That(stats.Wit, Is.EqualTo(1.6).Within(1e-6));
         Assert.That(stats.KeptColumns, Is.EqualTo(new long[] { 4, 1 }));
     }
+
+    [Test]
+    public void ReportAndPackedFormatShareOneWit()
+    {
+        // Block masks leave row tiles with different kept columns; the report's wit on a 16 x all-K grid is the packed
+        // matrix's wit at tile_rows 16 (one definition, TileBalance), including a partial last row tile.
+        var w = PruningTestData.Skewed(72, 144, tileRows: 16, seed: 3);
+        var mask = Mask(new BlockMethod(4, 4), w, 0.6);
+        var packed = Bcbp.Kernels.Formats.BlockSparseMatrix.Pack(w, mask, 16);
+        var stats = TileStats.Compute(mask, 16, 0);
+        Assert.That(stats.Wit, Is.GreaterThan(1.0));
+        Assert.That(stats.Wit, Is.EqualTo(packed.Wit).Within(1e-6));
+        Assert.That(stats.KeptColumns, Is.EqualTo(Enumerable.Range(0, packed.Tiles).Select(t => packed.Count(t)).ToArray()));
+    }
 }

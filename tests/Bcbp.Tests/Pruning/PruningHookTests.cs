@@ -1,6 +1,7 @@
 using System.Text.Json;
 using TorchSharp;
 using static TorchSharp.torch;
+using Bcbp.Models;
 using Bcbp.Training.Config;
 using Bcbp.Training.Fitting;
 using Bcbp.Training.Pruning;
@@ -49,7 +50,7 @@ public class PruningHookTests
     {
         var net = new TinyNet();
         var hook = PruningHook.Create(Config("bcbp"), net, 10, Log);
-        var keys = net.state_dict().Keys.Where(k => k.EndsWith(PrunableLayer.MaskBufferName)).ToArray();
+        var keys = net.state_dict().Keys.Where(k => k.EndsWith(WeightMask.BufferName)).ToArray();
         Assert.That(keys, Is.EqualTo(new[] { "conv2.weight_mask", "conv3.weight_mask", "hidden.weight_mask" }));
         Assert.That(hook.Layers.All(l => l.Mask.eq(1).all().item<bool>()));
         Assert.That(hook.AchievedSparsity, Is.EqualTo(0.0));

@@ -1,9 +1,12 @@
 using Bcbp.Models;
 using Bcbp.Models.IO;
+using Bcbp.Models.Structure;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
+using Bcbp.Models.Structure;
 using Bcbp.Training.Cli;
+using Bcbp.Training.Backend;
 using Bcbp.Training.Config;
 using Bcbp.Training.Data;
 using Bcbp.Training.Inference;
@@ -71,7 +74,7 @@ public class ShrinkTests
     public void FilterRunShrinksToHalfTheInnerChannelsWithTheSameOutputs()
     {
         var outDir = Path.Combine(_dir, "out-resnet");
-        int code = new ShrinkCommand().Run(CliArgs.Parse(new[] { "--run", _filterRun, "--out", outDir, "--batch", "4", "--iters", "2", "--warmup", "1" }));
+        int code = BcbpCli.Run(new[] { "shrink", "--run", _filterRun, "--out", outDir, "--batch", "4", "--iters", "2", "--warmup", "1" });
         Assert.That(code, Is.EqualTo(0));
         var r = OutputJson.Read<ShrinkReport>(Path.Combine(outDir, ShrinkReport.FileName));
 
@@ -177,7 +180,7 @@ public class ShrinkTests
     static void PruneHalfTheFilters(nn.Module model, string skip)
     {
         using var _ = no_grad();
-        var norms = ChannelChain.NormAfter(model);
+        var norms = ModelStructure.ConvNorms(model);
         var generator = new Generator(9);
         foreach (var (name, module) in model.named_modules().ToList())
         {
@@ -187,8 +190,8 @@ public class ShrinkTests
             var mask = alive.reshape(m, 1, 1, 1).expand_as(conv.weight).clone();
             conv.register_buffer("weight_mask", mask);
             conv.weight.mul_(mask);
-            norms[name].weight!.mul_(alive);
-            norms[name].bias!.mul_(alive);
+            norms[name].Module.weight!.mul_(alive);
+            norms[name].Module.bias!.mul_(alive);
         }
     }
 
@@ -254,10 +257,12 @@ public class ShrinkTests
     [Test]
     public void MissingOrDenseRunFoldersAreRefusedWithTheFix()
     {
-        Assert.That(() => new ShrinkCommand().Run(CliArgs.Parse(new[] { "--run", Path.Combine(_dir, "nope") })),
-            Throws.InstanceOf<DirectoryNotFoundException>().With.Message.Contains("not found").And.Message.Contains("--run"));
-        Assert.That(() => new ShrinkCommand().Run(CliArgs.Parse(Array.Empty<string>())),
-            Throws.ArgumentException.With.Message.Contains("--run is required"));
+        var error = new StringWriter();
+        Assert.That(BcbpCli.Run(new[] { "shrink", "--run", Path.Combine(_dir, "nope") }, TextWriter.Null, error), Is.EqualTo(ExitCodes.UsageError));
+        Assert.That(error.ToString(), Does.Contain("run folder").And.Contain("not found").And.Contain("runs/"));
+        error = new StringWriter();
+        Assert.That(BcbpCli.Run(new[] { "shrink" }, TextWriter.Null, error), Is.EqualTo(ExitCodes.UsageError));
+        Assert.That(error.ToString(), Does.Contain("'--run' is required"));
         var empty = Directory.CreateDirectory(Path.Combine(_dir, "empty")).FullName;
         Assert.That(() => ShrinkExport.Run(Fast(empty), CPU), Throws.InstanceOf<FileNotFoundException>().With.Message.Contains("config.json"));
         var dense = WriteRun("dense", "resnet20", 1, prune: null);
@@ -283,7 +288,7 @@ public class ShrinkTests
     [Test]
     public void MedianIsTheMiddleValue()
     {
-        Assert.That(ThroughputMeter.Median(new[] { 3.0, 1.0, 100.0 }), Is.EqualTo(3.0));
-        Assert.That(ThroughputMeter.Median(new[] { 4.0, 1.0, 2.0, 100.0 }), Is.EqualTo(3.0));
+        Assert.That(ForwardTimer.Median(new[] { 3.0, 1.0, 100.0 }), Is.EqualTo(3.0));
+        Assert.That(ForwardTimer.Median(new[] { 4.0, 1.0, 2.0, 100.0 }), Is.EqualTo(3.0));
     }
 }

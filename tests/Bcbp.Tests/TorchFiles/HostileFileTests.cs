@@ -1,4 +1,3 @@
-using System.Text;
 using Bcbp.Models.IO;
 using Bcbp.Tests.Models;
 using Bcbp.Tests.Support;
@@ -28,11 +27,8 @@ public class HostileFileTests : TempDirectoryTest
     [Test]
     public void CraftedOsSystemPickleIsRefusedWithoutRunningIt()
     {
-        var marker = PathOf("pwned");
-        var pickle = CraftedPickle.Protocol2().Global("os", "system").Str($"touch {marker}").Op(0x85).Op('R').Op('.').ToArray();
-        CraftedZip.Write(PathOf("evil.pt"), pickle);
-        Assert.That(ReadError(PathOf("evil.pt")), Does.Contain("'os.system'"));
-        Assert.That(File.Exists(marker), Is.False);
+        Assert.That(ReadError(HostileFiles.CraftedOsSystem(Dir)), Does.Contain("'os.system'"));
+        Assert.That(File.Exists(HostileFiles.Marker(Dir)), Is.False);
     }
 
     [TestCase((byte)0x81, "NEWOBJ")]
@@ -40,115 +36,80 @@ public class HostileFileTests : TempDirectoryTest
     [TestCase((byte)0x82, "EXT1")]
     public void OpcodesOutsideTheStateDictSetAreRefusedByName(byte opcode, string name)
     {
-        var pickle = CraftedPickle.Protocol2().OrderedDict().Op(opcode).Op('.').ToArray();
-        CraftedZip.Write(PathOf("op.pt"), pickle);
-        Assert.That(ReadError(PathOf("op.pt")), Does.Contain(name).And.Contain("refused"));
+        Assert.That(ReadError(HostileFiles.Opcode(Dir, opcode)), Does.Contain(name).And.Contain("refused"));
     }
 
     [Test]
     public void DeeplyNestedPersistentIdIsRefusedWithoutExhaustingTheStack()
     {
-        var pickle = CraftedPickle.Protocol2().Op(')');
-        for (int i = 0; i < 1_000_000; i++) pickle.Op(0x85); // TUPLE1: ((((...),),),)
-        CraftedZip.Write(PathOf("deep.pt"), pickle.Op('Q').Op('.').ToArray());
-        Assert.That(ReadError(PathOf("deep.pt")), Does.Contain("persistent id").And.Contain("(...)"));
+        Assert.That(ReadError(HostileFiles.DeeplyNestedPersistentId(Dir)), Does.Contain("persistent id").And.Contain("(...)"));
     }
 
     [Test]
     public void StorageSmallerThanDeclaredIsRefused()
     {
-        var pickle = CraftedPickle.StateDict("w", "FloatStorage", "0", numel: 100, offset: 0, size: new[] { 100 }, stride: new[] { 1 });
-        CraftedZip.Write(PathOf("short.pt"), pickle, ("0", new byte[40]));
-        Assert.That(ReadError(PathOf("short.pt")), Does.Contain("holds 40 bytes").And.Contain("400 bytes"));
+        Assert.That(ReadError(HostileFiles.StorageSmallerThanDeclared(Dir)), Does.Contain("holds 40 bytes").And.Contain("400 bytes"));
     }
 
     [Test]
     public void ViewPastItsStorageIsRefused()
     {
-        var pickle = CraftedPickle.StateDict("w", "FloatStorage", "0", numel: 10, offset: 4, size: new[] { 3, 3 }, stride: new[] { 3, 1 });
-        CraftedZip.Write(PathOf("oob.pt"), pickle, ("0", new byte[40]));
-        Assert.That(ReadError(PathOf("oob.pt")), Does.Contain("'w'").And.Contain("needs 13 elements").And.Contain("holds 10"));
+        Assert.That(ReadError(HostileFiles.ViewPastItsStorage(Dir)), Does.Contain("'w'").And.Contain("needs 13 elements").And.Contain("holds 10"));
     }
 
     [Test]
     public void MissingStorageRecordIsRefused()
     {
-        var pickle = CraftedPickle.StateDict("w", "FloatStorage", "7", numel: 2, offset: 0, size: new[] { 2 }, stride: new[] { 1 });
-        CraftedZip.Write(PathOf("norecord.pt"), pickle);
-        Assert.That(ReadError(PathOf("norecord.pt")), Does.Contain("archive/data/7").And.Contain("missing"));
+        Assert.That(ReadError(HostileFiles.MissingStorageRecord(Dir)), Does.Contain("archive/data/7").And.Contain("missing"));
     }
 
     [Test]
     public void UnsupportedDTypeIsNamed()
     {
-        var pickle = CraftedPickle.StateDict("w", "ComplexFloatStorage", "0", numel: 1, offset: 0, size: new[] { 1 }, stride: new[] { 1 });
-        CraftedZip.Write(PathOf("complex.pt"), pickle, ("0", new byte[8]));
-        Assert.That(ReadError(PathOf("complex.pt")), Does.Contain("unsupported dtype torch.ComplexFloatStorage").And.Contain("BF16"));
+        Assert.That(ReadError(HostileFiles.UnsupportedDType(Dir)), Does.Contain("unsupported dtype torch.ComplexFloatStorage").And.Contain("BF16"));
     }
 
     [Test]
     public void WrongMagicIsNamed()
     {
-        File.WriteAllBytes(PathOf("junk.pt"), Encoding.ASCII.GetBytes("GIF89a not a checkpoint"));
-        Assert.That(ReadError(PathOf("junk.pt")), Does.Contain("not a PyTorch checkpoint").And.Contain("474946"));
+        Assert.That(ReadError(HostileFiles.WrongMagic(Dir)), Does.Contain("not a PyTorch checkpoint").And.Contain("474946"));
     }
 
     [Test]
     public void LegacyNonZipFormatIsNamed()
     {
-        File.WriteAllBytes(PathOf("legacy.pt"), new byte[] { 0x80, 0x02, 0x8a, 0x0a, 0x6c, 0xfc, 0x9c, 0x46 });
-        Assert.That(ReadError(PathOf("legacy.pt")), Does.Contain("legacy").And.Contain("torch >= 1.6"));
+        Assert.That(ReadError(HostileFiles.LegacyNonZip(Dir)), Does.Contain("legacy").And.Contain("torch >= 1.6"));
     }
 
     [Test]
     public void TruncatedZipIsNamed()
     {
-        var pickle = CraftedPickle.StateDict("w", "FloatStorage", "0", numel: 256, offset: 0, size: new[] { 256 }, stride: new[] { 1 });
-        CraftedZip.Write(PathOf("full.pt"), pickle, ("0", new byte[1024]));
-        var bytes = File.ReadAllBytes(PathOf("full.pt"));
-        File.WriteAllBytes(PathOf("cut.pt"), bytes[..(bytes.Length / 2)]);
-        Assert.That(ReadError(PathOf("cut.pt")), Does.Contain("truncated or corrupt"));
+        Assert.That(ReadError(HostileFiles.TruncatedZip(Dir)), Does.Contain("truncated or corrupt"));
     }
 
     [Test]
     public void PickleWithoutStopIsNamed()
     {
-        var full = CraftedPickle.StateDict("w", "FloatStorage", "0", numel: 1, offset: 0, size: new[] { 1 }, stride: new[] { 1 });
-        CraftedZip.Write(PathOf("nostop.pt"), full[..^5], ("0", new byte[4]));
-        Assert.That(ReadError(PathOf("nostop.pt")), Does.Contain("truncated"));
+        Assert.That(ReadError(HostileFiles.PickleWithoutStop(Dir)), Does.Contain("truncated"));
     }
 
     [Test]
     public void ZipWithoutPickleIsNamed()
     {
-        using (var zip = new System.IO.Compression.ZipArchive(File.Create(PathOf("nopkl.pt")), System.IO.Compression.ZipArchiveMode.Create))
-            zip.CreateEntry("archive/version");
-        Assert.That(ReadError(PathOf("nopkl.pt")), Does.Contain("without data.pkl"));
+        Assert.That(ReadError(HostileFiles.ZipWithoutPickle(Dir)), Does.Contain("without data.pkl"));
     }
 
     [Test]
     public void SafeTensorsWithHugeHeaderLengthIsNamed()
-    {
-        var bytes = new byte[16];
-        BitConverter.TryWriteBytes(bytes.AsSpan(0, 8), ulong.MaxValue / 2);
-        File.WriteAllBytes(PathOf("huge.safetensors"), bytes);
-        Assert.That(ReadError(PathOf("huge.safetensors")), Does.Contain("header").And.Contain("truncated"));
-    }
+        => Assert.That(ReadError(HostileFiles.SafeTensorsHugeHeader(Dir)), Does.Contain("header").And.Contain("truncated"));
 
-    [TestCase("{\"w\":{\"dtype\":\"F8_E4M3\",\"shape\":[2],\"data_offsets\":[0,2]}}", 2, "unsupported dtype F8_E4M3")]
-    [TestCase("{\"w\":{\"dtype\":\"F32\",\"shape\":[4],\"data_offsets\":[0,16]}}", 8, "outside the 8 data bytes")]
-    [TestCase("{\"w\":{\"dtype\":\"F32\",\"shape\":[4],\"data_offsets\":[0,8]}}", 8, "needs 16 bytes")]
-    [TestCase("{\"w\":{\"dtype\":\"F32\",\"shape\":[4]}}", 16, "malformed header entry")]
-    [TestCase("{\"w\": [1, 2", 16, "not valid JSON")]
-    public void MalformedSafeTensorsAreNamed(string header, int dataBytes, string expected)
-    {
-        var json = Encoding.UTF8.GetBytes(header);
-        var bytes = new byte[8 + json.Length + dataBytes];
-        BitConverter.TryWriteBytes(bytes.AsSpan(0, 8), (ulong)json.Length);
-        json.CopyTo(bytes, 8);
-        File.WriteAllBytes(PathOf("bad.safetensors"), bytes);
-        Assert.That(ReadError(PathOf("bad.safetensors")), Does.Contain(expected));
-    }
+    [TestCase("bad_dtype", "unsupported dtype F8_E4M3")]
+    [TestCase("offsets_outside_data", "outside the 8 data bytes")]
+    [TestCase("bytes_short_of_shape", "needs 16 bytes")]
+    [TestCase("entry_without_offsets", "malformed header entry")]
+    [TestCase("header_not_json", "not valid JSON")]
+    public void MalformedSafeTensorsAreNamed(string name, string expected)
+        => Assert.That(ReadError(HostileFiles.All["safetensors_" + name](Dir)), Does.Contain(expected));
 
     [Test]
     public void UnknownExtensionAndMissingFileAreNamed()

@@ -4,7 +4,6 @@ using Bcbp.Models.Structure;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
-using Bcbp.Models.Structure;
 using Bcbp.Training.Cli;
 using Bcbp.Training.Backend;
 using Bcbp.Training.Config;

@@ -57,7 +57,7 @@ public sealed class BenchTrainCommand : ICliCommand
         var model = ModelFactory.Create(arch, classes, channels);
         model.to(device);
         var config = new TrainConfig { Optimizer = "sgd", Lr = 0.1, Momentum = 0.9, WeightDecay = 5e-4, LrSchedule = "constant" };
-        var trainer = new Trainer(model, config, "bench", epochs: 1, stepsPerEpoch: 1, device);
+        var trainer = new Trainer(model, config, TrainingPhase.Dense, epochs: 1, stepsPerEpoch: 1, device);
         model.train();
         using var input = randn(batch, channels, size, size, device: device);
         using var target = randint(classes, new long[] { batch }, dtype: ScalarType.Int64, device: device);

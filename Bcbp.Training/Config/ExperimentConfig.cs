@@ -16,6 +16,7 @@ public sealed partial class ExperimentConfig : IConfigSection
     public TrainConfig Train { get; set; } = new();
     /// <summary>Null: no pruning (a dense run).</summary>
     public PruneConfig? Prune { get; set; }
+    public LogConfig Log { get; set; } = new();
     public string OutputDir { get; set; } = "runs";
 
     [GeneratedRegex(@"^(cpu|auto|cuda(:\d+)?)$")]
@@ -34,6 +35,7 @@ public sealed partial class ExperimentConfig : IConfigSection
         Data.Validate(ConfigErrors.Join(path, "data"), errors);
         Train.Validate(ConfigErrors.Join(path, "train"), errors);
         if (Prune is IConfigSection prune) prune.Validate(ConfigErrors.Join(path, "prune"), errors);
+        Log.Validate(ConfigErrors.Join(path, "log"), errors);
         ValidateModelFitsData(path, errors);
     }
 

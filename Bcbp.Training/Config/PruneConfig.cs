@@ -6,7 +6,7 @@ namespace Bcbp.Training.Config;
 /// </summary>
 public sealed partial class PruneConfig
 {
-    /// <summary>bcbp, filter, block, unstructured, nm.</summary>
+    /// <summary>bcbp, filter, block, unstructured, nm (<see cref="PruneMethod"/>).</summary>
     public string Method { get; set; } = "bcbp";
     /// <summary>Final fraction of weights pruned in each prunable layer (scope layer) or over all of them (global), in [0, 1).</summary>
     public double Sparsity { get; set; } = 0.5;
@@ -22,9 +22,9 @@ public sealed partial class PruneConfig
     /// <summary>The <c>nm</c> method keeps <see cref="N"/> of every <see cref="M"/> consecutive weights along K.</summary>
     public int N { get; set; } = 2;
     public int M { get; set; } = 4;
-    /// <summary>l1 or l2.</summary>
+    /// <summary>l1 or l2 (<see cref="PruneScore"/>).</summary>
     public string Score { get; set; } = "l1";
-    /// <summary>layer (uniform per layer) or global (one ranking over the prunable layers).</summary>
+    /// <summary>layer (uniform per layer) or global (one ranking over the prunable layers) (<see cref="PruneScope"/>).</summary>
     public string Scope { get; set; } = "layer";
     /// <summary>
     /// Module-name patterns of layers not to prune: globs (<c>*</c>, <c>?</c>, matched against the whole name) or
@@ -44,6 +44,16 @@ public sealed partial class PruneConfig
     /// <summary><see cref="Exclude"/>, or <see cref="DefaultExclude"/> when unset.</summary>
     [System.Text.Json.Serialization.JsonIgnore]
     public IReadOnlyList<string> EffectiveExclude => Exclude ?? (IReadOnlyList<string>)DefaultExclude;
+
+    // Typed views of the string keys (the file keeps the strings; code reads these). Valid after Validate.
+    [System.Text.Json.Serialization.JsonIgnore]
+    public PruneMethod MethodKind => ConfigNames.Parse<PruneMethod>(Method, "prune.method");
+    [System.Text.Json.Serialization.JsonIgnore]
+    public PruneScore ScoreKind => ConfigNames.Parse<PruneScore>(Score, "prune.score");
+    [System.Text.Json.Serialization.JsonIgnore]
+    public PruneScope ScopeKind => ConfigNames.Parse<PruneScope>(Scope, "prune.scope");
+    [System.Text.Json.Serialization.JsonIgnore]
+    public RemainderRule RemainderKind => ConfigNames.Parse<RemainderRule>(Remainder, "prune.remainder");
 }
 
 /// <summary>One entry of <c>prune.overrides</c>: layers whose name matches <see cref="Pattern"/> get <see cref="Sparsity"/>.</summary>
@@ -57,8 +67,11 @@ public sealed class LayerOverride
 /// <summary>The <c>prune.schedule</c> section.</summary>
 public sealed partial class ScheduleConfig
 {
-    /// <summary>cubic (Zhu and Gupta 2017), linear, or one_shot.</summary>
+    /// <summary>cubic (Zhu and Gupta 2017), linear, or one_shot (<see cref="Config.ScheduleKind"/>).</summary>
     public string Kind { get; set; } = "cubic";
+    /// <summary>The typed <see cref="Kind"/> (valid after Validate).</summary>
+    [System.Text.Json.Serialization.JsonIgnore]
+    public ScheduleKind ScheduleKind => ConfigNames.Parse<ScheduleKind>(Kind, "prune.schedule.kind");
     /// <summary>Sparsity at <see cref="StartEpoch"/>.</summary>
     public double Initial { get; set; }
     public int StartEpoch { get; set; }

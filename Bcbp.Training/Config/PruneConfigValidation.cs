@@ -4,10 +4,10 @@ namespace Bcbp.Training.Config;
 
 public sealed partial class PruneConfig : IConfigSection
 {
-    public static readonly IReadOnlyList<string> Methods = new[] { "bcbp", "filter", "block", "unstructured", "nm" };
-    public static readonly IReadOnlyList<string> Scores = new[] { "l1", "l2" };
-    public static readonly IReadOnlyList<string> Scopes = new[] { "layer", "global" };
-    public static readonly IReadOnlyList<string> Remainders = new[] { "error", "own_tile" };
+    public static readonly IReadOnlyList<string> Methods = ConfigNames.All<PruneMethod>();
+    public static readonly IReadOnlyList<string> Scores = ConfigNames.All<PruneScore>();
+    public static readonly IReadOnlyList<string> Scopes = ConfigNames.All<PruneScope>();
+    public static readonly IReadOnlyList<string> Remainders = ConfigNames.All<RemainderRule>();
 
     /// <summary>Validates the section on its own (code that builds a PruneConfig without the loader);
     /// throws <see cref="ConfigException"/> listing every problem.</summary>
@@ -43,12 +43,13 @@ public sealed partial class PruneConfig : IConfigSection
             errors.InRange($"{Key("overrides")}[{i}].sparsity", o.Sparsity, 0, 1);
         }
         errors.AtLeast(Key("finetune_epochs"), FinetuneEpochs, 0);
-        if (Method?.ToLowerInvariant() == "nm") ValidateNm(Key, errors);
+        if (ConfigNames.TryParse(Method, out PruneMethod method) && method == PruneMethod.Nm) ValidateNm(Key, errors);
         Schedule.Validate(Key("schedule"), errors);
         if (Schedule.Initial > Sparsity)
             errors.Add(Key("schedule.initial"), $"is {Schedule.Initial}, above prune.sparsity ({Sparsity})");
-        string lastKey = Schedule.Kind == "one_shot" ? "start_epoch" : "end_epoch";
-        int last = Schedule.Kind == "one_shot" ? Schedule.StartEpoch : Schedule.EndEpoch;
+        bool oneShot = ConfigNames.TryParse(Schedule.Kind, out ScheduleKind kind) && kind == ScheduleKind.OneShot;
+        string lastKey = oneShot ? "start_epoch" : "end_epoch";
+        int last = oneShot ? Schedule.StartEpoch : Schedule.EndEpoch;
         if (last >= FinetuneEpochs)
             errors.Add(Key($"schedule.{lastKey}"), $"is {last}, but must be < prune.finetune_epochs ({FinetuneEpochs}) so the final " +
                        $"sparsity is reached and fine-tuned; lower {lastKey} or raise finetune_epochs");
@@ -61,7 +62,7 @@ public sealed partial class PruneConfig : IConfigSection
             errors.Add(key("n"), $"prune.n and prune.m must satisfy 1 <= n < m, got {N}:{M}");
             return;
         }
-        if (Scope == "global")
+        if (ConfigNames.TryParse(Scope, out PruneScope scope) && scope == PruneScope.Global)
             errors.Add(key("scope"), "global is not supported by method nm (N:M is a per-group rule); set prune.scope to layer");
         double nmSparsity = 1.0 - (double)N / M;
         if (Math.Abs(Sparsity - nmSparsity) > 1e-9)
@@ -74,7 +75,7 @@ public sealed partial class PruneConfig : IConfigSection
 
 public sealed partial class ScheduleConfig : IConfigSection
 {
-    public static readonly IReadOnlyList<string> Kinds = new[] { "cubic", "linear", "one_shot" };
+    public static readonly IReadOnlyList<string> Kinds = ConfigNames.All<ScheduleKind>();
 
     /// <inheritdoc/>
     public void Validate(string path, ConfigErrors errors)

@@ -83,7 +83,7 @@ public static class Checkpoint
             throw new CheckpointException($"checkpoint '{path}' has a truncated or corrupt header ({Printable.Of(e.Message, 200)}): " +
                 "delete it to start afresh (or run without --resume).", e);
         }
-        if (state is null || state.Phase is not ("dense" or "finetune") || state.Epoch < 0 || state.GlobalStep < 0 || state.History is null)
+        if (state is null || !Enum.IsDefined(state.Phase) || state.Epoch < 0 || state.GlobalStep < 0 || state.History is null)
             throw new CheckpointException($"checkpoint '{path}' has an invalid header (phase, epoch or step): delete it to start afresh.");
         return state;
     }

@@ -5,7 +5,7 @@ namespace Bcbp.Training.Fitting;
 public sealed record CheckpointState
 {
     /// <summary>dense or finetune.</summary>
-    public required string Phase { get; init; }
+    public required TrainingPhase Phase { get; init; }
     /// <summary>Epochs of <see cref="Phase"/> completed.</summary>
     public int Epoch { get; init; }
     /// <summary>Optimizer steps taken in <see cref="Phase"/> (the learning-rate schedule's position).</summary>

@@ -4,7 +4,7 @@ namespace Bcbp.Training.Fitting;
 public sealed record EpochMetrics
 {
     /// <summary>dense or finetune.</summary>
-    public required string Phase { get; init; }
+    public required TrainingPhase Phase { get; init; }
     /// <summary>1-based epoch within the phase.</summary>
     public int Epoch { get; init; }
     /// <summary>Learning rate at the last step of the epoch.</summary>

@@ -32,9 +32,9 @@ public sealed class PruningHook : ITrainingHook
 
     PruningHook(PruneConfig config, nn.Module model, IReadOnlyList<PrunableLayer> layers, int stepsPerEpoch, Serilog.ILogger log)
     {
-        // Filter pruning removes channels: the BatchNorm after a pruned filter is zeroed too, so the channel is
+        // A structural method removes channels: the BatchNorm after a pruned filter is zeroed too, so the channel is
         // exactly 0 downstream and FilterSurgery can delete it without changing the outputs.
-        _isFilter = config.Method.Equals("filter", StringComparison.OrdinalIgnoreCase);
+        _isFilter = PruningMethodInfo.Of(config.MethodKind).Structural;
         _filterNorms = _isFilter ? ModelStructure.ConvNorms(model).ToDictionary(p => p.Key, p => p.Value.Module) : new Dictionary<string, BatchNorm2d>();
         _config = config;
         Layers = layers;
@@ -49,7 +49,7 @@ public sealed class PruningHook : ITrainingHook
         config.Validate();
         var layers = LayerDiscovery.Discover(model, config);
         // Fail now, not at the first update, when the tile shape does not fit a layer.
-        if (config.Method.Equals("bcbp", StringComparison.OrdinalIgnoreCase))
+        if (PruningMethodInfo.Of(config.MethodKind).UsesTiles)
             foreach (var l in layers)
                 TileGrid.For(l.M, l.K, config.TileRows, config.TileCols, PruneOptions.From(config).Remainder, l.Name);
         foreach (var l in layers) l.EnsureMask();
@@ -78,6 +78,16 @@ public sealed class PruningHook : ITrainingHook
             double zeros = Layers.Sum(l => (double)(l.NumWeights - l.Mask.count_nonzero().item<long>()));
             return zeros / Layers.Sum(l => (double)l.NumWeights);
         }
+    }
+
+    /// <summary>The masks' sparsity for TensorBoard: <c>sparsity/overall</c> and <c>sparsity/layer/NAME</c> per pruned
+    /// layer (reads every mask back from the device; once per epoch).</summary>
+    public IEnumerable<(string Tag, double Value)> SparsityScalars()
+    {
+        using var _ = torch.no_grad();
+        var perLayer = Layers.Select(l => (Tag: $"sparsity/layer/{l.Name}", Value: l.AchievedSparsity)).ToList();
+        double zeros = Layers.Zip(perLayer, (l, p) => p.Value * l.NumWeights).Sum();
+        return perLayer.Prepend(("sparsity/overall", zeros / Layers.Sum(l => (double)l.NumWeights)));
     }
 
     /// <summary>Re-applies the (possibly just loaded) masks to the weights.</summary>
@@ -127,7 +137,7 @@ public sealed class PruningHook : ITrainingHook
     public void UpdateMasks(double fraction)
     {
         using var _ = torch.no_grad();
-        bool global = _config.Scope == "global";
+        bool global = _config.ScopeKind == PruneScope.Global;
         var targets = Layers.Select(l => new PruneTarget(WeightMatrix.AsMatrix(l.Weight), l.Sparsity * fraction,
                                                          WeightMatrix.AsMatrix(l.Mask), l.Name)).ToArray();
         var masks = new Tensor[Layers.Count];

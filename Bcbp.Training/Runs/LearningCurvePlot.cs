@@ -20,7 +20,7 @@ public static class LearningCurvePlot
         var top1 = plot.Add.Scatter(x, history.Select(m => m.TestTop1).ToArray());
         top1.LegendText = "test top-1 (%)";
         top1.Axes.YAxis = plot.Axes.Right;
-        int denseEpochs = history.Count(m => m.Phase == "dense");
+        int denseEpochs = history.Count(m => m.Phase == TrainingPhase.Dense);
         if (denseEpochs > 0 && denseEpochs < history.Count)
         {
             var line = plot.Add.VerticalLine(denseEpochs + 0.5);

@@ -1,3 +1,4 @@
+using Bcbp.Training.Config;
 using Bcbp.Models.IO;
 using System.Globalization;
 using System.Text;
@@ -24,7 +25,7 @@ public static class MetricsWriter
     {
         var sb = new StringBuilder().AppendLine(string.Join(',', CsvColumns));
         foreach (var m in history)
-            sb.AppendLine(string.Join(',', m.Phase, Num(m.Epoch), Num(m.Lr), Num(m.TrainLoss), Num(m.TrainTop1), Num(m.TestLoss),
+            sb.AppendLine(string.Join(',', ConfigNames.Of(m.Phase), Num(m.Epoch), Num(m.Lr), Num(m.TrainLoss), Num(m.TrainTop1), Num(m.TestLoss),
                 Num(m.TestTop1), Num(m.TestTop5), Num(m.ImagesPerSecond), Num(m.Seconds)));
         return sb.ToString();
     }

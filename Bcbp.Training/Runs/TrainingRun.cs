@@ -71,22 +71,28 @@ public static class TrainingRun
         }
         int stepsPerEpoch = (train.Count + config.Data.BatchSize - 1) / config.Data.BatchSize;
         var progress = Logging.Progress.ForConsole(log, options.ShowProgress);
+        // Dense phase (a finetune checkpoint means it is done).
+        bool finetuneSaved = saved?.Phase == TrainingPhase.Finetune;
+        // Pretrained weights skip dense training, unless the head is new and must be fine-tuned.
+        int denseEpochs = config.Model.Pretrained is null || config.Model.ResetHead ? config.Train.Epochs : 0;
+        // One step axis for the run: fine-tuning continues after the dense steps. Resuming drops what an interrupted
+        // start logged after the checkpoint's step.
+        long denseSteps = (long)denseEpochs * stepsPerEpoch;
+        long resumeStep = saved is null ? 0 : (finetuneSaved ? denseSteps : 0) + saved.GlobalStep;
+        using var tensorBoard = config.Log.Tensorboard ? TensorBoardLog.Open(Path.Combine(runDir, TensorBoardLog.Folder), resumeStep) : null;
         var fit = new FitOptions
         {
             BatchSize = config.Data.BatchSize, EvalBatchSize = config.Data.EvalBatchSize, Augment = config.Data.Augment,
             Seed = config.Seed, Progress = progress, CheckpointPath = checkpoint,
+            Scalars = tensorBoard, ScalarEvery = config.Log.TbEvery,
             OnEpoch = (_, state) => WriteCurves(runDir, config.Name, state.History),
         };
 
-        // Dense phase (a finetune checkpoint means it is done).
-        bool finetuneSaved = saved?.Phase == "finetune";
-        // Pretrained weights skip dense training, unless the head is new and must be fine-tuned.
-        int denseEpochs = config.Model.Pretrained is null || config.Model.ResetHead ? config.Train.Epochs : 0;
-        var state = saved ?? new CheckpointState { Phase = "dense", ConfigHash = configHash };
+        var state = saved ?? new CheckpointState { Phase = TrainingPhase.Dense, ConfigHash = configHash };
         EvalMetrics? last = null;
         if (!finetuneSaved)
         {
-            var dense = new Trainer(model, config.Train, "dense", denseEpochs, stepsPerEpoch, device, options.Hooks, log);
+            var dense = new Trainer(model, config.Train, TrainingPhase.Dense, denseEpochs, stepsPerEpoch, device, options.Hooks, log);
             var result = dense.Fit(train, test, fit with { Resume = saved is not null, Carry = state with { ConfigHash = configHash } });
             state = result.State;
             last = result.Last;
@@ -99,11 +105,12 @@ public static class TrainingRun
             denseTop1 = finetuneSaved ? saved!.DenseTop1 : (last ?? Evaluator.Evaluate(model, test, config.Data.EvalBatchSize)).Top1;
             log.Information("Dense model: test top-1 {DenseTop1:F2}%", denseTop1);
             hook = PruningHook.Create(prune, model, stepsPerEpoch, log);
-            var finetune = new Trainer(model, config.Train, "finetune", prune.FinetuneEpochs, stepsPerEpoch, device,
+            var finetune = new Trainer(model, config.Train, TrainingPhase.Finetune, prune.FinetuneEpochs, stepsPerEpoch, device,
                 new ITrainingHook[] { hook }.Concat(options.Hooks), log);
             var result = finetune.Fit(train, test, fit with
             {
                 Resume = finetuneSaved, DataEpochOffset = denseEpochs, Carry = state with { DenseTop1 = denseTop1 },
+                StepOffset = denseSteps, EpochScalars = hook.SparsityScalars,
             });
             state = result.State;
             last = result.Last;

@@ -1,4 +1,5 @@
 using Bcbp.Training.Config;
+using Bcbp.Training.Pruning.Methods;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -37,11 +38,11 @@ public static class LayerDiscovery
     /// </summary>
     public static IReadOnlyList<LeftDenseLayer> LeftDense(nn.Module model, PruneConfig config)
     {
-        bool bcbp = config.Method.Equals("bcbp", StringComparison.OrdinalIgnoreCase);
+        bool tiles = PruningMethodInfo.Of(config.MethodKind).UsesTiles;
         var result = new List<LeftDenseLayer>();
         foreach (var (name, module) in model.named_modules())
         {
-            if (module is TorchSharp.Modules.Conv2d { groups: > 1 } conv && bcbp)
+            if (module is TorchSharp.Modules.Conv2d { groups: > 1 } conv && tiles)
                 result.Add(new(name, $"grouped convolution (groups={conv.groups}): BCBP balances tiles of one dense GEMM"));
             else if (module is not (TorchSharp.Modules.Conv2d or TorchSharp.Modules.Linear)
                      && module.named_parameters(recurse: false).Any(p => p.name == "weight" && p.parameter.dim() >= 2))

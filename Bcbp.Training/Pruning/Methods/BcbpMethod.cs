@@ -1,3 +1,4 @@
+using Bcbp.Training.Config;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -19,7 +20,7 @@ namespace Bcbp.Training.Pruning.Methods;
 /// </summary>
 public sealed class BcbpMethod(int tileRows, int tileCols, RemainderRule remainder = RemainderRule.Error, int normP = 1) : IPruningMethod
 {
-    public string Name => "bcbp";
+    public PruneMethod Method => PruneMethod.Bcbp;
 
     public Tensor[] ComputeMasks(IReadOnlyList<PruneTarget> targets, bool global = false)
     {

@@ -1,3 +1,5 @@
+using Bcbp.Training.Config;
+
 namespace Bcbp.Training.Pruning.Methods;
 
 /// <summary>
@@ -6,6 +8,6 @@ namespace Bcbp.Training.Pruning.Methods;
 /// </summary>
 public sealed class BlockMethod(int blockRows, int blockCols, int normP = 1) : MagnitudeUnitMethod(normP)
 {
-    public override string Name => "block";
+    public override PruneMethod Method => PruneMethod.Block;
     protected override (long Rows, long Cols) UnitShape(long m, long k) => (Math.Min(blockRows, m), Math.Min(blockCols, k));
 }

@@ -1,3 +1,5 @@
+using Bcbp.Training.Config;
+
 namespace Bcbp.Training.Pruning.Methods;
 
 /// <summary>
@@ -6,6 +8,6 @@ namespace Bcbp.Training.Pruning.Methods;
 /// </summary>
 public sealed class FilterMethod(int normP = 1) : MagnitudeUnitMethod(normP)
 {
-    public override string Name => "filter";
+    public override PruneMethod Method => PruneMethod.Filter;
     protected override (long Rows, long Cols) UnitShape(long m, long k) => (1, k);
 }

@@ -1,3 +1,4 @@
+using Bcbp.Training.Config;
 using static TorchSharp.torch;
 
 namespace Bcbp.Training.Pruning.Methods;
@@ -8,9 +9,8 @@ namespace Bcbp.Training.Pruning.Methods;
 /// </summary>
 public interface IPruningMethod
 {
-    /// <summary>The config name (prune.method).</summary>
-    string Name { get; }
-
+    /// <summary>Which method this is (its descriptor: <see cref="PruningMethodInfo.Of"/>).</summary>
+    PruneMethod Method { get; }
 
     /// <summary>
     /// Keep-masks (float 0/1, [M, K], on the weight's device) for <paramref name="targets"/>. With

@@ -1,3 +1,4 @@
+using Bcbp.Training.Config;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -13,7 +14,7 @@ public abstract class MagnitudeUnitMethod : IPruningMethod
 
     protected MagnitudeUnitMethod(int normP) => _p = normP;
 
-    public abstract string Name { get; }
+    public abstract PruneMethod Method { get; }
 
     /// <summary>Unit shape for a layer of <paramref name="k"/> columns.</summary>
     protected abstract (long Rows, long Cols) UnitShape(long m, long k);
@@ -56,6 +57,6 @@ public abstract class MagnitudeUnitMethod : IPruningMethod
 /// <summary>Magnitude pruning of single weights.</summary>
 public sealed class UnstructuredMethod(int normP = 1) : MagnitudeUnitMethod(normP)
 {
-    public override string Name => "unstructured";
+    public override PruneMethod Method => PruneMethod.Unstructured;
     protected override (long Rows, long Cols) UnitShape(long m, long k) => (1, 1);
 }

@@ -1,3 +1,4 @@
+using Bcbp.Training.Config;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -12,7 +13,7 @@ namespace Bcbp.Training.Pruning.Methods;
 /// </summary>
 public sealed class NmMethod(int n = 2, int m = 4, int normP = 1) : IPruningMethod
 {
-    public string Name => "nm";
+    public PruneMethod Method => PruneMethod.Nm;
 
     public Tensor[] ComputeMasks(IReadOnlyList<PruneTarget> targets, bool global = false)
     {

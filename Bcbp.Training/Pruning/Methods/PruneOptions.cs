@@ -20,17 +20,8 @@ public sealed record PruneOptions
     public static PruneOptions From(PruneConfig c) => new()
     {
         TileRows = c.TileRows, TileCols = c.TileCols,
-        Remainder = c.Remainder == "own_tile" ? RemainderRule.OwnTile : RemainderRule.Error,
+        Remainder = c.RemainderKind,
         BlockRows = c.BlockRows, BlockCols = c.BlockCols, N = c.N, M = c.M,
-        NormP = c.Score == "l2" ? 2 : 1,
+        NormP = c.ScoreKind == PruneScore.L2 ? 2 : 1,
     };
-}
-
-/// <summary>How a last partial tile is handled (prune.remainder).</summary>
-public enum RemainderRule
-{
-    /// <summary>tile_rows must divide M (unless M &lt;= tile_rows) and tile_cols must divide K.</summary>
-    Error,
-    /// <summary>The leftover rows / columns form a smaller last tile of their own.</summary>
-    OwnTile,
 }

@@ -1,3 +1,5 @@
+using Bcbp.Training.Config;
+
 namespace Bcbp.Training.Pruning.Methods;
 
 /// <summary>

@@ -1,3 +1,4 @@
+using Bcbp.Training.Config;
 using Bcbp.Kernels.Formats;
 using TorchSharp;
 using Bcbp.Training.Pruning.Methods;

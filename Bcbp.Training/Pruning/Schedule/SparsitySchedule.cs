@@ -11,19 +11,19 @@ namespace Bcbp.Training.Pruning.Schedule;
 /// </summary>
 public sealed class SparsitySchedule
 {
-    readonly string _kind;
+    readonly ScheduleKind _kind;
     readonly double _initial, _final;
     readonly int _frequency;
 
     public SparsitySchedule(ScheduleConfig config, double finalSparsity, int stepsPerEpoch)
     {
         if (stepsPerEpoch < 1) throw new ArgumentException($"steps per epoch must be >= 1 (got {stepsPerEpoch}).");
-        _kind = config.Kind;
+        _kind = config.ScheduleKind;
         _initial = config.Initial;
         _final = finalSparsity;
         _frequency = config.Frequency;
         StartStep = (long)config.StartEpoch * stepsPerEpoch;
-        EndStep = _kind == "one_shot" ? StartStep : (long)config.EndEpoch * stepsPerEpoch;
+        EndStep = _kind == ScheduleKind.OneShot ? StartStep : (long)config.EndEpoch * stepsPerEpoch;
     }
 
     public long StartStep { get; }
@@ -37,7 +37,7 @@ public sealed class SparsitySchedule
         double progress = (double)(step - StartStep) / (EndStep - StartStep);
         return _kind switch
         {
-            "linear" => _initial + (_final - _initial) * progress,
+            ScheduleKind.Linear => _initial + (_final - _initial) * progress,
             _ => _final + (_initial - _final) * Math.Pow(1 - progress, 3),
         };
     }

@@ -21,7 +21,7 @@ public class CheckpointTests
 
     static Trainer NewTrainer(nn.Module<Tensor, Tensor> model, string optimizer = "sgd") => new(model,
         new TrainConfig { Optimizer = optimizer, Lr = 0.05, Momentum = 0.9, Nesterov = optimizer == "sgd", WeightDecay = 5e-4, LabelSmoothing = 0.1 },
-        "dense", epochs: 2, stepsPerEpoch: 4, CPU);
+        TrainingPhase.Dense, epochs: 2, stepsPerEpoch: 4, CPU);
 
     [Test]
     public void RoundTripRestoresParametersBuffersOptimizerStateAndHeader()
@@ -66,7 +66,7 @@ public class CheckpointTests
         var model = new TinyNet();
         var trainer = NewTrainer(model);
         var path = Path.Combine(_dir, "checkpoint.bin");
-        Checkpoint.Save(path, new CheckpointState { Phase = "dense" }, model, trainer.Optimizer);
+        Checkpoint.Save(path, new CheckpointState { Phase = TrainingPhase.Dense }, model, trainer.Optimizer);
         var wider = new TinyNet(numClasses: 7);
         Assert.That(() => Checkpoint.Load(path, wider, NewTrainer(wider).Optimizer),
             Throws.InstanceOf<CheckpointException>().With.Message.Contains("without --resume"));

@@ -19,7 +19,7 @@ public class FlatParametersTests
         var flatModel = new TinyNet();
         random.manual_seed(11);
         var reference = new TinyNet();
-        var trainer = new Trainer(flatModel, config, "dense", epochs: 1, stepsPerEpoch: 3, CPU);
+        var trainer = new Trainer(flatModel, config, TrainingPhase.Dense, epochs: 1, stepsPerEpoch: 3, CPU);
         var torchOptimizer = OptimizerFactory.Create(config, reference.parameters());
         var data = new InMemorySource(48, seed: 4);
         foreach (var (x, y) in data.Batches(16, shuffle: false, augment: false, epoch: 0))

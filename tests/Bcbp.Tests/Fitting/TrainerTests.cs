@@ -28,7 +28,7 @@ public class TrainerTests
         var model = new TinyNet();
         var hook = new RecordingHook();
         var data = new InMemorySource(64, seed: 1);
-        var trainer = new Trainer(model, new TrainConfig { Lr = 0.1, LrSchedule = "constant" }, "dense", epochs: 2,
+        var trainer = new Trainer(model, new TrainConfig { Lr = 0.1, LrSchedule = "constant" }, TrainingPhase.Dense, epochs: 2,
             stepsPerEpoch: 2, CPU, new[] { hook });
         var before = Evaluator.Evaluate(model, data, 64);
         var result = trainer.Fit(data, data, new FitOptions { BatchSize = 32 });
@@ -59,9 +59,9 @@ public class TrainerTests
     public void NesterovWithoutMomentumAndUnknownOptimizerAreRejected()
     {
         var model = new TinyNet();
-        Assert.That(() => new Trainer(model, new TrainConfig { Nesterov = true, Momentum = 0 }, "dense", 1, 1, CPU),
+        Assert.That(() => new Trainer(model, new TrainConfig { Nesterov = true, Momentum = 0 }, TrainingPhase.Dense, 1, 1, CPU),
             Throws.ArgumentException.With.Message.Contains("train.nesterov"));
-        Assert.That(() => new Trainer(model, new TrainConfig { Optimizer = "lion" }, "dense", 1, 1, CPU),
+        Assert.That(() => new Trainer(model, new TrainConfig { Optimizer = "lion" }, TrainingPhase.Dense, 1, 1, CPU),
             Throws.ArgumentException.With.Message.Contains("train.optimizer"));
     }
 

@@ -130,14 +130,14 @@ public class ReaderFuzzTests : TempDirectoryTest
         var config = new TrainConfig { Optimizer = "sgd", Lr = 0.05, Momentum = 0.9 };
         random.manual_seed(1);
         var model = new TinyNet();
-        var trainer = new Trainer(model, config, "dense", 1, 2, CPU);
+        var trainer = new Trainer(model, config, TrainingPhase.Dense, 1, 2, CPU);
         var data = new InMemorySource(16, seed: 2);
         var fit = trainer.Fit(data, data, new FitOptions { BatchSize = 8 });
         var path = Path.Combine(Dir, "checkpoint.bin");
         Checkpoint.Save(path, fit.State, model, trainer.Optimizer);
         var valid = File.ReadAllBytes(path);
         var target = new TinyNet();
-        var targetTrainer = new Trainer(target, config, "dense", 1, 2, CPU);
+        var targetTrainer = new Trainer(target, config, TrainingPhase.Dense, 1, 2, CPU);
         // Fewer mutations: each builds the model's tensors; the header and the tensor framing are what is fuzzed.
         Fuzz<CheckpointException>("checkpoint", valid, Mutations / 2, (b, _) =>
         {

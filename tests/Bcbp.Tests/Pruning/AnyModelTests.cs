@@ -170,7 +170,7 @@ public class AnyModelTests
         var prune = Config("bcbp", 0.75, schedule);
         const int stepsPerEpoch = 4;
         var hook = PruningHook.Create(prune, net, stepsPerEpoch, Serilog.Core.Logger.None);
-        var trainer = new Trainer(net, new TrainConfig { Lr = 0.01, LrSchedule = "constant" }, "finetune", 3, stepsPerEpoch, CPU, new[] { hook });
+        var trainer = new Trainer(net, new TrainConfig { Lr = 0.01, LrSchedule = "constant" }, TrainingPhase.Finetune, 3, stepsPerEpoch, CPU, new[] { hook });
         trainer.Fit(data, data, new FitOptions { BatchSize = 8, Augment = false });
         Assert.That(hook.AchievedSparsity, Is.EqualTo(0.75).Within(0.01));
     }

@@ -1,3 +1,4 @@
+using Bcbp.Training.Config;
 using Bcbp.Training.Pruning.Methods;
 using Bcbp.Training.Pruning.Report;
 using TorchSharp;
@@ -186,8 +187,8 @@ public class MethodPropertyTests
             var masks = method.ComputeMasks(targets, global: true);
             double total = (PruningTestData.Zeros(masks[0]) + PruningTestData.Zeros(masks[1])) / (double)(a.numel() + b.numel());
             double sa = PruningTestData.Zeros(masks[0]) / (double)a.numel(), sb = PruningTestData.Zeros(masks[1]) / (double)b.numel();
-            Assert.That(total, Is.EqualTo(0.5).Within(0.02), method.Name);
-            Assert.That(sa, Is.GreaterThan(sb + 0.2), $"{method.Name}: the weak layer should be pruned more");
+            Assert.That(total, Is.EqualTo(0.5).Within(0.02), method.Method.ToString());
+            Assert.That(sa, Is.GreaterThan(sb + 0.2), $"{method.Method}: the weak layer should be pruned more");
             if (method is BcbpMethod)
                 foreach (var mk in masks)
                     Assert.That(TileStats.Compute(mk, 16, 0).Wit, Is.EqualTo(1.0).Within(1e-6), "bcbp global must stay balanced per layer");
@@ -206,9 +207,9 @@ public class MethodPropertyTests
                 // Fresh weights each update: the new ranking disagrees with the old one, old units must stay pruned.
                 var w = PruningTestData.Matrix(64, 144, seed++) * (prev ?? torch.ones(64, 144));
                 var mask = Mask(method, w, s, prev);
-                if (prev is not null) Assert.That(mask.le(prev).all().item<bool>(), $"{method.Name}: a pruned weight came back at s={s}");
+                if (prev is not null) Assert.That(mask.le(prev).all().item<bool>(), $"{method.Method}: a pruned weight came back at s={s}");
                 double achieved = (double)PruningTestData.Zeros(mask) / mask.numel();
-                Assert.That(achieved, Is.EqualTo(s).Within(1.0 / 64), $"{method.Name} s={s}");
+                Assert.That(achieved, Is.EqualTo(s).Within(1.0 / 64), $"{method.Method} s={s}");
                 prev = mask;
             }
         }

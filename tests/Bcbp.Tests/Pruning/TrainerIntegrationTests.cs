@@ -27,7 +27,7 @@ public class TrainerIntegrationTests
         };
         const int stepsPerEpoch = 4; // 64 samples / batch 16
         var hook = PruningHook.Create(prune, model, stepsPerEpoch, Serilog.Core.Logger.None);
-        var trainer = new Trainer(model, new TrainConfig { Lr = 0.05, LrSchedule = "constant", WeightDecay = 5e-4 }, "finetune",
+        var trainer = new Trainer(model, new TrainConfig { Lr = 0.05, LrSchedule = "constant", WeightDecay = 5e-4 }, TrainingPhase.Finetune,
                                   prune.FinetuneEpochs, stepsPerEpoch, CPU, new[] { hook });
         var dir = Path.Combine(Path.GetTempPath(), "bcbp-prune-fit-" + Guid.NewGuid().ToString("N"));
         Directory.CreateDirectory(dir);
@@ -45,7 +45,7 @@ public class TrainerIntegrationTests
         var resumed = ModelFactory.Create("resnet20", 4, 1);
         var hook2 = PruningHook.Create(prune, resumed, stepsPerEpoch, Serilog.Core.Logger.None);
         var resumedTrainer = new Trainer(resumed, new TrainConfig { Lr = 0.05, LrSchedule = "constant", WeightDecay = 5e-4 },
-                                         "finetune", prune.FinetuneEpochs, stepsPerEpoch, CPU, new[] { hook2 });
+                                         TrainingPhase.Finetune, prune.FinetuneEpochs, stepsPerEpoch, CPU, new[] { hook2 });
         Checkpoint.Load(checkpoint, resumed, resumedTrainer.Optimizer);
         Assert.That(hook2.AchievedSparsity, Is.EqualTo(hook.AchievedSparsity));
         Directory.Delete(dir, true);

@@ -59,7 +59,7 @@ public class TrainingRunTests
 
         var metrics = JsonSerializer.Deserialize<List<EpochMetrics>>(File.ReadAllText(Path.Combine(run, "metrics.json")),
             new JsonSerializerOptions { PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower })!;
-        Assert.That(metrics.Select(m => (m.Phase, m.Epoch)), Is.EqualTo(new[] { ("dense", 1), ("dense", 2) }));
+        Assert.That(metrics.Select(m => (ConfigNames.Of(m.Phase), m.Epoch)), Is.EqualTo(new[] { ("dense", 1), ("dense", 2) }));
         Assert.That(metrics[^1].TestTop1, Is.EqualTo(result.Top1));
         var csv = File.ReadAllLines(Path.Combine(run, "metrics.csv"));
         Assert.That(csv, Has.Length.EqualTo(3));
@@ -96,7 +96,7 @@ public class TrainingRunTests
             Assert.That(weight.mul(mask.logical_not()).abs().sum().item<float>(), Is.EqualTo(0), $"{name}: pruned weights are zero");
         }
         var history = Checkpoint.ReadState(Path.Combine(run, TrainingRun.CheckpointFile)).History;
-        Assert.That(history.Select(m => m.Phase), Is.EqualTo(new[] { "dense", "finetune", "finetune" }));
+        Assert.That(history.Select(m => ConfigNames.Of(m.Phase)), Is.EqualTo(new[] { "dense", "finetune", "finetune" }));
     }
 
     /// <summary>Kills the run at the first step of the given (phase-relative) epoch.</summary>

@@ -38,6 +38,14 @@ public class SuiteEndToEndTests
 
             var outcomes = new SuiteExecutor(suite, executor, _ => { }).Run(cells, Array.Empty<string>());
             Assert.That(outcomes.Select(o => o.Status), Is.All.EqualTo(CellStatus.Ran), string.Join("; ", outcomes.Select(o => o.Error)));
+            // One TensorBoard folder per cell (tensorboard --logdir runs/ compares them); fine-tuning starts at step 1.
+            foreach (var cell in cells)
+            {
+                var scalars = Bcbp.Training.Logging.EventFile.ReadScalars(Path.Combine(suite.OutputDir, cell.Name, Bcbp.Training.Logging.TensorBoardLog.Folder));
+                Assert.That(scalars.Where(p => p.Tag == "loss/test").Select(p => p.Step), Is.EqualTo(cell.IsDense ? new long[] { 2 } : new long[] { 2, 4 }), cell.Name);
+                if (!cell.IsDense)
+                    Assert.That(scalars.Where(p => p.Tag == "sparsity/overall").Last().Value, Is.EqualTo(0.5).Within(0.02), cell.Name);
+            }
 
             var report = SuiteReporting.PublishAndReport(suitePath, Array.Empty<string>(), _ => { });
             Assert.That(report.Rows.Select(r => r.Method), Is.EqualTo(new[] { "dense", "bcbp", "filter" }));

@@ -1,30 +1,41 @@
 using Bcbp.Models.ResNet;
 using Bcbp.Models.Vgg;
 using TorchSharp;
+using TorchSharp.Modules;
 using static TorchSharp.torch;
 
 namespace Bcbp.Models;
 
 /// <summary>
-/// Creates a model by architecture name: torchvision's names (resnet18/34/50/101, vgg11..19[_bn]) with
-/// torchvision's parameter names, plus the CIFAR ResNets (resnet20/32/44/56/110) and the CIFAR VGG (vgg16_cifar).
+/// Creates a model by architecture name. The ImageNet architectures are TorchVision for TorchSharp's classes
+/// (<c>torchvision.models.resnet50</c>, ...: torchvision's layer and parameter names); Bcbp's own classes remain only
+/// where TorchVision has none: the CIFAR ResNets (resnet20/32/44/56/110) and the CIFAR VGG (vgg16_cifar). This is one
+/// way to get a model: pruning and conversion take any <c>nn.Module&lt;Tensor, Tensor&gt;</c> (docs/pruning.md).
 /// </summary>
 public static class ModelFactory
 {
     private static readonly Dictionary<string, Func<int, int, nn.Module<Tensor, Tensor>>> Builders = new(StringComparer.OrdinalIgnoreCase)
     {
-        ["resnet18"] = (c, i) => new ResNet.ResNet("resnet18", ResNetBlock.Basic, new[] { 2, 2, 2, 2 }, c, i),
-        ["resnet34"] = (c, i) => new ResNet.ResNet("resnet34", ResNetBlock.Basic, new[] { 3, 4, 6, 3 }, c, i),
-        ["resnet50"] = (c, i) => new ResNet.ResNet("resnet50", ResNetBlock.Bottleneck, new[] { 3, 4, 6, 3 }, c, i),
-        ["resnet101"] = (c, i) => new ResNet.ResNet("resnet101", ResNetBlock.Bottleneck, new[] { 3, 4, 23, 3 }, c, i),
-        ["vgg11"] = (c, i) => ImageNetVgg(11, false, c, i),
-        ["vgg11_bn"] = (c, i) => ImageNetVgg(11, true, c, i),
-        ["vgg13"] = (c, i) => ImageNetVgg(13, false, c, i),
-        ["vgg13_bn"] = (c, i) => ImageNetVgg(13, true, c, i),
-        ["vgg16"] = (c, i) => ImageNetVgg(16, false, c, i),
-        ["vgg16_bn"] = (c, i) => ImageNetVgg(16, true, c, i),
-        ["vgg19"] = (c, i) => ImageNetVgg(19, false, c, i),
-        ["vgg19_bn"] = (c, i) => ImageNetVgg(19, true, c, i),
+        ["resnet18"] = (c, i) => ResNetStem(torchvision.models.resnet18(num_classes: c), i),
+        ["resnet34"] = (c, i) => ResNetStem(torchvision.models.resnet34(num_classes: c), i),
+        ["resnet50"] = (c, i) => ResNetStem(torchvision.models.resnet50(num_classes: c), i),
+        ["resnet101"] = (c, i) => ResNetStem(torchvision.models.resnet101(num_classes: c), i),
+        ["resnet152"] = (c, i) => ResNetStem(torchvision.models.resnet152(num_classes: c), i),
+        ["wide_resnet50_2"] = (c, i) => ResNetStem(torchvision.models.wide_resnet50_2(num_classes: c), i),
+        ["wide_resnet101_2"] = (c, i) => ResNetStem(torchvision.models.wide_resnet101_2(num_classes: c), i),
+        ["resnext50_32x4d"] = (c, i) => ResNetStem(torchvision.models.resnext50_32x4d(num_classes: c), i),
+        // TorchVision 0.107's resnext101_32x8d/_64x4d stack ResNet-50's [3, 4, 6, 3] blocks; its resnet101 with
+        // torchvision's groups and width per group is the real ResNeXt-101 (state dict and parameter count tested).
+        ["resnext101_32x8d"] = (c, i) => ResNetStem(torchvision.models.resnet101(num_classes: c, groups: 32, width_per_group: 8), i),
+        ["resnext101_64x4d"] = (c, i) => ResNetStem(torchvision.models.resnet101(num_classes: c, groups: 64, width_per_group: 4), i),
+        ["vgg11"] = (c, i) => ImageNetVgg(torchvision.models.vgg11(num_classes: c), i),
+        ["vgg11_bn"] = (c, i) => ImageNetVgg(torchvision.models.vgg11_bn(num_classes: c), i),
+        ["vgg13"] = (c, i) => ImageNetVgg(torchvision.models.vgg13(num_classes: c), i),
+        ["vgg13_bn"] = (c, i) => ImageNetVgg(torchvision.models.vgg13_bn(num_classes: c), i),
+        ["vgg16"] = (c, i) => ImageNetVgg(torchvision.models.vgg16(num_classes: c), i),
+        ["vgg16_bn"] = (c, i) => ImageNetVgg(torchvision.models.vgg16_bn(num_classes: c), i),
+        ["vgg19"] = (c, i) => ImageNetVgg(torchvision.models.vgg19(num_classes: c), i),
+        ["vgg19_bn"] = (c, i) => ImageNetVgg(torchvision.models.vgg19_bn(num_classes: c), i),
         ["resnet20"] = (c, i) => new CifarResNet(20, c, i),
         ["resnet32"] = (c, i) => new CifarResNet(32, c, i),
         ["resnet44"] = (c, i) => new CifarResNet(44, c, i),
@@ -50,6 +61,40 @@ public static class ModelFactory
         return build(numClasses, inChannels);
     }
 
-    private static Vgg.Vgg ImageNetVgg(int depth, bool batchNorm, int numClasses, int inChannels)
-        => new($"vgg{depth}{(batchNorm ? "_bn" : "")}", VggConfig.ForDepth(depth), batchNorm, VggHead.ImageNet, numClasses, inChannels);
+    /// <summary>TorchVision's ResNets take RGB only: another channel count gets a new stem conv of the same shape.</summary>
+    private static nn.Module<Tensor, Tensor> ResNetStem(nn.Module<Tensor, Tensor> model, int inChannels)
+    {
+        if (inChannels != 3) ReplaceStem(model, "conv1", inChannels);
+        return model;
+    }
+
+    /// <summary>
+    /// TorchVision's VGG with a new stem for other channel counts, and the clear error of <see cref="Vgg.Vgg"/> for
+    /// inputs its five floor-mode pools would shrink to nothing (checked before the forward, as a pre-hook).
+    /// </summary>
+    private static nn.Module<Tensor, Tensor> ImageNetVgg(nn.Module<Tensor, Tensor> model, int inChannels)
+    {
+        if (inChannels != 3) ReplaceStem(model, "features.0", inChannels);
+        const int minInputSize = 32;
+        model.register_forward_pre_hook((_, x) =>
+        {
+            if (x.dim() != 4 || x.shape[2] < minInputSize || x.shape[3] < minInputSize)
+                throw new ArgumentException(
+                    $"an ImageNet VGG needs NCHW input of at least {minInputSize}x{minInputSize} (five 2x2 max pools), got [{string.Join(", ", x.shape)}]; " +
+                    "resize the input or use the CIFAR VGG (vgg16_cifar), whose ceil-mode pools accept 28x28.");
+            return x;
+        });
+        return model;
+    }
+
+    /// <summary>Puts a conv taking <paramref name="inChannels"/> channels at <paramref name="path"/>, torchvision-initialised.</summary>
+    private static void ReplaceStem(nn.Module model, string path, int inChannels)
+    {
+        var old = (Conv2d)ModuleReplacer.Get(model, path);
+        var (k, s, p) = (old.kernel_size, old.stride, old.padding!);
+        var stem = nn.Conv2d(inChannels, old.out_channels, (k[0], k[1]), (s[0], s[1]), (p[0], p[1]), bias: old.bias is not null);
+        TorchvisionInit.Conv(stem);
+        ModuleReplacer.Replace(model, path, stem);
+        old.Dispose();
+    }
 }

@@ -24,9 +24,7 @@ public static class TorchvisionInit
             switch (m)
             {
                 case Conv2d conv:
-                    nn.init.kaiming_normal_(conv.weight, mode: nn.init.FanInOut.FanOut,
-                        nonlinearity: nn.init.NonlinearityType.ReLU);
-                    if (conv.bias is not null) nn.init.zeros_(conv.bias);
+                    Conv(conv);
                     break;
                 case BatchNorm2d bn:
                     nn.init.ones_(bn.weight);
@@ -38,5 +36,13 @@ public static class TorchvisionInit
                     break;
             }
         }
+    }
+
+    /// <summary>Kaiming-normal (fan_out, ReLU) weight and zero bias of one conv.</summary>
+    public static void Conv(Conv2d conv)
+    {
+        using var noGrad = torch.no_grad();
+        nn.init.kaiming_normal_(conv.weight, mode: nn.init.FanInOut.FanOut, nonlinearity: nn.init.NonlinearityType.ReLU);
+        if (conv.bias is not null) nn.init.zeros_(conv.bias);
     }
 }

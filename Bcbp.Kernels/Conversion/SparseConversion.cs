@@ -28,8 +28,17 @@ public sealed record SparseConversionResult(IReadOnlyList<string> Converted, IRe
 public static class SparseConversion
 {
     /// <summary>Converts <paramref name="model"/> in place. A folded BatchNorm2d is replaced by nn.Identity where its
-    /// field allows, else made the identity in place.</summary>
-    public static SparseConversionResult Convert(nn.Module model, int tileRows, SparseLayout layout = SparseLayout.Auto, bool foldBatchNorm = false)
+    /// field allows, else made the identity in place. With folding, ReLUs and residual adds of known blocks then move
+    /// into the kernels' epilogues (<see cref="EpilogueFusion"/>) unless <paramref name="fuse"/> is false.</summary>
+    public static SparseConversionResult Convert(nn.Module model, int tileRows, SparseLayout layout = SparseLayout.Auto, bool foldBatchNorm = false,
+        bool? fuse = null)
+    {
+        var result = ConvertLayers(model, tileRows, layout, foldBatchNorm);
+        if (foldBatchNorm && (fuse ?? true)) EpilogueFusion.Fuse(model);
+        return result;
+    }
+
+    static SparseConversionResult ConvertLayers(nn.Module model, int tileRows, SparseLayout layout, bool foldBatchNorm)
     {
         using var _ = no_grad();
         var masked = WeightMask.Masked(model).ToList();

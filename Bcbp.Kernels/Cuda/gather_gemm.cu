@@ -1,4 +1,5 @@
-// Gather-GEMM for BCBP (balanced) and block-sparse (unbalanced) weights: Y[M x N] = W_sparse * X (+ bias).
+// Gather-GEMM for BCBP (balanced) and block-sparse (unbalanced) weights: Y[M x N] = act(W_sparse * X + bias (+ Res)),
+// act = ReLU when `relu` is set (the fused epilogue; Res is an optional residual in Y's layout).
 //
 // The weight is cut into row tiles of `tile_rows` rows. Tile t keeps `cnt_t` columns of K (indices idx[ptr_t ..
 // ptr_t + cnt_t)) and stores its values densely as [tile_rows x cnt_t], row-major, at W + ptr_t * tile_rows. Counts
@@ -20,7 +21,8 @@
 //  - *_conv_any: the same convolution for any batch: elements are loaded to registers before the MMAs of the current
 //    step and stored to shared memory after them. A plain GEMM with any N is batch = H = OH = R = S = 1, W = OW = N.
 // The output Y is [M x N] with row stride ldy: for a convolution, CHWN again, so layers chain without transposes.
-// The epilogue stages the tile through shared memory so that Y is written in full 16-byte pieces.
+// The epilogue stages the tile through shared memory (bias added before rounding) so that Y is written in full 16-byte
+// pieces, adding the residual and applying ReLU on the way out.
 //
 // Compile-time parameters (NVRTC -D): BK in {32, 64} (the K step; counts are padded to it), BM in {32, 64, 128},
 // BN in {64, 128, 256}, WARPS_M x WARPS_N warps (each
@@ -98,6 +100,25 @@ __device__ __forceinline__ void mma16816(float* c, const u32* a, const u32* b) {
                : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[0]), "r"(b[1]));
 }
 
+__device__ __forceinline__ float to_f32(u16 h) {
+  float f;
+#if BF16
+  asm("cvt.f32.bf16 %0, %1;\n" : "=f"(f) : "h"(h));
+#else
+  asm("cvt.f32.f16 %0, %1;\n" : "=f"(f) : "h"(h));
+#endif
+  return f;
+}
+__device__ __forceinline__ u16 to_h(float f) {
+  u16 h;
+#if BF16
+  asm("cvt.rn.bf16.f32 %0, %1;\n" : "=h"(h) : "f"(f));
+#else
+  asm("cvt.rn.f16.f32 %0, %1;\n" : "=h"(h) : "f"(f));
+#endif
+  return h;
+}
+
 __device__ __forceinline__ u32 pack2(float lo, float hi) {
   u32 r;
 #if BF16
@@ -111,7 +132,7 @@ __device__ __forceinline__ u32 pack2(float lo, float hi) {
 struct Args {
   const u16* W; const int* idx; const int* colptr; int kp;
   const u16* X; long long ldx;
-  u16* Y; long long ldy; const float* bias;
+  u16* Y; long long ldy; const float* bias; const u16* Res; int relu;
   int M, N, tile_rows;
   int batch, H, Wd, OH, OW, R, S, sh, sw, ph, pw, dh, dw;
 };
@@ -320,19 +341,38 @@ __device__ __forceinline__ void gather_gemm(const Args& p) {
     if (m >= p.M || n >= p.N) continue;
     u16* dst = p.Y + (long long)m * p.ldy + n;
     const u16* src = Cs + r * C_LD + cc;
-    if (vec && n + 8 <= p.N) *reinterpret_cast<uint4*>(dst) = *reinterpret_cast<const uint4*>(src);
+    const bool full = vec && n + 8 <= p.N;
+    if (!p.Res && !p.relu) {
+      if (full) *reinterpret_cast<uint4*>(dst) = *reinterpret_cast<const uint4*>(src);
+      else
+        for (int e = 0; e < 8 && n + e < p.N; ++e) dst[e] = src[e];
+      continue;
+    }
+    const u16* res = p.Res ? p.Res + (long long)m * p.ldy + n : nullptr;
+    uint4 rv = make_uint4(0, 0, 0, 0);
+    if (res && full) rv = __ldg(reinterpret_cast<const uint4*>(res));
+    const u16* rvh = reinterpret_cast<const u16*>(&rv);
+    u16 out[8];
+#pragma unroll
+    for (int e = 0; e < 8; ++e) {
+      float y = to_f32(src[e]);
+      if (res) y += to_f32(full ? rvh[e] : (n + e < p.N ? res[e] : (u16)0));
+      if (p.relu) y = fmaxf(y, 0.f);
+      out[e] = to_h(y);
+    }
+    if (full) *reinterpret_cast<uint4*>(dst) = *reinterpret_cast<const uint4*>(out);
     else
-      for (int e = 0; e < 8 && n + e < p.N; ++e) dst[e] = src[e];
+      for (int e = 0; e < 8 && n + e < p.N; ++e) dst[e] = out[e];
   }
 }
 
 #define ENTRY(name, balanced, fetch)                                                                         \
   extern "C" __global__ void __launch_bounds__(THREADS) name(                                                \
       const u16* W, const int* idx, const int* colptr, int kp, const u16* X, long long ldx, u16* Y,          \
-      long long ldy, const float* bias, int M, int N, int tile_rows, int batch, int H, int Wd, int OH, int OW, \
-      int R, int S, int sh, int sw, int ph, int pw, int dh, int dw) {                                       \
-    Args p{W, idx, colptr, kp, X, ldx, Y, ldy, bias, M, N, tile_rows, batch, H, Wd, OH, OW, R, S, sh, sw, ph, \
-           pw, dh, dw};                                                                                      \
+      long long ldy, const float* bias, const u16* Res, int relu, int M, int N, int tile_rows, int batch,     \
+      int H, int Wd, int OH, int OW, int R, int S, int sh, int sw, int ph, int pw, int dh, int dw) {          \
+    Args p{W, idx, colptr, kp, X, ldx, Y, ldy, bias, Res, relu, M, N, tile_rows, batch, H, Wd, OH, OW, R, S,  \
+           sh, sw, ph, pw, dh, dw};                                                                          \
     gather_gemm<balanced, fetch>(p);                                                                         \
   }
 

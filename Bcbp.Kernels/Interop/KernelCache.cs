@@ -28,22 +28,24 @@ public static class KernelCache
         return r.ReadToEnd();
     }
 
-    /// <summary>The loaded kernel <paramref name="kernel"/> of <paramref name="file"/> compiled with <paramref name="defines"/>.</summary>
-    internal static IntPtr Function(string file, string kernel, IReadOnlyList<string> defines, int device)
+    /// <summary>The loaded kernel <paramref name="kernel"/> of <paramref name="file"/> compiled with <paramref name="defines"/>
+    /// for the device's arch; <paramref name="archSuffix"/> "a" builds the arch-specific target (sm_90a: wgmma), whose
+    /// cubin runs on that compute capability only.</summary>
+    internal static IntPtr Function(string file, string kernel, IReadOnlyList<string> defines, int device, string archSuffix = "")
     {
-        string key = $"{device}|{file}|{kernel}|{string.Join(" ", defines)}";
+        string key = $"{device}|{file}|{kernel}|{archSuffix}|{string.Join(" ", defines)}";
         return Functions.GetOrAdd(key, _ =>
         {
             int arch = CudaDriver.ComputeCapability(device);
             var source = Source(file);
-            var options = new[] { $"--gpu-architecture=sm_{arch}", "-std=c++17" }.Concat(defines.Select(d => "-D" + d)).ToArray();
-            var cubin = Cubin(source, file, options, arch);
+            var options = new[] { $"--gpu-architecture=sm_{arch}{archSuffix}", "-std=c++17" }.Concat(defines.Select(d => "-D" + d)).ToArray();
+            var cubin = Cubin(source, file, options, $"{arch}{archSuffix}");
             CudaDriver.UseDevice(device);
             return CudaDriver.LoadFunction(cubin, kernel);
         });
     }
 
-    static byte[] Cubin(string source, string file, string[] options, int arch)
+    static byte[] Cubin(string source, string file, string[] options, string arch)
     {
         var hash = Convert.ToHexString(SHA256.HashData(Encoding.UTF8.GetBytes(source + "\n" + string.Join(" ", options))))[..24].ToLowerInvariant();
         var path = Path.Combine(Folder, $"{Path.GetFileNameWithoutExtension(file)}-{hash}-sm{arch}.cubin");

@@ -8,7 +8,8 @@ namespace Bcbp.Kernels.Modules;
 /// <summary>
 /// Inference Conv2d with a tiled sparse weight (BCBP or block). On CUDA with fp16/bf16 input it runs our implicit-GEMM
 /// kernel and returns an NCHW-shaped view whose memory is CHWN (batch innermost), so the next sparse layer reads it
-/// without a transpose; elementwise ops (ReLU, residual add) keep that layout. Elsewhere it runs the CPU reference.
+/// without a transpose; elementwise ops (ReLU, residual add) keep that layout. <see cref="Forward"/> fuses a residual
+/// add and a ReLU into the kernel's epilogue (a converted ResNet block uses it). Elsewhere it runs the CPU reference.
 /// </summary>
 public sealed class BcbpConv2d : nn.Module<Tensor, Tensor>
 {
@@ -38,25 +39,46 @@ public sealed class BcbpConv2d : nn.Module<Tensor, Tensor>
     public Tensor? Bias { get; }
     /// <summary>Run the block (per-tile offsets) kernel even for a BCBP weight (to measure its cost).</summary>
     public bool ForceBlockKernel { get; init; }
+    /// <summary>The GPU kernel to use; null = <see cref="KernelPaths.Choose(int, int, bool)"/> for the device.</summary>
+    public KernelPath? Path { get; init; }
+    /// <summary>Apply ReLU to the output (a following ReLU fused into the epilogue).</summary>
+    public bool FusedRelu { get; set; }
 
     /// <inheritdoc/>
-    public override Tensor forward(Tensor x)
+    public override Tensor forward(Tensor x) => Forward(x, null, FusedRelu);
+
+    /// <summary>act(conv(x) + bias + residual), act = ReLU if <paramref name="relu"/>; <paramref name="residual"/> has
+    /// the output's shape [B x out x OH x OW] (any strides; CHWN memory, as our outputs have, is read as it is).</summary>
+    public Tensor Forward(Tensor x, Tensor? residual, bool relu)
     {
         if (x.dim() != 4 || x.shape[1] != InChannels)
             throw new ArgumentException($"BcbpConv2d expects [B x {InChannels} x H x W], got [{string.Join(", ", x.shape)}]");
         if (x.device.type != DeviceType.CUDA || (x.dtype != ScalarType.Float16 && x.dtype != ScalarType.BFloat16))
-            return SparseReference.Conv2d(Weight, x, Geometry, Bias);
+        {
+            var y = SparseReference.Conv2d(Weight, x, Geometry, Bias);
+            if (residual is not null) y = y + residual;
+            return relu ? y.relu() : y;
+        }
         var (packed, bias) = Packed(x);
-        var chwn = x.permute(1, 2, 3, 0);
-        if (!chwn.is_contiguous()) chwn = chwn.contiguous();
-        return GatherGemm.Conv2d(packed, chwn, Geometry, bias).permute(3, 0, 1, 2);
+        var chwn = Chwn(x);
+        return GatherGemm.Conv2d(packed, chwn, Geometry, bias, residual is null ? null : Chwn(residual), relu).permute(3, 0, 1, 2);
+    }
+
+    static Tensor Chwn(Tensor nchw)
+    {
+        var chwn = nchw.permute(1, 2, 3, 0);
+        return chwn.is_contiguous() ? chwn : chwn.contiguous();
     }
 
     (PackedWeight Weight, Tensor? Bias) Packed(Tensor x)
     {
         var key = (x.device.ToString(), x.dtype);
         if (!_packed.TryGetValue(key, out var p))
-            _packed[key] = p = (PackedWeight.Create(Weight, x.device, x.dtype, ForceBlockKernel).DetachFromDisposeScope(), Bias?.to(x.device).DetachFromDisposeScope());
+        {
+            var path = KernelPaths.Choose(x.device.index < 0 ? 0 : x.device.index, Weight.TileRows, Geometry.IsPointwise, Path);
+            _packed[key] = p = (PackedWeight.Create(Weight, x.device, x.dtype, ForceBlockKernel, path).DetachFromDisposeScope(),
+                Bias?.to(x.device).DetachFromDisposeScope());
+        }
         return p;
     }
 }

@@ -24,6 +24,8 @@ public sealed class BcbpLinear : nn.Module<Tensor, Tensor>
     public TiledSparseMatrix Weight { get; }
     /// <summary>Bias (fp32) or null.</summary>
     public Tensor? Bias { get; }
+    /// <summary>The GPU kernel to use; null = <see cref="KernelPaths.Choose(int, int, bool)"/> for the device.</summary>
+    public KernelPath? Path { get; init; }
 
     /// <inheritdoc/>
     public override Tensor forward(Tensor x)
@@ -36,7 +38,11 @@ public sealed class BcbpLinear : nn.Module<Tensor, Tensor>
         if (x.device.type == DeviceType.CUDA && (x.dtype == ScalarType.Float16 || x.dtype == ScalarType.BFloat16))
         {
             var key = (x.device.ToString(), x.dtype);
-            if (!_packed.TryGetValue(key, out var p)) _packed[key] = p = (PackedWeight.Create(Weight, x.device, x.dtype).DetachFromDisposeScope(), Bias?.to(x.device).DetachFromDisposeScope());
+            if (!_packed.TryGetValue(key, out var p))
+            {
+                var path = KernelPaths.Choose(x.device.index < 0 ? 0 : x.device.index, Weight.TileRows, pointwise: true, Path);
+                _packed[key] = p = (PackedWeight.Create(Weight, x.device, x.dtype, path: path).DetachFromDisposeScope(), Bias?.to(x.device).DetachFromDisposeScope());
+            }
             y = GatherGemm.Gemm(p.Weight, xt, p.Bias);
         }
         else y = SparseReference.Gemm(Weight, xt, Bias);

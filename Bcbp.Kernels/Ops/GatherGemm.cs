@@ -5,31 +5,33 @@ using static TorchSharp.torch;
 namespace Bcbp.Kernels.Ops;
 
 /// <summary>
-/// The gather-GEMM CUDA kernels (Cuda/gather_gemm.cu) on TorchSharp tensors: Y = W_sparse * X with the kept rows of
-/// X gathered inside the kernel. Launched on the legacy default stream, after the work PyTorch queued there.
+/// The gather-GEMM CUDA kernels on TorchSharp tensors: Y = act(W_sparse * X + bias (+ residual)) with the kept rows of
+/// X gathered inside the kernel, act = ReLU or identity (the fused epilogue). The packed weight's
+/// <see cref="PackedWeight.Path"/> picks the kernel: Cuda/gather_gemm.cu (mma.sync) or Cuda/gather_gemm_sm90.cu
+/// (Hopper wgmma). Launched on the legacy default stream, after the work PyTorch queued there.
 /// </summary>
 public static class GatherGemm
 {
-    const string Source = "gather_gemm.cu";
-
-    /// <summary>Y [M x N] = W * X for X [K x N] (fp16/bf16, CUDA, contiguous), plus a per-row fp32 bias.</summary>
-    public static Tensor Gemm(PackedWeight w, Tensor x, Tensor? bias = null)
+    /// <summary>Y [M x N] = W * X for X [K x N] (fp16/bf16, CUDA, contiguous), plus a per-row fp32 bias, plus
+    /// <paramref name="residual"/> [M x N] (contiguous, X's dtype), then ReLU if <paramref name="relu"/>.</summary>
+    public static Tensor Gemm(PackedWeight w, Tensor x, Tensor? bias = null, Tensor? residual = null, bool relu = false)
     {
         if (x.dim() != 2 || x.shape[0] != w.Source.Cols)
             throw new ArgumentException($"X must be [K x N] with K = {w.Source.Cols}, got [{string.Join(", ", x.shape)}]");
         long n = x.shape[1];
-        bool aligned = n % 8 == 0;
         var y = empty(w.Source.Rows, n, dtype: x.dtype, device: x.device);
+        CheckResidual(residual, y);
         // Unaligned N goes through the register path as a 1 x N "image" with a 1x1 kernel.
-        Launch(w, aligned ? "gemm" : "conv_any", x, n, y, bias, n, 1, 1, (int)n, 1, (int)n, ConvGeometry.Linear);
+        Launch(w, n % 8 == 0 ? Fetch.Gemm : Fetch.Any, x, n, y, bias, residual, relu, n, 1, 1, (int)n, 1, (int)n, ConvGeometry.Linear);
         return y;
     }
 
     /// <summary>
-    /// Implicit-GEMM convolution: x is [C x H x W x B] (CHWN, contiguous), the result is [M x OH x OW x B] (CHWN).
-    /// Batches that are a multiple of 8 use 16-byte cp.async gathers; others use the register path.
+    /// Implicit-GEMM convolution: x is [C x H x W x B] (CHWN, contiguous), the result is [M x OH x OW x B] (CHWN), with
+    /// the same epilogue as <see cref="Gemm"/> (<paramref name="residual"/> CHWN like the result). Batches that are a
+    /// multiple of 8 use 16-byte cp.async gathers; others use the register path.
     /// </summary>
-    public static Tensor Conv2d(PackedWeight w, Tensor xChwn, ConvGeometry g, Tensor? bias = null)
+    public static Tensor Conv2d(PackedWeight w, Tensor xChwn, ConvGeometry g, Tensor? bias = null, Tensor? residual = null, bool relu = false)
     {
         if (xChwn.dim() != 4 || xChwn.shape[0] * g.KernelH * g.KernelW != w.Source.Cols)
             throw new ArgumentException($"conv input must be CHWN [C x H x W x B] with C*kh*kw = {w.Source.Cols}, got [{string.Join(", ", xChwn.shape)}]");
@@ -37,15 +39,25 @@ public static class GatherGemm
         var (oh, ow) = g.OutputSize(h, wd);
         long n = (long)oh * ow * b;
         var y = empty(w.Source.Rows, oh, ow, b, dtype: xChwn.dtype, device: xChwn.device);
+        CheckResidual(residual, y);
         long ldx = h * wd * b;
         if (g.IsPointwise && n % 8 == 0)
-            Launch(w, "gemm", xChwn, ldx, y, bias, n, 1, 1, (int)n, 1, (int)n, ConvGeometry.Linear);
+            Launch(w, Fetch.Gemm, xChwn, ldx, y, bias, residual, relu, n, 1, 1, (int)n, 1, (int)n, ConvGeometry.Linear);
         else
-            Launch(w, b % 8 == 0 ? "conv" : "conv_any", xChwn, ldx, y, bias, n, (int)b, (int)h, (int)wd, oh, ow, g);
+            Launch(w, b % 8 == 0 ? Fetch.Conv : Fetch.Any, xChwn, ldx, y, bias, residual, relu, n, (int)b, (int)h, (int)wd, oh, ow, g);
         return y;
     }
 
-    static void Launch(PackedWeight w, string fetch, Tensor x, long ldx, Tensor y, Tensor? bias, long n,
+    enum Fetch { Gemm = 0, Conv = 1, Any = 2 }
+
+    static void CheckResidual(Tensor? residual, Tensor y)
+    {
+        if (residual is null) return;
+        if (!residual.shape.SequenceEqual(y.shape) || residual.dtype != y.dtype || !residual.is_contiguous() || residual.device.ToString() != y.device.ToString())
+            throw new ArgumentException($"residual must be a contiguous {y.dtype} [{string.Join(", ", y.shape)}] on {y.device} (the output's layout), got {residual.dtype} [{string.Join(", ", residual.shape)}]");
+    }
+
+    static void Launch(PackedWeight w, Fetch fetch, Tensor x, long ldx, Tensor y, Tensor? bias, Tensor? residual, bool relu, long n,
         int batch, int h, int wd, int oh, int ow, ConvGeometry g)
     {
         if (x.device.type != DeviceType.CUDA) throw new ArgumentException("the GPU kernels need CUDA tensors; use SparseReference on the CPU");
@@ -53,25 +65,50 @@ public static class GatherGemm
             throw new ArgumentException($"input dtype {x.dtype} differs from the packed weight's {w.Values.dtype}");
         if (w.Values.device.ToString() != x.device.ToString()) throw new ArgumentException($"weight on {w.Values.device}, input on {x.device}");
         if (n > int.MaxValue) throw new ArgumentException($"N = {n} columns is more than the kernel's int32 range; split the batch");
-        var cfg = KernelConfig.For(w.Source.TileRows);
-        string kernel = (w.Balanced ? "bcbp_" : "block_") + fetch;
         int device = x.device.index < 0 ? 0 : x.device.index;
         CudaDriver.UseDevice(device);
-        var f = KernelCache.Function(Source, kernel, cfg.Defines(x.dtype == ScalarType.BFloat16), device);
-        CudaDriver.SetMaxDynamicSharedMemory(f, cfg.SharedBytes, kernel);
+        bool bf16 = x.dtype == ScalarType.BFloat16;
         Tensor? b32 = bias?.to(ScalarType.Float32).to(x.device).contiguous();
-        using var args = new KernelArgs(25);
-        args.Ptr(TensorPointer.Of(w.Values, "weight values")).Ptr(TensorPointer.Of(w.Indices, "indices"))
+        IntPtr Ptr(Tensor? t, string what) => t is null ? IntPtr.Zero : TensorPointer.Of(t, what);
+
+        string file, kernel; int threads, shared; (uint, uint, uint) grid;
+        IReadOnlyList<string> defines; string suffix = "";
+        Tensor indices = w.Indices;
+        if (w.Path == KernelPath.Wgmma)
+        {
+            var cfg = Sm90Config.For(w.Source.TileRows, w.KBlocks);
+            // The conv row table saves the producer two divisions per gathered row; offsets must fit int32.
+            bool table = fetch == Fetch.Conv && x.numel() < int.MaxValue;
+            if (table) indices = w.RowTable(batch, h, wd, g);
+            file = "gather_gemm_sm90.cu"; kernel = "gather_gemm_sm90"; suffix = "a";
+            defines = cfg.Defines(bf16, (int)fetch, w.Balanced, table);
+            threads = cfg.Threads; shared = cfg.SharedBytes;
+            uint gy = (uint)((n + cfg.ColumnsPerBlock - 1) / cfg.ColumnsPerBlock);
+            grid = ((uint)((w.Source.Rows + cfg.Tr - 1) / cfg.Tr), Math.Min(gy, 65535u), (gy + 65534) / 65535);
+        }
+        else
+        {
+            var cfg = KernelConfig.For(w.Source.TileRows);
+            file = "gather_gemm.cu";
+            kernel = (w.Balanced ? "bcbp_" : "block_") + fetch switch { Fetch.Gemm => "gemm", Fetch.Conv => "conv", _ => "conv_any" };
+            defines = cfg.Defines(bf16);
+            threads = cfg.Threads; shared = cfg.SharedBytes;
+            uint gy = (uint)((n + cfg.Bn - 1) / cfg.Bn);
+            grid = ((uint)((w.Source.Rows + cfg.Bm - 1) / cfg.Bm), Math.Min(gy, 65535u), (gy + 65534) / 65535);
+        }
+        var f = KernelCache.Function(file, kernel, defines, device, suffix);
+        CudaDriver.SetMaxDynamicSharedMemory(f, shared, kernel);
+        // Both kernels take the same parameter list (gather_gemm.cu and gather_gemm_sm90.cu, ENTRY).
+        using var args = new KernelArgs(27);
+        args.Ptr(TensorPointer.Of(w.Values, "weight values")).Ptr(TensorPointer.Of(indices, "indices"))
             .Ptr(TensorPointer.Of(w.ColPtr, "tile offsets")).I32(w.KeptPadded)
             .Ptr(TensorPointer.Of(x, "input")).I64(ldx)
             .Ptr(TensorPointer.Of(y, "output")).I64(n)
-            .Ptr(b32 is null ? IntPtr.Zero : TensorPointer.Of(b32, "bias"))
+            .Ptr(Ptr(b32, "bias")).Ptr(Ptr(residual, "residual")).I32(relu ? 1 : 0)
             .I32((int)w.Source.Rows).I32((int)n).I32(w.Source.TileRows)
             .I32(batch).I32(h).I32(wd).I32(oh).I32(ow).I32(g.KernelH).I32(g.KernelW)
             .I32(g.StrideH).I32(g.StrideW).I32(g.PadH).I32(g.PadW).I32(g.DilationH).I32(g.DilationW);
-        uint gx = (uint)((w.Source.Rows + cfg.Bm - 1) / cfg.Bm), gy = (uint)((n + cfg.Bn - 1) / cfg.Bn);
-        uint gz = (gy + 65534) / 65535;  // grid.y is limited to 65535; the kernel continues the column blocks in z
-        CudaDriver.Launch(f, (gx, Math.Min(gy, 65535u), gz), (uint)cfg.Threads, (uint)cfg.SharedBytes, args.Pointers, kernel);
+        CudaDriver.Launch(f, grid, (uint)threads, (uint)shared, args.Pointers, kernel);
         GC.KeepAlive(b32);
     }
 }

@@ -34,8 +34,9 @@ public sealed class CifarBasicBlock : nn.Module<Tensor, Tensor>
         RegisterComponents();
     }
 
-    /// <summary>Option A: subsample spatially by the stride, pad the new channels with zeros (half before, half after).</summary>
-    private Tensor Shortcut(Tensor x)
+    /// <summary>Option A: subsample spatially by the stride, pad the new channels with zeros (half before, half after).
+    /// Public so that a converted block (Bcbp.Kernels' epilogue fusion) computes the same shortcut.</summary>
+    public Tensor Shortcut(Tensor x)
     {
         if (stride == 1 && padChannels == 0) return x;
         var sub = stride == 1 ? x : x[.., .., TensorIndex.Slice(null, null, stride), TensorIndex.Slice(null, null, stride)];

@@ -16,10 +16,12 @@ namespace Bcbp.Training.Cli;
 
 /// <summary>
 /// <c>bcbp bench</c>: per ResNet-50 and VGG-16 conv layer shape, batch and sparsity, the time of the dense cuDNN conv
-/// (TorchSharp, fp16), the ideal (a dense cuBLAS GEMM on the compacted [M x K'] weight and an already gathered X), our
-/// BCBP kernel and our block kernel (random block mask of the same sparsity); then end-to-end ResNet-50 inference
-/// (random weights, random balanced masks on every conv but the stem), dense cuDNN vs converted BCBP model, images/s.
-/// Writes bench.json and bench.md.
+/// (TorchSharp, fp16, channels_last strides), the ideal (a dense cuBLAS GEMM on the compacted [M x K'] weight and an
+/// already gathered X), our BCBP kernel on the path the device takes (and on each kernel, mma.sync and Hopper wgmma,
+/// where it runs) and our block kernel (random block mask of the same sparsity); then end-to-end inference of
+/// ResNet-50, VGG-16 (224x224) and CIFAR ResNet-56 (32x32) with random weights and random balanced masks on every conv
+/// but the first, dense TorchSharp vs the converted model (BatchNorm folded, epilogues fused), images/s. PyTorch's
+/// best dense models are measured beside it by experiments/bench/pytorch_baselines.py. Writes bench.json and bench.md.
 /// </summary>
 public sealed class BenchCommand : ICliCommand
 {
@@ -41,11 +43,15 @@ public sealed class BenchCommand : ICliCommand
 
     /// <summary>One measured case; times in milliseconds per call (<see cref="ForwardTimer"/>).</summary>
     public sealed record Row(string Model, string Layer, int Batch, double Sparsity, int TileRows, long M, long K, long KeptK, long N,
-        double DenseMs, double IdealMs, double BcbpMs, double BlockMs, double BlockWit);
+        double DenseMs, double IdealMs, double BcbpMs, double BlockMs, double BlockWit, string Kernel, double? MmaSyncMs, double? WgmmaMs);
 
     /// <summary>One end-to-end measurement; <c>MaxRelErr</c> compares the BCBP model's logits with the masked dense model's.</summary>
     public sealed record EndToEndRow(string Model, int Batch, double Sparsity, int TileRows, double DenseMs, double BcbpMs,
         double DenseImagesPerSec, double BcbpImagesPerSec, double LogitsRelErr, double Top1Agreement, int ConvertedLayers);
+
+    // CIFAR ResNet-56's 16-channel stages are one tile at 64 rows: it runs with the suites' 16-row tiles.
+    static readonly (string Arch, int Size, int Classes, int? TileRows)[] EndToEndModels =
+        { ("resnet50", 224, 1000, null), ("vgg16", 224, 1000, null), ("resnet56", 32, 10, 16) };
 
     readonly Option<string> _out = CliOptions.Text("--out", "experiments/results/bench", "folder for bench.json and bench.md", "DIR");
     readonly Option<string?> _model = CliOptions.Choice("--model", "all", "which model's layers to time", "all", "resnet50", "vgg16");
@@ -54,12 +60,10 @@ public sealed class BenchCommand : ICliCommand
     readonly Option<int> _tileRows = CliOptions.Int("--tile-rows", 64, "rows per BCBP tile (and block height)");
     readonly Option<int> _iters = CliOptions.Int("--iters", 20, "timed calls per case (mean after 3 warm-up calls)");
     readonly Option<string?> _layers = CliOptions.Choice("--layers", "yes", "time the per-layer cases", "yes", "no");
-    readonly Option<string?> _e2e = CliOptions.Choice("--e2e", "yes", "time ResNet-50 end to end", "yes", "no");
+    readonly Option<string?> _e2e = CliOptions.Choice("--e2e", "yes", "time whole models end to end", "yes", "no");
+    readonly Option<string> _e2eModel = CliOptions.Text("--e2e-model", "resnet50", "models of the end-to-end runs: resnet50, vgg16, resnet56 (comma-separated)", "LIST");
     readonly Option<string> _e2eBatch = CliOptions.IntList("--e2e-batch", "1,32,256", "batch sizes of the end-to-end runs");
-    readonly Option<double> _e2eSparsity = new("--e2e-sparsity")
-    {
-        Description = "sparsity of every conv but the stem in the end-to-end runs", DefaultValueFactory = _ => 0.75, HelpName = "S",
-    };
+    readonly Option<string> _e2eSparsity = CliOptions.FractionList("--e2e-sparsity", "0.75", "sparsities of every conv but the first in the end-to-end runs");
     readonly DeviceOptions _device = new();
 
     public Command Build()
@@ -67,7 +71,7 @@ public sealed class BenchCommand : ICliCommand
         var command = new Command("bench", "time our BCBP and block kernels against dense cuDNN and the ideal compacted GEMM per ResNet-50/VGG-16 " +
                                            "layer, then ResNet-50 end to end (needs CUDA; docs/kernels.md)")
         {
-            _out, _model, _batch, _sparsity, _tileRows, _iters, _layers, _e2e, _e2eBatch, _e2eSparsity,
+            _out, _model, _batch, _sparsity, _tileRows, _iters, _layers, _e2e, _e2eModel, _e2eBatch, _e2eSparsity,
         };
         _device.AddTo(command);
         command.SetAction(Run);
@@ -82,7 +86,11 @@ public sealed class BenchCommand : ICliCommand
         var sparsities = CliOptions.Fractions(p.GetValue(_sparsity)!);
         int tileRows = p.GetValue(_tileRows), iters = p.GetValue(_iters);
         var e2eBatches = CliOptions.Ints(p.GetValue(_e2eBatch)!);
-        double e2eSparsity = p.GetValue(_e2eSparsity);
+        var e2eSparsities = CliOptions.Fractions(p.GetValue(_e2eSparsity)!);
+        var e2eModels = p.GetValue(_e2eModel)!.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+        foreach (var arch in e2eModels)
+            if (EndToEndModels.All(m => m.Arch != arch))
+                throw new ArgumentException($"--e2e-model {arch}: known models are {string.Join(", ", EndToEndModels.Select(m => m.Arch))}");
         bool layers = p.GetValue(_layers) == "yes", e2e = p.GetValue(_e2e) == "yes";
         if (device.type != DeviceType.CUDA) throw new InvalidOperationException("bench needs a CUDA device (--device cuda); on a CPU-only machine run `bcbp verify`");
 
@@ -100,13 +108,14 @@ public sealed class BenchCommand : ICliCommand
                 }
         var endToEnd = new List<EndToEndRow>();
         if (e2e)
-            foreach (var batch in e2eBatches)
-            {
-                var r = EndToEnd(batch, e2eSparsity, tileRows, Math.Max(5, iters / 2), device);
-                endToEnd.Add(r);
-                Console.WriteLine($"resnet50 end-to-end b{r.Batch} s{r.Sparsity}: dense {r.DenseMs:F2} ms ({r.DenseImagesPerSec:F0} img/s), bcbp {r.BcbpMs:F2} ms " +
-                                  $"({r.BcbpImagesPerSec:F0} img/s), speedup {r.DenseMs / r.BcbpMs:F2}, logits rel err {r.LogitsRelErr:E2}, top-1 agreement {r.Top1Agreement:P1}");
-            }
+            foreach (var arch in e2eModels)
+                foreach (var s in e2eSparsities)
+                    foreach (var r in EndToEnd(arch, e2eBatches, s, tileRows, Math.Max(5, iters / 2), device))
+                    {
+                        endToEnd.Add(r);
+                        Console.WriteLine($"{r.Model} end-to-end b{r.Batch} s{r.Sparsity}: dense {r.DenseMs:F2} ms ({r.DenseImagesPerSec:F0} img/s), bcbp {r.BcbpMs:F2} ms " +
+                                          $"({r.BcbpImagesPerSec:F0} img/s), speedup {r.DenseMs / r.BcbpMs:F2}, logits rel err {r.LogitsRelErr:E2}, top-1 agreement {r.Top1Agreement:P1}");
+                    }
         Directory.CreateDirectory(outDir);
         AtomicFile.WriteAllText(Path.Combine(outDir, "bench.json"), JsonSerializer.Serialize(new
         {
@@ -126,31 +135,49 @@ public sealed class BenchCommand : ICliCommand
         var w = randn(new long[] { l.Cout, l.Cin, l.K, l.K }, generator: gen);
         var bcbp = BcbpMatrix.Pack(w, SyntheticMasks.RandomBcbp(l.Cout, cols, tileRows, sparsity, gen).reshape(w.shape), tileRows);
         var block = BlockSparseMatrix.Pack(w, SyntheticMasks.RandomBlock(l.Cout, cols, tileRows, sparsity, gen).reshape(w.shape), tileRows);
-        var pb = PackedWeight.Create(bcbp, device, ScalarType.Float16);
-        var pk = PackedWeight.Create(block, device, ScalarType.Float16);
+        int ordinal = device.index < 0 ? 0 : device.index;
+        var path = KernelPaths.Choose(ordinal, tileRows, g.IsPointwise, null);
+        var pb = PackedWeight.Create(bcbp, device, ScalarType.Float16, path: path);
+        var pk = PackedWeight.Create(block, device, ScalarType.Float16, path: path);
         var x = randn(new long[] { batch, l.Cin, l.H, l.H }, dtype: ScalarType.Float16, device: device);
         var xc = x.permute(1, 2, 3, 0).contiguous();
-        var wd = w.to(ScalarType.Float16).to(device);
+        // channels_last strides (TorchSharp has no memory_format): cuDNN picks its NHWC kernels, as PyTorch users get.
+        var xl = x.permute(0, 2, 3, 1).contiguous().permute(0, 3, 1, 2);
+        var wd = w.to(ScalarType.Float16).to(device).permute(0, 2, 3, 1).contiguous().permute(0, 3, 1, 2);
+        // The same BCBP weight on the other kernel this GPU runs, if any (the chosen one is timed as "bcbp").
+        var other = path == KernelPath.Wgmma ? (tileRows % 32 == 0 ? KernelPath.MmaSync : (KernelPath?)null)
+            : KernelPaths.ComputeCapability(ordinal) == 90 ? KernelPath.Wgmma : null;
+        var po = other is { } o ? PackedWeight.Create(bcbp, device, ScalarType.Float16, path: o) : null;
         long kept = bcbp.KeptPerTile;
         var wc = randn(new long[] { l.Cout, kept }, dtype: ScalarType.Float16, device: device);
         var xg = randn(new long[] { kept, n }, dtype: ScalarType.Float16, device: device);
-        var ms = ForwardTimer.MedianMs(new Func<Tensor>[]
+        var fns = new List<Func<Tensor>>
         {
-            () => nn.functional.conv2d(x, wd, null, new long[] { l.Stride }, new long[] { pad }), () => wc.matmul(xg),
+            () => nn.functional.conv2d(xl, wd, null, new long[] { l.Stride }, new long[] { pad }), () => wc.matmul(xg),
             () => GatherGemm.Conv2d(pb, xc, g), () => GatherGemm.Conv2d(pk, xc, g),
-        }, ForwardTimer.DefaultWarmup, iters, device);
-        return new Row(l.Model, l.Name, batch, sparsity, tileRows, l.Cout, cols, kept, n, ms[0], ms[1], ms[2], ms[3], block.Wit);
+        };
+        if (po is not null) fns.Add(() => GatherGemm.Conv2d(po, xc, g));
+        var ms = ForwardTimer.MedianMs(fns, ForwardTimer.DefaultWarmup, iters, device);
+        double? On(KernelPath k) => k == path ? ms[2] : k == other ? ms[4] : null;
+        return new Row(l.Model, l.Name, batch, sparsity, tileRows, l.Cout, cols, kept, n, ms[0], ms[1], ms[2], ms[3], block.Wit,
+            path.ToString(), On(KernelPath.MmaSync), On(KernelPath.Wgmma));
     }
 
-    static EndToEndRow EndToEnd(int batch, double sparsity, int tileRows, int iters, Device device)
+    /// <summary>One model with random balanced masks on every conv but the first: dense TorchSharp timed at each batch,
+    /// then converted (BN folded, epilogues fused) and timed again on the same inputs.</summary>
+    static IEnumerable<EndToEndRow> EndToEnd(string arch, int[] batches, double sparsity, int tileRows, int iters, Device device)
     {
         using var scope = NewDisposeScope();
         using var _ = no_grad();
         var gen = new Generator(11);
-        var model = ModelFactory.Create("resnet50");
+        var (_, size, classes, rows) = EndToEndModels.First(m => m.Arch == arch);
+        tileRows = rows ?? tileRows;
+        var model = ModelFactory.Create(arch, classes);
+        bool first = true;
         foreach (var (name, m) in model.named_modules())
-            if (m is TorchSharp.Modules.Conv2d conv && name != "conv1")
+            if (m is TorchSharp.Modules.Conv2d conv)
             {
+                if (first) { first = false; continue; }
                 var w = conv.weight!;
                 var mask = SyntheticMasks.RandomBcbp(w.shape[0], w.numel() / w.shape[0], tileRows, sparsity, gen).reshape(w.shape);
                 w.mul_(mask);
@@ -158,16 +185,20 @@ public sealed class BenchCommand : ICliCommand
             }
         model.eval();
         model.to(device).half();
-        var x = randn(new long[] { batch, 3, 224, 224 }, dtype: ScalarType.Float16, device: device, generator: null);
-        var dense = model.forward(x).to(ScalarType.Float32);
-        double denseMs = TimeMs(() => model.forward(x), iters, device);
+        var inputs = batches.Select(b => randn(new long[] { b, 3, size, size }, dtype: ScalarType.Float16, device: device)).ToArray();
+        var dense = inputs.Select(x => model.forward(x).to(ScalarType.Float32)).ToArray();
+        var denseMs = inputs.Select(x => TimeMs(() => model.forward(x), iters, device)).ToArray();
         var converted = SparseConversion.Convert(model, tileRows, SparseLayout.Bcbp, foldBatchNorm: true).Converted;
-        var sparse = model.forward(x).to(ScalarType.Float32);
-        double sparseMs = TimeMs(() => model.forward(x), iters, device);
-        var comparison = new OutputComparison();
-        comparison.Add(dense, sparse, null);
-        return new EndToEndRow("resnet50", batch, sparsity, tileRows, denseMs, sparseMs, batch * 1000 / denseMs, batch * 1000 / sparseMs,
-            comparison.RelErr, comparison.Agreement, converted.Count);
+        for (int i = 0; i < batches.Length; i++)
+        {
+            var x = inputs[i];
+            var sparse = model.forward(x).to(ScalarType.Float32);
+            double sparseMs = TimeMs(() => model.forward(x), iters, device);
+            var comparison = new OutputComparison();
+            comparison.Add(dense[i], sparse, null);
+            yield return new EndToEndRow(arch, batches[i], sparsity, tileRows, denseMs[i], sparseMs, batches[i] * 1000 / denseMs[i],
+                batches[i] * 1000 / sparseMs, comparison.RelErr, comparison.Agreement, converted.Count);
+        }
     }
 
     static string Markdown(IReadOnlyList<EndToEndRow> rows)

@@ -30,6 +30,11 @@ public sealed class VerifyCommand : ICliCommand
         new("resnet50 layer4.0.downsample (1x1 s2)", 1024, 2048, 1, 2, 0, 1, 8, 14, 128, 0.75),
         new("resnet50 layer4.1.conv2 b1", 512, 512, 3, 1, 1, 1, 1, 7, 64, 0.75),
         new("vgg16 features.10", 128, 256, 3, 1, 1, 1, 8, 56, 128, 0.5),
+        // Tile heights only the Hopper (wgmma) kernel takes; elsewhere they are CPU-checked only.
+        new("resnet20 layer1 16-row tiles", 16, 16, 3, 1, 1, 1, 8, 32, 16, 0.75),
+        new("resnet56 layer3 8-row tiles s2", 32, 64, 3, 2, 1, 1, 8, 16, 8, 0.5),
+        new("24-row tiles b5", 40, 48, 3, 1, 1, 1, 5, 9, 24, 0.6),
+        new("resnet50 layer4.0.conv3 256-row tiles", 512, 2048, 1, 1, 0, 1, 8, 7, 256, 0.75),
     };
 
     readonly DeviceOptions _device = new();
@@ -47,6 +52,10 @@ public sealed class VerifyCommand : ICliCommand
     {
         var device = _device.Initialize(p);
         bool gpu = device.type == DeviceType.CUDA;
+        // References in true float32: TF32 would put the reference itself ~1e-3 off.
+        torch.backends.cudnn.allow_tf32 = false;
+        torch.backends.cuda.matmul.allow_tf32 = false;
+        int cc = gpu ? Bcbp.Kernels.Ops.KernelPaths.ComputeCapability(device.index < 0 ? 0 : device.index) : 0;
         var gen = new Generator(1234);
         int failures = 0, checks = 0;
         void Report(string what, double err, double tol)
@@ -83,13 +92,19 @@ public sealed class VerifyCommand : ICliCommand
                 if (!gpu) continue;
                 var x = randn(new long[] { c.Batch, c.Cin, c.H, c.H }, generator: gen).to(device);
                 var refGpu = nn.functional.conv2d(x, (w * mask).to(device), bias.to(device), new long[] { c.Stride }, new long[] { c.Pad }, new long[] { c.Dil });
-                foreach (var dt in new[] { ScalarType.Float16, ScalarType.BFloat16 })
-                {
-                    var module = new BcbpConv2d(m, c.Cin, g, bias);
-                    var y = module.forward(x.to(dt));
-                    string path = g.IsPointwise ? "gemm" : c.Batch % 8 == 0 ? "conv cp.async" : "conv registers";
-                    Report($"{c.Name} [{kind}] gpu {dt} ({path})", RelErr(y, refGpu), dt == ScalarType.Float16 ? 3e-3 : 2e-2);
-                }
+                var res = randn(refGpu.shape, generator: gen).to(device);
+                var refFused = (refGpu + res).relu();
+                string fetch = g.IsPointwise ? "gemm" : c.Batch % 8 == 0 ? "conv cp.async" : "conv registers";
+                foreach (var kernel in KernelsFor(cc, c.TileRows))
+                    foreach (var dt in new[] { ScalarType.Float16, ScalarType.BFloat16 })
+                    {
+                        double tol = dt == ScalarType.Float16 ? 3e-3 : 2e-2;
+                        var module = new BcbpConv2d(m, c.Cin, g, bias) { Path = kernel };
+                        Report($"{c.Name} [{kind}] gpu {kernel} {dt} ({fetch})", RelErr(module.forward(x.to(dt)), refGpu), tol);
+                        // The fused epilogue: + residual, ReLU (the residual in our CHWN output layout, as blocks pass it).
+                        var resChwn = res.to(dt).permute(1, 2, 3, 0).contiguous().permute(3, 0, 1, 2);
+                        Report($"{c.Name} [{kind}] gpu {kernel} {dt} fused residual+relu", RelErr(module.Forward(x.to(dt), resChwn, relu: true), refFused), tol);
+                    }
             }
         }
 
@@ -105,7 +120,11 @@ public sealed class VerifyCommand : ICliCommand
             var dense = nn.functional.linear(x, w * mask, bias);
             Report($"linear 512->256 batch {batch} cpu reference", RelErr(lin.forward(x), dense), 1e-5);
             if (gpu)
-                Report($"linear 512->256 batch {batch} gpu Float16", RelErr(lin.forward(x.to(device).half()), dense.to(device)), 3e-3);
+                foreach (var kernel in KernelsFor(cc, 64))
+                {
+                    var l = new BcbpLinear(BcbpMatrix.Pack(w, mask, 64), bias) { Path = kernel };
+                    Report($"linear 512->256 batch {batch} gpu {kernel} Float16", RelErr(l.forward(x.to(device).half()), dense.to(device)), 3e-3);
+                }
         }
 
         // An unbalanced mask must be refused by BcbpMatrix.
@@ -125,6 +144,14 @@ public sealed class VerifyCommand : ICliCommand
     }
 
     static string cuda_device_name() => $"cuda ({torch.cuda.device_count()} device(s))";
+
+    /// <summary>The kernels a tile height runs on for a GPU: mma.sync where tiles are multiples of 32, and the wgmma
+    /// kernel on compute capability 9.0.</summary>
+    static IEnumerable<Bcbp.Kernels.Ops.KernelPath> KernelsFor(int computeCapability, int tileRows)
+    {
+        if (tileRows % 32 == 0) yield return Bcbp.Kernels.Ops.KernelPath.MmaSync;
+        if (computeCapability == 90 && tileRows % 8 == 0) yield return Bcbp.Kernels.Ops.KernelPath.Wgmma;
+    }
 
     /// <summary>||out - ref|| / ||ref|| in float64 on the CPU.</summary>
     internal static double RelErr(Tensor output, Tensor reference)

@@ -20,7 +20,7 @@ public static class Evaluator
             foreach (var (input, target) in source.Batches(batchSize, shuffle: false, augment: false, epoch: 0))
             {
                 using var scope = NewDisposeScope();
-                var logits = model.forward(input);
+                var logits = model.call(input);
                 int k = (int)Math.Min(5, logits.shape[1]);
                 var hits = logits.topk(k, dim: 1).indexes.eq(target.unsqueeze(1));
                 var batchLoss = nn.functional.cross_entropy(logits, target, reduction: nn.Reduction.Sum).to_type(ScalarType.Float64);

@@ -56,7 +56,7 @@ public sealed class Trainer
         foreach (var h in _hooks) h.OnBatchBegin(Context);
         OptimizerFactory.SetLearningRate(Optimizer, Schedule.At(Context.GlobalStep));
         _flat.ClearGradients();
-        var logits = _model.forward(input);
+        var logits = _model.call(input);
         var loss = Loss.CrossEntropy(logits, target, _config.LabelSmoothing);
         loss.backward();
         foreach (var h in _hooks) h.OnAfterBackward(Context);

@@ -79,7 +79,7 @@ def launch(name, cfg, W, idx, colptr, kp, X, ldx, Y, ldy, bias, M, N, tile_rows,
     grid = ((M + bm - 1) // bm, (N + bn - 1) // bn)
     ptr = lambda t: np.uint64(t.data_ptr() if t is not None else 0)
     k(grid, (wm * wn * 32,), (ptr(W), ptr(idx), ptr(colptr), np.int32(kp), ptr(X), np.int64(ldx), ptr(Y), np.int64(ldy), ptr(bias),
-                     np.int32(M), np.int32(N), np.int32(tile_rows), *[np.int32(v) for v in geo]), shared_mem=sm)
+                     np.uint64(0), np.int32(0), np.int32(M), np.int32(N), np.int32(tile_rows), *[np.int32(v) for v in geo]), shared_mem=sm)
 
 
 class Layer:

@@ -170,7 +170,9 @@ public class ResNetConversionTests
         var modules = model.named_modules().ToDictionary(p => p.name, p => p.module);
         Assert.That(converted.Select(n => ((BcbpConv2d)modules[n]).Weight), Has.All.InstanceOf<BcbpMatrix>());
         Assert.That(modules.Values.Count(m => m is BatchNorm2d), Is.EqualTo(1), "every block BN is folded; the stem's stays");
-        Assert.That(modules["layer2.0.bn1"], Is.InstanceOf<Identity>());
+        // With BN folded every block runs fused: ReLUs and the residual add in the kernels' epilogues.
+        Assert.That(modules.Values.Count(m => m is SparseResidualBlock), Is.EqualTo(9));
+        Assert.That(modules["layer2.0"], Is.InstanceOf<SparseResidualBlock>());
         var y = model.forward(x);
         Assert.That(KernelTestSupport.RelErr(y, expected), Is.LessThan(1e-5));
         Assert.That(y.argmax(1).eq(expected.argmax(1)).all().item<bool>());
@@ -196,6 +198,53 @@ public class ResNetConversionTests
         var converted = SparseConversion.Convert(model, 64, SparseLayout.Bcbp, foldBatchNorm: true).Converted;
         Assert.That(converted.Count, Is.EqualTo(52));                      // 16 blocks x 3 convs + 4 projections
         Assert.That(model.named_modules().Count(p => p.module is BatchNorm2d), Is.EqualTo(1)); // only the stem's BN stays
+        Assert.That(model.named_modules().Count(p => p.module is SparseResidualBlock), Is.EqualTo(16));
         Assert.That(KernelTestSupport.RelErr(model.forward(x), expected), Is.LessThan(1e-4));
+    }
+
+    [Test]
+    public void UnfusedConversionKeepsTheBlocksAndMatchesToo()
+    {
+        using var _ = no_grad();
+        var gen = new Generator(13);
+        var model = Bcbp.Models.ModelFactory.Create("resnet18", numClasses: 10);
+        RandomizeBatchNorms(model, gen);
+        Prune(model, 16, 0.5, except: "conv1");
+        model.eval();
+        var x = randn(new long[] { 2, 3, 32, 32 }, generator: gen);
+        var expected = model.forward(x);
+        SparseConversion.Convert(model, 16, SparseLayout.Bcbp, foldBatchNorm: true, fuse: false);
+        Assert.That(model.named_modules().Count(p => p.module is SparseResidualBlock), Is.Zero);
+        Assert.That(KernelTestSupport.RelErr(model.forward(x), expected), Is.LessThan(1e-4));
+    }
+
+    [Test]
+    public void VggReLUsMoveIntoTheSparseConvs()
+    {
+        using var _ = no_grad();
+        var gen = new Generator(14);
+        var model = Bcbp.Models.ModelFactory.Create("vgg16_cifar", numClasses: 10);
+        RandomizeBatchNorms(model, gen);
+        Prune(model, 16, 0.5, except: "");
+        model.eval();
+        var x = randn(new long[] { 2, 3, 32, 32 }, generator: gen);
+        var expected = model.forward(x);
+        SparseConversion.Convert(model, 16, SparseLayout.Bcbp, foldBatchNorm: true);
+        var modules = model.named_modules().ToDictionary(p => p.name, p => p.module);
+        Assert.That(modules.Values.OfType<BcbpConv2d>().Count(c => c.FusedRelu), Is.EqualTo(13), "every conv's ReLU is fused");
+        Assert.That(modules.Values.Count(m => m is ReLU), Is.EqualTo(2), "the classifier's ReLUs follow dense linear layers and stay");
+        Assert.That(KernelTestSupport.RelErr(model.forward(x), expected), Is.LessThan(1e-4));
+    }
+
+    static void Prune(nn.Module model, int tileRows, double sparsity, string except)
+    {
+        foreach (var (name, m) in model.named_modules())
+        {
+            if (m is not Conv2d conv || name == except || conv.weight!.shape[0] % tileRows != 0) continue;
+            var w = conv.weight!;
+            var mask = SyntheticMasks.MagnitudeBcbp(w, tileRows, sparsity);
+            w.mul_(mask);
+            m.register_buffer("weight_mask", mask);
+        }
     }
 }

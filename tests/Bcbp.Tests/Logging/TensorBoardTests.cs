@@ -54,6 +54,25 @@ public class TensorBoardTests
         Assert.That(() => EventFile.ReadScalars(_dir), Throws.InstanceOf<InvalidDataException>().With.Message.Contains("checksum"));
     }
 
+    [Test]
+    public void AnIndependentReaderFromTheSpecsReadsWhatWeWrite()
+    {
+        string tb = Path.Combine(_dir, "tb");
+        var written = new List<(string Tag, long Step, float Value)>
+        {
+            ("loss/train", 1, 2.302585f), ("step/lr", 1, 1e-4f), ("sparsity/layer/layer1.0.conv1", 50, 0.75f),
+            ("loss/train", 3_000_000_000L, -0.5f), ("top1/test", 7, 91.82f),
+        };
+        using (var log = TensorBoardLog.Open(tb, keepUpTo: 0))
+            foreach (var (tag, step, value) in written) log.Scalar(tag, value, step);
+
+        var python = Bcbp.Tests.TorchFiles.PythonTorch.RunFixtureScript("read_tfevents.py", tb)
+            .Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(l => l.Split('\t'))
+            .Select(f => (f[0], long.Parse(f[1]), float.Parse(f[2], System.Globalization.CultureInfo.InvariantCulture))).ToList();
+        Assert.That(python, Is.EqualTo(written));
+        Assert.That(EventFile.ReadScalars(tb).Select(s => (s.Tag, s.Step, s.Value)), Is.EqualTo(written));
+    }
+
     static ExperimentConfig WithTb(ExperimentConfig c, int every)
     {
         c.Log = new LogConfig { TbEvery = every };

@@ -15,7 +15,7 @@ public class OutputShapeTests
         model.eval();
         using var noGrad = torch.no_grad();
         using var x = torch.randn(batch, channels, size, size);
-        using var y = model.forward(x);
+        using var y = model.call(x);   // model(x): runs forward hooks, as training and evaluation do
         Assert.That(y.isnan().any().item<bool>(), Is.False, "forward produced NaN");
         return y.shape;
     }

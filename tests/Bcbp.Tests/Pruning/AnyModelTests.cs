@@ -198,6 +198,21 @@ public class AnyModelTests
     }
 
     [Test]
+    public void TorchVisionResNeXtKeepsItsGroupedConvsDenseUnderBcbpByName()
+    {
+        using var model = ModelFactory.Create("resnext50_32x4d", 10, 3);
+        var leftDense = Bcbp.Training.Pruning.Layers.LayerDiscovery.LeftDense(model, Config("bcbp"));
+        Assert.That(leftDense, Has.Count.EqualTo(16), "one grouped 3x3 conv per bottleneck");
+        Assert.That(leftDense.Select(l => l.Name), Has.All.Match(@"^layer\d\.\d+\.conv2$"));
+        Assert.That(leftDense[0].Reason, Does.Contain("groups=32"));
+        var layers = Bcbp.Training.Pruning.Layers.LayerDiscovery.Discover(model, Config("bcbp"));
+        Assert.That(layers.Select(l => l.Name), Has.None.EqualTo("layer1.0.conv2").And.Some.EqualTo("layer1.0.conv1"));
+        Assert.That(Bcbp.Training.Pruning.Layers.LayerDiscovery.LeftDense(model, Config("unstructured")), Is.Empty,
+            "element-wise masks work on grouped weights");
+        Assert.That(ModelStructure.ChannelChains(model), Is.Empty, "every bottleneck's inner channels run through a grouped conv");
+    }
+
+    [Test]
     public void StructureOfOurModelsIsFoundWithoutTheirClassNames()
     {
         var resnet20 = ModelStructure.ChannelChains(ModelFactory.Create("resnet20", 10, 3));

@@ -110,8 +110,9 @@ public class RealModelTests
     [Test]
     public void BottleneckAndBasicBlockShrinkOnlyTheirInternalChannels()
     {
-        var bottleneck = new Bcbp.Models.ResNet.Bottleneck(16, 8, 1, nn.Sequential(nn.Conv2d(16, 32, 1, bias: false), nn.BatchNorm2d(32)));
-        var basic = new Bcbp.Models.ResNet.BasicBlock(16, 16, 1, null);
+        // TorchVision's own block classes (private to it: taken out of its ResNets), found by structure alone.
+        var bottleneck = (nn.Module<Tensor, Tensor>)ModuleReplacer.Get(torchvision.models.resnet50(), "layer1.0");
+        var basic = (nn.Module<Tensor, Tensor>)ModuleReplacer.Get(torchvision.models.resnet18(), "layer1.0");
         foreach (var (block, expected) in new (nn.Module<Tensor, Tensor>, string[])[] { (bottleneck, new[] { "conv1", "conv2" }), (basic, new[] { "conv1" }) })
         {
             RandomizeNorms(block);
@@ -121,7 +122,7 @@ public class RealModelTests
             hook.UpdateMasks(1.0);
             block.eval();
             torch.manual_seed(4);
-            var x = torch.randn(2, 16, 6, 6);
+            var x = torch.randn(2, 64, 6, 6);
             using var _ = torch.no_grad();
             var masked = block.forward(x);
             var removed = FilterSurgery.Apply(block);

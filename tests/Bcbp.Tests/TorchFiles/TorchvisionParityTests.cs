@@ -18,6 +18,7 @@ public class TorchvisionParityTests
 
     [TestCase("resnet18")]
     [TestCase("resnet50")]
+    [TestCase("resnext50_32x4d")]
     [TestCase("vgg16_bn")]
     public void LogitsMatchTorchvision(string arch)
     {

@@ -2,7 +2,7 @@ using System.Collections;
 using System.Reflection;
 using static TorchSharp.torch;
 
-namespace Bcbp.Kernels.Conversion;
+namespace Bcbp.Models;
 
 /// <summary>
 /// Replaces a submodule by its dotted name, the way PyTorch's setattr(parent, name, new) does: the parent's field that

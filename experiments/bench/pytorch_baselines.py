@@ -1,0 +1,110 @@
+"""The strongest dense models a PyTorch user runs on this GPU, timed as bcbp bench times ours (issue: the sparse
+engine must beat them). fp16, BatchNorm folded (torch.fx fuse), channels_last, cudnn.benchmark; eager and CUDA-graph
+replay by default, torch.compile(mode="max-autotune") with --compile (autotuning takes minutes per batch size: give it
+its own device call; TORCHINDUCTOR_CACHE_DIR can be carried between calls).
+usage: python3 experiments/bench/pytorch_baselines.py [--models resnet50,vgg16,resnet56] [--batch 1,32,256]
+                                                     [--variants eager,cuda_graph[,compile]] [--out FILE.json]
+"""
+import json, os, sys, time
+import numpy as np
+import torch, torch.nn as nn, torch.nn.functional as F
+import torchvision
+from torch.fx.experimental.optimization import fuse
+
+arg = lambda name, d: next((sys.argv[i + 1] for i, a in enumerate(sys.argv) if a == name), d)
+
+
+class CifarBlock(nn.Module):
+    """He et al.'s CIFAR block with the option-A shortcut (Bcbp.Models' CifarBasicBlock)."""
+
+    def __init__(self, cin, cout, stride):
+        super().__init__()
+        self.conv1 = nn.Conv2d(cin, cout, 3, stride, 1, bias=False); self.bn1 = nn.BatchNorm2d(cout)
+        self.conv2 = nn.Conv2d(cout, cout, 3, 1, 1, bias=False); self.bn2 = nn.BatchNorm2d(cout)
+        self.stride, self.pad = stride, cout - cin
+
+    def forward(self, x):
+        out = F.relu(self.bn1(self.conv1(x)))
+        out = self.bn2(self.conv2(out))
+        sc = x[:, :, ::self.stride, ::self.stride] if self.stride > 1 else x
+        if self.pad: sc = F.pad(sc, (0, 0, 0, 0, self.pad // 2, self.pad // 2))
+        return F.relu(out + sc)
+
+
+class CifarResNet(nn.Module):
+    def __init__(self, depth=56, classes=10):
+        super().__init__()
+        n = (depth - 2) // 6
+        self.conv1 = nn.Conv2d(3, 16, 3, 1, 1, bias=False); self.bn1 = nn.BatchNorm2d(16)
+        layers, cin = [], 16
+        for i, w in enumerate((16, 32, 64)):
+            blocks = []
+            for j in range(n):
+                blocks.append(CifarBlock(cin, w, 2 if (i > 0 and j == 0) else 1)); cin = w
+            layers.append(nn.Sequential(*blocks))
+        self.layer1, self.layer2, self.layer3 = layers
+        self.fc = nn.Linear(64, classes)
+
+    def forward(self, x):
+        x = F.relu(self.bn1(self.conv1(x)))
+        x = self.layer3(self.layer2(self.layer1(x)))
+        return self.fc(torch.flatten(F.adaptive_avg_pool2d(x, 1), 1))
+
+
+MODELS = {"resnet50": (lambda: torchvision.models.resnet50(), 224), "vgg16": (lambda: torchvision.models.vgg16(), 224),
+          "resnet56": (lambda: CifarResNet(56), 32)}
+
+
+def timed(fn, iters):
+    for _ in range(5): fn()
+    torch.cuda.synchronize()
+    s, e = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+    ts = []
+    for _ in range(5):
+        s.record()
+        for _ in range(iters): fn()
+        e.record(); torch.cuda.synchronize(); ts.append(s.elapsed_time(e) / iters)
+    return float(np.median(ts))
+
+
+def main():
+    torch.backends.cudnn.benchmark = True
+    models = arg("--models", "resnet50,vgg16,resnet56").split(",")
+    batches = [int(b) for b in arg("--batch", "1,32,256").split(",")]
+    variants = arg("--variants", "eager,cuda_graph").split(",")
+    out = arg("--out", os.path.join(os.environ.get("OUT", "."), "pytorch_baselines.json"))
+    rows = []
+    for name in models:
+        build, size = MODELS[name]
+        with torch.no_grad():
+            m = fuse(build().eval()).half().cuda().to(memory_format=torch.channels_last)
+            for b in batches:
+                x = torch.randn(b, 3, size, size, device="cuda", dtype=torch.half).to(memory_format=torch.channels_last)
+                iters = 50 if b <= 32 else 10
+                for v in variants:
+                    t0 = time.time()
+                    if v == "eager":
+                        ms = timed(lambda: m(x), iters)
+                    elif v == "cuda_graph":
+                        static_x = x.clone()
+                        side = torch.cuda.Stream(); side.wait_stream(torch.cuda.current_stream())
+                        with torch.cuda.stream(side):
+                            for _ in range(3): m(static_x)
+                        torch.cuda.current_stream().wait_stream(side)
+                        g = torch.cuda.CUDAGraph()
+                        with torch.cuda.graph(g): static_y = m(static_x)
+                        ms = timed(g.replay, iters)
+                    elif v == "compile":
+                        cm = torch.compile(m, mode="max-autotune")
+                        cm(x); cm(x)
+                        ms = timed(lambda: cm(x), iters)
+                    else:
+                        raise SystemExit(f"unknown variant {v}")
+                    rows.append({"model": name, "batch": b, "variant": v, "ms": ms, "img_s": b * 1000 / ms,
+                                 "setup_s": round(time.time() - t0, 1)})
+                    print(f"{name:9s} b{b:<4d} {v:10s} {ms:8.3f} ms  {b * 1000 / ms:9.0f} img/s", flush=True)
+                    json.dump({"device": torch.cuda.get_device_name(), "torch": torch.__version__, "rows": rows}, open(out, "w"), indent=1)
+
+
+if __name__ == "__main__":
+    main()

@@ -24,7 +24,7 @@ public static class AtomicFile
         var full = Path.GetFullPath(path);
         var dir = Path.GetDirectoryName(full)!;
         Directory.CreateDirectory(dir);
-        var temp = Path.Combine(dir, $".{Path.GetFileNameWithoutExtension(full)}.{Environment.ProcessId}.{Guid.NewGuid():N}.tmp{Path.GetExtension(full)}");
+        var temp = Path.Combine(dir, $".{Path.GetFileNameWithoutExtension(full)}.{Environment.ProcessId}.{Guid.NewGuid():N}{TempMarker}{Path.GetExtension(full)}");
         try
         {
             write(temp);
@@ -34,6 +34,34 @@ public static class AtomicFile
         {
             if (File.Exists(temp)) File.Delete(temp);
         }
+    }
+
+    const string TempMarker = ".tmp";
+
+    /// <summary>Deletes the temp files that writers killed mid-write (kill -9, power loss) left in <paramref name="dir"/>:
+    /// those of processes that no longer run. Returns their names.</summary>
+    public static IReadOnlyList<string> CleanOrphans(string dir)
+    {
+        var removed = new List<string>();
+        if (!Directory.Exists(dir)) return removed;
+        foreach (var file in Directory.EnumerateFiles(dir, "." + "*" + TempMarker + "*"))
+        {
+            // .NAME.PID.GUID.tmp.EXT: the PID is the third field from the marker's end.
+            var parts = Path.GetFileName(file).Split('.');
+            int marker = Array.LastIndexOf(parts, TempMarker[1..]);
+            if (marker < 2 || !int.TryParse(parts[marker - 2], out int pid) || parts[marker - 1].Length != 32) continue;
+            if (pid == Environment.ProcessId || IsRunning(pid)) continue;
+            try { File.Delete(file); removed.Add(Path.GetFileName(file)); }
+            catch (IOException) { } // another cleaner got it first
+        }
+        return removed;
+    }
+
+    static bool IsRunning(int pid)
+    {
+        try { using var p = System.Diagnostics.Process.GetProcessById(pid); return !p.HasExited; }
+        catch (ArgumentException) { return false; }
+        catch (InvalidOperationException) { return false; }
     }
 
     /// <summary>Writes <paramref name="text"/> as UTF-8 (no byte-order mark, as File.WriteAllText).</summary>

@@ -13,7 +13,8 @@ public static class StateDictIO
     private static readonly string[] TorchExtensions = { ".pt", ".pth", ".bin" };
     private const string SafeTensorsExtension = ".safetensors";
 
-    /// <summary>Reads every tensor of a weights file onto the CPU.</summary>
+    /// <summary>Reads every tensor of a weights file onto the CPU; a floating-point tensor holding NaN or infinity is
+    /// refused by name (<see cref="CheckFinite"/>).</summary>
     public static Dictionary<string, Tensor> Read(string path, WeightReadOptions? options = null)
     {
         var format = FormatOf(path);
@@ -21,7 +22,14 @@ public static class StateDictIO
             throw new FileNotFoundException($"Weights file {path} is a folder; give the .pt/.pth/.safetensors file inside it.", path);
         if (!File.Exists(path))
             throw new FileNotFoundException($"Weights file {path} not found (config key model.pretrained).", path);
-        return format == Format.SafeTensors ? SafeTensors.Read(path, options) : TorchCheckpointReader.Read(path, options);
+        var stateDict = format == Format.SafeTensors ? SafeTensors.Read(path, options) : TorchCheckpointReader.Read(path, options);
+        try { CheckFinite(stateDict, path); }
+        catch
+        {
+            foreach (var t in stateDict.Values) t.Dispose();
+            throw;
+        }
+        return stateDict;
     }
 
     /// <summary>Writes a state dict atomically, in the format of the extension.</summary>
@@ -37,7 +45,7 @@ public static class StateDictIO
 
     /// <summary>Loads a weights file into <paramref name="module"/> by parameter name (see <see cref="StateDictLoader"/>).</summary>
     /// <remarks>Names and shapes are compared with the model before any storage is read (strict: a mismatch throws
-    /// without reading data), and a tensor holding NaN or infinity is refused by name.</remarks>
+    /// without reading data).</remarks>
     public static StateDictLoadResult Load(nn.Module module, string path, bool strict = true, bool loadMasks = false)
     {
         var options = new WeightReadOptions
@@ -51,7 +59,6 @@ public static class StateDictIO
         var stateDict = Read(path, options);
         try
         {
-            CheckFinite(stateDict, path);
             return StateDictLoader.Load(module, stateDict, strict, loadMasks, path);
         }
         finally

@@ -45,6 +45,25 @@ public static class TorchBackend
         return torch.CPU;
     }
 
+    /// <summary>The most libtorch CPU threads <see cref="SetCpuThreads"/> accepts: 4 per core (more only makes OpenMP
+    /// threads wait for each other; 10000 of them make a run crawl for minutes before its first step).</summary>
+    public static int MaxCpuThreads => 4 * Environment.ProcessorCount;
+
+    /// <summary>Refuses a <c>--threads</c> count outside 1..<see cref="MaxCpuThreads"/>; null (not given) passes.</summary>
+    public static void CheckCpuThreads(int? threads)
+    {
+        if (threads is { } n && (n < 1 || n > MaxCpuThreads))
+            throw new ArgumentException($"--threads must be between 1 and {MaxCpuThreads} (4 per core of this machine's " +
+                                        $"{Environment.ProcessorCount}), got {n}; leave it out for libtorch's default.");
+    }
+
+    /// <summary>Sets libtorch's CPU threads (torch.set_num_threads) after <see cref="CheckCpuThreads"/>; null keeps the default.</summary>
+    public static void SetCpuThreads(int? threads)
+    {
+        CheckCpuThreads(threads);
+        if (threads is { } n) torch.set_num_threads(n);
+    }
+
     static void LoadExternal(string dir)
     {
         if (!Directory.Exists(dir))

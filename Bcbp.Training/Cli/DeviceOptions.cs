@@ -48,7 +48,7 @@ public sealed class DeviceOptions
     public torch.Device Initialize(ParseResult p, string? configDevice = null)
     {
         var device = TorchBackend.Initialize(DeviceName(p, configDevice), p.GetValue(LibTorch));
-        if (p.GetValue(Threads) is { } threads) torch.set_num_threads(threads);
+        TorchBackend.SetCpuThreads(p.GetValue(Threads));
         return device;
     }
 }

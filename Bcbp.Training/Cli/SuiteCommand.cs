@@ -61,9 +61,10 @@ public sealed class SuiteCommand : ICliCommand
             Console.WriteLine($"  {cell.Name,-40} {RunFolder.StateOf(Path.Combine(suite.OutputDir, cell.Name))}");
         if (dryRun) return ExitCodes.Ok;
 
+        TorchBackend.CheckCpuThreads(p.GetValue(_device.Threads));
         var executor = new TrainingCellExecutor(new RunOptions
         {
-            LibTorchDir = libtorch, Quiet = p.GetValue(_quiet), ShowProgress = !p.GetValue(_noProgress), CpuThreads = p.GetValue(_device.Threads) ?? 0,
+            LibTorchDir = libtorch, Quiet = p.GetValue(_quiet), ShowProgress = !p.GetValue(_noProgress), CpuThreads = p.GetValue(_device.Threads),
         });
         var outcomes = new SuiteExecutor(suite, executor, Console.WriteLine).Run(cells, sets);
         var failedEvals = sparseEval ? EvaluateSparse(suite.OutputDir, cells, sets, libtorch) : 0;

@@ -12,6 +12,7 @@ public sealed class TrainCommand : ICliCommand
         "the experiment config (.json/.yaml): a path, or a name in configs/ of the working directory or a parent", required: true);
     readonly Option<List<string>> _sets = CliOptions.Sets("override a config key, e.g. --set train.epochs=3 (repeatable)");
     readonly Option<bool> _resume = CliOptions.Flag("--resume", "continue the run from its checkpoint (output_dir/name/checkpoint.bin)");
+    readonly Option<bool> _force = CliOptions.Flag("--force", "replace a run of another config in output_dir/name (without it such a run is refused)");
     readonly Option<bool> _noProgress = CliOptions.Flag("--no-progress", "no progress bar or progress lines");
     readonly Option<bool> _quiet = CliOptions.Flag("--quiet", "no console log (run.log is still written)");
     readonly DeviceOptions _device = new();
@@ -20,7 +21,7 @@ public sealed class TrainCommand : ICliCommand
     {
         var command = new Command("train", "train (and prune) a model from a config; results go to output_dir/name/")
         {
-            _config, _sets, _resume, _noProgress, _quiet,
+            _config, _sets, _resume, _force, _noProgress, _quiet,
         };
         _device.AddTo(command);
         command.SetAction(Run);
@@ -35,7 +36,7 @@ public sealed class TrainCommand : ICliCommand
         var options = new RunOptions
         {
             Resume = p.GetValue(_resume), LibTorchDir = p.GetValue(_device.LibTorch), ShowProgress = !p.GetValue(_noProgress),
-            Quiet = p.GetValue(_quiet), CpuThreads = p.GetValue(_device.Threads) ?? 0,
+            Quiet = p.GetValue(_quiet), CpuThreads = p.GetValue(_device.Threads), Force = p.GetValue(_force),
         };
         var config = ConfigLoader.Load(p.GetValue(_config)!, overrides);
         var result = TrainingRun.Execute(config, options);

@@ -86,7 +86,7 @@ public static class ConfigBinder
                 return false;
             }
             if (TryParseScalar(type, node.Value!, out value)) return true;
-            errors.Add(path, $"expected {Describe(type)}, got '{node.Value}'");
+            errors.Add(path, WhyNot(type, node.Value!));
             return false;
         }
         if (type.IsGenericType && type.GetGenericTypeDefinition() == typeof(List<>))
@@ -130,9 +130,28 @@ public static class ConfigBinder
         if (type == typeof(string)) { value = text; return true; }
         if (type == typeof(int) && int.TryParse(text, NumberStyles.Integer, inv, out var i)) { value = i; return true; }
         if (type == typeof(long) && long.TryParse(text, NumberStyles.Integer, inv, out var l)) { value = l; return true; }
-        if (type == typeof(double) && double.TryParse(text, NumberStyles.Float, inv, out var d)) { value = d; return true; }
+        // 1e400 parses as infinity, and "Infinity"/"NaN" parse too: a config number must be finite.
+        if (type == typeof(double) && double.TryParse(text, NumberStyles.Float, inv, out var d) && double.IsFinite(d)) { value = d; return true; }
         if (type == typeof(bool) && bool.TryParse(text, out var b)) { value = b; return true; }
         return false;
+    }
+
+    /// <summary>Why <paramref name="text"/> is not a <paramref name="type"/>: out of range, not finite, or not a number.</summary>
+    static string WhyNot(Type type, string text)
+    {
+        var inv = CultureInfo.InvariantCulture;
+        bool isNumber = double.TryParse(text, NumberStyles.Float, inv, out var d);
+        // YAML spells them .inf and .nan.
+        if (System.Text.RegularExpressions.Regex.IsMatch(text, @"^[-+]?\.(inf|Inf|INF)$")) (isNumber, d) = (true, double.PositiveInfinity);
+        if (System.Text.RegularExpressions.Regex.IsMatch(text, @"^\.(nan|NaN|NAN)$")) (isNumber, d) = (true, double.NaN);
+        if (type == typeof(double) && isNumber)
+            return $"expected a finite number, got '{text}' ({(double.IsNaN(d) ? "not a number" : "infinite")})";
+        if ((type == typeof(int) || type == typeof(long)) && isNumber && double.IsFinite(d) && Math.Floor(d) == d)
+        {
+            var (min, max) = type == typeof(int) ? ((double)int.MinValue, (double)int.MaxValue) : (long.MinValue, long.MaxValue);
+            if (d < min || d > max) return $"expected an integer, got '{text}', out of range (at most {max.ToString(inv)})";
+        }
+        return $"expected {Describe(type)}, got '{text}'";
     }
 
     static string Describe(Type t) =>

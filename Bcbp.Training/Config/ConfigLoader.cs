@@ -31,10 +31,24 @@ public static class ConfigLoader
         try { file = builder.Build(); }
         catch (InvalidDataException e) // the providers wrap parse errors (JSON, YAML, duplicate keys) in this
         {
-            throw new InvalidDataException($"config '{path}' is not valid {ext.TrimStart('.').ToUpperInvariant()}: " +
-                                           (e.InnerException?.Message ?? e.Message), e);
+            throw new InvalidDataException($"config '{path}' is not valid {(ext == ".json" ? "JSON" : "YAML")}: {SyntaxError(e)}", e);
         }
         return FromConfiguration(file, overrides, $"'{path}'");
+    }
+
+    /// <summary>The innermost parse error with its line and column (1-based), which the providers' wrappers drop.</summary>
+    static string SyntaxError(Exception e)
+    {
+        for (var inner = e; inner is not null; inner = inner.InnerException)
+        {
+            if (inner is System.Text.Json.JsonException { LineNumber: { } line } json)
+                return $"line {line + 1}, column {(json.BytePositionInLine ?? 0) + 1}: {json.Message.Split(" Path:")[0].Split(" LineNumber:")[0]}";
+            if (inner is YamlDotNet.Core.YamlException yaml)
+                return $"line {yaml.Start.Line}, column {yaml.Start.Column}: {yaml.Message.Split("): ")[^1]}";
+        }
+        var innermost = e;
+        while (innermost.InnerException is not null) innermost = innermost.InnerException;
+        return innermost.Message;
     }
 
     /// <summary>Applies overrides to an already-read configuration, then binds and validates it.

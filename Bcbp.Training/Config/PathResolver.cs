@@ -38,6 +38,13 @@ public static class PathResolver
             if (tried.Contains(candidate)) continue;
             tried.Add(candidate);
             if (kind.IsDirectory ? Directory.Exists(candidate) : File.Exists(candidate)) return candidate;
+            if (!kind.IsDirectory && tried.Count == 1 && Directory.Exists(candidate))
+            {
+                var inside = Directory.EnumerateFiles(candidate).Where(f => kind.Extensions.Contains(Path.GetExtension(f).ToLowerInvariant()))
+                    .Select(Path.GetFileName).Order().Take(5).ToList();
+                throw new ArgumentException($"{kind.What} '{pathOrName}' is a folder ({candidate}), not a file; pass one of its " +
+                    (inside.Count > 0 ? $"files ({string.Join(", ", inside)})." : $"{string.Join("/", kind.Extensions)} files (it holds none)."));
+            }
         }
         string message = $"{kind.What} '{pathOrName}' not found. Tried:\n  " + string.Join("\n  ", tried) +
                          $"\nFix: pass the path of an existing {kind.What}" +

@@ -36,7 +36,17 @@ public sealed class YamlConfigurationSource : FileConfigurationSource
     public static Dictionary<string, string?> Flatten(Stream stream)
     {
         var yaml = new YamlStream();
-        using (var reader = new StreamReader(stream)) yaml.Load(reader);
+        using (var reader = new StreamReader(stream))
+        {
+            var parser = new Parser(reader);
+            try { yaml.Load(parser); }
+            catch (InvalidOperationException) // YamlDotNet's own state error on some unclosed flow collections: no position
+            {
+                var at = parser.Current?.End;
+                throw new YamlException(at ?? Mark.Empty, at ?? Mark.Empty,
+                    "unclosed '[' or '{' (or another syntax error) after this point");
+            }
+        }
         var data = new Dictionary<string, string?>(StringComparer.OrdinalIgnoreCase);
         if (yaml.Documents.Count == 0) return data;
         if (yaml.Documents[0].RootNode is not YamlMappingNode root)

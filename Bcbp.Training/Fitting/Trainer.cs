@@ -102,6 +102,8 @@ public sealed class Trainer
             double trainSeconds = clock.Elapsed.TotalSeconds;
             foreach (var h in _hooks) h.OnEpochEnd(Context);
             last = Evaluator.Evaluate(_model, test, options.EvalBatchSize);
+            if (!double.IsFinite(last.Loss))
+                throw Diverged(epoch, Context.StepsPerEpoch, Context.GlobalStep - 1, options, "the test loss after the epoch is not finite");
             var metrics = new EpochMetrics
             {
                 Phase = Phase, Epoch = epoch + 1, Lr = Schedule.At(Math.Max(0, Context.GlobalStep - 1)),
@@ -124,6 +126,17 @@ public sealed class Trainer
         foreach (var h in _hooks) h.OnTrainEnd(Context);
         return new FitResult(state, last);
     }
+
+    TrainingDivergedException Diverged(int epoch, long step, long globalStep, FitOptions options, string what)
+    {
+        bool kept = options.CheckpointPath is not null && File.Exists(options.CheckpointPath);
+        return new TrainingDivergedException(PhaseName, epoch + 1, step, Schedule.At(Math.Max(0, globalStep)), what,
+            kept ? options.CheckpointPath : null);
+    }
+
+    /// <summary>Steps between reads of the device-side divergence flag: one host sync per this many steps, not per step.</summary>
+    public const int FiniteCheckEvery = 50;
+
 
     /// <summary>The epoch's scalars at the run-wide step, then a flush: the checkpoint written next may be resumed from,
     /// and everything up to its step must be in the event file by then.</summary>
@@ -167,7 +180,18 @@ public sealed class Trainer
         _model.train();
         using var lossSum = zeros(1, dtype: ScalarType.Float64, device: Context.Device);
         using var correct = zeros(1, dtype: ScalarType.Int64, device: Context.Device);
+        // The 1-based step of the epoch whose loss was first NaN/inf (0: none yet), kept on the device and read every
+        // FiniteCheckEvery steps, so a diverging run stops within a few steps without a host sync on each one.
+        using var firstBad = zeros(1, dtype: ScalarType.Int64, device: Context.Device);
+        using var stepNo = zeros(1, dtype: ScalarType.Int64, device: Context.Device);
+        long epochStart = Context.GlobalStep;
+        void ThrowIfDiverged()
+        {
+            long bad = firstBad.item<long>();
+            if (bad > 0) throw Diverged(epoch, bad, epochStart + bad - 1, options, "the training loss is NaN or infinite");
+        }
         long images = 0;
+        int steps = 0;
         options.Progress.Run($"{PhaseName} {epoch + 1}/{Epochs}", Context.StepsPerEpoch, ticker =>
         {
             // Per-epoch scope: frees what the data source allocates for its batches; per-step scope: the step's tensors.
@@ -179,7 +203,11 @@ public sealed class Trainer
                 var (loss, hits) = Step(input, target);
                 lossSum.add_(loss.to_type(ScalarType.Float64) * n);
                 correct.add_(hits);
+                stepNo.add_(1);
+                using (no_grad())
+                    firstBad.copy_(where(firstBad.eq(0).logical_and_(loss.isfinite().logical_not_()), stepNo, firstBad));
                 images += n;
+                if (++steps % FiniteCheckEvery == 0) ThrowIfDiverged();
                 if (window is not null)
                 {
                     window.Add(loss);
@@ -194,6 +222,7 @@ public sealed class Trainer
             }
         });
         if (images == 0) throw new InvalidOperationException("the training split yielded no batch: check data.root and data.batch_size.");
+        ThrowIfDiverged();
         return (lossSum.item<double>() / images, 100.0 * correct.item<long>() / images, images);
     }
 }

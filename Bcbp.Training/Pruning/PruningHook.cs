@@ -43,15 +43,29 @@ public sealed class PruningHook : ITrainingHook
         _log = log;
     }
 
-    /// <summary>Validates <paramref name="config"/>, discovers the layers and registers their masks.</summary>
-    public static PruningHook Create(PruneConfig config, nn.Module model, int stepsPerEpoch, Serilog.ILogger log)
+    /// <summary>Validates <paramref name="config"/> against <paramref name="model"/> without changing it: patterns,
+    /// the layers they leave, and (BCBP) the tile shape on every layer. A run calls it before its dense phase, so a bad
+    /// pattern or tile size fails in seconds, not after hours of training. Returns the layers.</summary>
+    public static IReadOnlyList<PrunableLayer> Check(PruneConfig config, nn.Module model)
     {
         config.Validate();
         var layers = LayerDiscovery.Discover(model, config);
-        // Fail now, not at the first update, when the tile shape does not fit a layer.
         if (PruningMethodInfo.Of(config.MethodKind).UsesTiles)
+        {
+            var tallest = layers.MaxBy(l => l.M)!;
+            if (config.TileRows > tallest.M)
+                throw new ArgumentException($"prune.tile_rows = {config.TileRows} is taller than every pruned layer (the tallest, " +
+                                            $"{tallest.Name}, has {tallest.M} rows); use at most {tallest.M}, typically 16 to 64.");
             foreach (var l in layers)
                 TileGrid.For(l.M, l.K, config.TileRows, config.TileCols, PruneOptions.From(config).Remainder, l.Name);
+        }
+        return layers;
+    }
+
+    /// <summary>Validates <paramref name="config"/> (<see cref="Check"/>), discovers the layers and registers their masks.</summary>
+    public static PruningHook Create(PruneConfig config, nn.Module model, int stepsPerEpoch, Serilog.ILogger log)
+    {
+        var layers = Check(config, model);
         foreach (var l in layers) l.EnsureMask();
         var hook = new PruningHook(config, model, layers, stepsPerEpoch, log) { LeftDense = LayerDiscovery.LeftDense(model, config) };
         foreach (var l in hook.LeftDense) log.Warning("Left dense: {Layer}: {Reason}", l.Name, l.Reason);

@@ -9,13 +9,16 @@ public sealed record RunOptions
     public bool Resume { get; init; }
     /// <summary>libtorch folder of a PyTorch install (--libtorch); null: BCBP_LIBTORCH, then python3's torch for cuda.</summary>
     public string? LibTorchDir { get; init; }
+    /// <summary>Replace a run of another config in the run folder (without it such a run is refused); with
+    /// <see cref="Resume"/>, a checkpoint of another config is discarded and the run starts afresh.</summary>
+    public bool Force { get; init; }
     /// <summary>Show a progress bar (terminal) or progress lines (redirected output).</summary>
     public bool ShowProgress { get; init; } = true;
     /// <summary>No console logging (the run folder's run.log is still written).</summary>
     public bool Quiet { get; init; }
-    /// <summary>CPU threads for libtorch (torch.set_num_threads); 0: libtorch's default. One thread is faster than two
+    /// <summary>CPU threads for libtorch (torch.set_num_threads, 1..TorchBackend.MaxCpuThreads); null: libtorch's default. One thread is faster than two
     /// on a machine whose cores are busy with other work (OpenMP threads wait for each other).</summary>
-    public int CpuThreads { get; init; }
+    public int? CpuThreads { get; init; }
     /// <summary>Hooks added to both phases, after the pruning hook.</summary>
     public IReadOnlyList<ITrainingHook> Hooks { get; init; } = Array.Empty<ITrainingHook>();
 }

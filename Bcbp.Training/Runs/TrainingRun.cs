@@ -22,52 +22,128 @@ public static class TrainingRun
 {
     public const string CheckpointFile = "checkpoint.bin";
 
+    /// <summary>Runs <paramref name="config"/>. Everything the run needs (config, device, threads, data files and
+    /// shapes, the model on one batch, the pretrained weights, pruning patterns and tiles) is checked before the run
+    /// folder is touched; then the folder is locked, and a run of another config in it is refused unless
+    /// <see cref="RunOptions.Force"/>; only then are the previous run's files replaced.</summary>
     public static RunResult Execute(ExperimentConfig config, RunOptions? options = null)
     {
         options ??= new RunOptions();
         string runDir = Path.GetFullPath(Path.Combine(config.OutputDir, config.Name));
+        var inputs = Prepare(config, options);
+        bool created = !Directory.Exists(runDir);
         Directory.CreateDirectory(runDir);
-        using var log = RunLog.Create(runDir, options.Quiet);
-        try { return RunIn(runDir, config, options, log); }
-        catch (Exception e)
+        RunLock runLock;
+        try { runLock = RunLock.Acquire(runDir); }
+        catch
         {
-            // The CLI prints the one-line message; run.log keeps it with the stack trace.
-            log.ForContext(RunLog.FileOnly, true).Error(e, "Run {Name} failed: {Message}", config.Name, e.Message);
+            if (created) Directory.Delete(runDir);
             throw;
+        }
+        using (runLock)
+        {
+            string checkpoint = Path.Combine(runDir, CheckpointFile);
+            string configHash = ConfigSerializer.Hash(config);
+            CheckpointState? saved;
+            try
+            {
+                saved = options.Resume ? Checkpoint.ReadState(checkpoint) : null;
+                if (saved is not null && saved.ConfigHash != configHash && options.Force) saved = null; // --force --resume: restart a changed run
+                if (saved is null) RunFolder.CheckReplaceable(runDir, config, options.Force);
+            }
+            catch
+            {
+                runLock.Dispose();
+                if (created) Directory.Delete(runDir, recursive: true);
+                throw;
+            }
+            var replaced = saved is null ? RunFolder.ClearForFreshStart(runDir) : AtomicFile.CleanOrphans(runDir);
+            using var log = RunLog.Create(runDir, options.Quiet);
+            try
+            {
+                if (replaced.Count > 0 && saved is null)
+                    log.Warning("Starting {Name} afresh in {RunDir}: removed the previous run's {Files} (pass --resume to continue a run)",
+                        config.Name, runDir, string.Join(", ", replaced));
+                else if (replaced.Count > 0)
+                    log.Warning("Removed {Files} from {RunDir}: temp files of a write that was killed", string.Join(", ", replaced), runDir);
+                return RunIn(runDir, config, options, inputs, saved, configHash, log);
+            }
+            catch (Exception e)
+            {
+                // run.log keeps the stack trace; the console gets the caller's one line (the CLI's ErrorHandler).
+                log.ForContext(RunLog.FileOnly, true).Error(e, "Run {Name} failed: {Message}", config.Name, e.Message);
+                throw;
+            }
         }
     }
 
-    static RunResult RunIn(string runDir, ExperimentConfig config, RunOptions options, ILogger log)
+    /// <summary>What a run trains on, built and checked before its folder is touched.</summary>
+    sealed record Inputs(Device Device, IBatchSource Train, IBatchSource Test, nn.Module<Tensor, Tensor> Model);
+
+    static Inputs Prepare(ExperimentConfig config, RunOptions options)
+    {
+        TorchBackend.CheckCpuThreads(options.CpuThreads);
+        var device = TorchBackend.Initialize(config.Device, options.LibTorchDir);
+        TorchBackend.SetCpuThreads(options.CpuThreads);
+        random.manual_seed(config.Seed);
+        var (train, test) = DatasetFactory.Create(config.Data, device, config.Seed);
+        if (train.ImageSize != test.ImageSize || train.Channels != test.Channels)
+            throw new InvalidDataException(
+                $"data: the training images are {train.Channels}x{train.ImageSize.Height}x{train.ImageSize.Width} but the test images " +
+                $"{test.Channels}x{test.ImageSize.Height}x{test.ImageSize.Width} (data.root '{config.Data.Root}'); set data.image_size to " +
+                "resize both, or fix the dataset files.");
+        if (train.Channels != config.Model.InChannels)
+            throw new ArgumentException($"model.in_channels is {config.Model.InChannels} but the images of data.dataset '{config.Data.Dataset}' " +
+                                        $"have {train.Channels} channel(s); set model.in_channels to {train.Channels}.");
+        if (Math.Max(train.NumClasses, test.NumClasses) > config.Model.NumClasses)
+            throw new ArgumentException($"model.num_classes is {config.Model.NumClasses} but data.dataset '{config.Data.Dataset}' has " +
+                                        $"{Math.Max(train.NumClasses, test.NumClasses)} classes; set model.num_classes to match.");
+        var model = ModelFactory.Create(config.Model.Arch, config.Model.NumClasses, config.Model.InChannels);
+        model.to(device);
+        if (config.Model.Pretrained is { } pretrained) StateDictIO.Load(model, pretrained);
+        CheckForward(model, config, train, device);
+        if (config.Prune is { } prune) PruningHook.Check(prune, model);
+        return new Inputs(device, train, test, model);
+    }
+
+    /// <summary>One image through the model (eval mode: no statistics change), so an image size the architecture cannot
+    /// take fails before the run starts, naming both.</summary>
+    static void CheckForward(nn.Module<Tensor, Tensor> model, ExperimentConfig config, IBatchSource train, Device device)
+    {
+        var (h, w) = train.ImageSize;
+        model.eval();
+        try
+        {
+            using var _ = no_grad();
+            using var scope = NewDisposeScope();
+            var y = model.forward(zeros(new long[] { 1, train.Channels, h, w }, device: device));
+            if (y.shape.Length != 2 || y.shape[1] != config.Model.NumClasses)
+                throw new ArgumentException($"model.arch {config.Model.Arch} gives outputs of shape [{string.Join(", ", y.shape)}] on " +
+                                            $"{h}x{w} images, not [1, {config.Model.NumClasses}].");
+        }
+        catch (System.Runtime.InteropServices.ExternalException e)
+        {
+            throw new ArgumentException($"model.arch {config.Model.Arch} cannot take {train.Channels}x{h}x{w} images " +
+                $"({e.Message.Split('\n')[0]}); set data.image_size to a size the architecture supports (for example 32 or 224).", e);
+        }
+        finally { model.train(); }
+    }
+
+    static RunResult RunIn(string runDir, ExperimentConfig config, RunOptions options, Inputs inputs, CheckpointState? saved,
+        string configHash, ILogger log)
     {
         string checkpoint = Path.Combine(runDir, CheckpointFile);
-        CheckpointState? saved = options.Resume ? Checkpoint.ReadState(checkpoint) : null;
-        if (!options.Resume && File.Exists(checkpoint))
-        {
-            log.Warning("Starting {Name} afresh: the old checkpoint in {RunDir} is replaced (pass --resume to continue it)", config.Name, runDir);
-            File.Delete(checkpoint);
-        }
-        string configHash = ConfigSerializer.Hash(config);
         if (saved is not null && saved.ConfigHash != configHash)
             log.Warning("The config differs from the one the checkpoint was written with (hash {Old} -> {New}); resuming anyway",
                 saved.ConfigHash, configHash);
-        ConfigSerializer.Save(config, Path.Combine(runDir, "config.json"));
+        ConfigSerializer.Save(config, Path.Combine(runDir, RunFolder.ConfigFile));
 
-        var device = TorchBackend.Initialize(config.Device, options.LibTorchDir);
-        if (options.CpuThreads > 0) set_num_threads(options.CpuThreads);
+        var (device, train, test, model) = inputs;
         log.Information("Run {Name} on {Device} (libtorch {LibTorch}, {Threads} CPU threads), seed {Seed}, folder {RunDir}",
             config.Name, device.ToString(), TorchBackend.LibTorchDir ?? "bundled", get_num_threads(), config.Seed, runDir);
         if (config.Train.Amp)
             log.Warning("train.amp: TorchSharp 0.107 has no autocast/GradScaler; training runs in float32 (docs/training.md)");
-        random.manual_seed(config.Seed);
-
-        var (train, test) = DatasetFactory.Create(config.Data, device, config.Seed);
-        var model = ModelFactory.Create(config.Model.Arch, config.Model.NumClasses, config.Model.InChannels);
-        model.to(device);
-        if (config.Model.Pretrained is { } pretrained)
-        {
-            StateDictIO.Load(model, pretrained);
-            log.Information("Loaded weights from {Pretrained}", pretrained);
-        }
+        if (config.Model.Pretrained is { } pretrained) log.Information("Loaded weights from {Pretrained}", pretrained);
         int stepsPerEpoch = (train.Count + config.Data.BatchSize - 1) / config.Data.BatchSize;
         var progress = Logging.Progress.ForConsole(log, options.ShowProgress);
         // Dense phase (a finetune checkpoint means it is done).

@@ -7,7 +7,8 @@ namespace Bcbp.Training.Suites;
 
 /// <summary>
 /// Runs what is missing of a suite, in grid order (each dense cell before the cells that start from it): a cell
-/// with results.json is skipped, one with a checkpoint is resumed, others start. Each pruning cell gets
+/// with results.json is skipped (rerun from the start when its config changed since), one with a checkpoint is
+/// resumed, others start. Each pruning cell gets
 /// <c>model.pretrained</c> = its dense cell's final model. One failing cell does not stop the others; the cells
 /// that need its model are reported as blocked.
 /// </summary>
@@ -43,7 +44,7 @@ public sealed class SuiteExecutor
             string what = outcome.Status switch
             {
                 CellStatus.Ran => $"finished: top-1 {outcome.Result!.Top1:F2}%" + (outcome.Result.AchievedSparsity is { } s ? $", sparsity {s:P1}" : "") + $", {outcome.Result.TrainSeconds:F0} s",
-                CellStatus.Skipped => $"already finished (top-1 {outcome.Result!.Top1:F2}%)" + (outcome.Stale ? "; STALE: its config changed since, delete the run folder to rerun it" : ""),
+                CellStatus.Skipped => $"already finished (top-1 {outcome.Result!.Top1:F2}%)",
                 CellStatus.Failed => $"FAILED: {outcome.Error}",
                 _ => $"blocked: {outcome.Error}",
             };
@@ -68,22 +69,23 @@ public sealed class SuiteExecutor
         var stamp = Stamp(config, overrides);
 
         var state = RunFolder.StateOf(runDir);
+        bool stale = false;
         if (state == RunState.Finished)
         {
-            var result = RunResult.Read(Path.Combine(runDir, RunResult.FileName));
             var infoPath = Path.Combine(runDir, CellInfo.FileName);
-            bool stale = File.Exists(infoPath) && OutputJson.Read<CellInfo>(infoPath).ConfigStamp != stamp;
-            return new CellOutcome(cell, CellStatus.Skipped, result, null, stale);
+            stale = File.Exists(infoPath) && OutputJson.Read<CellInfo>(infoPath).ConfigStamp != stamp;
+            if (!stale) return new CellOutcome(cell, CellStatus.Skipped, RunResult.Read(Path.Combine(runDir, RunResult.FileName)), null);
+            state = RunState.Missing; // the suite's own cell, changed since it finished: rerun it from the start
         }
 
         var configPath = ConfigPathOf(cell);
         AtomicFile.WriteAllText(configPath, JsonFile.Format(config));
-        _log($"{cell.Name}: {(state == RunState.Partial ? "resuming" : "starting")} ({configPath})");
+        _log($"{cell.Name}: {(state == RunState.Partial ? "resuming" : stale ? "rerunning (its config changed since it finished)" : "starting")} ({configPath})");
         try
         {
             var result = _executor.Run(cell, configPath, overrides, resume: state == RunState.Partial);
             OutputJson.Write(Path.Combine(runDir, CellInfo.FileName), InfoOf(cell, stamp));
-            return new CellOutcome(cell, CellStatus.Ran, result, null);
+            return new CellOutcome(cell, CellStatus.Ran, result, null, stale);
         }
         catch (Exception e) when (e is not OutOfMemoryException)
         {

@@ -15,7 +15,8 @@ public sealed class TrainingCellExecutor : ICellExecutor
     public RunResult Run(SuiteCell cell, string configPath, IReadOnlyList<string> overrides, bool resume)
     {
         var config = ConfigLoader.Load(configPath, overrides);
-        var result = TrainingRun.Execute(config, _options with { Resume = resume });
+        // The suite owns its cells' folders: a cell whose config changed is rerun from the start (Force).
+        var result = TrainingRun.Execute(config, _options with { Resume = resume, Force = true });
         ModelCostFile.Write(result.RunDir, config, result.ModelFile);
         return result;
     }

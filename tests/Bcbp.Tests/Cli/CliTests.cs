@@ -130,7 +130,7 @@ public class CliTests
         Assert.That(ErrorHandler.ExitCodeOf(new OperationCanceledException()), Is.EqualTo(130));
         var error = new StringWriter();
         Assert.That(ErrorHandler.Run(() => throw new IOException("No space left on device"), verbose: false, error), Is.EqualTo(3));
-        Assert.That(error.ToString(), Does.StartWith("error: No space left on device").And.Not.Contain(" at "));
+        Assert.That(error.ToString(), Does.StartWith("error: disk full: No space left on device").And.Not.Contain(" at "));
         error = new StringWriter();
         ErrorHandler.Run(() => throw new IOException("No space left on device"), verbose: true, error);
         Assert.That(error.ToString(), Does.Contain(" at "), "--verbose prints the stack trace");

@@ -68,17 +68,21 @@ public class SuiteExecutorTests
     }
 
     [Test]
-    public void ChangedOverridesMarkFinishedCellsStale()
+    public void ChangedOverridesRerunFinishedCellsFromTheStart()
     {
         var suite = SuiteFixtures.Suite(_dir);
         var cells = GridExpander.Select(GridExpander.Expand(suite), "resnet20_*_bcbp_s50");
         new SuiteExecutor(suite, new FakeExecutor(), _ => { }).Run(cells, Array.Empty<string>());
         var log = new List<string>();
+        var executor = new FakeExecutor();
 
-        var outcomes = new SuiteExecutor(suite, new FakeExecutor(), log.Add).Run(cells, new[] { "train.lr=0.5" });
+        var outcomes = new SuiteExecutor(suite, executor, log.Add).Run(cells, new[] { "train.lr=0.5" });
 
-        Assert.That(outcomes.Select(o => (o.Status, o.Stale)), Is.All.EqualTo((CellStatus.Skipped, true)));
-        Assert.That(log, Has.Some.Contains("STALE"));
+        Assert.That(outcomes.Select(o => (o.Status, o.Stale)), Is.All.EqualTo((CellStatus.Ran, true)));
+        Assert.That(executor.Calls.Select(c => c.Resume), Is.EqualTo(Enumerable.Repeat(false, cells.Count)));
+        Assert.That(log, Has.Some.Contains("rerunning (its config changed since it finished)"));
+        var again = new SuiteExecutor(suite, new FakeExecutor(), _ => { }).Run(cells, new[] { "train.lr=0.5" });
+        Assert.That(again.Select(o => o.Status), Is.All.EqualTo(CellStatus.Skipped));
     }
 
     [Test]

@@ -57,6 +57,7 @@ public static class EpilogueFusion
     static IEnumerable<string> FuseRelus(nn.Module model, string prefix, Sequential seq)
     {
         var items = seq.named_children().ToList();
+        string Path(int k) => prefix.Length == 0 ? items[k].name : $"{prefix}.{items[k].name}";
         for (int i = 0; i < items.Count; i++)
         {
             if (items[i].module is not BcbpConv2d conv) continue;
@@ -65,10 +66,20 @@ public static class EpilogueFusion
             if (j < items.Count && items[j].module is ReLU)
             {
                 conv.FusedRelu = true;
-                string path = prefix.Length == 0 ? items[j].name : $"{prefix}.{items[j].name}";
-                ModuleReplacer.Replace(model, path, nn.Identity());
-                yield return path;
+                ModuleReplacer.Replace(model, Path(j), nn.Identity());
+                yield return Path(j);
+                j++;
+            }
+            // A 2x2 pool right after keeps the CHWN memory (no copy to NCHW and back before the next sparse conv).
+            if (j < items.Count && items[j].module is MaxPool2d pool && IsPlain2x2(pool))
+            {
+                ModuleReplacer.Replace(model, Path(j), new ChwnMaxPool2d(pool));
+                yield return Path(j);
             }
         }
     }
+
+    static bool IsPlain2x2(MaxPool2d p)
+        => p.kernel_size.All(k => k == 2) && (p.stride ?? p.kernel_size).All(s => s == 2) && (p.padding ?? new long[] { 0 }).All(q => q == 0)
+           && (p.dilation ?? new long[] { 1 }).All(d => d == 1);
 }

@@ -36,6 +36,14 @@ public sealed class OutputComparison
     public double? LossA => _labelled && Samples > 0 ? _lossSumA / Samples : null;
     public double? LossB => _labelled && Samples > 0 ? _lossSumB / Samples : null;
 
+    /// <summary>Per-sample ||B - A|| / ||A|| of logits [N, C] (float32, [N]).</summary>
+    public static Tensor SampleRelErr(Tensor logitsA, Tensor logitsB)
+    {
+        var a = logitsA.to(ScalarType.Float32);
+        var d = logitsB.to(ScalarType.Float32) - a;
+        return (d.square().sum(1) / a.square().sum(1).clamp_min(1e-24)).sqrt();
+    }
+
     /// <summary>Adds one batch: logits [N, C] of both models and labels [N] (or null).</summary>
     public void Add(Tensor logitsA, Tensor logitsB, Tensor? target)
     {

@@ -39,8 +39,14 @@ public sealed record SparseReport
     /// <summary>||sparse - dense|| / ||dense|| of the logits over all samples, and the largest per sample.</summary>
     public double LogitsRelErr { get; init; }
     public double MaxLogitsRelErr { get; init; }
+    /// <summary>Worst per-image relative L2 error of the sparse and of the dense logits against the float32 reference
+    /// (the masked dense model in float32, TF32 off), and the per-image bound of the pass rule that was tightest
+    /// (max(2 x dense error, 1e-3) in float16/bfloat16; 1e-4 in float32).</summary>
+    public double MaxSparseRelErrVsReference { get; init; }
+    public double MaxDenseRelErrVsReference { get; init; }
     public double Tolerance { get; init; }
-    /// <summary>MaxLogitsRelErr within Tolerance.</summary>
+    /// <summary>Images whose sparse logits break the bound; <see cref="Passed"/> when none do.</summary>
+    public long FailingSamples { get; init; }
     public bool Passed { get; init; }
     /// <summary>Mean time of one forward pass over the first batch.</summary>
     public double DenseMs { get; init; }

@@ -12,7 +12,11 @@ namespace Bcbp.Training.Inference;
 /// <param name="Iters">Timed forward passes per model.</param>
 public sealed record SparseSettings(int TileRows, SparseLayout Layout, bool FoldBatchNorm, Device Device, ScalarType Dtype, int Iters)
 {
-    /// <summary>Largest per-image relative L2 error of the logits that rounding explains: 2e-2 for float16 and
-    /// bfloat16, 1e-4 for float32 (docs/kernels.md).</summary>
-    public double Tolerance => Dtype == ScalarType.Float32 ? 1e-4 : 2e-2;
+    /// <summary>The pass rule against the float32 reference (the masked dense model in float32, TF32 off): per image,
+    /// the sparse logits' relative L2 error may be at most max(<see cref="DenseFactor"/> x the dense model's own error
+    /// in <see cref="Dtype"/>, <see cref="Floor"/>); in float32 both models are the reference's precision and the
+    /// bound is the floor, 1e-4 (docs/kernels.md).</summary>
+    public double Floor => Dtype == ScalarType.Float32 ? 1e-4 : 1e-3;
+    /// <inheritdoc cref="Floor"/>
+    public double DenseFactor => Dtype == ScalarType.Float32 ? 0 : 2;
 }

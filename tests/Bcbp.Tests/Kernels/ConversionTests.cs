@@ -233,7 +233,21 @@ public class ResNetConversionTests
         var modules = model.named_modules().ToDictionary(p => p.name, p => p.module);
         Assert.That(modules.Values.OfType<BcbpConv2d>().Count(c => c.FusedRelu), Is.EqualTo(13), "every conv's ReLU is fused");
         Assert.That(modules.Values.Count(m => m is ReLU), Is.EqualTo(2), "the classifier's ReLUs follow dense linear layers and stay");
+        Assert.That(modules.Values.Count(m => m is ChwnMaxPool2d), Is.EqualTo(5), "every 2x2 pool after a sparse conv keeps its layout");
         Assert.That(KernelTestSupport.RelErr(model.forward(x), expected), Is.LessThan(1e-4));
+    }
+
+    [Test]
+    public void ChwnMaxPoolMatchesMaxPool2dAndKeepsTheBatchInnermost()
+    {
+        var gen = new Generator(15);
+        var pool = new ChwnMaxPool2d(nn.MaxPool2d(2, 2));
+        var chwnView = randn(new long[] { 5, 6, 8, 3 }, generator: gen).permute(3, 0, 1, 2);   // [B x C x H x W] over CHWN memory
+        var y = pool.forward(chwnView);
+        Assert.That(KernelTestSupport.Same(y.contiguous(), nn.functional.max_pool2d(chwnView.contiguous(), 2, 2)));
+        Assert.That(y.permute(1, 2, 3, 0).is_contiguous(), "the output is CHWN memory too");
+        var odd = randn(new long[] { 3, 5, 7, 7 }, generator: gen);                             // NCHW, odd size: the pool it replaced
+        Assert.That(KernelTestSupport.Same(pool.forward(odd), nn.functional.max_pool2d(odd, 2, 2)));
     }
 
     static void Prune(nn.Module model, int tileRows, double sparsity, string except)

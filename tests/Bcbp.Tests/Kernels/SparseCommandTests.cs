@@ -50,9 +50,26 @@ public class SparseCommandTests
         Assert.That(report.Converted, Has.Count.EqualTo(12));              // 13 convs, the first left dense
         Assert.That(report.MaxLogitsRelErr, Is.LessThan(1e-4));
         Assert.That(report.Agreement, Is.EqualTo(1.0));
+        // float32: the dense model is the reference, so the rule is the 1e-4 floor on the sparse error.
+        Assert.That(report.MaxDenseRelErrVsReference, Is.Zero);
+        Assert.That(report.MaxSparseRelErrVsReference, Is.EqualTo(report.MaxLogitsRelErr).Within(1e-12));
+        Assert.That(report.Tolerance, Is.EqualTo(1e-4).Within(1e-9));
+        Assert.That(report.FailingSamples, Is.Zero);
         Assert.That(report.Passed);
         Assert.That(report.DenseTop1, Is.Null, "a random batch has no labels");
         Assert.That(report.InputShape, Is.EqualTo(new long[] { 2, 3, 32, 32 }));
+    }
+
+    [Test]
+    public void Bfloat16RunIsJudgedAgainstTheFloat32Reference()
+    {
+        var path = SavePruned("vgg16_cifar");
+        var report = SparseCommand.Compare("vgg16_cifar", path, 10, 3, 32, 2, Cpu(32) with { Dtype = ScalarType.BFloat16 });
+        // Both bf16 models are off the float32 reference by rounding; the sparse one may be off by twice the dense one.
+        Assert.That(report.MaxDenseRelErrVsReference, Is.GreaterThan(0));
+        Assert.That(report.Tolerance, Is.GreaterThanOrEqualTo(1e-3));
+        Assert.That(report.Passed, Is.EqualTo(report.FailingSamples == 0));
+        Assert.That(report.MaxSparseRelErrVsReference, report.Passed ? Is.LessThanOrEqualTo(Math.Max(2 * report.MaxDenseRelErrVsReference, 1e-3)) : Is.GreaterThan(0));
     }
 
     [Test]

@@ -35,7 +35,7 @@ public class PatchGlibcxxRequirement : Microsoft.Build.Utilities.Task
             catch (Exception e)
             {
                 Log.LogWarning($"Bcbp: could not patch {path}: {e.Message}. TorchSharp may fail to load with " +
-                               $"'{Version} not found'; see shared/gpu/RUNBOOK.md.");
+                               $"'{Version} not found'; see docs/gpu.md (GLIBCXX fix).");
             }
         }
         return !Log.HasLoggedErrors;

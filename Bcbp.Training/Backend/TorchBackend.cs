@@ -6,7 +6,7 @@ namespace Bcbp.Training.Backend;
 /// <summary>
 /// Chooses and loads the native libtorch before anything else touches TorchSharp. CPU uses the libtorch that the
 /// build shipped; CUDA uses an existing PyTorch install (<c>--libtorch DIR</c>, <c>BCBP_LIBTORCH</c>, or
-/// <c>python3</c>'s torch), loaded in the order shared/gpu/RUNBOOK.md section 2 gives.
+/// <c>python3</c>'s torch), loaded in the order docs/gpu.md gives.
 /// </summary>
 public static class TorchBackend
 {

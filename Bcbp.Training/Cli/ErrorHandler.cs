@@ -27,7 +27,7 @@ public static class ErrorHandler
             stderr.WriteLine($"error: {line}");
             if (verbose) stderr.WriteLine(e.ToString());
             else if (code == ExitCodes.RuntimeFault && Unwrap(e) is not (TrainingDivergedException or CheckpointException or RunLockedException))
-                stderr.WriteLine("(the stack trace is in the run folder's run.log, or rerun with --verbose)");
+                stderr.WriteLine("(--verbose prints the stack trace; a run's run.log has it)");
             return code;
         }
     }

@@ -55,7 +55,7 @@ public sealed class ShrinkCommand : ICliCommand
         Console.WriteLine($"| non-zero conv/linear params | {r.NonzeroParamsBefore:N0} | {r.NonzeroParamsAfter:N0} |");
         Console.WriteLine($"| MACs per image ({string.Join("x", r.InputShape)}) | {r.MacsBefore / 1e6:F2} M | {r.MacsAfter / 1e6:F2} M |");
         Console.WriteLine($"| test top-1 ({r.TestImages} images) | {r.Top1Masked:F2}% | {r.Top1Shrunk:F2}% |");
-        Console.WriteLine($"| img/s (batch {r.Batch}, {r.Device}, threads {r.Threads}, median of {r.Iters}) | {r.MaskedImagesPerSec:F0} | {r.ShrunkImagesPerSec:F0} |");
+        Console.WriteLine($"| img/s (batch {r.Batch}, {r.Device}, threads {r.Threads}, median of {Math.Min(ForwardTimer.MaxWindows, r.Iters)} windows, {r.Iters} passes) | {r.MaskedImagesPerSec:F0} | {r.ShrunkImagesPerSec:F0} |");
         Console.WriteLine();
         Console.WriteLine($"max |logit diff| {r.MaxAbsLogitDiff:E2} (tolerance {r.Tolerance:E2}), same class on {100 * r.Top1Agreement:F2}% of images, reload diff {r.ReloadMaxAbsDiff:E2}; " +
                           $"speedup {r.Speedup:F2}x; wrote {string.Join(", ", r.Files.Select(Path.GetFileName))} and {ShrinkReport.FileName} to {Path.GetDirectoryName(r.Files[0])}");

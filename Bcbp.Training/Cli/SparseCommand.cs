@@ -1,13 +1,11 @@
 using System.CommandLine;
 using Bcbp.Kernels.Conversion;
 using Bcbp.Training.Config;
-using Bcbp.Training.Data;
 using Bcbp.Training.Json;
 using Bcbp.Training.Inference;
 using Bcbp.Training.Runs;
 using Bcbp.Training.Backend;
 using TorchSharp;
-using static System.FormattableString;
 using static TorchSharp.torch;
 
 namespace Bcbp.Training.Cli;
@@ -79,85 +77,19 @@ public sealed class SparseCommand : ICliCommand
         SparseReport report;
         if (runDir is not null)
         {
-            report = EvaluateRun(runDir, sets, tileRows, layout, fold, device, dtype, batch, iters);
+            report = SparseEvaluation.EvaluateRun(runDir, sets, tileRows, layout, fold, device, dtype, batch, iters);
             outFile ??= Path.Combine(report.Run!, SparseReport.FileName);
         }
         else
-            report = Compare(arch!, weights!, p.GetValue(_numClasses), p.GetValue(_inChannels), p.GetValue(_inputSize), batch ?? 32,
+            report = SparseEvaluation.EvaluateRandom(arch!, weights!, p.GetValue(_numClasses), p.GetValue(_inChannels), p.GetValue(_inputSize), batch ?? 32,
                 new SparseSettings(tileRows ?? 64, layout, fold, device, dtype, iters));
 
-        Console.WriteLine(Summarize(report));
+        Console.WriteLine(report.Summary());
         if (outFile is not null)
         {
             OutputJson.Write(outFile, report);
             Console.WriteLine($"-> {outFile}");
         }
         return report.Passed ? ExitCodes.Ok : ExitCodes.CheckFailed;
-    }
-
-    /// <summary>Evaluates run folder <paramref name="dir"/> on its test split (<paramref name="overrides"/> change its
-    /// config, e.g. data.root). Tile rows default to <see cref="KernelTileRows"/>, the batch to data.eval_batch_size.</summary>
-    public static SparseReport EvaluateRun(string dir, IEnumerable<string> overrides, int? tileRows, SparseLayout layout, bool fold,
-        Device device, ScalarType dtype, int? batch, int iters)
-    {
-        var run = SavedRun.Open(dir, overrides);
-        var c = run.Config;
-        if (c.Prune is null)
-            throw new InvalidDataException($"run '{dir}' is a dense run: its config.json has no prune section, so '{run.ModelFile}' carries no " +
-                                           "weight_mask. Sparse inference needs a pruned run (a config with a prune section).");
-        var settings = new SparseSettings(tileRows ?? KernelTileRows(c.Prune.TileRows, device, dtype), layout, fold, device, dtype, iters);
-        var test = DatasetFactory.CreateTest(c.Data, device, c.Seed);
-        try
-        {
-            var batches = test.Batches(batch ?? c.Data.EvalBatchSize, shuffle: false, augment: false, epoch: 0)
-                .Select(b => (b.Input, (Tensor?)b.Target));
-            var report = SparseEvaluation.Evaluate(c.Model.Arch, c.Model.NumClasses, c.Model.InChannels, run.ModelFile, batches,
-                c.Data.Dataset, settings);
-            return report with { Run = run.Dir, RecordedTop1 = run.Result?.Top1 };
-        }
-        finally { (test as IDisposable)?.Dispose(); }
-    }
-
-    /// <summary>Compares a saved pruned model on one seeded random batch [batch, inChannels, size, size].</summary>
-    public static SparseReport Compare(string arch, string weights, int numClasses, int inChannels, int size, int batch, SparseSettings settings)
-    {
-        using var x = randn(new long[] { batch, inChannels, size, size }, generator: new Generator(17));
-        return SparseEvaluation.Evaluate(arch, numClasses, inChannels, weights, new[] { (x, (Tensor?)null) }, "random", settings);
-    }
-
-    /// <summary>
-    /// Tile rows to pack a run's masks with: its prune.tile_rows, except for our half-precision CUDA kernels, which need
-    /// a multiple of 32 (<c>KernelConfig</c>): then the least common multiple of both, so each packed tile covers whole
-    /// pruning tiles (BCBP masks of 16-row tiles are then unbalanced at 32 rows and run on the block kernel).
-    /// </summary>
-    public static int KernelTileRows(int pruneTileRows, Device device, ScalarType dtype)
-    {
-        bool kernels = device.type == DeviceType.CUDA && dtype != ScalarType.Float32;
-        if (!kernels || pruneTileRows % 32 == 0) return pruneTileRows;
-        int gcd = pruneTileRows, b = 32;
-        while (b != 0) (gcd, b) = (b, gcd % b);
-        return pruneTileRows / gcd * 32;
-    }
-
-    /// <summary>The lines the command prints.</summary>
-    public static string Summarize(SparseReport r)
-    {
-        var lines = new List<string>
-        {
-            Invariant($"sparse: {r.Arch} from {r.Run ?? r.Weights}: {r.Converted.Count} layers converted ({r.Layout}, tile_rows {r.TileRows}") +
-            (r.FoldBatchNorm ? ", BN folded" : "") + Invariant($") on {r.Device} {r.Dtype}"),
-        };
-        if (r.LeftDense.Count > 0)
-            lines.Add($"  left dense (masked, still exact): {string.Join("; ", r.LeftDense)}");
-        if (r.DenseTop1 is { } dt && r.SparseTop1 is { } st)
-            lines.Add(Invariant($"  {r.Inputs} test split, {r.Samples} images: top-1 dense {dt:F2}%, sparse {st:F2}% ") +
-                      Invariant($"(loss {r.DenseLoss:F4} / {r.SparseLoss:F4})") +
-                      (r.RecordedTop1 is { } rt ? Invariant($"; the run recorded {rt:F2}%") : ""));
-        lines.Add(Invariant($"  predictions agree on {r.Agreement:P2} ({r.Disagreements} of {r.Samples} differ); logits rel err ") +
-                  Invariant($"{r.LogitsRelErr:E2} overall, {r.MaxLogitsRelErr:E2} worst sample"));
-        lines.Add(Invariant($"  against the float32 reference (TF32 off), worst image: sparse {r.MaxSparseRelErrVsReference:E2}, dense {r.MaxDenseRelErrVsReference:E2}; ") +
-                  Invariant($"{r.FailingSamples} of {r.Samples} images over max(2 x dense error, floor) (tightest bound {r.Tolerance:E1}): ") + (r.Passed ? "PASS" : "FAIL"));
-        lines.Add(Invariant($"  time per batch of {r.InputShape[0]}: dense {r.DenseMs:F3} ms, sparse {r.SparseMs:F3} ms ({r.DenseMs / r.SparseMs:F2}x)"));
-        return string.Join(Environment.NewLine, lines);
     }
 }

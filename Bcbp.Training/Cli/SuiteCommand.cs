@@ -67,42 +67,13 @@ public sealed class SuiteCommand : ICliCommand
             LibTorchDir = libtorch, Quiet = p.GetValue(_quiet), ShowProgress = !p.GetValue(_noProgress), CpuThreads = p.GetValue(_device.Threads),
         });
         var outcomes = new SuiteExecutor(suite, executor, Console.WriteLine).Run(cells, sets);
-        var failedEvals = sparseEval ? EvaluateSparse(suite.OutputDir, cells, sets, libtorch) : 0;
+        var failedEvals = sparseEval
+            ? SuiteSparseEvaluation.EvaluateFinished(suite.OutputDir, cells, sets, libtorch, Console.WriteLine, Console.Error.WriteLine) : 0;
         var report = SuiteReporting.PublishAndReport(suitePath, Array.Empty<string>(), Console.WriteLine);
         Console.WriteLine();
         Console.WriteLine(ReportMarkdown.Render(report));
         var failed = outcomes.Where(o => o.Status is CellStatus.Failed or CellStatus.Blocked).ToList();
         foreach (var o in failed) Console.Error.WriteLine($"error: {o.Cell.Name}: {o.Error}");
         return failed.Count == 0 && failedEvals == 0 ? ExitCodes.Ok : ExitCodes.CheckFailed;
-    }
-
-    /// <summary>Runs <c>bcbp sparse --run</c> on every finished pruning cell that has no sparse_eval.json yet (on the
-    /// cell's device: fp16 kernels on CUDA, the fp32 reference on the CPU); returns how many failed or mismatched.</summary>
-    public static int EvaluateSparse(string outputDir, IEnumerable<SuiteCell> cells, IReadOnlyList<string> overrides, string? libtorch)
-    {
-        int failed = 0;
-        foreach (var cell in cells.Where(c => !c.IsDense))
-        {
-            var dir = Path.Combine(outputDir, cell.Name);
-            var reportFile = Path.Combine(dir, SparseReport.FileName);
-            if (RunFolder.StateOf(dir) != RunState.Finished || File.Exists(reportFile)) continue;
-            try
-            {
-                // The device the cell ran on, with the suite's --set applied as EvaluateRun applies them.
-                var device = TorchBackend.Initialize(SavedRun.Open(dir, overrides).Config.Device, libtorch);
-                bool cuda = device.type == TorchSharp.DeviceType.CUDA;
-                var report = SparseCommand.EvaluateRun(dir, overrides, null, SparseLayout.Auto, fold: true, device,
-                    cuda ? TorchSharp.torch.ScalarType.Float16 : TorchSharp.torch.ScalarType.Float32, batch: null, iters: cuda ? 10 : 2);
-                OutputJson.Write(reportFile, report);
-                Console.WriteLine($"{cell.Name}: sparse {SparseCommand.Summarize(report)}");
-                if (!report.Passed) failed++;
-            }
-            catch (Exception e) when (e is ArgumentException or InvalidDataException or InvalidOperationException or NotSupportedException or IOException)
-            {
-                Console.Error.WriteLine($"error: {cell.Name}: sparse evaluation failed: {e.Message}");
-                failed++;
-            }
-        }
-        return failed;
     }
 }

@@ -3,6 +3,8 @@ using Bcbp.Models;
 using Bcbp.Kernels.Conversion;
 using Bcbp.Training.Backend;
 using Bcbp.Training.Fitting;
+using Bcbp.Training.Runs;
+using Bcbp.Training.Data;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -90,5 +92,49 @@ public static class SparseEvaluation
             MaxSparseRelErrVsReference = worstSparse, MaxDenseRelErrVsReference = worstDense,
             Tolerance = tightest, FailingSamples = failing, Passed = failing == 0, DenseMs = denseMs, SparseMs = sparseMs,
         };
+    }
+
+    /// <summary>Evaluates run folder <paramref name="dir"/> on its test split (<paramref name="overrides"/> change its
+    /// config, e.g. data.root). Tile rows default to <see cref="KernelTileRows"/>, the batch to data.eval_batch_size.</summary>
+    public static SparseReport EvaluateRun(string dir, IEnumerable<string> overrides, int? tileRows, SparseLayout layout, bool fold,
+        Device device, ScalarType dtype, int? batch, int iters)
+    {
+        var run = SavedRun.Open(dir, overrides);
+        var c = run.Config;
+        if (c.Prune is null)
+            throw new InvalidDataException($"run '{dir}' is a dense run: its config.json has no prune section, so '{run.ModelFile}' carries no " +
+                                           "weight_mask. Sparse inference needs a pruned run (a config with a prune section).");
+        var settings = new SparseSettings(tileRows ?? KernelTileRows(c.Prune.TileRows, device, dtype), layout, fold, device, dtype, iters);
+        var test = DatasetFactory.CreateTest(c.Data, device, c.Seed);
+        try
+        {
+            var batches = test.Batches(batch ?? c.Data.EvalBatchSize, shuffle: false, augment: false, epoch: 0)
+                .Select(b => (b.Input, (Tensor?)b.Target));
+            var report = SparseEvaluation.Evaluate(c.Model.Arch, c.Model.NumClasses, c.Model.InChannels, run.ModelFile, batches,
+                c.Data.Dataset, settings);
+            return report with { Run = run.Dir, RecordedTop1 = run.Result?.Top1 };
+        }
+        finally { (test as IDisposable)?.Dispose(); }
+    }
+
+    /// <summary>Compares a saved pruned model on one seeded random batch [batch, inChannels, size, size].</summary>
+    public static SparseReport EvaluateRandom(string arch, string weights, int numClasses, int inChannels, int size, int batch, SparseSettings settings)
+    {
+        using var x = randn(new long[] { batch, inChannels, size, size }, generator: new Generator(17));
+        return SparseEvaluation.Evaluate(arch, numClasses, inChannels, weights, new[] { (x, (Tensor?)null) }, "random", settings);
+    }
+
+    /// <summary>
+    /// Tile rows to pack a run's masks with: its prune.tile_rows, except for our half-precision CUDA kernels, which need
+    /// a multiple of 32 (<c>KernelConfig</c>): then the least common multiple of both, so each packed tile covers whole
+    /// pruning tiles (BCBP masks of 16-row tiles are then unbalanced at 32 rows and run on the block kernel).
+    /// </summary>
+    public static int KernelTileRows(int pruneTileRows, Device device, ScalarType dtype)
+    {
+        bool kernels = device.type == DeviceType.CUDA && dtype != ScalarType.Float32;
+        if (!kernels || pruneTileRows % 32 == 0) return pruneTileRows;
+        int gcd = pruneTileRows, b = 32;
+        while (b != 0) (gcd, b) = (b, gcd % b);
+        return pruneTileRows / gcd * 32;
     }
 }

@@ -1,3 +1,4 @@
+using static System.FormattableString;
 namespace Bcbp.Training.Inference;
 
 /// <summary>
@@ -51,4 +52,26 @@ public sealed record SparseReport
     /// <summary>Mean time of one forward pass over the first batch.</summary>
     public double DenseMs { get; init; }
     public double SparseMs { get; init; }
+
+    /// <summary>The lines <c>bcbp sparse</c> and <c>bcbp suite --sparse-eval</c> print.</summary>
+    public string Summary()
+    {
+        var lines = new List<string>
+        {
+            Invariant($"sparse: {Arch} from {Run ?? Weights}: {Converted.Count} layers converted ({Layout}, tile_rows {TileRows}") +
+            (FoldBatchNorm ? ", BN folded" : "") + Invariant($") on {Device} {Dtype}"),
+        };
+        if (LeftDense.Count > 0)
+            lines.Add($"  left dense (masked, still exact): {string.Join("; ", LeftDense)}");
+        if (DenseTop1 is { } dt && SparseTop1 is { } st)
+            lines.Add(Invariant($"  {Inputs} test split, {Samples} images: top-1 dense {dt:F2}%, sparse {st:F2}% ") +
+                      Invariant($"(loss {DenseLoss:F4} / {SparseLoss:F4})") +
+                      (RecordedTop1 is { } rt ? Invariant($"; the run recorded {rt:F2}%") : ""));
+        lines.Add(Invariant($"  predictions agree on {Agreement:P2} ({Disagreements} of {Samples} differ); logits rel err ") +
+                  Invariant($"{LogitsRelErr:E2} overall, {MaxLogitsRelErr:E2} worst sample"));
+        lines.Add(Invariant($"  against the float32 reference (TF32 off), worst image: sparse {MaxSparseRelErrVsReference:E2}, dense {MaxDenseRelErrVsReference:E2}; ") +
+                  Invariant($"{FailingSamples} of {Samples} images over max(2 x dense error, floor) (tightest bound {Tolerance:E1}): ") + (Passed ? "PASS" : "FAIL"));
+        lines.Add(Invariant($"  time per batch of {InputShape[0]}: dense {DenseMs:F3} ms, sparse {SparseMs:F3} ms ({DenseMs / SparseMs:F2}x)"));
+        return string.Join(Environment.NewLine, lines);
+    }
 }

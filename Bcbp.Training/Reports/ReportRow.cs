@@ -26,7 +26,7 @@ public sealed record ReportRow
     public long? KeptParams { get; init; }
     /// <summary>Sparse over dense inference time from a kernel benchmark (null: not measured).</summary>
     public double? Speedup { get; init; }
-    /// <summary>Largest per-layer workload imbalance among tiles (DESIGN.md: max kept work / mean; 1 = balanced).</summary>
+    /// <summary>Largest per-layer workload imbalance among tiles (Bcbp.Kernels.Formats.TileBalance: max kept work / mean; 1 = balanced).</summary>
     public double? WitMax { get; init; }
     public double TrainSeconds { get; init; }
     public string Device { get; init; } = "";

@@ -52,7 +52,7 @@ public sealed record ShrinkReport
     public int Batch { get; init; }
     public int Warmup { get; init; }
     public int Iters { get; init; }
-    /// <summary>Images per second of one forward pass at <see cref="Batch"/>, median of <see cref="Iters"/> timed calls.</summary>
+    /// <summary>Images per second of one forward pass at <see cref="Batch"/> (<see cref="Backend.ForwardTimer"/>: the median over windows of <see cref="Iters"/> timed calls).</summary>
     public double MaskedImagesPerSec { get; init; }
     public double ShrunkImagesPerSec { get; init; }
     public double Speedup => ShrunkImagesPerSec / MaskedImagesPerSec;

@@ -1,3 +1,6 @@
+using System.Text.RegularExpressions;
+using Bcbp.Tests.Support;
+
 namespace Bcbp.Tests.Architecture;
 
 /// <summary>
@@ -77,5 +80,15 @@ public class LayerTests
             // a lambda's body (compiler-generated closure class, counted as its outer type)
             Assert.That(refs, Does.Contain(("Bcbp.Training.Runs.TrainingRun", "Bcbp.Training.Runs.MetricsWriter")));
         });
+    }
+
+    [Test]
+    public void ArchitectureDocListsTheLayersInOrder()
+    {
+        var doc = File.ReadAllText(Path.Combine(RepoPaths.Root, "docs", "architecture.md"));
+        var table = doc[doc.IndexOf("| Layer | Concept", StringComparison.Ordinal)..];
+        table = table[..table.IndexOf("\n\n", StringComparison.Ordinal)];
+        var layers = Regex.Matches(table, @"^\| `(\w+)` \|", RegexOptions.Multiline).Select(m => m.Groups[1].Value);
+        Assert.That(layers, Is.EqualTo(Order), "docs/architecture.md's layer table differs from LayerTests.Order");
     }
 }

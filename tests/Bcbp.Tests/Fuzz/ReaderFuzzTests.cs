@@ -19,7 +19,7 @@ namespace Bcbp.Tests.Fuzz;
 /// </summary>
 public class ReaderFuzzTests : TempDirectoryTest
 {
-    const int Mutations = 2000;
+    const int Mutations = 1500;
 
     /// <summary>Per-reader tallies, printed so the CI log shows how many mutations loaded and how many were refused.</summary>
     sealed class Tally(string reader)

@@ -46,7 +46,7 @@ public class SparseCommandTests
     public void SavedPrunedCifarVggConvertsAndMatchesTheMaskedDenseModel()
     {
         var path = SavePruned("vgg16_cifar");
-        var report = SparseCommand.Compare("vgg16_cifar", path, 10, 3, 32, 2, Cpu(32));
+        var report = SparseEvaluation.EvaluateRandom("vgg16_cifar", path, 10, 3, 32, 2, Cpu(32));
         Assert.That(report.Converted, Has.Count.EqualTo(12));              // 13 convs, the first left dense
         Assert.That(report.MaxLogitsRelErr, Is.LessThan(1e-4));
         Assert.That(report.Agreement, Is.EqualTo(1.0));
@@ -64,7 +64,7 @@ public class SparseCommandTests
     public void Bfloat16RunIsJudgedAgainstTheFloat32Reference()
     {
         var path = SavePruned("vgg16_cifar");
-        var report = SparseCommand.Compare("vgg16_cifar", path, 10, 3, 32, 2, Cpu(32) with { Dtype = ScalarType.BFloat16 });
+        var report = SparseEvaluation.EvaluateRandom("vgg16_cifar", path, 10, 3, 32, 2, Cpu(32) with { Dtype = ScalarType.BFloat16 });
         // Both bf16 models are off the float32 reference by rounding; the sparse one may be off by twice the dense one.
         Assert.That(report.MaxDenseRelErrVsReference, Is.GreaterThan(0));
         Assert.That(report.Tolerance, Is.GreaterThanOrEqualTo(1e-3));
@@ -77,7 +77,7 @@ public class SparseCommandTests
     {
         var path = Path.Combine(_dir, "dense.safetensors");
         StateDictIO.Save(ModelFactory.Create("vgg16_cifar", 10, 3), path);
-        var e = Assert.Throws<InvalidDataException>(() => SparseCommand.Compare("vgg16_cifar", path, 10, 3, 32, 2, Cpu(32)))!;
+        var e = Assert.Throws<InvalidDataException>(() => SparseEvaluation.EvaluateRandom("vgg16_cifar", path, 10, 3, 32, 2, Cpu(32)))!;
         Assert.That(e.Message, Does.Contain("no weight_mask").And.Contain(path));
     }
 
@@ -119,12 +119,12 @@ public class SparseCommandTests
     [TestCase(16, "cuda", ScalarType.Float32, 16)]     // float32 runs the reference, any tile height
     [TestCase(16, "cpu", ScalarType.Float32, 16)]
     public void RunTileRowsFitTheKernels(int pruneTileRows, string device, ScalarType dtype, int expected)
-        => Assert.That(SparseCommand.KernelTileRows(pruneTileRows, new Device(device), dtype), Is.EqualTo(expected));
+        => Assert.That(SparseEvaluation.KernelTileRows(pruneTileRows, new Device(device), dtype), Is.EqualTo(expected));
 
     [Test]
     public void RunFolderProblemsAreReportedWithTheFix()
     {
-        var evaluate = (string dir) => SparseCommand.EvaluateRun(dir, Array.Empty<string>(), null, SparseLayout.Auto, true, CPU, ScalarType.Float32, null, 1);
+        var evaluate = (string dir) => SparseEvaluation.EvaluateRun(dir, Array.Empty<string>(), null, SparseLayout.Auto, true, CPU, ScalarType.Float32, null, 1);
 
         var missing = Assert.Throws<DirectoryNotFoundException>(() => evaluate(Path.Combine(_dir, "nope")))!;
         Assert.That(missing.Message, Does.Contain("not found"));

@@ -64,7 +64,7 @@ public class SuiteEndToEndTests
 
             // --sparse-eval: each pruning cell converted and compared on its test set (the CPU reference here, so the
             // report shows no kernel speedup); a second call finds the reports and evaluates nothing again.
-            Assert.That(Bcbp.Training.Cli.SuiteCommand.EvaluateSparse(suite.OutputDir, cells, Array.Empty<string>(), null), Is.Zero);
+            Assert.That(SuiteSparseEvaluation.EvaluateFinished(suite.OutputDir, cells, Array.Empty<string>(), null, Console.WriteLine, Console.Error.WriteLine), Is.Zero);
             foreach (var cell in new[] { "resnet20_synthetic_bcbp_s50", "resnet20_synthetic_filter_s50" })
             {
                 var eval = JsonNode.Parse(File.ReadAllText(Path.Combine(suite.OutputDir, cell, "sparse_eval.json")))!;
@@ -72,7 +72,7 @@ public class SuiteEndToEndTests
                             Is.EqualTo((true, 16L, "cpu")), cell);
             }
             var stamp = File.GetLastWriteTimeUtc(Path.Combine(suite.OutputDir, "resnet20_synthetic_bcbp_s50", "sparse_eval.json"));
-            Assert.That(Bcbp.Training.Cli.SuiteCommand.EvaluateSparse(suite.OutputDir, cells, Array.Empty<string>(), null), Is.Zero);
+            Assert.That(SuiteSparseEvaluation.EvaluateFinished(suite.OutputDir, cells, Array.Empty<string>(), null, Console.WriteLine, Console.Error.WriteLine), Is.Zero);
             Assert.That(File.GetLastWriteTimeUtc(Path.Combine(suite.OutputDir, "resnet20_synthetic_bcbp_s50", "sparse_eval.json")), Is.EqualTo(stamp));
             Assert.That(SuiteReporting.PublishAndReport(suitePath, Array.Empty<string>(), _ => { }).Rows.Select(r => r.Speedup), Is.All.Null,
                         "a CPU evaluation times the reference path, not the kernels");

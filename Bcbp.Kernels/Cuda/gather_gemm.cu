@@ -64,19 +64,8 @@
 #define B_CHUNKS ((BK * BN / 8 + THREADS - 1) / THREADS)
 #define C_LD (BN + 8)  // output staging pitch; BM * C_LD fits in the pipeline's shared memory
 
-typedef unsigned short u16;
-typedef unsigned int u32;
+#include "bcbp_common.cuh"
 
-__device__ __forceinline__ u32 smem_addr(const void* p) {
-  u32 r;
-  asm("{ .reg .u64 a; cvta.to.shared.u64 a, %1; cvt.u32.u64 %0, a; }\n" : "=r"(r) : "l"(p));
-  return r;
-}
-
-__device__ __forceinline__ void cp_async16(u32 dst, const void* src, bool valid) {
-  int bytes = valid ? 16 : 0;  // 0 source bytes = zero fill
-  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(dst), "l"(src), "r"(bytes));
-}
 __device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commit_group;\n" ::); }
 template <int N>
 __device__ __forceinline__ void cp_async_wait() { asm volatile("cp.async.wait_group %0;\n" ::"n"(N)); }
@@ -98,25 +87,6 @@ __device__ __forceinline__ void mma16816(float* c, const u32* a, const u32* b) {
 #endif
                : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
                : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[0]), "r"(b[1]));
-}
-
-__device__ __forceinline__ float to_f32(u16 h) {
-  float f;
-#if BF16
-  asm("cvt.f32.bf16 %0, %1;\n" : "=f"(f) : "h"(h));
-#else
-  asm("cvt.f32.f16 %0, %1;\n" : "=f"(f) : "h"(h));
-#endif
-  return f;
-}
-__device__ __forceinline__ u16 to_h(float f) {
-  u16 h;
-#if BF16
-  asm("cvt.rn.bf16.f32 %0, %1;\n" : "=h"(h) : "f"(f));
-#else
-  asm("cvt.rn.f16.f32 %0, %1;\n" : "=h"(h) : "f"(f));
-#endif
-  return h;
 }
 
 __device__ __forceinline__ u32 pack2(float lo, float hi) {
@@ -341,28 +311,7 @@ __device__ __forceinline__ void gather_gemm(const Args& p) {
     if (m >= p.M || n >= p.N) continue;
     u16* dst = p.Y + (long long)m * p.ldy + n;
     const u16* src = Cs + r * C_LD + cc;
-    const bool full = vec && n + 8 <= p.N;
-    if (!p.Res && !p.relu) {
-      if (full) *reinterpret_cast<uint4*>(dst) = *reinterpret_cast<const uint4*>(src);
-      else
-        for (int e = 0; e < 8 && n + e < p.N; ++e) dst[e] = src[e];
-      continue;
-    }
-    const u16* res = p.Res ? p.Res + (long long)m * p.ldy + n : nullptr;
-    uint4 rv = make_uint4(0, 0, 0, 0);
-    if (res && full) rv = __ldg(reinterpret_cast<const uint4*>(res));
-    const u16* rvh = reinterpret_cast<const u16*>(&rv);
-    u16 out[8];
-#pragma unroll
-    for (int e = 0; e < 8; ++e) {
-      float y = to_f32(src[e]);
-      if (res) y += to_f32(full ? rvh[e] : (n + e < p.N ? res[e] : (u16)0));
-      if (p.relu) y = fmaxf(y, 0.f);
-      out[e] = to_h(y);
-    }
-    if (full) *reinterpret_cast<uint4*>(dst) = *reinterpret_cast<const uint4*>(out);
-    else
-      for (int e = 0; e < 8 && n + e < p.N; ++e) dst[e] = out[e];
+    store8(dst, src, p.Res ? p.Res + (long long)m * p.ldy + n : nullptr, p.relu, vec && n + 8 <= p.N, min(8, p.N - n));
   }
 }
 

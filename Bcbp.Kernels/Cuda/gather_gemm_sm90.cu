@@ -87,19 +87,11 @@
 #define EPI_ROWS 32                       // output rows per epilogue pass
 #define EPI_LD (64 * MW + 8)              // epilogue staging pitch (elements): +16 bytes spreads the banks
 
-typedef unsigned short u16;
-typedef unsigned int u32;
-typedef unsigned long long u64;
+#include "bcbp_common.cuh"
 
 static_assert(TR % 8 == 0 && TR <= 256 && TR % NC == 0 && NC >= 8 && NC <= 256 && (NC & (NC - 1)) == 0, "bad TR/NC");
 static_assert(CHUNKS <= 128 && 128 % CHUNKS == 0, "bad MW/CONS");
 static_assert(EPI_ROWS * EPI_LD * 2 <= MW * 8192, "epilogue pass does not fit the consumer's stage-0 buffer");
-
-__device__ __forceinline__ u32 smem_addr(const void* p) {
-  u32 r;
-  asm("{ .reg .u64 a; cvta.to.shared.u64 a, %1; cvt.u32.u64 %0, a; }\n" : "=r"(r) : "l"(p));
-  return r;
-}
 
 // ---- mbarrier ----
 __device__ __forceinline__ void mbar_init(u32 bar, u32 count) {
@@ -122,10 +114,6 @@ __device__ __forceinline__ void mbar_arrive_expect_tx(u32 bar, u32 bytes) {
 __device__ __forceinline__ void bulk_g2s(u32 dst, const void* src, u32 bytes, u32 bar) {
   asm volatile("cp.async.bulk.shared::cluster.global.mbarrier::complete_tx::bytes [%0], [%1], %2, [%3];\n"
                ::"r"(dst), "l"(src), "r"(bytes), "r"(bar) : "memory");
-}
-__device__ __forceinline__ void cp_async16(u32 dst, const void* src, bool valid) {
-  int bytes = valid ? 16 : 0;  // 0 source bytes = zero fill
-  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(dst), "l"(src), "r"(bytes) : "memory");
 }
 __device__ __forceinline__ void cp_async_arrive(u32 bar) {
   asm volatile("cp.async.mbarrier.arrive.noinc.shared::cta.b64 [%0];\n" ::"r"(bar) : "memory");
@@ -217,26 +205,6 @@ template <> __device__ __forceinline__ void wgmma<256>(float* d, u64 a, u64 b, i
                "}, %128, %129, p, 1, 1, 1, 0; }\n"
                : R16(0), R16(16), R16(32), R16(48), R16(64), R16(80), R16(96), R16(112)
                : "l"(a), "l"(b), "r"(acc));
-}
-
-// ---- numbers ----
-__device__ __forceinline__ float to_f32(u16 h) {
-  float f;
-#if BF16
-  asm("cvt.f32.bf16 %0, %1;\n" : "=f"(f) : "h"(h));
-#else
-  asm("cvt.f32.f16 %0, %1;\n" : "=f"(f) : "h"(h));
-#endif
-  return f;
-}
-__device__ __forceinline__ u16 to_h(float f) {
-  u16 h;
-#if BF16
-  asm("cvt.rn.bf16.f32 %0, %1;\n" : "=h"(h) : "f"(f));
-#else
-  asm("cvt.rn.f16.f32 %0, %1;\n" : "=h"(h) : "f"(f));
-#endif
-  return h;
 }
 
 struct Args {
@@ -409,27 +377,8 @@ __device__ __forceinline__ void consume(const Args& p, u32 sbase, u32 bars, int 
     for (int q = tid; q < EPI_ROWS * 8 * MW; q += 128) {
       const int r = q / (8 * MW), ch = q - r * (8 * MW), row = m0 + e0 + r, n = px0 + ch * 8;
       if (e0 + r >= TR || row >= p.M || n >= p.N) continue;
-      const u16* src = cs + r * EPI_LD + ch * 8;
-      u16* dst = p.Y + (long long)row * p.ldy + n;
-      const u16* res = p.Res ? p.Res + (long long)row * p.ldy + n : nullptr;
-      if (!res && !p.relu && vec && n + 8 <= p.N) {
-        *reinterpret_cast<uint4*>(dst) = *reinterpret_cast<const uint4*>(src);
-        continue;
-      }
-      u16 out[8];
-      uint4 rv = make_uint4(0, 0, 0, 0);
-      if (res && vec && n + 8 <= p.N) rv = __ldg(reinterpret_cast<const uint4*>(res));
-      const u16* rvh = reinterpret_cast<const u16*>(&rv);
-#pragma unroll
-      for (int e = 0; e < 8; ++e) {
-        float y = to_f32(src[e]);
-        if (res) y += to_f32(vec && n + 8 <= p.N ? rvh[e] : (n + e < p.N ? res[e] : (u16)0));
-        if (p.relu) y = fmaxf(y, 0.f);
-        out[e] = to_h(y);
-      }
-      if (vec && n + 8 <= p.N) *reinterpret_cast<uint4*>(dst) = *reinterpret_cast<const uint4*>(out);
-      else
-        for (int e = 0; e < 8 && n + e < p.N; ++e) dst[e] = out[e];
+      store8(p.Y + (long long)row * p.ldy + n, cs + r * EPI_LD + ch * 8, p.Res ? p.Res + (long long)row * p.ldy + n : nullptr,
+             p.relu, vec && n + 8 <= p.N, min(8, p.N - n));
     }
   }
 }

@@ -17,13 +17,26 @@ public static class KernelCache
     public static string Folder => Environment.GetEnvironmentVariable("BCBP_KERNEL_CACHE")
         ?? Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), ".cache", "bcbp", "kernels");
 
+    /// <summary>The embedded headers (<c>Cuda/*.cuh</c>) by include name, handed to NVRTC with every source.</summary>
+    static readonly Lazy<IReadOnlyDictionary<string, string>> Headers = new(() =>
+    {
+        var asm = typeof(KernelCache).Assembly;
+        return asm.GetManifestResourceNames().Where(n => n.EndsWith(".cuh", StringComparison.Ordinal))
+            .ToDictionary(n => string.Join('.', n.Split('.')[^2..]), n => Read(n));
+    });
+
     /// <summary>The text of an embedded source, e.g. "gather_gemm.cu".</summary>
     public static string Source(string file)
     {
         var asm = typeof(KernelCache).Assembly;
         var name = asm.GetManifestResourceNames().FirstOrDefault(n => n.EndsWith("." + file, StringComparison.Ordinal))
                    ?? throw new FileNotFoundException($"CUDA source '{file}' is not embedded in Bcbp.Kernels (Cuda/**/*.cu).");
-        using var s = asm.GetManifestResourceStream(name)!;
+        return Read(name);
+    }
+
+    static string Read(string resource)
+    {
+        using var s = typeof(KernelCache).Assembly.GetManifestResourceStream(resource)!;
         using var r = new StreamReader(s);
         return r.ReadToEnd();
     }
@@ -47,10 +60,12 @@ public static class KernelCache
 
     static byte[] Cubin(string source, string file, string[] options, string arch)
     {
-        var hash = Convert.ToHexString(SHA256.HashData(Encoding.UTF8.GetBytes(source + "\n" + string.Join(" ", options))))[..24].ToLowerInvariant();
+        var headers = Headers.Value;
+        var text = source + "\n" + string.Join("\n", headers.OrderBy(h => h.Key, StringComparer.Ordinal).Select(h => h.Key + "\n" + h.Value));
+        var hash = Convert.ToHexString(SHA256.HashData(Encoding.UTF8.GetBytes(text + "\n" + string.Join(" ", options))))[..24].ToLowerInvariant();
         var path = Path.Combine(Folder, $"{Path.GetFileNameWithoutExtension(file)}-{hash}-sm{arch}.cubin");
         if (File.Exists(path)) return File.ReadAllBytes(path);
-        var cubin = Nvrtc.CompileToCubin(source, file, options);
+        var cubin = Nvrtc.CompileToCubin(source, file, options, headers);
         try
         {
             Directory.CreateDirectory(Folder);

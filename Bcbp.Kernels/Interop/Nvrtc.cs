@@ -7,7 +7,9 @@ namespace Bcbp.Kernels.Interop;
 internal static class Nvrtc
 {
     [DllImport(CudaLibraries.Nvrtc)] static extern int nvrtcCreateProgram(out IntPtr prog, [MarshalAs(UnmanagedType.LPStr)] string src,
-        [MarshalAs(UnmanagedType.LPStr)] string name, int numHeaders, IntPtr headers, IntPtr includeNames);
+        [MarshalAs(UnmanagedType.LPStr)] string name, int numHeaders,
+        [MarshalAs(UnmanagedType.LPArray, ArraySubType = UnmanagedType.LPStr)] string[] headers,
+        [MarshalAs(UnmanagedType.LPArray, ArraySubType = UnmanagedType.LPStr)] string[] includeNames);
     [DllImport(CudaLibraries.Nvrtc)] static extern int nvrtcCompileProgram(IntPtr prog, int numOptions,
         [MarshalAs(UnmanagedType.LPArray, ArraySubType = UnmanagedType.LPStr)] string[] options);
     [DllImport(CudaLibraries.Nvrtc)] static extern int nvrtcGetProgramLogSize(IntPtr prog, out UIntPtr size);
@@ -17,11 +19,12 @@ internal static class Nvrtc
     [DllImport(CudaLibraries.Nvrtc)] static extern int nvrtcDestroyProgram(ref IntPtr prog);
     [DllImport(CudaLibraries.Nvrtc)] static extern IntPtr nvrtcGetErrorString(int result);
 
-    /// <summary>Compiles <paramref name="source"/> to a cubin; throws with NVRTC's log on failure.</summary>
-    internal static byte[] CompileToCubin(string source, string name, string[] options)
+    /// <summary>Compiles <paramref name="source"/> to a cubin with <paramref name="headers"/> (include name -> text)
+    /// available to its #include lines; throws with NVRTC's log on failure.</summary>
+    internal static byte[] CompileToCubin(string source, string name, string[] options, IReadOnlyDictionary<string, string> headers)
     {
         CudaLibraries.Register();
-        Check(nvrtcCreateProgram(out var prog, source, name, 0, IntPtr.Zero, IntPtr.Zero), name, "nvrtcCreateProgram");
+        Check(nvrtcCreateProgram(out var prog, source, name, headers.Count, headers.Values.ToArray(), headers.Keys.ToArray()), name, "nvrtcCreateProgram");
         try
         {
             int rc = nvrtcCompileProgram(prog, options.Length, options);

@@ -19,7 +19,7 @@ _mods = {}
 def module(bm, bn, wm, wn, stages, bf16):
     key = (bm, bn, wm, wn, stages, bf16)
     if key not in _mods:
-        opts = ("-std=c++17", f"-DBM={bm}", f"-DBN={bn}", f"-DWARPS_M={wm}", f"-DWARPS_N={wn}", f"-DSTAGES={stages}",
+        opts = ("-std=c++17", "-I" + os.path.dirname(os.path.abspath(_src if os.path.exists(_src) else os.path.join(_here, "gather_gemm.cu"))), f"-DBM={bm}", f"-DBN={bn}", f"-DWARPS_M={wm}", f"-DWARPS_N={wn}", f"-DSTAGES={stages}",
                 f"-DBF16={int(bf16)}", f"-DBK={BK}")
         _mods[key] = cupy.RawModule(code=SRC, options=opts, name_expressions=None)
     return _mods[key]

@@ -35,7 +35,7 @@ def compile_cubin(defines):
     prog = ctypes.c_void_p()
     src = SRC.encode()
     assert NVRTC.nvrtcCreateProgram(ctypes.byref(prog), src, b"gather_gemm_sm90.cu", 0, None, None) == 0
-    opts = [b"--gpu-architecture=sm_90a", b"-std=c++17", b"--ptxas-options=-v"] + [("-D" + d).encode() for d in defines]
+    opts = [b"--gpu-architecture=sm_90a", b"-std=c++17", b"--ptxas-options=-v", ("--include-path=" + os.path.dirname(os.path.abspath(SRC_PATH))).encode()] + [("-D" + d).encode() for d in defines]
     arr = (ctypes.c_char_p * len(opts))(*opts)
     rc = NVRTC.nvrtcCompileProgram(prog, len(opts), arr)
     size = ctypes.c_size_t()

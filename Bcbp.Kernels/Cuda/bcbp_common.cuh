@@ -1,0 +1,66 @@
+// Device helpers both gather-GEMM kernels share (gather_gemm.cu, gather_gemm_sm90.cu): types, shared-memory
+// addresses, 16-byte cp.async, fp16/bf16 conversions (BF16 = 0 or 1, set by the including kernel's -D) and the fused
+// epilogue's store of 8 output elements. Inline PTX only, so NVRTC needs no CUDA headers; KernelCache hands the
+// embedded .cuh files to NVRTC as headers.
+#pragma once
+
+typedef unsigned short u16;
+typedef unsigned int u32;
+typedef unsigned long long u64;
+
+__device__ __forceinline__ u32 smem_addr(const void* p) {
+  u32 r;
+  asm("{ .reg .u64 a; cvta.to.shared.u64 a, %1; cvt.u32.u64 %0, a; }\n" : "=r"(r) : "l"(p));
+  return r;
+}
+
+__device__ __forceinline__ void cp_async16(u32 dst, const void* src, bool valid) {
+  int bytes = valid ? 16 : 0;  // 0 source bytes = zero fill
+  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(dst), "l"(src), "r"(bytes) : "memory");
+}
+
+__device__ __forceinline__ float to_f32(u16 h) {
+  float f;
+#if BF16
+  asm("cvt.f32.bf16 %0, %1;\n" : "=f"(f) : "h"(h));
+#else
+  asm("cvt.f32.f16 %0, %1;\n" : "=f"(f) : "h"(h));
+#endif
+  return f;
+}
+
+__device__ __forceinline__ u16 to_h(float f) {
+  u16 h;
+#if BF16
+  asm("cvt.rn.bf16.f32 %0, %1;\n" : "=h"(h) : "f"(f));
+#else
+  asm("cvt.rn.f16.f32 %0, %1;\n" : "=h"(h) : "f"(f));
+#endif
+  return h;
+}
+
+// Writes 8 output elements src[0..8) (already biased and rounded, staged in shared memory) to dst, adding the residual
+// res (Y's layout, or null) and applying ReLU on the way. `full`: all 8 are inside the row and 16-byte aligned;
+// otherwise only the first `valid` are written, one by one.
+__device__ __forceinline__ void store8(u16* dst, const u16* src, const u16* res, bool relu, bool full, int valid) {
+  if (!res && !relu) {
+    if (full) *reinterpret_cast<uint4*>(dst) = *reinterpret_cast<const uint4*>(src);
+    else
+      for (int e = 0; e < valid; ++e) dst[e] = src[e];
+    return;
+  }
+  uint4 rv = make_uint4(0, 0, 0, 0);
+  if (res && full) rv = __ldg(reinterpret_cast<const uint4*>(res));
+  const u16* rvh = reinterpret_cast<const u16*>(&rv);
+  u16 out[8];
+#pragma unroll
+  for (int e = 0; e < 8; ++e) {
+    float y = to_f32(src[e]);
+    if (res) y += to_f32(full ? rvh[e] : (e < valid ? res[e] : (u16)0));
+    if (relu) y = fmaxf(y, 0.f);
+    out[e] = to_h(y);
+  }
+  if (full) *reinterpret_cast<uint4*>(dst) = *reinterpret_cast<const uint4*>(out);
+  else
+    for (int e = 0; e < valid; ++e) dst[e] = out[e];
+}

@@ -28,6 +28,8 @@ public static class ModelFactory
         // torchvision's groups and width per group is the real ResNeXt-101 (state dict and parameter count tested).
         ["resnext101_32x8d"] = (c, i) => ResNetStem(torchvision.models.resnet101(num_classes: c, groups: 32, width_per_group: 8), i),
         ["resnext101_64x4d"] = (c, i) => ResNetStem(torchvision.models.resnet101(num_classes: c, groups: 64, width_per_group: 4), i),
+        ["alexnet"] = (c, i) => Stem(torchvision.models.alexnet(num_classes: c), "features.0", i),
+        ["mobilenet_v2"] = (c, i) => Stem(torchvision.models.mobilenet_v2(num_classes: c), "features.0.0", i),
         ["vgg11"] = (c, i) => ImageNetVgg(torchvision.models.vgg11(num_classes: c), i),
         ["vgg11_bn"] = (c, i) => ImageNetVgg(torchvision.models.vgg11_bn(num_classes: c), i),
         ["vgg13"] = (c, i) => ImageNetVgg(torchvision.models.vgg13(num_classes: c), i),
@@ -62,9 +64,12 @@ public static class ModelFactory
     }
 
     /// <summary>TorchVision's ResNets take RGB only: another channel count gets a new stem conv of the same shape.</summary>
-    private static nn.Module<Tensor, Tensor> ResNetStem(nn.Module<Tensor, Tensor> model, int inChannels)
+    private static nn.Module<Tensor, Tensor> ResNetStem(nn.Module<Tensor, Tensor> model, int inChannels) => Stem(model, "conv1", inChannels);
+
+    /// <summary>TorchVision's model with a new stem conv at <paramref name="path"/> when the input is not RGB.</summary>
+    private static nn.Module<Tensor, Tensor> Stem(nn.Module<Tensor, Tensor> model, string path, int inChannels)
     {
-        if (inChannels != 3) ReplaceStem(model, "conv1", inChannels);
+        if (inChannels != 3) ReplaceStem(model, path, inChannels);
         return model;
     }
 

@@ -6,8 +6,8 @@ namespace Bcbp.Models.Vgg;
 
 /// <summary>
 /// torchvision's <c>VGG</c> name for name: <c>features.N</c> (conv[, bn], relu, ..., max pool), <c>avgpool</c>,
-/// <c>classifier.0/3/6</c> (linear, relu, dropout, linear, relu, dropout, linear). With <see cref="VggHead.Cifar"/>
-/// it is the CIFAR VGG (512-wide head) with the same feature names.
+/// <c>classifier.0/3/6</c> (linear, relu, dropout, linear, relu, dropout, linear), with the <see cref="VggHead.Cifar"/>
+/// head: the CIFAR VGG (vgg16_cifar). The ImageNet VGGs are TorchVision's (<see cref="ModelFactory"/>).
 /// </summary>
 public sealed class Vgg : nn.Module<Tensor, Tensor>
 {

@@ -19,6 +19,8 @@ public class ParameterCountTests
     [TestCase("resnext50_32x4d", 25_028_904L)]
     [TestCase("resnext101_32x8d", 88_791_336L)]
     [TestCase("resnext101_64x4d", 83_455_272L)]
+    [TestCase("alexnet", 61_100_840L)]
+    [TestCase("mobilenet_v2", 3_504_872L)]
     [TestCase("vgg11", 132_863_336L)]
     [TestCase("vgg16", 138_357_544L)]
     [TestCase("vgg16_bn", 138_365_992L)]

@@ -22,6 +22,8 @@ public class StateDictNameTests
     [TestCase("resnext50_32x4d")]
     [TestCase("resnext101_32x8d")]
     [TestCase("resnext101_64x4d")]
+    [TestCase("alexnet")]
+    [TestCase("mobilenet_v2")]
     [TestCase("vgg11")]
     [TestCase("vgg11_bn")]
     [TestCase("vgg13")]

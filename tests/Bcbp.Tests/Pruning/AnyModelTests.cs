@@ -197,6 +197,31 @@ public class AnyModelTests
         }
     }
 
+    [TestCase("mobilenet_v2", 32, 8, 17)]
+    [TestCase("alexnet", 64, 16, 0)]
+    public void TorchVisionZooModelsPruneAndConvertWithTheMaskedOutputs(string arch, int size, int tileRows, int depthwise)
+    {
+        torch.manual_seed(6);
+        using var model = ModelFactory.Create(arch, 10, 3);
+        var config = Config("bcbp");
+        config.TileRows = tileRows;
+        config.Exclude = new() { "@first", "@last", "classifier.*" };   // AlexNet's 4096-wide linears would take seconds to rank
+        var hook = PruningHook.Create(config, model, 1, Serilog.Core.Logger.None);
+        hook.UpdateMasks(1.0);
+        Assert.That(hook.LeftDense.Count(l => l.Reason.Contains("grouped")), Is.EqualTo(depthwise), "depthwise convs stay dense");
+        Assert.That(hook.AchievedSparsity, Is.EqualTo(0.75).Within(0.01));
+        model.eval();
+        using var noGrad = no_grad();
+        var x = randn(new long[] { 2, 3, size, size }, generator: new Generator(7));
+        var masked = model.call(x).detach().clone();
+        var result = SparseConversion.Convert(model, tileRows, SparseLayout.Bcbp, foldBatchNorm: true);
+        Assert.That(result.Converted, Is.EqualTo(hook.Layers.Select(l => l.Name)));
+        var sparse = model.call(x);
+        double relErr = (sparse - masked).norm().item<float>() / masked.norm().item<float>();
+        TestContext.Out.WriteLine($"{arch}: {result.Converted.Count} layers sparse, {hook.LeftDense.Count} left dense, rel err {relErr:E2}");
+        Assert.That(relErr, Is.LessThan(1e-4));
+    }
+
     [Test]
     public void TorchVisionResNeXtKeepsItsGroupedConvsDenseUnderBcbpByName()
     {

@@ -124,6 +124,31 @@ public class PyBridgeInteropTests : TempDirectoryTest
         Assert.That(outcome, Does.StartWith(PyBridgeOutcomes[name]));
     }
 
+    /// <summary>A module whose state dict is one parameter "w", the tensor the crafted files declare.</summary>
+    sealed class OneTensor : nn.Module
+    {
+        public OneTensor(long[] shape) : base(nameof(OneTensor)) => register_parameter("w", new TorchSharp.Modules.Parameter(torch.zeros(shape)));
+    }
+
+    /// <summary>
+    /// The files whose pickle is well formed but whose tensor data is wrong, through <c>load_py</c> itself: it unpickles
+    /// with deferred tensor reads and then reads into the module's own tensors, a different path for the data.
+    /// </summary>
+    [TestCase("storage_smaller_than_declared", new long[] { 100 }, "EndOfStreamException")]
+    [TestCase("view_past_its_storage", new long[] { 3, 3 }, "ExternalException: setStorage")]
+    [TestCase("missing_storage_record", new long[] { 2 }, "InvalidOperationException: Sequence contains no matching element")]
+    [TestCase("unsupported_dtype", new long[] { 1 }, "accepted")]
+    public void HostileTensorDataThroughLoadPy(string name, long[] shape, string expected)
+    {
+        var path = HostileFiles.All[name](Dir);
+        using var module = new OneTensor(shape);
+        string outcome;
+        try { module.load_py(path); outcome = "accepted"; }
+        catch (Exception e) { outcome = $"{e.GetType().Name}: {e.Message.Split('\n')[0]}"; }
+        TestContext.Out.WriteLine($"load_py {name}: {outcome}");
+        Assert.That(outcome, Does.StartWith(expected));
+    }
+
     /// <summary>What PyBridge 1.4.4 does with each hostile file (the docs/interop.md table).</summary>
     static readonly Dictionary<string, string> PyBridgeOutcomes = new()
     {

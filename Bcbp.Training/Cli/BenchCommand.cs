@@ -53,7 +53,7 @@ public sealed class BenchCommand : ICliCommand
     static readonly (string Arch, int Size, int Classes, int? TileRows)[] EndToEndModels =
         { ("resnet50", 224, 1000, null), ("vgg16", 224, 1000, null), ("resnet56", 32, 10, 16) };
 
-    readonly Option<string> _out = CliOptions.Text("--out", "experiments/results/bench", "folder for bench.json and bench.md", "DIR");
+    readonly Option<string> _out = CliOptions.Text("--out", "runs/bench", "folder for bench.json and bench.md (committed results live in experiments/results/bench: pass it explicitly)", "DIR");
     readonly Option<string?> _model = CliOptions.Choice("--model", "all", "which model's layers to time", "all", "resnet50", "vgg16");
     readonly Option<string> _batch = CliOptions.IntList("--batch", "1,32,256", "batch sizes of the per-layer cases");
     readonly Option<string> _sparsity = CliOptions.FractionList("--sparsity", "0.5,0.75,0.875", "sparsities of the per-layer cases");

@@ -84,6 +84,27 @@ public static class CliOptions
     public static Option<string> FractionList(string name, string fallback, string description) =>
         List(name, fallback, description, csv => TryFractions(csv) is not null, "numbers in [0, 1)");
 
+    /// <summary>Distinct seeds (integers >= 0, <c>--seeds 0,1,2</c>), no default; read it with <see cref="Seeds"/>.</summary>
+    public static Option<string?> SeedList(string name, string description)
+    {
+        var o = new Option<string?>(name) { Description = description, HelpName = "N,N,..." };
+        o.Validators.Add(r =>
+        {
+            if (r.GetValueOrDefault<string?>() is { } v && TrySeeds(v) is null)
+                r.AddError($"{name} expects distinct comma-separated integers >= 0 (for example 0,1,2), got '{v}'");
+        });
+        return o;
+    }
+
+    /// <summary>The values of a <see cref="SeedList"/> option; empty when it was not given.</summary>
+    public static int[] Seeds(string? csv) => csv is null ? Array.Empty<int>() : TrySeeds(csv) ?? throw new ArgumentException($"expected distinct integers >= 0, got '{csv}'");
+
+    static int[]? TrySeeds(string csv)
+    {
+        var values = TryList<int>(csv, s => int.TryParse(s, NumberStyles.Integer, CultureInfo.InvariantCulture, out var v) && v >= 0 ? v : (int?)null);
+        return values is { Length: > 0 } && values.Distinct().Count() == values.Length ? values : null;
+    }
+
     /// <summary>The values of an <see cref="IntList"/> option (validated when it was parsed).</summary>
     public static int[] Ints(string csv) => TryInts(csv) ?? throw new ArgumentException($"expected positive integers, got '{csv}'");
 

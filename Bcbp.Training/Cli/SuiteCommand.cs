@@ -11,10 +11,11 @@ using Bcbp.Training.Backend;
 namespace Bcbp.Training.Cli;
 
 /// <summary>
-/// <c>bcbp suite --suite FILE [--only PATTERNS] [--set k=v ...] [--dry-run] [--sparse-eval]</c>: runs what is missing of
-/// an experiment suite (dense pretraining per model x dataset, then every pruning cell from it; finished cells skipped,
-/// stopped ones resumed), optionally evaluates each finished pruning cell on our sparse kernels (its speedup goes into
-/// the report), then publishes the finished runs into the suite's results folder and writes the report.
+/// <c>bcbp suite --suite FILE [--only PATTERNS] [--set k=v ...] [--seeds N,...] [--dry-run] [--publish] [--sparse-eval]</c>:
+/// runs what is missing of an experiment suite (dense pretraining per model x dataset, then every pruning cell from it;
+/// finished cells skipped, stopped ones resumed, stale ones rerun), optionally evaluates each finished pruning cell on
+/// our sparse kernels (its speedup goes into the report), then writes the report of the suite's current cells (into
+/// the output folder, or with --publish into the suite's results folder) and prints its table.
 /// </summary>
 public sealed class SuiteCommand : ICliCommand
 {
@@ -24,8 +25,11 @@ public sealed class SuiteCommand : ICliCommand
     {
         Description = "run only the cells whose names match these globs (comma-separated; their dense cells run too)", HelpName = "GLOB[,GLOB]",
     };
-    readonly Option<List<string>> _sets = CliOptions.Sets("override a config key in every cell (part of each cell's stamp; repeatable)");
-    readonly Option<bool> _dryRun = CliOptions.Flag("--dry-run", "list the cells and their state, validate every config, run nothing");
+    readonly Option<List<string>> _sets = CliOptions.Sets("override a config key in every cell (part of each cell's stamp: a changed value reruns the cell; repeatable)");
+    readonly Option<string?> _seeds = CliOptions.SeedList("--seeds", "run every cell once per seed (replaces the suite's grid.seeds); the report shows mean ± std");
+    readonly Option<bool> _dryRun = CliOptions.Flag("--dry-run", "list the cells and their state (finished, to run, stopped, STALE), validate every config, run nothing");
+    readonly Option<bool> _publish = CliOptions.Flag("--publish",
+        "copy the current runs into the suite's results_dir (committed evidence) and write the report there; without it the report goes to OUTPUT_DIR/report and nothing outside the output folder changes");
     readonly Option<bool> _sparseEval = CliOptions.Flag("--sparse-eval",
         "convert each finished pruning cell to our sparse kernels and compare it with its masked model on its test set " +
         "(bcbp sparse --run, once per cell); on CUDA the report shows the speedup");
@@ -35,9 +39,10 @@ public sealed class SuiteCommand : ICliCommand
 
     public Command Build()
     {
-        var command = new Command("suite", "run an experiment suite (dense + pruning grid), skipping finished cells and resuming stopped ones; then report")
+        var command = new Command("suite", "run an experiment suite (dense + pruning grid), skipping finished cells, resuming stopped ones and " +
+                                           "rerunning cells whose config changed (old runs kept in OUTPUT_DIR/_superseded); then report")
         {
-            _suite, _only, _sets, _dryRun, _sparseEval, _noProgress, _quiet,
+            _suite, _only, _sets, _seeds, _dryRun, _publish, _sparseEval, _noProgress, _quiet,
         };
         _device.AddTo(command);
         command.SetAction(Run);
@@ -51,14 +56,18 @@ public sealed class SuiteCommand : ICliCommand
         var sets = new List<string>(p.GetValue(_sets) ?? new());
         // --device is a shorthand for --set device=... in every cell.
         if (p.GetValue(_device.Device) is { } device) sets.Add($"device={device}");
-        bool dryRun = p.GetValue(_dryRun), sparseEval = p.GetValue(_sparseEval);
+        bool dryRun = p.GetValue(_dryRun), sparseEval = p.GetValue(_sparseEval), publish = p.GetValue(_publish);
+        var seeds = CliOptions.Seeds(p.GetValue(_seeds));
 
+        var clock = System.Diagnostics.Stopwatch.StartNew();
         var suite = SuiteLoader.Load(suitePath);
+        if (seeds.Length > 0) suite = suite with { Grid = suite.Grid with { Seeds = seeds } };
         var cells = GridExpander.Select(GridExpander.Expand(suite), only);
         CellConfigs.ValidateAll(cells, sets);
+        var plan = SuitePlan.Of(suite, cells, sets);
         Console.WriteLine($"suite {suite.Name}: {cells.Count} cell(s) in {suite.OutputDir}");
-        foreach (var cell in cells)
-            Console.WriteLine($"  {cell.Name,-40} {RunFolder.StateOf(Path.Combine(suite.OutputDir, cell.Name))}");
+        foreach (var planned in plan)
+            Console.WriteLine($"  {planned.Cell.Name,-40} {planned.Describe()}");
         if (dryRun) return ExitCodes.Ok;
 
         TorchBackend.CheckCpuThreads(p.GetValue(_device.Threads));
@@ -66,12 +75,15 @@ public sealed class SuiteCommand : ICliCommand
         {
             LibTorchDir = libtorch, Quiet = p.GetValue(_quiet), ShowProgress = !p.GetValue(_noProgress), CpuThreads = p.GetValue(_device.Threads),
         });
-        var outcomes = new SuiteExecutor(suite, executor, Console.WriteLine).Run(cells, sets);
+        var outcomes = new SuiteExecutor(suite, executor, Console.WriteLine).Run(plan);
         var failedEvals = sparseEval
             ? SuiteSparseEvaluation.EvaluateFinished(suite.OutputDir, cells, sets, libtorch, Console.WriteLine, Console.Error.WriteLine) : 0;
-        var report = SuiteReporting.PublishAndReport(suitePath, Array.Empty<string>(), Console.WriteLine);
+        var (report, dir) = SuiteReporting.ReportSuite(suitePath, suite, sets, publish, Array.Empty<string>(), Console.WriteLine);
         Console.WriteLine();
-        Console.WriteLine(ReportMarkdown.Render(report));
+        Console.WriteLine(ReportConsole.Render(report, dir));
+        Console.WriteLine($"suite {suite.Name}: {outcomes.Count(o => o.Status == CellStatus.Ran)} cell(s) run, " +
+                          $"{outcomes.Count(o => o.Status == CellStatus.Skipped)} already finished, {clock.Elapsed.TotalSeconds:F0} s");
+        if (suite.Next.Length > 0) Console.WriteLine($"next: {suite.Next}");
         var failed = outcomes.Where(o => o.Status is CellStatus.Failed or CellStatus.Blocked).ToList();
         foreach (var o in failed) Console.Error.WriteLine($"error: {o.Cell.Name}: {o.Error}");
         return failed.Count == 0 && failedEvals == 0 ? ExitCodes.Ok : ExitCodes.CheckFailed;

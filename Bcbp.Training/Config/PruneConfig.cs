@@ -10,8 +10,10 @@ public sealed partial class PruneConfig
     public string Method { get; set; } = "bcbp";
     /// <summary>Final fraction of weights pruned in each prunable layer (scope layer) or over all of them (global), in [0, 1).</summary>
     public double Sparsity { get; set; } = 0.5;
-    /// <summary>Rows of a GEMM tile (one thread block's rows). A layer with fewer rows is one tile.</summary>
-    public int TileRows { get; set; } = 64;
+    /// <summary>Rows of a GEMM tile (one thread block's rows). A layer with fewer rows is one tile. 0 (the default) =
+    /// chosen for the model when the run starts (<c>TileShape.AutoRows</c>: up to 64, and small enough that every
+    /// prunable layer has at least two row tiles, so balance means something); the run's config.json holds the choice.</summary>
+    public int TileRows { get; set; }
     /// <summary>Columns of a GEMM tile; 0 = the whole K.</summary>
     public int TileCols { get; set; }
     /// <summary>What to do with a last partial tile (M not divisible by tile_rows, or K by tile_cols): error or own_tile.</summary>

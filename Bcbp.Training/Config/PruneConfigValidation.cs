@@ -24,7 +24,7 @@ public sealed partial class PruneConfig : IConfigSection
         string Key(string k) => ConfigErrors.Join(path, k);
         errors.OneOf(Key("method"), Method, Methods);
         errors.InRange(Key("sparsity"), Sparsity, 0, 1);
-        errors.AtLeast(Key("tile_rows"), TileRows, 1);
+        errors.AtLeast(Key("tile_rows"), TileRows, 0); // 0 = chosen for the model
         errors.AtLeast(Key("tile_cols"), TileCols, 0);
         errors.OneOf(Key("remainder"), Remainder, Remainders);
         errors.AtLeast(Key("block_rows"), BlockRows, 1);

@@ -17,4 +17,13 @@ public sealed record EpochMetrics
     /// <summary>Training images per second over the epoch (evaluation excluded).</summary>
     public double ImagesPerSecond { get; init; }
     public double Seconds { get; init; }
+    /// <summary>Share of the prunable weights that are zero at the end of the epoch (null for a dense phase).</summary>
+    public double? Sparsity { get; init; }
+    /// <summary>Every mask update during the epoch: the phase's step and the sparsity right after it (null for a dense
+    /// phase); the ramp the learning curve draws.</summary>
+    public IReadOnlyList<SparsityUpdate>? MaskUpdates { get; init; }
 }
+
+/// <summary>One mask update: the step (within the phase) it happened at, the same in epochs (step / steps per epoch)
+/// and the sparsity it left.</summary>
+public sealed record SparsityUpdate(long Step, double Epoch, double Sparsity);

@@ -1,4 +1,5 @@
 using Bcbp.Training.Data;
+using Bcbp.Training.Logging;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -7,7 +8,10 @@ namespace Bcbp.Training.Fitting;
 /// <summary>Evaluates a classifier on a split: loss, top-1 and top-5 accuracy.</summary>
 public static class Evaluator
 {
-    public static EvalMetrics Evaluate(nn.Module<Tensor, Tensor> model, IBatchSource source, int batchSize)
+    /// <summary>Evaluates <paramref name="model"/> on <paramref name="source"/>; <paramref name="progress"/> shows the
+    /// batches under <paramref name="title"/>.</summary>
+    public static EvalMetrics Evaluate(nn.Module<Tensor, Tensor> model, IBatchSource source, int batchSize,
+                                       IProgressReporter? progress = null, string title = "eval")
     {
         bool wasTraining = model.training;
         model.eval();
@@ -17,20 +21,24 @@ public static class Evaluator
             // Sums stay on the device; one synchronization at the end instead of one per batch.
             Tensor? lossSum = null, top1 = null, top5 = null;
             long count = 0;
-            foreach (var (input, target) in source.Batches(batchSize, shuffle: false, augment: false, epoch: 0))
+            (progress ?? NullProgress.Instance).Run(title, (source.Count + batchSize - 1) / batchSize, ticker =>
             {
-                using var scope = NewDisposeScope();
-                var logits = model.call(input);
-                int k = (int)Math.Min(5, logits.shape[1]);
-                var hits = logits.topk(k, dim: 1).indexes.eq(target.unsqueeze(1));
-                var batchLoss = nn.functional.cross_entropy(logits, target, reduction: nn.Reduction.Sum).to_type(ScalarType.Float64);
-                var batchTop1 = hits.select(1, 0).sum();
-                var batchTop5 = hits.any(1).sum();
-                lossSum = Accumulate(lossSum, batchLoss);
-                top1 = Accumulate(top1, batchTop1);
-                top5 = Accumulate(top5, batchTop5);
-                count += target.shape[0];
-            }
+                foreach (var (input, target) in source.Batches(batchSize, shuffle: false, augment: false, epoch: 0))
+                {
+                    using var scope = NewDisposeScope();
+                    var logits = model.call(input);
+                    int k = (int)Math.Min(5, logits.shape[1]);
+                    var hits = logits.topk(k, dim: 1).indexes.eq(target.unsqueeze(1));
+                    var batchLoss = nn.functional.cross_entropy(logits, target, reduction: nn.Reduction.Sum).to_type(ScalarType.Float64);
+                    var batchTop1 = hits.select(1, 0).sum();
+                    var batchTop5 = hits.any(1).sum();
+                    lossSum = Accumulate(lossSum, batchLoss);
+                    top1 = Accumulate(top1, batchTop1);
+                    top5 = Accumulate(top5, batchTop5);
+                    count += target.shape[0];
+                    ticker.Advance((int)target.shape[0], () => "");
+                }
+            });
             if (count == 0) throw new InvalidOperationException("evaluation split is empty: check data.root and the dataset files.");
             using (lossSum) using (top1) using (top5)
                 return new EvalMetrics(lossSum!.item<double>() / count, 100.0 * top1!.item<long>() / count,

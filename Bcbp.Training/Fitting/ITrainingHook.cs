@@ -34,4 +34,9 @@ public interface ITrainingHook
     void OnAfterOptimizerStep(TrainContext ctx) { }
     void OnEpochEnd(TrainContext ctx) { }
     void OnTrainEnd(TrainContext ctx) { }
+    /// <summary>Share of the prunable weights that are zero now (progress line, epoch line, metrics); null for a hook
+    /// that does not prune.</summary>
+    double? Sparsity => null;
+    /// <summary>The mask updates since the last call (the trainer collects them once per epoch).</summary>
+    IReadOnlyList<SparsityUpdate> TakeMaskUpdates() => Array.Empty<SparsityUpdate>();
 }

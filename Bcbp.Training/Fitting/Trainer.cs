@@ -101,19 +101,21 @@ public sealed class Trainer
             var (trainLoss, trainTop1, images) = TrainEpoch(train, options, epoch, window);
             double trainSeconds = clock.Elapsed.TotalSeconds;
             foreach (var h in _hooks) h.OnEpochEnd(Context);
-            last = Evaluator.Evaluate(_model, test, options.EvalBatchSize);
+            last = Evaluator.Evaluate(_model, test, options.EvalBatchSize, options.Progress, $"{PhaseName} {epoch + 1}/{Epochs} eval");
             if (!double.IsFinite(last.Loss))
                 throw Diverged(epoch, Context.StepsPerEpoch, Context.GlobalStep - 1, options, "the test loss after the epoch is not finite");
+            double? sparsity = Sparsity();
             var metrics = new EpochMetrics
             {
                 Phase = Phase, Epoch = epoch + 1, Lr = Schedule.At(Math.Max(0, Context.GlobalStep - 1)),
                 TrainLoss = trainLoss, TrainTop1 = trainTop1, TestLoss = last.Loss, TestTop1 = last.Top1, TestTop5 = last.Top5,
                 ImagesPerSecond = images / Math.Max(trainSeconds, 1e-9), Seconds = clock.Elapsed.TotalSeconds,
+                Sparsity = sparsity, MaskUpdates = sparsity is null ? null : _hooks.SelectMany(h => h.TakeMaskUpdates()).ToList(),
             };
             _log.Information("{Phase} epoch {Epoch}/{Epochs}: train loss {TrainLoss:F4} top-1 {TrainTop1:F2}% | test loss {TestLoss:F4} " +
-                             "top-1 {Top1:F2}% top-5 {Top5:F2}% | lr {Lr:G4} | {ImagesPerSecond:F0} img/s, {Seconds:F1} s",
-                PhaseName, epoch + 1, Epochs, trainLoss, trainTop1, last.Loss, last.Top1, last.Top5, metrics.Lr,
-                metrics.ImagesPerSecond, metrics.Seconds);
+                             "top-1 {Top1:F2}% top-5 {Top5:F2}% |{SparsityText} lr {Lr:G4} | {ImagesPerSecond:F0} img/s, {Seconds:F1} s",
+                PhaseName, epoch + 1, Epochs, trainLoss, trainTop1, last.Loss, last.Top1, last.Top5,
+                sparsity is { } sp ? $" sparsity {sp * 100:F2}% |" : "", metrics.Lr, metrics.ImagesPerSecond, metrics.Seconds);
             WriteEpochScalars(options, metrics);
             state = state with
             {
@@ -175,6 +177,9 @@ public sealed class Trainer
         public void Dispose() => _sum.Dispose();
     }
 
+    /// <summary>The pruning hook's current sparsity (null when no hook prunes).</summary>
+    double? Sparsity() => _hooks.Select(h => h.Sparsity).FirstOrDefault(v => v is not null);
+
     (double Loss, double Top1, long Images) TrainEpoch(IBatchSource train, FitOptions options, int epoch, LossWindow? window)
     {
         _model.train();
@@ -218,7 +223,7 @@ public sealed class Trainer
                         options.Scalars.Scalar("step/lr", Schedule.At(Context.GlobalStep - 1), step);
                     }
                 }
-                ticker.Advance((int)n, () => lossSum.item<double>() / images);
+                ticker.Advance((int)n, () => $"loss {lossSum.item<double>() / images:F4}" + (Sparsity() is { } sp ? $" sparsity {sp * 100:F1}%" : ""));
             }
         });
         if (images == 0) throw new InvalidOperationException("the training split yielded no batch: check data.root and data.batch_size.");

@@ -4,7 +4,7 @@ using Spectre.Console;
 namespace Bcbp.Training.Logging;
 
 /// <summary>A live progress bar on an interactive terminal: bar, percentage, elapsed time, ETA, and throughput and
-/// running loss in the description.</summary>
+/// the status (running loss, sparsity) in the description.</summary>
 public sealed class ConsoleProgress : IProgressReporter
 {
     public void Run(string title, int totalSteps, Action<IProgressTicker> body)
@@ -26,14 +26,14 @@ public sealed class ConsoleProgress : IProgressReporter
         long _images;
         int _step;
 
-        public void Advance(int images, Func<double> runningLoss)
+        public void Advance(int images, Func<string> status)
         {
             _step++;
             _images += images;
             task.Increment(1);
             // Refreshing the text reads the loss (a device sync): only every 20 steps.
             if (_step % 20 == 0)
-                task.Description = Markup.Escape($"{title}  loss {runningLoss():F4}  {_images / _clock.Elapsed.TotalSeconds:F0} img/s");
+                task.Description = Markup.Escape($"{title}  {status()}  {_images / _clock.Elapsed.TotalSeconds:F0} img/s");
         }
     }
 }

@@ -11,7 +11,7 @@ public interface IProgressReporter
 /// <summary>Receives one call per step.</summary>
 public interface IProgressTicker
 {
-    /// <summary>One step of <paramref name="images"/> images done. <paramref name="runningLoss"/> is only called when
-    /// the display refreshes (it synchronizes the device).</summary>
-    void Advance(int images, Func<double> runningLoss);
+    /// <summary>One step of <paramref name="images"/> images done. <paramref name="status"/> (running loss, sparsity,
+    /// ...) is only called when the display refreshes (it may synchronize the device).</summary>
+    void Advance(int images, Func<string> status);
 }

@@ -17,7 +17,7 @@ public sealed class PlainProgress(ILogger log) : IProgressReporter
         long _images;
         double _lastLine;
 
-        public void Advance(int images, Func<double> runningLoss)
+        public void Advance(int images, Func<string> status)
         {
             _step++;
             _images += images;
@@ -26,8 +26,9 @@ public sealed class PlainProgress(ILogger log) : IProgressReporter
             _lastLine = t;
             double rate = _images / Math.Max(t, 1e-9);
             var eta = TimeSpan.FromSeconds(t / _step * Math.Max(0, totalSteps - _step));
-            log.Information("{Title} step {Step}/{Steps} loss {Loss:F4} {ImagesPerSecond:F0} img/s ETA {Eta:mm\\:ss}",
-                title, _step, totalSteps, runningLoss(), rate, eta);
+            var text = status();
+            log.Information("{Title} step {Step}/{Steps}{Status} {ImagesPerSecond:F0} img/s ETA {Eta:mm\\:ss}",
+                title, _step, totalSteps, text.Length > 0 ? " " + text : "", rate, eta);
         }
     }
 }

@@ -29,6 +29,7 @@ public sealed class PruningHook : ITrainingHook
     readonly IReadOnlyDictionary<string, BatchNorm2d> _filterNorms;
     readonly bool _isFilter;
     double _appliedFraction = -1;
+    readonly List<SparsityUpdate> _updates = new();
 
     PruningHook(PruneConfig config, nn.Module model, IReadOnlyList<PrunableLayer> layers, int stepsPerEpoch, Serilog.ILogger log)
     {
@@ -50,6 +51,7 @@ public sealed class PruningHook : ITrainingHook
     {
         config.Validate();
         var layers = LayerDiscovery.Discover(model, config);
+        if (config.TileRows == 0) config.TileRows = TileShape.AutoRows(layers.Select(l => l.M)); // TrainingRun resolves it before, for config.json
         if (PruningMethodInfo.Of(config.MethodKind).UsesTiles)
         {
             var tallest = layers.MaxBy(l => l.M)!;
@@ -66,6 +68,11 @@ public sealed class PruningHook : ITrainingHook
     public static PruningHook Create(PruneConfig config, nn.Module model, int stepsPerEpoch, Serilog.ILogger log)
     {
         var layers = Check(config, model);
+        var single = TileShape.SingleTileLayers(layers.Select(l => (l.Name, l.M, l.K)), config.TileRows, config.TileCols);
+        if (single.Count > 0)
+            log.Warning("{Count} of {Total} pruned layers are a single {TileRows}-row tile ({Layers}): their balance (wit) is 1 by construction; " +
+                        "set prune.tile_rows to at most half their rows (or leave it unset) to see it",
+                single.Count, layers.Count, config.TileRows, string.Join(", ", single));
         foreach (var l in layers) l.EnsureMask();
         var hook = new PruningHook(config, model, layers, stepsPerEpoch, log) { LeftDense = LayerDiscovery.LeftDense(model, config) };
         foreach (var l in hook.LeftDense) log.Warning("Left dense: {Layer}: {Reason}", l.Name, l.Reason);
@@ -139,9 +146,20 @@ public sealed class PruningHook : ITrainingHook
         if (fraction <= _appliedFraction + 1e-12) return;
         UpdateMasks(fraction);
         _appliedFraction = fraction;
-        if (_log.IsEnabled(Serilog.Events.LogEventLevel.Debug)) // AchievedSparsity reads every mask back from the device
-            _log.Debug("Step {Step}: masks at {Fraction:P1} of the final sparsity, achieved {Achieved:0.0000}",
-                ctx.GlobalStep, fraction, AchievedSparsity);
+        var achieved = AchievedSparsity; // reads every mask back: once per update, for metrics.json's ramp
+        _updates.Add(new SparsityUpdate(ctx.GlobalStep, (double)ctx.GlobalStep / Math.Max(1, ctx.StepsPerEpoch), achieved));
+        _log.Debug("Step {Step}: masks at {Fraction:P1} of the final sparsity, achieved {Achieved:0.0000}", ctx.GlobalStep, fraction, achieved);
+    }
+
+    /// <summary>The current sparsity, for the trainer's progress and epoch lines and metrics.</summary>
+    public double? Sparsity => AchievedSparsity;
+
+    /// <summary>The mask updates since the last call.</summary>
+    public IReadOnlyList<SparsityUpdate> TakeMaskUpdates()
+    {
+        var taken = _updates.ToList();
+        _updates.Clear();
+        return taken;
     }
 
     /// <summary>

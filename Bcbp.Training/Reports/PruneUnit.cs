@@ -21,12 +21,4 @@ public static class PruneUnit
         };
         return PruningMethodInfo.Of(method).Unit(options);
     }
-
-    /// <summary>The unit of the run folder <paramref name="runDir"/>, from its config.json; "-" without one.</summary>
-    public static string OfRun(string runDir)
-    {
-        var path = Path.Combine(runDir, "config.json");
-        if (!File.Exists(path)) return "-";
-        return Describe(JsonNode.Parse(File.ReadAllText(path))?["prune"] as JsonObject);
-    }
 }

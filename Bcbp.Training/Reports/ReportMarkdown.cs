@@ -4,8 +4,9 @@ using static Bcbp.Training.Reports.ReportFormat;
 namespace Bcbp.Training.Reports;
 
 /// <summary>Renders a <see cref="SuiteReport"/> as Markdown in the paper's layout: one table per model x dataset
-/// with the dense top-1, then per method and sparsity the top-1 and its change from dense, the sparsity reached, the
-/// FLOPs and parameters kept and the measured speedup; then the provenance of every run.</summary>
+/// with the dense top-1, then per method and sparsity the top-1 (mean ± std over seeds), its change from dense and
+/// from the best method at that sparsity (≈ = within noise), the sparsity reached, the FLOPs and parameters kept,
+/// the largest WIT and the measured speedup; then every run with its provenance and config hashes.</summary>
 public static class ReportMarkdown
 {
     public static string Render(SuiteReport report)
@@ -17,35 +18,45 @@ public static class ReportMarkdown
                       "layers per image with masked weights removed (batch norm, activations, pooling and additions not counted); " +
                       "parameters = Conv2d/Linear weights + biases. Sparsity = share of pruned weights in the prunable layers. " +
                       "WIT = the largest per-layer workload imbalance among tiles (max / mean kept work per tile; 1.000 = balanced). " +
-                      "Speedup = masked dense / sparse inference time of the run's own model on our CUDA kernels (bcbp sparse --run, or bcbp suite --sparse-eval), else from kernel benchmark files; '-' where not measured.").AppendLine();
-        foreach (var group in report.Groups)
+                      "Speedup = masked dense / sparse inference time of the run's own model on our CUDA kernels (bcbp sparse --run, or bcbp suite --sparse-eval), else from kernel benchmark files; '-' where not measured. " +
+                      "Top-1 over several seeds is mean ± sample std (n runs). ≈ marks a difference within noise: under two standard errors " +
+                      "of the difference, from the seeds' spread and the test set's sampling error.").AppendLine();
+        foreach (var group in report.Summaries.GroupBy(s => (s.Model, s.Dataset)))
         {
-            var dense = group.FirstOrDefault(r => r.IsDense);
-            var denseTop1 = dense?.Top1 ?? group.Select(r => r.DenseTop1).FirstOrDefault(d => d is not null);
-            sb.AppendLine($"## {group.Key.Model} on {group.Key.Dataset}" + (denseTop1 is { } d ? $" (dense top-1 {Number(d)}%)" : ""));
+            var dense = group.FirstOrDefault(s => s.IsDense);
+            var denseTop1 = dense?.Top1 ?? group.Select(s => s.DenseTop1).FirstOrDefault(d => d is not null);
+            var trainedOn = group.First().TrainedOn;
+            string on = trainedOn is null || trainedOn == group.Key.Dataset ? group.Key.Dataset : $"{trainedOn} (grid: {group.Key.Dataset})";
+            sb.AppendLine($"## {group.Key.Model} on {on}" + (denseTop1 is { } d ? $" (dense top-1 {(dense is null ? Number(d) : Top1(dense))}%)" : ""));
             sb.AppendLine();
-            sb.AppendLine("| Method | Unit | Target sparsity | Achieved sparsity | Top-1 (%) | Δ top-1 | FLOPs kept | Params kept | WIT (max) | Speedup |");
-            sb.AppendLine("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
-            foreach (var r in group)
+            sb.AppendLine("| Method | Unit | Target sparsity | Achieved sparsity | Top-1 (%) | Δ top-1 | vs best | FLOPs kept | Params kept | WIT (max) | Speedup |");
+            sb.AppendLine("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+            foreach (var s in group)
             {
-                sb.Append($"| {r.Method} | {r.Unit} | ")
-                  .Append(r.IsDense ? "- | - | " : $"{Percent(r.TargetSparsity)} | {Percent(r.AchievedSparsity)} | ")
-                  .Append($"{Number(r.Top1)} | {(r.IsDense || r.Top1Delta is null ? "-" : Signed(r.Top1Delta.Value))} | ")
-                  .Append(r.KeptMacs is { } m ? $"{Count(m)} ({Percent(r.FlopsKept!.Value)}) | " : "- | ")
-                  .Append(r.KeptParams is { } p ? $"{Count(p)} ({Percent(r.ParamsKept!.Value)}) | " : "- | ")
-                  .Append(r.WitMax is { } w ? $"{Number(w, 3)} | " : "- | ")
-                  .AppendLine(r.Speedup is { } s ? $"{Number(s)}x |" : "- |");
+                sb.Append($"| {s.Method} | {s.Unit} | ")
+                  .Append(s.IsDense ? "- | - | " : $"{Percent(s.TargetSparsity)} | {Percent(s.AchievedSparsity)} | ")
+                  .Append($"{Top1(s)} | {(s.IsDense || s.Top1Delta is null ? "-" : Signed(s.Top1Delta.Value) + Mark(s.DeltaWithinNoise))} | ")
+                  .Append(s.VsBest is not { } vb ? "- | " : vb == 0 && s.VsBestWithinNoise is null ? "best | " : Signed(vb) + Mark(s.VsBestWithinNoise) + " | ")
+                  .Append(s.KeptMacs is { } m ? $"{Count(m)} ({Percent(s.FlopsKept!.Value)}) | " : "- | ")
+                  .Append(s.KeptParams is { } p ? $"{Count(p)} ({Percent(s.ParamsKept!.Value)}) | " : "- | ")
+                  .Append(s.WitMax is { } w ? $"{Number(w, 3)} | " : "- | ")
+                  .AppendLine(s.Speedup is { } x ? $"{Number(x)}x |" : "- |");
             }
             sb.AppendLine();
         }
-        sb.AppendLine("## Provenance").AppendLine();
-        sb.AppendLine("| Run | Commit | Machine | Device | Finished (UTC) | Config hash | Train time |");
-        sb.AppendLine("|---|---|---|---|---|---|---:|");
+        sb.AppendLine("## Runs and provenance").AppendLine();
+        sb.AppendLine("| Run | Seed | Top-1 (%) | Commit | Machine | Device | Finished (UTC) | Config hash | Cell stamp | Train time |");
+        sb.AppendLine("|---|---:|---:|---|---|---|---|---|---|---:|");
         foreach (var r in report.Rows)
-            sb.AppendLine($"| {r.Cell} | {Short(r.Commit)} | {r.Machine} | {r.Device} | {r.FinishedUtc:yyyy-MM-dd HH:mm} | " +
-                          $"{Short(r.ConfigHash)} | {Duration(r.TrainSeconds)} |");
+            sb.AppendLine($"| {r.Cell} | {(r.Seed is { } seed ? seed.ToString() : "-")} | {Number(r.Top1)} | {Short(r.Commit)} | {r.Machine} | {r.Device} | " +
+                          $"{r.FinishedUtc:yyyy-MM-dd HH:mm} | {Short(r.ConfigHash)} | {Short(r.CellStamp)} | {Duration(r.TrainSeconds)} |");
         return sb.ToString();
     }
+
+    /// <summary>"84.08", or "84.08 ± 0.21 (n=3)" over several seeds.</summary>
+    public static string Top1(ReportSummary s) => s.Top1Std is { } sd ? $"{Number(s.Top1)} ± {Number(sd)} (n={s.Runs})" : Number(s.Top1);
+
+    static string Mark(bool? withinNoise) => withinNoise == true ? " ≈" : "";
 
     static string Short(string hash) => hash.Length > 12 ? hash[..12] : hash.Length == 0 ? "-" : hash;
 }

@@ -5,8 +5,14 @@ namespace Bcbp.Training.Reports;
 public sealed record ReportRow
 {
     public required string Model { get; init; }
+    /// <summary>The suite's name for the dataset axis value (cell names use it).</summary>
     public required string Dataset { get; init; }
+    /// <summary><c>data.dataset</c> the run was trained on (null when its config.json is missing).</summary>
+    public string? TrainedOn { get; init; }
     public required string Cell { get; init; }
+    /// <summary>The dense cell this run fine-tuned from (null for a dense run or a run outside a suite).</summary>
+    public string? DenseCell { get; init; }
+    public int? Seed { get; init; }
     /// <summary>"dense" or the pruning method.</summary>
     public required string Method { get; init; }
     public int? TileRows { get; init; }
@@ -16,6 +22,8 @@ public sealed record ReportRow
     public double AchievedSparsity { get; init; }
     public double Top1 { get; init; }
     public double Top5 { get; init; }
+    /// <summary>Test images the accuracies were measured on (null: not recorded).</summary>
+    public long? TestSamples { get; init; }
     public double? DenseTop1 { get; init; }
     /// <summary>Top-1 minus the dense model's top-1 (negative = lost accuracy).</summary>
     public double? Top1Delta { get; init; }
@@ -33,7 +41,10 @@ public sealed record ReportRow
     public string Machine { get; init; } = "";
     public string Commit { get; init; } = "";
     public DateTime FinishedUtc { get; init; }
+    /// <summary>SHA-256 of the run's resolved config (results.json).</summary>
     public string ConfigHash { get; init; } = "";
+    /// <summary>The suite's stamp of the cell (suite_cell.json: config, overrides, dense cell's stamp); "" outside a suite.</summary>
+    public string CellStamp { get; init; } = "";
 
     public bool IsDense => Method == "dense";
     public double? FlopsKept => Macs is > 0 ? (double)KeptMacs! / Macs : null;

@@ -1,38 +1,55 @@
 using Bcbp.Models.IO;
 using Bcbp.Training.Runs;
+using Bcbp.Training.Suites;
 namespace Bcbp.Training.Reports;
 
-/// <summary>Copies the finished runs of a suite into its results folder (committed to git): every file of each run
-/// folder except model weights and checkpoints, so the report can be regenerated from the results folder alone and
-/// each run keeps its provenance (results.json: commit, machine, device, date, config hash; resolved config; logs).</summary>
+/// <summary>Copies the current runs of a suite into its results folder (committed to git; only on an explicit
+/// <c>--publish</c>): every file of each run folder except model weights and checkpoints, so the report can be
+/// regenerated from the results folder alone and each run keeps its provenance (results.json: commit, machine, device,
+/// date, config hash; resolved config; logs). A published cell of another config is removed, so the results folder
+/// never holds runs of two configs of one cell (git keeps the old one).</summary>
 public static class ResultsPublisher
 {
     /// <summary>Extensions of files too large or too binary to commit: weights and checkpoints.</summary>
     static readonly string[] Skipped = { ".safetensors", ".pt", ".pth", ".bin", ".ckpt", ".tmp" };
     const long MaxFileBytes = 4 << 20;
 
-    /// <summary>Copies each finished run folder under <paramref name="runsDir"/> to <paramref name="resultsDir"/>/NAME;
-    /// returns the runs copied.</summary>
-    public static IReadOnlyList<string> Publish(string runsDir, string resultsDir, IEnumerable<string> cellNames)
+    /// <summary>Publishes every current cell of <paramref name="plan"/> into <paramref name="resultsDir"/>/NAME
+    /// (replacing what was there); a published folder of a cell that is not current is kept when it holds the cell's
+    /// current config, else removed. Returns the cells now current in the results folder.</summary>
+    public static IReadOnlyList<string> Publish(IEnumerable<PlannedCell> plan, string resultsDir, Action<string> log)
     {
-        var copied = new List<string>();
-        foreach (var name in cellNames)
+        var published = new List<string>();
+        foreach (var p in plan)
         {
-            var from = Path.Combine(runsDir, name);
-            if (RunFolder.StateOf(from) != RunState.Finished) continue;
-            var to = Path.Combine(resultsDir, name);
-            Directory.CreateDirectory(to);
-            foreach (var file in Directory.EnumerateFiles(from, "*", SearchOption.AllDirectories))
+            var to = Path.Combine(resultsDir, p.Cell.Name);
+            if (p.IsCurrent)
             {
-                var info = new FileInfo(file);
-                if (Skipped.Contains(info.Extension.ToLowerInvariant()) || info.Name.StartsWith('.') || info.Name.StartsWith("checkpoint")
-                    || info.Length > MaxFileBytes) continue;
-                var target = Path.Combine(to, Path.GetRelativePath(from, file));
-                Directory.CreateDirectory(Path.GetDirectoryName(target)!);
-                AtomicFile.Copy(file, target);
+                if (Directory.Exists(to)) Directory.Delete(to, true);
+                CopyRun(p.RunDir, to);
+                published.Add(p.Cell.Name);
             }
-            copied.Add(name);
+            else if (Directory.Exists(to))
+            {
+                if (p.Matches(SuitePlan.ReadInfo(to))) { published.Add(p.Cell.Name); continue; }
+                Directory.Delete(to, true);
+                log($"removed {to}: it holds a run of another config than the suite's current one (git keeps the old files)");
+            }
         }
-        return copied;
+        return published;
+    }
+
+    static void CopyRun(string from, string to)
+    {
+        Directory.CreateDirectory(to);
+        foreach (var file in Directory.EnumerateFiles(from, "*", SearchOption.AllDirectories))
+        {
+            var info = new FileInfo(file);
+            if (Skipped.Contains(info.Extension.ToLowerInvariant()) || info.Name.StartsWith('.') || info.Name.StartsWith("checkpoint")
+                || info.Length > MaxFileBytes) continue;
+            var target = Path.Combine(to, Path.GetRelativePath(from, file));
+            Directory.CreateDirectory(Path.GetDirectoryName(target)!);
+            AtomicFile.Copy(file, target);
+        }
     }
 }

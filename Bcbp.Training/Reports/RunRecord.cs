@@ -10,9 +10,10 @@ namespace Bcbp.Training.Reports;
 /// <summary>A finished run folder as the report sees it: results.json, and where present the suite's cell info
 /// (<c>suite_cell.json</c>), the counted cost (<c>cost.json</c>) and the largest per-layer workload imbalance among
 /// tiles from the pruning report (<c>prune_report.json</c>), the pruning unit (from <c>config.json</c>) and the speedup of
-/// its own model on our CUDA kernels (<c>sparse_eval.json</c> of <c>bcbp sparse --run</c>).</summary>
+/// its own model on our CUDA kernels (<c>sparse_eval.json</c> of <c>bcbp sparse --run</c>) and the dataset it was
+/// trained on (<c>data.dataset</c> of config.json; a suite's dataset axis only names it).</summary>
 public sealed record RunRecord(string Dir, RunResult Result, CellInfo? Info, ModelCost? Cost, double? WitMax = null, string Unit = "-",
-                               double? MeasuredSpeedup = null);
+                               double? MeasuredSpeedup = null, string? TrainedOn = null);
 
 /// <summary>Finds the finished runs under a folder (one run folder per subfolder).</summary>
 public static class RunCollector
@@ -22,25 +23,29 @@ public static class RunCollector
     {
         if (!Directory.Exists(dir))
             throw new DirectoryNotFoundException($"results folder '{dir}' does not exist; run the suite first (bcbp suite --suite FILE) or pass the folder holding the run folders");
-        var records = new List<RunRecord>();
-        foreach (var runDir in Directory.GetDirectories(dir).Order(StringComparer.Ordinal))
-        {
-            var resultsPath = Path.Combine(runDir, RunResult.FileName);
-            if (!File.Exists(resultsPath)) continue;
-            var infoPath = Path.Combine(runDir, CellInfo.FileName);
-            var costPath = Path.Combine(runDir, ModelCost.FileName);
-            records.Add(new RunRecord(
-                runDir,
-                RunResult.Read(resultsPath),
-                File.Exists(infoPath) ? OutputJson.Read<CellInfo>(infoPath) : null,
-                File.Exists(costPath) ? OutputJson.Read<ModelCost>(costPath) : null,
-                WitMaxOf(Path.Combine(runDir, PruneReportWriter.JsonFile)),
-                PruneUnit.OfRun(runDir),
-                MeasuredSpeedupOf(Path.Combine(runDir, Inference.SparseReport.FileName))));
-        }
+        var records = Directory.GetDirectories(dir).Order(StringComparer.Ordinal)
+            .Where(d => File.Exists(Path.Combine(d, RunResult.FileName))).Select(Read).ToList();
         if (records.Count == 0)
             throw new InvalidDataException($"no finished runs (no */{RunResult.FileName}) under '{dir}'");
         return records;
+    }
+
+    /// <summary>The finished run folder <paramref name="runDir"/> (it must hold results.json).</summary>
+    public static RunRecord Read(string runDir)
+    {
+        var infoPath = Path.Combine(runDir, CellInfo.FileName);
+        var costPath = Path.Combine(runDir, ModelCost.FileName);
+        var configPath = Path.Combine(runDir, "config.json");
+        var config = File.Exists(configPath) ? JsonNode.Parse(File.ReadAllText(configPath)) as JsonObject : null;
+        return new RunRecord(
+            runDir,
+            RunResult.Read(Path.Combine(runDir, RunResult.FileName)),
+            File.Exists(infoPath) ? OutputJson.Read<CellInfo>(infoPath) : null,
+            File.Exists(costPath) ? OutputJson.Read<ModelCost>(costPath) : null,
+            WitMaxOf(Path.Combine(runDir, PruneReportWriter.JsonFile)),
+            PruneUnit.Describe(config?["prune"] as JsonObject),
+            MeasuredSpeedupOf(Path.Combine(runDir, Inference.SparseReport.FileName)),
+            config?["data"]?["dataset"]?.GetValue<string>());
     }
 
     /// <summary>Masked dense time over sparse time from a sparse evaluation that ran our CUDA kernels and passed; null

@@ -16,13 +16,15 @@ public sealed record RunResult
     public double Loss { get; init; }
     /// <summary>Top-1 of the dense model before pruning (null for a dense run).</summary>
     public double? DenseTop1 { get; init; }
+    /// <summary>Test images the accuracies are measured on (null in results of older versions).</summary>
+    public long? TestSamples { get; init; }
     /// <summary>null for a dense run; else prune.method, prune.sparsity (target) and the sparsity reached over the
     /// prunable layers.</summary>
     public string? Method { get; init; }
     public double? TargetSparsity { get; init; }
     public double? AchievedSparsity { get; init; }
     /// <summary>Path of the final model (state dict with weight_mask buffers), relative to the run folder.</summary>
-    public string ModelFile { get; init; } = "model.safetensors";
+    public string ModelFile { get; init; } = TrainingRun.ModelFile;
     public double TrainSeconds { get; init; }
     public string Device { get; init; } = "cpu";
     /// <summary>SHA-256 of the resolved config (provenance).</summary>

@@ -10,6 +10,8 @@ using Bcbp.Training.Fitting;
 using Bcbp.Training.Json;
 using Bcbp.Training.Logging;
 using Bcbp.Training.Pruning;
+using Bcbp.Training.Pruning.Layers;
+using Bcbp.Training.Pruning.Methods;
 
 namespace Bcbp.Training.Runs;
 
@@ -21,6 +23,8 @@ namespace Bcbp.Training.Runs;
 public static class TrainingRun
 {
     public const string CheckpointFile = "checkpoint.bin";
+    /// <summary>The final model (state dict with weight_mask buffers) in the run folder.</summary>
+    public const string ModelFile = "model.safetensors";
 
     /// <summary>Runs <paramref name="config"/>. Everything the run needs (config, device, threads, data files and
     /// shapes, the model on one batch, the pretrained weights, pruning patterns and tiles) is checked before the run
@@ -102,6 +106,9 @@ public static class TrainingRun
         model.to(device);
         if (config.Model.Pretrained is { } pretrained) StateDictIO.Load(model, pretrained);
         CheckForward(model, config, train, device);
+        // prune.tile_rows 0: chosen from the model's prunable layers before the config is hashed and saved, so
+        // config.json, the hash and the folder check all hold the choice.
+        if (config.Prune is { TileRows: 0 } auto) auto.TileRows = TileShape.AutoRows(LayerDiscovery.Discover(model, auto).Select(l => l.M));
         if (config.Prune is { } prune) PruningHook.Check(prune, model);
         return new Inputs(device, train, test, model);
     }
@@ -159,7 +166,7 @@ public static class TrainingRun
             BatchSize = config.Data.BatchSize, EvalBatchSize = config.Data.EvalBatchSize, Augment = config.Data.Augment,
             Seed = config.Seed, Progress = progress, CheckpointPath = checkpoint,
             Scalars = tensorBoard, ScalarEvery = config.Log.TbEvery,
-            OnEpoch = (_, state) => WriteCurves(runDir, config.Name, state.History),
+            OnEpoch = (_, state) => WriteCurves(runDir, CurveTitle(config), state.History),
         };
 
         var state = saved ?? new CheckpointState { Phase = TrainingPhase.Dense, ConfigHash = configHash };
@@ -192,14 +199,15 @@ public static class TrainingRun
         }
 
         var final = last ?? Evaluator.Evaluate(model, test, config.Data.EvalBatchSize);
-        StateDictIO.Save(model, Path.Combine(runDir, "model.safetensors"));
+        StateDictIO.Save(model, Path.Combine(runDir, ModelFile));
         StateDictIO.Save(model, Path.Combine(runDir, "model.pt"));
-        WriteCurves(runDir, config.Name, state.History);
+        WriteCurves(runDir, CurveTitle(config), state.History);
         var run = new RunResult
         {
             Name = config.Name, RunDir = runDir, Top1 = final.Top1, Top5 = final.Top5, Loss = final.Loss, DenseTop1 = denseTop1,
+            TestSamples = test.Count,
             Method = config.Prune?.Method, TargetSparsity = config.Prune?.Sparsity, AchievedSparsity = hook?.AchievedSparsity,
-            ModelFile = "model.safetensors", TrainSeconds = state.History.Sum(m => m.Seconds), Device = device.ToString(),
+            ModelFile = ModelFile, TrainSeconds = state.History.Sum(m => m.Seconds), Device = device.ToString(),
             ConfigHash = configHash, Commit = Provenance.Commit(), Machine = Provenance.Machine(device.ToString()),
             FinishedUtc = DateTime.UtcNow,
         };
@@ -209,9 +217,12 @@ public static class TrainingRun
         return run;
     }
 
-    static void WriteCurves(string runDir, string name, IReadOnlyList<EpochMetrics> history)
+    /// <summary>"NAME: ARCH on DATASET" (the data.dataset actually trained on).</summary>
+    static string CurveTitle(ExperimentConfig config) => $"{config.Name}: {config.Model.Arch} on {config.Data.Dataset}";
+
+    static void WriteCurves(string runDir, string title, IReadOnlyList<EpochMetrics> history)
     {
         MetricsWriter.Write(runDir, history);
-        LearningCurvePlot.Save(Path.Combine(runDir, "learning_curves.png"), history, name);
+        LearningCurvePlot.Save(Path.Combine(runDir, "learning_curves.png"), history, title);
     }
 }

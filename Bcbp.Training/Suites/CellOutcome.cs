@@ -15,6 +15,6 @@ public enum CellStatus
     Blocked,
 }
 
-/// <summary>One cell's status and result after a suite run; <c>Stale</c>: it had finished under another config and
-/// was rerun.</summary>
-public sealed record CellOutcome(SuiteCell Cell, CellStatus Status, RunResult? Result, string? Error, bool Stale = false);
+/// <summary>One cell's status and result after a suite run; <paramref name="Rerun"/>: it ran again because its folder
+/// held a run of another config.</summary>
+public sealed record CellOutcome(SuiteCell Cell, CellStatus Status, RunResult? Result, string? Error, bool Rerun = false);

@@ -8,13 +8,15 @@ namespace Bcbp.Training.Suites;
 public sealed record SuiteCell
 {
     /// <summary>Run name and folder name: <c>{model}_{dataset}_dense</c> or <c>{model}_{dataset}_{method}_s{percent}</c>
-    /// (plus <c>_t{tile_rows}</c> when the suite crosses tile sizes).</summary>
+    /// (plus <c>_t{tile_rows}</c> when the suite crosses tile sizes, <c>_seed{N}</c> when it crosses seeds).</summary>
     public required string Name { get; init; }
     public required string Model { get; init; }
     public required string Dataset { get; init; }
     public string? Method { get; init; }
     public double? Sparsity { get; init; }
     public int? TileRows { get; init; }
+    /// <summary>The config's <c>seed</c> when the suite has a seeds axis (null: the config's own).</summary>
+    public int? Seed { get; init; }
     /// <summary>Name of the dense cell this cell fine-tunes from (null for a dense cell).</summary>
     public string? DenseCell { get; init; }
     public required JsonObject Config { get; init; }

@@ -4,7 +4,7 @@ namespace Bcbp.Training.Suites;
 
 /// <summary>
 /// An experiment suite (<c>experiments/*.json|yaml</c>): a base experiment config and a grid of models x datasets x
-/// methods x sparsities (x tile sizes). Each model x dataset pair trains one dense model; every pruning cell of the
+/// methods x sparsities (x tile sizes) (x seeds). Each model x dataset pair trains one dense model; every pruning cell of the
 /// pair starts from it. Config layers, applied in this order to form a cell's experiment config:
 /// <c>base</c>, the model's and dataset's <c>config</c>, <c>dense</c> or <c>finetune</c>, <c>method_overrides[method]</c>,
 /// then the cell's own keys (name, output_dir, prune.method/sparsity/tile_rows, model.pretrained, train.epochs = 0).
@@ -29,6 +29,8 @@ public sealed record SuiteDefinition
     public required string ResultsDir { get; init; }
     /// <summary>Kernel benchmark JSON files (from <c>bcbp bench</c>) whose speedups the report shows.</summary>
     public IReadOnlyList<string> Bench { get; init; } = Array.Empty<string>();
+    /// <summary>What to run after this suite, printed at the end of <c>bcbp suite</c> (key <c>next</c>).</summary>
+    public string Next { get; init; } = "";
 }
 
 /// <summary>The <c>grid</c> section: the axes a suite crosses.</summary>
@@ -42,6 +44,9 @@ public sealed record SuiteGrid
     public required IReadOnlyList<double> Sparsities { get; init; }
     /// <summary>prune.tile_rows values; empty: whatever the config layers give (one value, not named in cells).</summary>
     public IReadOnlyList<int> TileRows { get; init; } = Array.Empty<int>();
+    /// <summary>Config <c>seed</c> values: every cell (dense ones too) once per seed, so the report can show mean ±
+    /// std; empty: the config's seed, once.</summary>
+    public IReadOnlyList<int> Seeds { get; init; } = Array.Empty<int>();
 }
 
 /// <summary>One value of the models or datasets axis: a short name (used in cell names) and the config keys it

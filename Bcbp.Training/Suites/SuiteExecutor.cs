@@ -1,19 +1,21 @@
 using Bcbp.Models.IO;
-using System.Text.Json.Nodes;
 using Bcbp.Training.Json;
 using Bcbp.Training.Runs;
 
 namespace Bcbp.Training.Suites;
 
 /// <summary>
-/// Runs what is missing of a suite, in grid order (each dense cell before the cells that start from it): a cell
-/// with results.json is skipped (rerun from the start when its config changed since), one with a checkpoint is
-/// resumed, others start. Each pruning cell gets
-/// <c>model.pretrained</c> = its dense cell's final model. One failing cell does not stop the others; the cells
-/// that need its model are reported as blocked.
+/// Runs what is missing of a suite, in grid order (each dense cell before the cells that start from it), as
+/// <see cref="SuitePlan"/> planned it: a cell finished with its current config is skipped, a stopped one resumed; a
+/// cell whose folder holds a run of another config (stale) is moved to <c>_superseded/</c> and run again, so a
+/// suite never reports it beside cells of the new config and loses nothing. Each pruning cell starts from its dense
+/// cell's final model. One failing cell does not stop the others; the cells that need its model are blocked.
 /// </summary>
 public sealed class SuiteExecutor
 {
+    /// <summary>Folder under the suite's output folder where stale runs are moved before their cell reruns.</summary>
+    public const string SupersededDir = "_superseded";
+
     readonly SuiteDefinition _suite;
     readonly ICellExecutor _executor;
     readonly Action<string> _log;
@@ -25,67 +27,60 @@ public sealed class SuiteExecutor
         _log = log;
     }
 
-    /// <summary>Folder of <paramref name="cell"/>'s run.</summary>
-    public string RunDirOf(SuiteCell cell) => Path.Combine(_suite.OutputDir, cell.Name);
-
     /// <summary>Where the composed config of <paramref name="cell"/> is written (users can rerun it by hand).</summary>
     public string ConfigPathOf(SuiteCell cell) => Path.Combine(_suite.OutputDir, "_configs", cell.Name + ".json");
 
-    /// <summary>Runs <paramref name="cells"/> (dense cells must come before their pruning cells, as
+    /// <summary>Plans and runs <paramref name="cells"/> (dense cells before their pruning cells, as
     /// <see cref="GridExpander"/> orders them).</summary>
     public IReadOnlyList<CellOutcome> Run(IReadOnlyList<SuiteCell> cells, IReadOnlyList<string> overrides)
+        => Run(SuitePlan.Of(_suite, cells, overrides));
+
+    public IReadOnlyList<CellOutcome> Run(IReadOnlyList<PlannedCell> plan)
     {
         var outcomes = new Dictionary<string, CellOutcome>();
-        for (int i = 0; i < cells.Count; i++)
+        for (int i = 0; i < plan.Count; i++)
         {
-            var cell = cells[i];
-            var outcome = RunCell(cell, overrides, outcomes);
+            var cell = plan[i].Cell;
+            var outcome = RunCell(plan[i], outcomes);
             outcomes[cell.Name] = outcome;
             string what = outcome.Status switch
             {
-                CellStatus.Ran => $"finished: top-1 {outcome.Result!.Top1:F2}%" + (outcome.Result.AchievedSparsity is { } s ? $", sparsity {s:P1}" : "") + $", {outcome.Result.TrainSeconds:F0} s",
+                CellStatus.Ran => $"finished: top-1 {outcome.Result!.Top1:F2}%" + (outcome.Result.AchievedSparsity is { } s ? $", sparsity {s * 100:F1}%" : "") + $", {outcome.Result.TrainSeconds:F0} s",
                 CellStatus.Skipped => $"already finished (top-1 {outcome.Result!.Top1:F2}%)",
                 CellStatus.Failed => $"FAILED: {outcome.Error}",
                 _ => $"blocked: {outcome.Error}",
             };
-            _log($"[{i + 1}/{cells.Count}] {cell.Name}: {what}");
+            _log($"[{i + 1}/{plan.Count}] {cell.Name}: {what}");
         }
-        return cells.Select(c => outcomes[c.Name]).ToList();
+        return plan.Select(p => outcomes[p.Cell.Name]).ToList();
     }
 
-    CellOutcome RunCell(SuiteCell cell, IReadOnlyList<string> overrides, IReadOnlyDictionary<string, CellOutcome> done)
+    CellOutcome RunCell(PlannedCell planned, IReadOnlyDictionary<string, CellOutcome> done)
     {
-        var runDir = RunDirOf(cell);
-        var config = (JsonObject)cell.Config.DeepClone();
-        if (!cell.IsDense)
-        {
-            var dense = done.GetValueOrDefault(cell.DenseCell!);
-            if (dense?.Result is null)
-                return new CellOutcome(cell, CellStatus.Blocked, null, $"dense cell '{cell.DenseCell}' has no result");
-            var denseDir = Path.Combine(_suite.OutputDir, cell.DenseCell!);
-            JsonTree.Set(config, "model.pretrained", Path.Combine(denseDir, dense.Result.ModelFile));
-        }
-        overrides = cell.OverridesFor(overrides);
-        var stamp = Stamp(config, overrides);
+        var cell = planned.Cell;
+        if (!cell.IsDense && done.GetValueOrDefault(cell.DenseCell!)?.Result is null)
+            return new CellOutcome(cell, CellStatus.Blocked, null, $"dense cell '{cell.DenseCell}' has no result");
+        if (planned.IsCurrent)
+            return new CellOutcome(cell, CellStatus.Skipped, RunResult.Read(Path.Combine(planned.RunDir, RunResult.FileName)), null);
 
-        var state = RunFolder.StateOf(runDir);
-        bool stale = false;
-        if (state == RunState.Finished)
+        var folder = planned.Folder;
+        if (planned.Stale)
         {
-            var infoPath = Path.Combine(runDir, CellInfo.FileName);
-            stale = File.Exists(infoPath) && OutputJson.Read<CellInfo>(infoPath).ConfigStamp != stamp;
-            if (!stale) return new CellOutcome(cell, CellStatus.Skipped, RunResult.Read(Path.Combine(runDir, RunResult.FileName)), null);
-            state = RunState.Missing; // the suite's own cell, changed since it finished: rerun it from the start
+            var moved = Supersede(planned.RunDir);
+            _log($"{cell.Name}: STALE: its folder holds a run of another config (moved to {moved}); running it again");
+            folder = RunState.Missing;
         }
-
         var configPath = ConfigPathOf(cell);
-        AtomicFile.WriteAllText(configPath, JsonFile.Format(config));
-        _log($"{cell.Name}: {(state == RunState.Partial ? "resuming" : stale ? "rerunning (its config changed since it finished)" : "starting")} ({configPath})");
+        AtomicFile.WriteAllText(configPath, JsonFile.Format(planned.Config));
+        Directory.CreateDirectory(planned.RunDir);
+        OutputJson.Write(Path.Combine(planned.RunDir, CellInfo.FileName), InfoOf(planned));
+        _log($"{cell.Name}: {(folder == RunState.Partial ? "resuming" : "starting")} ({configPath})");
         try
         {
-            var result = _executor.Run(cell, configPath, overrides, resume: state == RunState.Partial);
-            OutputJson.Write(Path.Combine(runDir, CellInfo.FileName), InfoOf(cell, stamp));
-            return new CellOutcome(cell, CellStatus.Ran, result, null, stale);
+            var result = _executor.Run(cell, configPath, planned.Overrides, resume: folder == RunState.Partial);
+            // Again at the end: a fresh start of the run clears the folder's files (RunFolder.ClearForFreshStart).
+            OutputJson.Write(Path.Combine(planned.RunDir, CellInfo.FileName), InfoOf(planned));
+            return new CellOutcome(cell, CellStatus.Ran, result, null, planned.Stale);
         }
         catch (Exception e) when (e is not OutOfMemoryException)
         {
@@ -93,13 +88,21 @@ public sealed class SuiteExecutor
         }
     }
 
-    CellInfo InfoOf(SuiteCell cell, string stamp) => new()
+    /// <summary>Moves a stale run folder to <c>_superseded/NAME.N</c> (the first free N); returns the new path.</summary>
+    string Supersede(string runDir)
     {
-        Suite = _suite.Name, Cell = cell.Name, Model = cell.Model, Dataset = cell.Dataset, Method = cell.Method,
-        Sparsity = cell.Sparsity, TileRows = cell.TileRows, DenseCell = cell.DenseCell, ConfigStamp = stamp,
-    };
+        var root = Path.Combine(_suite.OutputDir, SupersededDir);
+        Directory.CreateDirectory(root);
+        string target;
+        for (int n = 1; Directory.Exists(target = Path.Combine(root, $"{Path.GetFileName(runDir)}.{n}")); n++) { }
+        Directory.Move(runDir, target);
+        return target;
+    }
 
-    /// <summary>Hash of a cell's composed config and the overrides applied to it.</summary>
-    public static string Stamp(JsonObject config, IReadOnlyList<string> overrides)
-        => JsonTree.Hash(new JsonObject { ["config"] = config.DeepClone(), ["overrides"] = new JsonArray(overrides.Select(o => (JsonNode?)o).ToArray()) });
+    CellInfo InfoOf(PlannedCell p) => new()
+    {
+        Suite = _suite.Name, Cell = p.Cell.Name, Model = p.Cell.Model, Dataset = p.Cell.Dataset, Method = p.Cell.Method,
+        Sparsity = p.Cell.Sparsity, TileRows = p.Cell.TileRows, Seed = p.Cell.Seed, DenseCell = p.Cell.DenseCell,
+        ConfigStamp = p.Stamp, DenseStamp = p.DenseStamp,
+    };
 }

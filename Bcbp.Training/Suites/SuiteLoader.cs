@@ -8,8 +8,8 @@ namespace Bcbp.Training.Suites;
 public static class SuiteLoader
 {
     static readonly string[] Keys =
-        { "name", "description", "base", "dense", "finetune", "grid", "method_overrides", "output_dir", "results_dir", "bench" };
-    static readonly string[] GridKeys = { "models", "datasets", "methods", "sparsities", "tile_rows" };
+        { "name", "description", "base", "dense", "finetune", "grid", "method_overrides", "output_dir", "results_dir", "bench", "next" };
+    static readonly string[] GridKeys = { "models", "datasets", "methods", "sparsities", "tile_rows", "seeds" };
 
     /// <summary>Loads <paramref name="path"/>. A string <c>base</c> is a config file path, resolved against the working
     /// directory and then the suite's folder.</summary>
@@ -42,6 +42,7 @@ public static class SuiteLoader
         var methods = ReadList(grid, "grid.", "methods", errors, n => n.GetValue<string>(), "a method name");
         var sparsities = ReadList(grid, "grid.", "sparsities", errors, n => n.GetValue<double>(), "a number");
         var tileRows = grid?["tile_rows"] is null ? new List<int>() : ReadList(grid, "grid.", "tile_rows", errors, n => n.GetValue<int>(), "an integer");
+        var seeds = grid?["seeds"] is null ? new List<int>() : ReadList(grid, "grid.", "seeds", errors, n => n.GetValue<int>(), "an integer");
         for (int i = 0; i < sparsities.Count; i++)
             if (sparsities[i] is < 0 or >= 1) errors.Add($"grid.sparsities[{i}]: {sparsities[i]} is outside [0, 1)");
         for (int i = 0; i < tileRows.Count; i++)
@@ -52,6 +53,7 @@ public static class SuiteLoader
         Duplicates(datasets.Select(d => d.Name), "grid.datasets", errors);
         Duplicates(methods, "grid.methods", errors);
         Duplicates(sparsities.Select(s => s.ToString("R")), "grid.sparsities", errors);
+        Duplicates(seeds.Select(s => s.ToString()), "grid.seeds", errors);
 
         var overrides = new Dictionary<string, JsonObject>();
         if (root["method_overrides"] is JsonObject mo)
@@ -67,6 +69,7 @@ public static class SuiteLoader
         var dense = ReadObjectOrEmpty(root, "dense", errors);
         var finetune = ReadObjectOrEmpty(root, "finetune", errors);
 
+        var next = ReadString(root, "next", errors) ?? "";
         if (errors.Count > 0)
             throw new InvalidDataException($"{source} has {errors.Count} problem(s):\n  " + string.Join("\n  ", errors));
         return new SuiteDefinition
@@ -76,11 +79,12 @@ public static class SuiteLoader
             Base = baseConfig!,
             Dense = dense,
             Finetune = finetune,
-            Grid = new SuiteGrid { Models = models, Datasets = datasets, Methods = methods, Sparsities = sparsities, TileRows = tileRows },
+            Grid = new SuiteGrid { Models = models, Datasets = datasets, Methods = methods, Sparsities = sparsities, TileRows = tileRows, Seeds = seeds },
             MethodOverrides = overrides,
             OutputDir = ReadString(root, "output_dir", errors) ?? Path.Combine("runs", name),
             ResultsDir = ReadString(root, "results_dir", errors) ?? Path.Combine("experiments", "results", name),
             Bench = bench,
+            Next = next,
         };
     }
 

@@ -54,7 +54,7 @@ public class CliTests
     public void DefaultsAreShownInHelp()
     {
         var help = Run("bench", "--help").Out;
-        Assert.That(help, Does.Contain("[default: 1,32,256]").And.Contain("[default: 20]").And.Contain("[default: experiments/results/bench]"));
+        Assert.That(help, Does.Contain("[default: 1,32,256]").And.Contain("[default: 20]").And.Contain("[default: runs/bench]"));
         Assert.That(Run("shrink", "--help").Out, Does.Contain("[default: 64]"));
     }
 

@@ -161,7 +161,7 @@ public class ConfigLoaderTests
         { "device": "gpu", "model": { "arch": "resnet21", "in_channels": 1 },
           "data": { "batch_size": 0, "dataset": "fashion_mnist" },
           "train": { "epochs": -1, "lr": 0, "momentum": 1.0, "optimizer": "sdg" },
-          "prune": { "sparsity": 1.0, "tile_rows": 0, "method": "magic",
+          "prune": { "sparsity": 1.0, "tile_rows": -1, "method": "magic",
                      "schedule": { "start_epoch": 5, "end_epoch": 2, "frequency": 0 } } }
         """))!;
         var expected = new[]
@@ -174,7 +174,7 @@ public class ConfigLoaderTests
             "train.momentum: must be in [0, 1), got 1",
             "train.optimizer: unknown value 'sdg'; expected one of sgd, adam, adamw (did you mean 'sgd'?)",
             "prune.sparsity: must be in [0, 1), got 1",
-            "prune.tile_rows: must be >= 1, got 0",
+            "prune.tile_rows: must be >= 0, got -1",
             "prune.method: unknown value 'magic'",
             "prune.schedule.end_epoch: must be >= prune.schedule.start_epoch (5), got 2",
             "prune.schedule.frequency: must be >= 1, got 0",

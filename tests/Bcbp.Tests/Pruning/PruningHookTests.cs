@@ -175,4 +175,35 @@ public class PruningHookTests
         for (int i = 0; i < hook.Layers.Count; i++)
             Assert.That(hook2.Layers[i].Mask.eq(hook.Layers[i].Mask).all().item<bool>(), Is.True);
     }
+
+    sealed class Collect : Serilog.Core.ILogEventSink
+    {
+        public readonly List<string> Lines = new();
+        public void Emit(Serilog.Events.LogEvent e) => Lines.Add($"{e.Level}: {e.RenderMessage()}");
+    }
+
+    [Test]
+    public void UnsetTileRowsGiveEveryLayerSeveralTilesAndASingleTileLayerIsWarnedAbout()
+    {
+        var sink = new Collect();
+        var log = new Serilog.LoggerConfiguration().WriteTo.Sink(sink).CreateLogger();
+        var auto = Config("bcbp", 0.5, "one_shot");
+        auto.TileRows = 0;
+        PruningHook.Create(auto, new TinyNet(5), 10, log);
+        Assert.That(auto.TileRows, Is.EqualTo(16), "conv2/conv3 have 32 rows, hidden 64: 16 rows = at least two tiles each");
+        Assert.That(sink.Lines.Where(l => l.StartsWith("Warning")), Is.Empty);
+
+        var tall = Config("bcbp", 0.5, "one_shot");
+        tall.TileRows = 32;
+        PruningHook.Create(tall, new TinyNet(5), 10, log);
+        Assert.That(sink.Lines, Has.One.StartsWith("Warning").And.Contains("2 of 3 pruned layers are a single 32-row tile").And.Contains("conv2, conv3"));
+    }
+
+    [TestCase(new long[] { 16, 32, 64 }, 8)]        // ResNet-20 (CIFAR)
+    [TestCase(new long[] { 64, 128, 256, 512, 2048 }, 32)] // ResNet-50
+    [TestCase(new long[] { 48 }, 16)]
+    [TestCase(new long[] { 1024 }, 64)]
+    [TestCase(new long[] { 10 }, 2)]
+    public void AutoTileRowsDivideEveryLayerIntoAtLeastTwoTiles(long[] rows, int expected)
+        => Assert.That(Bcbp.Training.Pruning.Methods.TileShape.AutoRows(rows), Is.EqualTo(expected));
 }

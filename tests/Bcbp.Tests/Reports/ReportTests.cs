@@ -35,11 +35,12 @@ public class ReportTests
     {
         var md = ReportMarkdown.Render(Build());
         Assert.That(md, Does.Contain("## resnet20 on fmnist (dense top-1 91.00%)"));
-        Assert.That(md, Does.Contain("| Method | Unit | Target sparsity | Achieved sparsity | Top-1 (%) | Δ top-1 | FLOPs kept | Params kept | WIT (max) | Speedup |"));
-        Assert.That(md, Does.Contain("| dense | - | - | - | 91.00 | - | 1.0 K (100.0%) |"));
-        Assert.That(md, Does.Contain("| bcbp | 16x1 | 75.0% | 75.0% | 89.25 | -1.75 | 250 (25.0%) | 25 (25.0%) | 1.000 | - |"));
-        Assert.That(md, Does.Contain("| filter | row | 50.0% | 50.0% | 88.00 | -3.00 | 500 (50.0%) | 50 (50.0%) | 2.500 | - |"));
-        Assert.That(md, Does.Contain("| resnet20_fmnist_filter_s50 | abcdef123456 | testbox | cpu | 2026-11-23 10:00 | f00d26 | 2.0 min |"));
+        Assert.That(md, Does.Contain("| Method | Unit | Target sparsity | Achieved sparsity | Top-1 (%) | Δ top-1 | vs best | FLOPs kept | Params kept | WIT (max) | Speedup |"));
+        Assert.That(md, Does.Contain("| dense | - | - | - | 91.00 | - | - | 1.0 K (100.0%) |"));
+        Assert.That(md, Does.Contain("| bcbp | 16x1 | 75.0% | 75.0% | 89.25 | -1.75 | - | 250 (25.0%) | 25 (25.0%) | 1.000 | - |"));
+        Assert.That(md, Does.Contain("| bcbp | 16x1 | 50.0% | 50.0% | 90.50 | -0.50 | best |"));
+        Assert.That(md, Does.Contain("| filter | row | 50.0% | 50.0% | 88.00 | -3.00 | -2.50 | 500 (50.0%) | 50 (50.0%) | 2.500 | - |"));
+        Assert.That(md, Does.Contain("| resnet20_fmnist_filter_s50 | - | 88.00 | abcdef123456 | testbox | cpu | 2026-11-23 10:00 | f00d26 | x | 2.0 min |"));
     }
 
     [TestCase("cuda", true, 2.0)]
@@ -87,7 +88,9 @@ public class ReportTests
         var out_ = Path.Combine(_dir, "report");
         var files = ReportWriter.Write(Build(), out_);
 
-        Assert.That(files.Select(Path.GetFileName), Is.EquivalentTo(new[] { "report.md", "report.csv", "report.json", "accuracy_vs_sparsity_resnet20_fmnist.png" }));
+        Assert.That(files.Select(Path.GetFileName), Is.EquivalentTo(new[] { "report.md", "report.csv", "report.json",
+            "accuracy_vs_sparsity_resnet20_fmnist.png", "accuracy_vs_sparsity_resnet20_fmnist.svg" }));
+        Assert.That(File.ReadAllText(Path.Combine(out_, "accuracy_vs_sparsity_resnet20_fmnist.svg")), Does.StartWith("<?xml").And.Contains("<svg"));
         var json = JsonNode.Parse(File.ReadAllText(Path.Combine(out_, "report.json")))!;
         Assert.That(json["title"]!.GetValue<string>(), Is.EqualTo("Suite tiny"));
         Assert.That(json["rows"]!.AsArray().Count, Is.EqualTo(4));
@@ -115,7 +118,57 @@ public class ReportTests
                     "layers: geometric mean; a whole-model entry wins; another model's entry does not match");
         Assert.That(ReportMarkdown.Render(report), Does.Contain("| 4.00x |"));
         var files = ReportPlots.Write(report, Path.Combine(_dir, "plots"));
-        Assert.That(files.Select(Path.GetFileName), Does.Contain("speedup_vs_sparsity.png"));
+        Assert.That(files.Select(Path.GetFileName), Does.Contain("speedup_vs_sparsity.png").And.Contain("speedup_vs_sparsity.svg"));
+    }
+
+    [Test]
+    public void APruningRunFromAnotherDenseModelIsRefusedNamingIt()
+    {
+        // A cell fine-tuned from an 11% dense model left beside a dense run of 91%: the report must not show "+78 points".
+        SuiteFixtures.WriteRun(_dir, "resnet20_fmnist_bcbp_s90", "resnet20", "fmnist", "bcbp", 0.9, 89.0, denseTop1: 11.0);
+        var e = Assert.Throws<InvalidDataException>(() => Build());
+        Assert.That(e!.Message, Does.Contain("mix dense baselines").And.Contain("resnet20_fmnist_bcbp_s90").And.Contain("11.00%"));
+
+        SuiteFixtures.WriteRun(_dir, "resnet20_fmnist_bcbp_s90", "resnet20", "fmnist", "bcbp", 0.9, 89.0, denseTop1: 91.0,
+                               denseCell: "resnet20_fmnist_dense", denseStamp: "another-dense-config");
+        Assert.That(Assert.Throws<InvalidDataException>(() => Build())!.Message, Does.Contain("another config of resnet20_fmnist_dense"));
+
+        SuiteFixtures.WriteRun(_dir, "resnet20_fmnist_bcbp_s90", "resnet20", "fmnist", "bcbp", 0.9, 89.0, denseTop1: 91.0,
+                               denseCell: "resnet20_fmnist_dense", denseStamp: "x");
+        Assert.That(Build().Rows.Single(r => r.Cell == "resnet20_fmnist_bcbp_s90").Top1Delta, Is.EqualTo(-2.0).Within(1e-9));
+    }
+
+    [Test]
+    public void SeedsAreSummarizedAsMeanAndStdAndSmallDifferencesMarkedAsNoise()
+    {
+        var dir = SuiteFixtures.TempDir();
+        try
+        {
+            foreach (var (seed, dense, bcbp, block, filter) in new[] { (0, 91.0, 90.0, 89.9, 86.0), (1, 91.2, 90.4, 90.1, 86.4), (2, 90.8, 89.6, 89.7, 85.6) })
+            {
+                string d = $"resnet20_fmnist_dense_seed{seed}";
+                SuiteFixtures.WriteRun(dir, d, "resnet20", "fmnist", null, null, dense, seed: seed, testSamples: 10000);
+                foreach (var (method, top1) in new[] { ("bcbp", bcbp), ("block", block), ("filter", filter) })
+                    SuiteFixtures.WriteRun(dir, $"resnet20_fmnist_{method}_s50_seed{seed}", "resnet20", "fmnist", method, 0.5, top1,
+                                           seed: seed, denseCell: d, denseTop1: dense, testSamples: 10000);
+            }
+            var report = SuiteReport.Build("seeds", dir, RunCollector.Collect(dir), SpeedupTable.Empty, new[] { "bcbp", "block", "filter" });
+
+            Assert.That(report.Rows.Count, Is.EqualTo(12));
+            var s = report.Summaries.ToDictionary(x => x.Method);
+            Assert.That((s["bcbp"].Runs, s["bcbp"].Top1, s["bcbp"].Top1Std!.Value), Is.EqualTo((3, 90.0, 0.4)).Using<(int, double, double)>(
+                (a, b) => a.Item1 == b.Item1 && Math.Abs(a.Item2 - b.Item2) < 1e-9 && Math.Abs(a.Item3 - b.Item3) < 1e-9));
+            Assert.That(s["bcbp"].Top1Delta, Is.EqualTo(-1.0).Within(1e-9), "each run's drop is from its own seed's dense model");
+            Assert.That((s["bcbp"].VsBest, s["bcbp"].VsBestWithinNoise), Is.EqualTo(((double?)0.0, (bool?)null)), "bcbp is the best at 50%");
+            Assert.That(s["block"].VsBestWithinNoise, Is.True, "0.1 point apart with a spread of 0.2-0.4: noise");
+            Assert.That(s["filter"].VsBestWithinNoise, Is.False, "4 points apart: not noise");
+            var md = ReportMarkdown.Render(report);
+            Assert.That(md, Does.Contain("| bcbp | 16x1 | 50.0% | 50.0% | 90.00 ± 0.40 (n=3) | -1.00 | best |"));
+            Assert.That(md, Does.Contain("| block | 4x4 | 50.0% | 50.0% | 89.90 ± 0.20 (n=3) |"));
+            Assert.That(md, Does.Contain("| -0.10 ≈ |"));
+            Assert.That(md, Does.Contain("| resnet20_fmnist_bcbp_s50_seed2 | 2 | 89.60 |"));
+        }
+        finally { Directory.Delete(dir, true); }
     }
 
     [Test]
@@ -125,5 +178,26 @@ public class ReportTests
         Directory.CreateDirectory(empty);
         Assert.That(() => RunCollector.Collect(empty), Throws.TypeOf<InvalidDataException>().With.Message.Contains("no finished runs"));
         Assert.That(() => RunCollector.Collect(Path.Combine(_dir, "nope")), Throws.TypeOf<DirectoryNotFoundException>());
+    }
+
+    [Test]
+    public void PlotTextIsDrawnWithTheShippedFont()
+    {
+        Bcbp.Training.Plots.PlotTheme.UseShippedFont();
+        Assert.That(ScottPlot.Fonts.Default, Is.EqualTo(Bcbp.Training.Plots.PlotTheme.FontName));
+        Assert.That(File.Exists(Path.Combine(Bcbp.Training.Plots.PlotTheme.FontDir, "DejaVuSans.ttf")), "the build copies the font");
+        // A title of glyphs and one of spaces take the same room: only drawn glyphs change pixels.
+        byte[] Render(string title)
+        {
+            var plot = Bcbp.Training.Plots.PlotTheme.NewPlot();
+            plot.Add.Scatter(new double[] { 1, 2 }, new double[] { 1, 2 });
+            plot.Title(title);
+            plot.Axes.SetLimits(0, 3, 0, 3);
+            return plot.GetImage(300, 200).GetImageBytes();
+        }
+        Assert.That(Render("Wg"), Is.Not.EqualTo(Render("  ")), "same layout, only the glyphs differ");
+        Assert.That(Bcbp.Training.Plots.PlotTheme.ColorOf("bcbp"), Is.EqualTo(Bcbp.Training.Plots.PlotTheme.ColorOf("bcbp")));
+        Assert.That(new[] { "bcbp", "block", "filter", "unstructured", "nm", "dense" }.Select(m => Bcbp.Training.Plots.PlotTheme.ColorOf(m).ToHex()).Distinct().Count(),
+                    Is.EqualTo(6), "one colour per method");
     }
 }

@@ -97,6 +97,19 @@ public class TrainingRunTests
         }
         var history = Checkpoint.ReadState(Path.Combine(run, TrainingRun.CheckpointFile)).History;
         Assert.That(history.Select(m => ConfigNames.Of(m.Phase)), Is.EqualTo(new[] { "dense", "finetune", "finetune" }));
+        // The ramp is visible: per epoch and per mask update in metrics.json, per epoch in metrics.csv.
+        Assert.That(history[0].Sparsity, Is.Null);
+        Assert.That(history[1].MaskUpdates, Is.Not.Empty);
+        Assert.That(history[1].MaskUpdates!.Select(u => u.Sparsity), Is.Ordered.And.All.InRange(0.0, 0.5 + 0.01));
+        Assert.That(history[2].Sparsity!.Value, Is.EqualTo(result.AchievedSparsity!.Value).Within(1e-9));
+        var csv = File.ReadAllLines(Path.Combine(run, "metrics.csv"));
+        Assert.That(csv[0], Does.EndWith(",sparsity,mask_updates"));
+        Assert.That(csv[3].Split(',')[^2], Is.EqualTo(history[2].Sparsity!.Value.ToString("G9", System.Globalization.CultureInfo.InvariantCulture)));
+        Assert.That(File.ReadAllText(Path.Combine(run, "metrics.json")), Does.Contain("\"mask_updates\""));
+        Assert.That(File.Exists(Path.Combine(run, "learning_curves.svg")));
+        // tile_rows was left unset: config.json holds the value chosen for the model.
+        var saved = System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(Path.Combine(run, "config.json")))!;
+        Assert.That(saved["prune"]!["tile_rows"]!.GetValue<int>(), Is.GreaterThan(0));
     }
 
     /// <summary>Kills the run at the first step of the given (phase-relative) epoch.</summary>

@@ -11,6 +11,7 @@ public class ShippedSuiteTests
 {
     static string Repo(string relative) => Path.Combine(RepoPaths.Root, relative);
 
+    [TestCase("experiments/quick.json", 7, new[] { "bcbp", "block", "filter" }, new[] { 0.5, 0.75 })]
     [TestCase("experiments/fashion_mnist.json", 7, new[] { "bcbp", "filter", "block" }, new[] { 0.5, 0.75 })]
     [TestCase("experiments/paper_cifar10.json", 32, new[] { "bcbp", "block", "filter" }, new[] { 0.5, 0.6, 0.7, 0.8, 0.9 })]
     [TestCase("experiments/paper_imagenet.json", 7, new[] { "bcbp", "block", "filter" }, new[] { 0.5, 0.7 })]
@@ -34,6 +35,20 @@ public class ShippedSuiteTests
                 Assert.That(loaded.Prune.Exclude, Is.EqualTo(new[] { "conv1", "fc" }).Or.EqualTo(new[] { "features.0", "classifier.6" }),
                             "first conv and classifier named explicitly (the paper keeps them dense)");
             }
+        }
+    }
+
+    [Test]
+    public void TheMainJobSuiteShowsBalanceAndWritesOnlyUnderRuns()
+    {
+        var suite = SuiteLoader.Load(Repo("experiments/quick.json"));
+        Assert.That(suite.OutputDir, Does.StartWith("runs/"));
+        Assert.That(suite.Next, Does.Contain("experiments/fashion_mnist.json").And.Contain("cuda"));
+        foreach (var cell in GridExpander.Expand(suite).Where(c => !c.IsDense))
+        {
+            var prune = CellConfigs.Bind(cell, Array.Empty<string>()).Prune!;
+            // ResNet-20's smallest prunable layers have 16 rows: 8-row tiles make two tiles, so WIT measures balance.
+            Assert.That(16 / prune.TileRows, Is.GreaterThanOrEqualTo(2), cell.Name);
         }
     }
 

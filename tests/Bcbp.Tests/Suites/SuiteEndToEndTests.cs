@@ -47,7 +47,10 @@ public class SuiteEndToEndTests
                     Assert.That(scalars.Where(p => p.Tag == "sparsity/overall").Last().Value, Is.EqualTo(0.5).Within(0.02), cell.Name);
             }
 
-            var report = SuiteReporting.PublishAndReport(suitePath, Array.Empty<string>(), _ => { });
+            var (report, reportDir) = SuiteReporting.ReportSuite(suitePath, suite, Array.Empty<string>(), publish: false, Array.Empty<string>(), _ => { });
+            Assert.That(reportDir, Is.EqualTo(Path.Combine(suite.OutputDir, "report")));
+            Assert.That(Directory.Exists(Path.Combine(dir, "results")), Is.False, "only --publish writes the results folder");
+            report = SuiteReporting.ReportSuite(suitePath, suite, Array.Empty<string>(), publish: true, Array.Empty<string>(), _ => { }).Report;
             Assert.That(report.Rows.Select(r => r.Method), Is.EqualTo(new[] { "dense", "bcbp", "filter" }));
             var dense = report.Rows[0];
             Assert.That(dense.KeptMacs, Is.EqualTo(dense.Macs).And.GreaterThan(0));
@@ -74,11 +77,11 @@ public class SuiteEndToEndTests
             var stamp = File.GetLastWriteTimeUtc(Path.Combine(suite.OutputDir, "resnet20_synthetic_bcbp_s50", "sparse_eval.json"));
             Assert.That(SuiteSparseEvaluation.EvaluateFinished(suite.OutputDir, cells, Array.Empty<string>(), null, Console.WriteLine, Console.Error.WriteLine), Is.Zero);
             Assert.That(File.GetLastWriteTimeUtc(Path.Combine(suite.OutputDir, "resnet20_synthetic_bcbp_s50", "sparse_eval.json")), Is.EqualTo(stamp));
-            Assert.That(SuiteReporting.PublishAndReport(suitePath, Array.Empty<string>(), _ => { }).Rows.Select(r => r.Speedup), Is.All.Null,
+            Assert.That(SuiteReporting.ReportSuite(suitePath, suite, Array.Empty<string>(), false, Array.Empty<string>(), _ => { }).Report.Rows.Select(r => r.Speedup), Is.All.Null,
                         "a CPU evaluation times the reference path, not the kernels");
 
             var again = new SuiteExecutor(suite, executor, _ => { }).Run(cells, Array.Empty<string>());
-            Assert.That(again.Select(o => (o.Status, o.Stale)), Is.All.EqualTo((CellStatus.Skipped, false)));
+            Assert.That(again.Select(o => (o.Status, o.Rerun)), Is.All.EqualTo((CellStatus.Skipped, false)));
         }
         finally { Directory.Delete(dir, true); }
     }

@@ -39,19 +39,22 @@ static class SuiteFixtures
 
     /// <summary>Writes a run folder as the runner would: results.json (+ suite_cell.json, cost.json).</summary>
     public static void WriteRun(string dir, string cell, string model, string dataset, string? method, double? sparsity,
-                                double top1, double? achieved = null, long macs = 1000, long keptMacs = 1000, double? wit = null)
+                                double top1, double? achieved = null, long macs = 1000, long keptMacs = 1000, double? wit = null,
+                                string stamp = "x", string? denseCell = null, string? denseStamp = null, double? denseTop1 = null,
+                                int? seed = null, long? testSamples = null)
     {
         var runDir = Path.Combine(dir, cell);
         Directory.CreateDirectory(runDir);
         new RunResult
         {
             Name = cell, RunDir = runDir, Top1 = top1, Top5 = 99, Method = method, TargetSparsity = sparsity,
-            AchievedSparsity = achieved ?? sparsity, Device = "cpu", Machine = "testbox", Commit = "abcdef1234567890",
+            AchievedSparsity = achieved ?? sparsity, DenseTop1 = denseTop1, TestSamples = testSamples, Device = "cpu", Machine = "testbox", Commit = "abcdef1234567890",
             ConfigHash = "f00d" + cell.Length, TrainSeconds = 120, FinishedUtc = new DateTime(2026, 11, 23, 10, 0, 0, DateTimeKind.Utc),
         }.Write(Path.Combine(runDir, RunResult.FileName));
         OutputJson.Write(Path.Combine(runDir, CellInfo.FileName), new CellInfo
         {
-            Suite = "tiny", Cell = cell, Model = model, Dataset = dataset, Method = method, Sparsity = sparsity, ConfigStamp = "x",
+            Suite = "tiny", Cell = cell, Model = model, Dataset = dataset, Method = method, Sparsity = sparsity, ConfigStamp = stamp,
+            DenseCell = denseCell, DenseStamp = denseStamp, Seed = seed,
         });
         OutputJson.Write(Path.Combine(runDir, ModelCost.FileName), new ModelCost
         {

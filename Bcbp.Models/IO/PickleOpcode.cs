@@ -47,11 +47,13 @@ public static class PickleOpcode
     public const byte StackGlobal = 0x93;
     public const byte Memoize = 0x94;
     public const byte Frame = 0x95;
+    /// <summary>Python 2's text integer (<c>I00</c> / <c>I01</c> are False / True); data pickles only.</summary>
+    public const byte Int = (byte)'I';
 
     /// <summary>pickletools' name of any opcode, so a refused one is reported by name.</summary>
     public static string Name(byte op) => op switch
     {
-        (byte)'I' => "INT", (byte)'L' => "LONG", (byte)'S' => "STRING", (byte)'V' => "UNICODE", (byte)'F' => "FLOAT",
+        Int => "INT", (byte)'L' => "LONG", (byte)'S' => "STRING", (byte)'V' => "UNICODE", (byte)'F' => "FLOAT",
         (byte)'P' => "PERSID", (byte)'i' => "INST", (byte)'o' => "OBJ", (byte)'p' => "PUT", (byte)'g' => "GET",
         (byte)'l' => "LIST", (byte)'d' => "DICT", 0x81 => "NEWOBJ", 0x92 => "NEWOBJ_EX", 0x82 => "EXT1", 0x83 => "EXT2",
         0x84 => "EXT4", 0x8b => "LONG4", 0x8f => "EMPTY_SET", 0x90 => "ADDITEMS", 0x91 => "FROZENSET",

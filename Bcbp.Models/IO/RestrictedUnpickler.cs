@@ -9,7 +9,8 @@ namespace Bcbp.Models.IO;
 /// <c>torch._utils._rebuild_tensor_v2</c> / <c>_rebuild_parameter</c>, <c>torch.*Storage</c>); every other opcode or
 /// global is an <see cref="InvalidDataException"/> naming it. Tensors come back as <see cref="TensorReference"/>,
 /// dicts as <see cref="OrderedDictionary{TKey,TValue}"/>, lists as <see cref="List{T}"/>, tuples as
-/// <see cref="PickleTuple"/>, ints as long, floats as double.
+/// <see cref="PickleTuple"/>, ints as long, floats as double. <see cref="LoadData"/> also accepts numpy arrays, for
+/// data pickles such as torchvision's CIFAR batches.
 /// </summary>
 public sealed class RestrictedUnpickler
 {
@@ -23,25 +24,42 @@ public sealed class RestrictedUnpickler
         ("torch", "Size"),
     };
 
+    /// <summary>The extra globals of <see cref="LoadData"/>: numpy's array and dtype rebuilders, and <c>_codecs.encode</c>,
+    /// with which Python 3 writes <c>bytes</c> in protocol 2. They are interpreted here, never imported.</summary>
+    private static readonly HashSet<(string, string)> NumpyCallables = new()
+    {
+        ("numpy.core.multiarray", "_reconstruct"),
+        ("numpy._core.multiarray", "_reconstruct"),
+        ("numpy", "ndarray"),
+        ("numpy", "dtype"),
+        ("_codecs", "encode"),
+    };
+
     // Strict: a name that is not UTF-8 is refused naming the file, instead of silently becoming U+FFFD.
     private static readonly UTF8Encoding Utf8 = new(encoderShouldEmitUTF8Identifier: false, throwOnInvalidBytes: true);
 
     private readonly byte[] data;
     private readonly string source;
+    private readonly bool numpy;
     private readonly List<object?> stack = new();
     private readonly Stack<int> marks = new();
     private readonly Dictionary<long, object?> memo = new();
     private readonly Dictionary<string, StorageReference> storages = new();
     private int pos;
 
-    private RestrictedUnpickler(byte[] data, string source)
+    private RestrictedUnpickler(byte[] data, string source, bool numpy = false)
     {
         this.data = data;
         this.source = source;
+        this.numpy = numpy;
     }
 
     /// <summary>Reads one pickled object from <paramref name="data"/>; <paramref name="source"/> names it in errors.</summary>
     public static object? Load(byte[] data, string source) => new RestrictedUnpickler(data, source).Run();
+
+    /// <summary>As <see cref="Load"/>, also accepting numpy arrays (returned as <see cref="NumpyArray"/>) and Python 2's
+    /// INT opcode: a data pickle such as a CIFAR batch (a dict of arrays, lists and strings). Still no code runs.</summary>
+    public static object? LoadData(byte[] data, string source) => new RestrictedUnpickler(data, source, numpy: true).Run();
 
     private object? Run()
     {
@@ -124,12 +142,19 @@ public sealed class RestrictedUnpickler
                 case PickleOpcode.Build:
                 {
                     var state = Pop();
+                    if (numpy && Peek() is NumpyArray or NumpyDType) { BuildNumpy(Peek(), state, at); break; }
                     // OrderedDict state is the state dict's `_metadata` (module versions): not needed to load weights.
                     if (Peek() is not OrderedDictionary<object, object?> || state is not (OrderedDictionary<object, object?> or PickleTuple))
                         throw Error($"BUILD on {Describe(Peek())} is not part of a state dict", at);
                     break;
                 }
                 case PickleOpcode.BinPersId: Push(PersistentLoad(Pop(), at)); break;
+                case PickleOpcode.Int when numpy:
+                {
+                    var text = ReadLine();
+                    Push(text switch { "00" => false, "01" => true, _ => long.TryParse(text, out var v) ? v : throw Error($"has an INT '{text}' that is not an integer", at) });
+                    break;
+                }
                 default:
                     throw Error($"uses pickle opcode 0x{op:x2} ({PickleOpcode.Name(op)}), which a state dict never needs; refused", at);
             }
@@ -139,7 +164,7 @@ public sealed class RestrictedUnpickler
     /// <summary>Only whitelisted names become globals; anything else could run code in Python, so it is refused.</summary>
     private PickleGlobal Resolve(string module, string name, int at)
     {
-        if (Callables.Contains((module, name))) return new PickleGlobal(module, name);
+        if (Callables.Contains((module, name)) || numpy && NumpyCallables.Contains((module, name))) return new PickleGlobal(module, name);
         if (module == "torch" && name.EndsWith("Storage", StringComparison.Ordinal))
         {
             if (TorchDTypes.FromStorageName(name) is null)
@@ -167,9 +192,32 @@ public sealed class RestrictedUnpickler
                     AsLong(args[1], "storage offset", at), Longs(args[2], "size", at), Longs(args[3], "stride", at));
             case ("torch._utils", "_rebuild_parameter" or "_rebuild_parameter_with_state"):
                 return args.Length >= 1 && args[0] is TensorReference t ? t : throw Error($"{callable} without a tensor", at);
+            case ("numpy.core.multiarray" or "numpy._core.multiarray", "_reconstruct"):
+                return args.Length == 3 && args[0] is PickleGlobal { Module: "numpy", Name: "ndarray" }
+                    ? new NumpyArray() : throw Error($"{callable} is not rebuilding a numpy.ndarray", at);
+            case ("numpy", "dtype"):
+                return args.Length >= 1 && args[0] is string dtype ? new NumpyDType(dtype) : throw Error("numpy.dtype without a type name", at);
+            case ("_codecs", "encode"):
+                return args is [string text, "latin1" or "latin-1"] ? Encoding.Latin1.GetBytes(text) : throw Error("_codecs.encode other than (str, 'latin1')", at);
             default:
                 throw Error($"calls {callable}, which is not callable here", at);
         }
+    }
+
+    /// <summary>numpy's <c>ndarray.__setstate__((version, shape, dtype, is_fortran, data))</c>; a dtype's own state
+    /// (byte order, alignment) is accepted and not needed: the dtype name carries the type.</summary>
+    private void BuildNumpy(object? target, object? state, int at)
+    {
+        if (target is NumpyDType) return;
+        if (state is not PickleTuple { Items: [long, PickleTuple shape, NumpyDType dtype, bool fortran, var raw] })
+            throw Error($"numpy array state {Describe(state)} is not (version, shape, dtype, is_fortran, data)", at);
+        var bytes = raw switch
+        {
+            byte[] b => b,
+            string s => Encoding.Latin1.GetBytes(s), // Python 2 wrote the data as a byte string
+            _ => throw Error($"numpy array data is {Describe(raw)}, not bytes (an object array?)", at),
+        };
+        ((NumpyArray)target!).SetState(Longs(shape, "numpy array shape", at), dtype.Name, fortran, bytes);
     }
 
     /// <summary>

@@ -46,6 +46,7 @@ public sealed class StateDictMismatchException : InvalidOperationException
 
     /// <summary>Creates the exception for <paramref name="result"/>; <paramref name="source"/> names the checkpoint.</summary>
     public StateDictMismatchException(StateDictLoadResult result, string source)
-        : base($"{source} does not match the model (strict load; pass strict: false to load the matching keys only):{Environment.NewLine}{result.Describe()}")
+        : base($"{source} does not match the model (strict load). To load only the matching keys set model.strict: false in the config " +
+               $"(from code: strict: false); for a checkpoint with another class count set model.reset_head: true:{Environment.NewLine}{result.Describe()}")
         => Result = result;
 }

@@ -19,7 +19,7 @@ public static class BcbpCli
     static IEnumerable<ICliCommand> Commands() => new ICliCommand[]
     {
         new TrainCommand(), new SuiteCommand(), new CompareCommand(), new SparseCommand(), new ShrinkCommand(),
-        // export (issue 13 items 3-5): new ExportCommand(),
+        new ExportCommand(),
         new VerifyCommand(), new BenchCommand(), new BenchTrainCommand(), new DataBenchCommand(),
     };
 

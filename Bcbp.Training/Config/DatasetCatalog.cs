@@ -1,6 +1,7 @@
 namespace Bcbp.Training.Config;
 
-/// <summary>What Bcbp knows about a dataset before reading it: shape, classes, standard normalization, default root.
+/// <summary>What Bcbp knows about a dataset before reading it: shape, classes, standard normalization, default root
+/// (searched with its Bcbp.Training.Data.DataLayout subfolders).
 /// Null fields are not fixed (an image folder's classes come from its subfolders).</summary>
 public sealed record DatasetInfo(string Name, int? NumClasses, int? Channels, int NativeSize, double[] Mean, double[] Std,
                                  string? DefaultRoot);
@@ -18,9 +19,9 @@ public static class DatasetCatalog
     static readonly DatasetInfo[] All =
     {
         new(FashionMnist, 10, 1, 28, new[] { 0.2860 }, new[] { 0.3530 }, "/usr/share/datasets/fashion-mnist"),
-        new(Mnist, 10, 1, 28, new[] { 0.1307 }, new[] { 0.3081 }, "data/mnist"),
-        new(Cifar10, 10, 3, 32, new[] { 0.4914, 0.4822, 0.4465 }, new[] { 0.2470, 0.2435, 0.2616 }, "data/cifar-10-batches-bin"),
-        new(Cifar100, 100, 3, 32, new[] { 0.5071, 0.4865, 0.4409 }, new[] { 0.2673, 0.2564, 0.2762 }, "data/cifar-100-binary"),
+        new(Mnist, 10, 1, 28, new[] { 0.1307 }, new[] { 0.3081 }, "data"),
+        new(Cifar10, 10, 3, 32, new[] { 0.4914, 0.4822, 0.4465 }, new[] { 0.2470, 0.2435, 0.2616 }, "data"),
+        new(Cifar100, 100, 3, 32, new[] { 0.5071, 0.4865, 0.4409 }, new[] { 0.2673, 0.2564, 0.2762 }, "data"),
         new(ImageFolder, null, 3, 224, new[] { 0.485, 0.456, 0.406 }, new[] { 0.229, 0.224, 0.225 }, null),
         new(Synthetic, null, null, 32, new[] { 0.5 }, new[] { 0.25 }, null),
     };

@@ -17,6 +17,12 @@ public sealed class ModelConfig : IConfigSection
     public int InChannels { get; set; } = 3;
     /// <summary>Path to a .pt/.pth (torch.save state dict) or .safetensors file to start from.</summary>
     public string? Pretrained { get; set; }
+    /// <summary>false: load only the pretrained keys that match the model by name and shape and report the rest
+    /// (PyTorch's <c>strict=False</c>).</summary>
+    public bool Strict { get; set; } = true;
+    /// <summary>true: keep the classifier (the last Linear) freshly initialised instead of loading the pretrained one,
+    /// for another class count; the dense phase then trains for <c>train.epochs</c> (fine-tuning).</summary>
+    public bool ResetHead { get; set; }
 
     /// <inheritdoc/>
     public void Validate(string path, ConfigErrors errors)
@@ -26,5 +32,9 @@ public sealed class ModelConfig : IConfigSection
         errors.AtLeast(ConfigErrors.Join(path, "in_channels"), InChannels, 1);
         if (Pretrained is { } p && !(p.EndsWith(".pt") || p.EndsWith(".pth") || p.EndsWith(".safetensors")))
             errors.Add(ConfigErrors.Join(path, "pretrained"), $"expected a .pt, .pth or .safetensors file, got '{p}'");
+        if (Pretrained is null && ResetHead)
+            errors.Add(ConfigErrors.Join(path, "reset_head"), "needs model.pretrained (the checkpoint whose classifier is replaced)");
+        if (Pretrained is null && !Strict)
+            errors.Add(ConfigErrors.Join(path, "strict"), "needs model.pretrained (it says how the checkpoint is loaded)");
     }
 }

@@ -41,8 +41,8 @@ public static class DatasetFactory
         var (split, classes) = config.Dataset switch
         {
             DatasetCatalog.FashionMnist or DatasetCatalog.Mnist => (ReadIdx(root, test ? "t10k" : "train", info), 10),
-            DatasetCatalog.Cifar10 => (ReadCifar(root, test ? CifarReader.Cifar10Test : CifarReader.Cifar10Train, false), 10),
-            DatasetCatalog.Cifar100 => (ReadCifar(root, test ? CifarReader.Cifar100Test : CifarReader.Cifar100Train, true), 100),
+            DatasetCatalog.Cifar10 => (ReadCifar(root, false, test), 10),
+            DatasetCatalog.Cifar100 => (ReadCifar(root, true, test), 100),
             DatasetCatalog.Synthetic => (Synthetic(config, channels, info, test ? 1 : 0), config.NumClasses),
             _ => throw new NotSupportedException($"data.dataset '{config.Dataset}' has no reader"),
         };
@@ -69,8 +69,9 @@ public static class DatasetFactory
 
     static Split ReadIdx(string root, string prefix, DatasetInfo info)
     {
-        var images = IdxReader.Read(FindIdx(root, $"{prefix}-images-idx3-ubyte", info), 3);
-        var labelsPath = FindIdx(root, $"{prefix}-labels-idx1-ubyte", info);
+        string folder = IdxFolder(root, prefix, info);
+        var images = IdxReader.Read(IdxFile(folder, $"{prefix}-images-idx3-ubyte"), 3);
+        var labelsPath = IdxFile(folder, $"{prefix}-labels-idx1-ubyte");
         var labels = IdxReader.Read(labelsPath, 1);
         if (labels.Dimensions[0] != images.Dimensions[0])
             throw new InvalidDataException($"'{labelsPath}' has {labels.Dimensions[0]} labels but the images file has {images.Dimensions[0]} images");
@@ -80,23 +81,34 @@ public static class DatasetFactory
         return new Split(images.Data, l, 1, images.Dimensions[1], images.Dimensions[2]);
     }
 
-    static string FindIdx(string root, string name, DatasetInfo info)
+    /// <summary>The file gzipped (preferred) or raw, in the folder the images file was found in.</summary>
+    static string IdxFile(string folder, string name)
     {
-        var gz = Path.Combine(root, name + ".gz");
-        var raw = Path.Combine(root, name);
-        if (File.Exists(gz)) return gz;
+        var raw = Path.Combine(folder, name);
+        if (File.Exists(raw + ".gz")) return raw + ".gz";
         if (File.Exists(raw)) return raw;
-        string fix = info.Name == DatasetCatalog.FashionMnist
-            ? "run `apt-get install dataset-fashion-mnist` (it installs /usr/share/datasets/fashion-mnist) or set data.root to a folder with"
-            : "download MNIST (for example from https://ossci-datasets.s3.amazonaws.com/mnist/) and set data.root to a folder with";
-        throw new FileNotFoundException(
-            $"'{gz}' not found (nor '{raw}'): {fix} train-images-idx3-ubyte, train-labels-idx1-ubyte, " +
-            "t10k-images-idx3-ubyte and t10k-labels-idx1-ubyte (each raw or .gz)", gz);
+        throw new FileNotFoundException($"'{raw}.gz' not found (nor '{raw}'), though the images file is in '{folder}': that folder needs " +
+                                        "train-images-idx3-ubyte, train-labels-idx1-ubyte, t10k-images-idx3-ubyte and t10k-labels-idx1-ubyte (each raw or .gz)", raw + ".gz");
     }
 
-    static Split ReadCifar(string root, IReadOnlyList<string> files, bool cifar100)
+    /// <summary>The first folder of the dataset's layouts (<see cref="DataLayout"/>) holding the split's images file.</summary>
+    static string IdxFolder(string root, string prefix, DatasetInfo info)
     {
-        var s = CifarReader.Read(root, files, cifar100);
+        string images = $"{prefix}-images-idx3-ubyte";
+        foreach (var folder in DataLayout.Folders(root, info.Name))
+            if (File.Exists(Path.Combine(folder, images)) || File.Exists(Path.Combine(folder, images + ".gz"))) return folder;
+        string fix = info.Name == DatasetCatalog.FashionMnist
+            ? "run `apt-get install dataset-fashion-mnist` (it installs /usr/share/datasets/fashion-mnist), or set data.root to the folder torchvision's FashionMNIST(root) downloaded to, or to a folder with"
+            : "set data.root to the folder torchvision's MNIST(root) downloaded to (for example from https://ossci-datasets.s3.amazonaws.com/mnist/), or to a folder with";
+        throw new FileNotFoundException(
+            $"{images}(.gz) not found in {DataLayout.Describe(root, info.Name)} (data.root and the layouts torchvision and the archives use): {fix} " +
+            "train-images-idx3-ubyte, train-labels-idx1-ubyte, t10k-images-idx3-ubyte and t10k-labels-idx1-ubyte (each raw or .gz)",
+            Path.Combine(root, images + ".gz"));
+    }
+
+    static Split ReadCifar(string root, bool cifar100, bool test)
+    {
+        var s = CifarLayout.Read(root, cifar100, test);
         return new Split(s.Images, s.Labels, 3, 32, 32);
     }
 

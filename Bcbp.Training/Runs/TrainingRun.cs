@@ -1,5 +1,6 @@
 using Bcbp.Models;
 using Bcbp.Models.IO;
+using Bcbp.Models.Transfer;
 using Serilog;
 using TorchSharp;
 using static TorchSharp.torch;
@@ -82,7 +83,7 @@ public static class TrainingRun
     }
 
     /// <summary>What a run trains on, built and checked before its folder is touched.</summary>
-    sealed record Inputs(Device Device, IBatchSource Train, IBatchSource Test, nn.Module<Tensor, Tensor> Model);
+    sealed record Inputs(Device Device, IBatchSource Train, IBatchSource Test, nn.Module<Tensor, Tensor> Model, TransferReport? Transfer);
 
     static Inputs Prepare(ExperimentConfig config, RunOptions options)
     {
@@ -104,13 +105,15 @@ public static class TrainingRun
                                         $"{Math.Max(train.NumClasses, test.NumClasses)} classes; set model.num_classes to match.");
         var model = ModelFactory.Create(config.Model.Arch, config.Model.NumClasses, config.Model.InChannels);
         model.to(device);
-        if (config.Model.Pretrained is { } pretrained) StateDictIO.Load(model, pretrained);
+        var transfer = config.Model.Pretrained is { } pretrained
+            ? TransferLoader.Load(model, pretrained, new TransferOptions(config.Model.Strict, config.Model.ResetHead))
+            : null;
         CheckForward(model, config, train, device);
         // prune.tile_rows 0: chosen from the model's prunable layers before the config is hashed and saved, so
         // config.json, the hash and the folder check all hold the choice.
         if (config.Prune is { TileRows: 0 } auto) auto.TileRows = TileShape.AutoRows(LayerDiscovery.Discover(model, auto).Select(l => l.M));
         if (config.Prune is { } prune) PruningHook.Check(prune, model);
-        return new Inputs(device, train, test, model);
+        return new Inputs(device, train, test, model, transfer);
     }
 
     /// <summary>One image through the model (eval mode: no statistics change), so an image size the architecture cannot
@@ -145,17 +148,19 @@ public static class TrainingRun
                 saved.ConfigHash, configHash);
         ConfigSerializer.Save(config, Path.Combine(runDir, RunFolder.ConfigFile));
 
-        var (device, train, test, model) = inputs;
+        var (device, train, test, model, _) = inputs;
         log.Information("Run {Name} on {Device} (libtorch {LibTorch}, {Threads} CPU threads), seed {Seed}, folder {RunDir}",
             config.Name, device.ToString(), TorchBackend.LibTorchDir ?? "bundled", get_num_threads(), config.Seed, runDir);
         if (config.Train.Amp)
             log.Warning("train.amp: TorchSharp 0.107 has no autocast/GradScaler; training runs in float32 (docs/training.md)");
-        if (config.Model.Pretrained is { } pretrained) log.Information("Loaded weights from {Pretrained}", pretrained);
+        if (inputs.Transfer is { } transfer)
+            log.Information("Loaded weights from {Pretrained}: {Report}", config.Model.Pretrained, transfer.Describe().ReplaceLineEndings("; "));
         int stepsPerEpoch = (train.Count + config.Data.BatchSize - 1) / config.Data.BatchSize;
         var progress = Logging.Progress.ForConsole(log, options.ShowProgress);
         // Dense phase (a finetune checkpoint means it is done).
         bool finetuneSaved = saved?.Phase == TrainingPhase.Finetune;
-        int denseEpochs = config.Model.Pretrained is null ? config.Train.Epochs : 0;
+        // Pretrained weights skip dense training, unless the head is new and must be fine-tuned.
+        int denseEpochs = config.Model.Pretrained is null || config.Model.ResetHead ? config.Train.Epochs : 0;
         // One step axis for the run: fine-tuning continues after the dense steps. Resuming drops what an interrupted
         // start logged after the checkpoint's step.
         long denseSteps = (long)denseEpochs * stepsPerEpoch;

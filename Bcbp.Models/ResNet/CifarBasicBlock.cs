@@ -23,9 +23,9 @@ public sealed class CifarBasicBlock : nn.Module<Tensor, Tensor>
     /// <summary>Creates the block mapping <paramref name="inPlanes"/> to <paramref name="planes"/> channels.</summary>
     public CifarBasicBlock(long inPlanes, long planes, long stride) : base(nameof(CifarBasicBlock))
     {
-        conv1 = Layers.Conv3x3(inPlanes, planes, stride);
+        conv1 = ResNetConvs.Conv3x3(inPlanes, planes, stride);
         bn1 = nn.BatchNorm2d(planes);
-        conv2 = Layers.Conv3x3(planes, planes, 1);
+        conv2 = ResNetConvs.Conv3x3(planes, planes, 1);
         bn2 = nn.BatchNorm2d(planes);
         this.stride = stride;
         padChannels = planes - inPlanes;

@@ -27,7 +27,7 @@ public sealed class CifarResNet : nn.Module<Tensor, Tensor>
         if (depth < 8 || (depth - 2) % 6 != 0)
             throw new ArgumentException($"CIFAR ResNet depth must be 6n+2 (20, 32, 44, 56, 110), got {depth}.", nameof(depth));
         int n = (depth - 2) / 6;
-        conv1 = Layers.Conv3x3(inChannels, 16, 1);
+        conv1 = ResNetConvs.Conv3x3(inChannels, 16, 1);
         bn1 = nn.BatchNorm2d(16);
         layer1 = MakeStage(16, 16, n, 1);
         layer2 = MakeStage(16, 32, n, 2);

@@ -51,18 +51,7 @@ public class LayerTests
         var edges = References().Where(r => r.FromNamespace != r.ToNamespace && LayerOf(r.FromNamespace) is not null
                                              && LayerOf(r.FromNamespace) == LayerOf(r.ToNamespace))
             .GroupBy(r => r.FromNamespace).ToDictionary(g => g.Key, g => g.Select(r => r.ToNamespace).Distinct().ToList());
-        var cycles = new List<string>();
-        var done = new HashSet<string>();
-        void Visit(string ns, List<string> path)
-        {
-            if (path.Contains(ns)) { cycles.Add(string.Join(" -> ", path.SkipWhile(p => p != ns).Append(ns))); return; }
-            if (!done.Add(ns)) return;
-            path.Add(ns);
-            foreach (var next in edges.GetValueOrDefault(ns) ?? new List<string>()) Visit(next, path);
-            path.RemoveAt(path.Count - 1);
-        }
-        foreach (var ns in edges.Keys.Order()) Visit(ns, new List<string>());
-        Assert.That(cycles, Is.Empty);
+        Assert.That(Cycles(edges), Is.Empty);
     }
 
     [Test]
@@ -90,5 +79,33 @@ public class LayerTests
         table = table[..table.IndexOf("\n\n", StringComparison.Ordinal)];
         var layers = Regex.Matches(table, @"^\| `(\w+)` \|", RegexOptions.Multiline).Select(m => m.Groups[1].Value);
         Assert.That(layers, Is.EqualTo(Order), "docs/architecture.md's layer table differs from LayerTests.Order");
+    }
+
+    /// <summary>Bcbp.Kernels has no order of folders to keep, but no two of its namespaces may use each other (directly
+    /// or through others). (Bcbp.Models' root namespace and its architectures still use each other: ModelFactory builds
+    /// them, they use TorchvisionInit.)</summary>
+    [TestCase(typeof(Bcbp.Kernels.Formats.TileBalance))]
+    public void NamespacesOfTheLowerAssembliesHaveNoCycle(Type inAssembly)
+    {
+        var edges = TypeReferences.Read(inAssembly.Assembly.Location)
+            .Where(r => r.FromNamespace != r.ToNamespace && r.FromNamespace.Length > 0 && r.ToNamespace.Length > 0)
+            .GroupBy(r => r.FromNamespace).ToDictionary(g => g.Key, g => g.Select(r => r.ToNamespace).Distinct().ToList());
+        Assert.That(Cycles(edges), Is.Empty);
+    }
+
+    static List<string> Cycles(IReadOnlyDictionary<string, List<string>> edges)
+    {
+        var cycles = new List<string>();
+        var done = new HashSet<string>();
+        void Visit(string ns, List<string> path)
+        {
+            if (path.Contains(ns)) { cycles.Add(string.Join(" -> ", path.SkipWhile(p => p != ns).Append(ns))); return; }
+            if (!done.Add(ns)) return;
+            path.Add(ns);
+            foreach (var next in edges.GetValueOrDefault(ns) ?? new List<string>()) Visit(next, path);
+            path.RemoveAt(path.Count - 1);
+        }
+        foreach (var ns in edges.Keys.Order()) Visit(ns, new List<string>());
+        return cycles;
     }
 }

@@ -2,10 +2,10 @@ using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
 
-namespace Bcbp.Models;
+namespace Bcbp.Models.ResNet;
 
 /// <summary>The bias-free convolutions torchvision's ResNets are built from (<c>conv3x3</c>, <c>conv1x1</c>).</summary>
-public static class Layers
+public static class ResNetConvs
 {
     /// <summary>3x3 convolution with padding 1 and no bias.</summary>
     public static Conv2d Conv3x3(long inPlanes, long outPlanes, long stride)

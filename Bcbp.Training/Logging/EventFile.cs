@@ -14,18 +14,18 @@ public sealed record ScalarPoint(string Tag, long Step, float Value, double Wall
 /// </summary>
 public static class EventFile
 {
-    /// <summary>Appends one record holding <paramref name="e"/> to <paramref name="stream"/>.</summary>
+    /// <summary>Appends one record holding <paramref name="e"/> to <paramref name="stream"/>, in one write (an unbuffered
+    /// stream then never holds half a record unless the process dies inside the write).</summary>
     public static void Write(Stream stream, Event e)
     {
+        // ToByteArray: TorchSharp's generated Event predates protobuf's span-based WriteTo.
         var data = e.ToByteArray();
-        Span<byte> header = stackalloc byte[12];
-        BinaryPrimitives.WriteUInt64LittleEndian(header, (ulong)data.Length);
-        BinaryPrimitives.WriteUInt32LittleEndian(header[8..], Crc32C.Masked(header[..8]));
-        Span<byte> footer = stackalloc byte[4];
-        BinaryPrimitives.WriteUInt32LittleEndian(footer, Crc32C.Masked(data));
-        stream.Write(header);
-        stream.Write(data);
-        stream.Write(footer);
+        var record = new byte[12 + data.Length + 4];
+        BinaryPrimitives.WriteUInt64LittleEndian(record, (ulong)data.Length);
+        BinaryPrimitives.WriteUInt32LittleEndian(record.AsSpan(8), Crc32C.Masked(record.AsSpan(0, 8)));
+        data.CopyTo(record, 12);
+        BinaryPrimitives.WriteUInt32LittleEndian(record.AsSpan(12 + data.Length), Crc32C.Masked(data));
+        stream.Write(record);
     }
 
     /// <summary>An event holding one scalar.</summary>

@@ -2,10 +2,11 @@ namespace Bcbp.Training.Logging;
 
 /// <summary>
 /// The TensorBoard event files of one run (<c>output_dir/NAME/tb/</c>; <c>tensorboard --logdir runs/</c> shows every
-/// run and suite cell side by side). TorchSharp 0.107 ships <c>torch.utils.tensorboard.SummaryWriter</c>, but it
-/// reopens the file for every event and has no <c>purge_step</c>; this writer keeps one file open, is flushed with
-/// each checkpoint (<see cref="Flush"/>), and <see cref="Open"/> does purge_step's work: what earlier starts of the
-/// run wrote after the step the run resumes from is dropped, so a resumed run shows every step once.
+/// run and suite cell side by side). TorchSharp 0.107 ships <c>torch.utils.tensorboard.SummaryWriter</c>, but with no
+/// <c>purge_step</c> and a private record writer, so it cannot drop or rewrite events. This writer keeps one unbuffered
+/// file open, is forced to disk with each checkpoint (<see cref="Flush"/>), and <see cref="Open"/> does purge_step's
+/// work: what earlier starts of the run wrote after the step the run resumes from is dropped, so a resumed run shows
+/// every step once.
 /// </summary>
 public sealed class TensorBoardLog : IDisposable
 {
@@ -16,7 +17,9 @@ public sealed class TensorBoardLog : IDisposable
 
     TensorBoardLog(string path)
     {
-        _stream = new FileStream(path, FileMode.Append, FileAccess.Write, FileShare.Read);
+        // Unbuffered: each event reaches the file when it is logged (TensorBoard shows it live; a kill loses nothing
+        // already logged), at one write per event, every log.tb_every steps.
+        _stream = new FileStream(path, FileMode.Append, FileAccess.Write, FileShare.Read, bufferSize: 0);
         EventFile.Write(_stream, EventFile.Version(Now()));
     }
 
@@ -37,8 +40,8 @@ public sealed class TensorBoardLog : IDisposable
     /// <summary>Appends <paramref name="tag"/> = <paramref name="value"/> at <paramref name="step"/>.</summary>
     public void Scalar(string tag, double value, long step) => EventFile.Write(_stream, EventFile.Scalar(tag, (float)value, step, Now()));
 
-    /// <summary>Puts everything written so far into the file (called before each checkpoint is saved, so the scalars up
-    /// to a checkpoint's step are on disk whenever the checkpoint is).</summary>
+    /// <summary>Forces what was written onto the disk (called before each checkpoint is saved, so the scalars up to a
+    /// checkpoint's step survive whatever survives the checkpoint).</summary>
     public void Flush() => _stream.Flush(flushToDisk: true);
 
     public void Dispose() => _stream.Dispose();

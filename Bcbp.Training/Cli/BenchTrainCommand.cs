@@ -53,47 +53,14 @@ public sealed class BenchTrainCommand : ICliCommand
         int classes = p.GetValue(_classes), channels = p.GetValue(_channels), size = p.GetValue(_size);
         string? output = p.GetValue(_output);
         var device = _device.Initialize(p);
-        random.manual_seed(0);
-        var model = ModelFactory.Create(arch, classes, channels);
-        model.to(device);
-        var config = new TrainConfig { Optimizer = "sgd", Lr = 0.1, Momentum = 0.9, WeightDecay = 5e-4, LrSchedule = "constant" };
-        var trainer = new Trainer(model, config, TrainingPhase.Dense, epochs: 1, stepsPerEpoch: 1, device);
-        model.train();
-        using var input = randn(batch, channels, size, size, device: device);
-        using var target = randint(classes, new long[] { batch }, dtype: ScalarType.Int64, device: device);
-
-        RunSteps(trainer, input, target, warmup, device);
-        var windows = new List<double>();
-        for (int r = 0; r < repeats; r++)
-        {
-            var clock = Stopwatch.StartNew();
-            RunSteps(trainer, input, target, steps, device);
-            windows.Add((double)steps * batch / clock.Elapsed.TotalSeconds);
-        }
-        double median = windows.Order().ElementAt(windows.Count / 2);
-        var report = new Dictionary<string, object?>
-        {
-            ["framework"] = "bcbp (TorchSharp 0.107.0)", ["arch"] = arch, ["batch"] = batch, ["image_size"] = size,
-            ["in_channels"] = channels, ["device"] = device.ToString(), ["cpu_threads"] = get_num_threads(), ["libtorch"] = TorchBackend.LibTorchDir ?? "bundled",
-            ["warmup_steps"] = warmup, ["steps"] = steps, ["repeats"] = repeats, ["images_per_second"] = median,
-            ["images_per_second_all"] = windows, ["ms_per_step"] = 1000.0 * batch / median,
-            ["commit"] = Provenance.Commit(), ["machine"] = Provenance.Machine(device.ToString()), ["finished_utc"] = DateTime.UtcNow,
-        };
+        var report = TrainThroughput.Measure(arch, batch, steps, warmup, repeats, classes, channels, size, device);
+        double median = (double)report["images_per_second"]!;
+        var windows = (List<double>)report["images_per_second_all"]!;
         Console.WriteLine($"bench-train {arch} batch {batch} on {device}: {median:F0} images/s ({1000.0 * batch / median:F2} ms/step; " +
                           $"windows {string.Join(", ", windows.Select(w => w.ToString("F0")))})");
         output ??= Path.Combine("results", $"bench_train_{arch}_b{batch}_{device.type.ToString().ToLowerInvariant()}.json");
         AtomicFile.WriteAllText(output, JsonSerializer.Serialize(report, new JsonSerializerOptions { WriteIndented = true }) + "\n");
         Console.WriteLine($"wrote {output}");
         return ExitCodes.Ok;
-    }
-
-    static void RunSteps(Trainer trainer, Tensor input, Tensor target, int steps, Device device)
-    {
-        for (int i = 0; i < steps; i++)
-        {
-            using var scope = NewDisposeScope();
-            trainer.Step(input, target);
-        }
-        if (device.type == DeviceType.CUDA) cuda.synchronize(device);
     }
 }

@@ -49,9 +49,9 @@ public static class SparseConversion
     {
         using var _ = no_grad();
         var masked = WeightMask.Masked(model).ToList();
+        var names = masked.Select(m => m.Name).ToHashSet();
         if (dense)
         {
-            var names = masked.Select(m => m.Name).ToHashSet();
             var unmasked = model.named_modules()
                 .Where(m => m.module is Conv2d or Linear && !names.Contains(m.name) && Unsupported(m.module) is null)
                 .Select(m => (m.name, m.module, ones_like(m.module is Conv2d c ? c.weight! : ((Linear)m.module).weight!)));
@@ -65,7 +65,7 @@ public static class SparseConversion
         {
             if (Unsupported(module) is string reason) { leftDense.Add((name, reason)); continue; }
             var norm = norms.GetValueOrDefault(name);
-            bool full = dense && mask.min().item<float>() > 0;
+            bool full = !names.Contains(name);        // an unmasked layer converted dense
             int rows = full ? DenseTileRows(mask.shape[0]) : tileRows;
             var how = full ? SparseLayout.Bcbp : layout;
             nn.Module replacement = module switch

@@ -1,4 +1,3 @@
-using Bcbp.Kernels.Interop;
 using Bcbp.Kernels.Modules;
 using Bcbp.Kernels.Ops;
 using Bcbp.Models.ResNet;
@@ -9,56 +8,48 @@ using static TorchSharp.torch;
 namespace Bcbp.Kernels.Plan;
 
 /// <summary>
-/// Reads a converted model's forward into <see cref="ModelPlan"/>'s launches, the way the model's own forward runs
-/// (torchvision's resnet.py and vgg.py, Bcbp.Models' CIFAR ResNet): one method per architecture, one per block. Every
-/// activation is a CHWN buffer [C x H x W x Bp] allocated here once.
+/// Reads a converted model's forward into a <see cref="PlanGraph"/>, the way the model's own forward runs
+/// (torchvision's resnet.py and vgg.py, Bcbp.Models' CIFAR ResNet): one method per architecture, one per block, shapes
+/// inferred as it goes. Pure: no device work, so the walk is tested on the CPU (<see cref="PlanReference"/>).
 /// </summary>
-internal sealed class PlanBuilder : IDisposable
+public sealed class PlanBuilder
 {
-    const int Threads = 256;
-    readonly ScalarType _dtype;
-    readonly Device _device;
-    readonly int _ordinal;
-    readonly long _batch, _padded;
-    readonly IReadOnlyList<string> _defines;
+    readonly List<long[]> _shapes = new();
+    readonly List<PlanStep> _steps = new();
+    readonly long _padded;
 
-    internal PlanBuilder(long[] inputShape, ScalarType dtype, Device device)
+    PlanBuilder(long[] inputShape)
     {
-        _dtype = dtype; _device = device; _ordinal = device.index < 0 ? 0 : device.index;
-        _batch = inputShape[0];
-        _padded = (_batch + 7) / 8 * 8;
-        _defines = new[] { $"BF16={(dtype == ScalarType.BFloat16 ? 1 : 0)}" };
-        Input = Buffer(inputShape);
+        if (inputShape.Length != 4 || inputShape.Any(d => d <= 0))
+            throw new ArgumentException($"the plan takes NCHW inputs, got [{string.Join(", ", inputShape)}]");
+        _padded = (inputShape[0] + 7) / 8 * 8;
+        _shapes.Add(inputShape);
     }
 
-    internal List<KernelLaunch> Launches { get; } = new();
-    internal List<Tensor> Buffers { get; } = new();
-    /// <summary>The NCHW input buffer the caller's batch is copied into.</summary>
-    internal Tensor Input { get; }
-    /// <summary>The logits [classes x Bp].</summary>
-    internal Tensor Output { get; private set; } = null!;
-
-    /// <summary>Plans the whole model.</summary>
-    internal void Walk(nn.Module model)
+    /// <summary>The plan of <paramref name="model"/> (converted with BatchNorm folding, fused epilogues and dense
+    /// layers) for NCHW inputs of <paramref name="inputShape"/>. Throws <see cref="NotSupportedException"/> naming
+    /// the module it cannot plan.</summary>
+    public static PlanGraph Build(nn.Module model, long[] inputShape)
     {
-        var x = ToChwn();
+        var b = new PlanBuilder(inputShape);
+        int x = b.ToChwn();
         var children = Children(model);
-        Tensor y = model switch
+        int y = model switch
         {
-            TorchSharp.Modules.ResNet => ResNet(children, x, stemPool: true),
-            CifarResNet => ResNet(children, x, stemPool: false),
-            _ when children.ContainsKey("features") && children.ContainsKey("classifier") => Vgg(children, x),
+            TorchSharp.Modules.ResNet => b.ResNet(children, x, stemPool: true),
+            CifarResNet => b.ResNet(children, x, stemPool: false),
+            _ when children.ContainsKey("features") && children.ContainsKey("classifier") => b.Vgg(children, x),
             _ => throw new NotSupportedException($"the whole-model plan knows TorchVision's ResNet and VGG and the CIFAR ResNet, not {model.GetType().Name}"),
         };
-        if (y.dim() != 2) throw new NotSupportedException("the model does not end in a linear classifier");
-        Output = y;
+        if (b._steps[^1] is not LinearStep) throw new NotSupportedException("the model does not end in a linear classifier");
+        return new PlanGraph(b._shapes, b._steps, y, inputShape[0], b._padded);
     }
 
     // torchvision resnet.py: conv1, bn1, relu, maxpool, layer1..4, avgpool, flatten, fc. The CIFAR ResNet: the same
     // without the max pool (its ReLU is in its forward, not a module).
-    Tensor ResNet(Dictionary<string, nn.Module> c, Tensor x, bool stemPool)
+    int ResNet(Dictionary<string, nn.Module> c, int x, bool stemPool)
     {
-        RequireFolded(c, "bn1");
+        if (c.GetValueOrDefault("bn1") is BatchNorm2d) throw new NotSupportedException("'bn1' is not folded (convert with BatchNorm folding and dense layers)");
         x = Conv(Get<BcbpConv2d>(c, "conv1"), x, null, relu: true);
         if (stemPool) x = MaxPool(Get<MaxPool2d>(c, "maxpool"), x);
         foreach (var stage in c.Keys.Where(k => k.StartsWith("layer", StringComparison.Ordinal)).OrderBy(k => k, StringComparer.Ordinal))
@@ -70,17 +61,17 @@ internal sealed class PlanBuilder : IDisposable
     }
 
     // relu(conv_n(...relu(conv1(x))) + shortcut(x)), as SparseResidualBlock computes it.
-    Tensor Block(SparseResidualBlock b, Tensor x)
+    int Block(SparseResidualBlock b, int x)
     {
-        Tensor shortcut = b.Downsample is { } d ? Downsample(d, x)
+        int shortcut = b.Downsample is { } d ? Downsample(d, x)
             : b.OptionA is { } a ? ShortcutA(x, a.Stride, a.PadChannels)
             : x;
-        var h = x;
+        int h = x;
         for (int i = 0; i < b.Convs.Count - 1; i++) h = Conv(b.Convs[i], h, null, relu: true);
         return Conv(b.Convs[^1], h, shortcut, relu: true);
     }
 
-    Tensor Downsample(nn.Module d, Tensor x)
+    int Downsample(nn.Module d, int x)
     {
         if (d is BcbpConv2d conv) return Conv(conv, x, null, relu: false);
         var parts = d.named_children().Select(p => p.module).Where(m => m is not Identity).ToList();
@@ -89,7 +80,7 @@ internal sealed class PlanBuilder : IDisposable
     }
 
     // torchvision vgg.py: features, avgpool, flatten, classifier (linear, relu, dropout, ...).
-    Tensor Vgg(Dictionary<string, nn.Module> c, Tensor x)
+    int Vgg(Dictionary<string, nn.Module> c, int x)
     {
         x = Sequence((Sequential)c["features"], x, "features");
         x = AvgPool(Get<AdaptiveAvgPool2d>(c, "avgpool"), x);
@@ -97,7 +88,7 @@ internal sealed class PlanBuilder : IDisposable
     }
 
     // A Sequential of convs/linears, ReLUs (fused into the layer before), pools, and no-ops in eval mode.
-    Tensor Sequence(Sequential seq, Tensor x, string prefix)
+    int Sequence(Sequential seq, int x, string prefix)
     {
         var items = seq.named_children().Where(m => m.module is not (Identity or Dropout)).ToList();
         for (int i = 0; i < items.Count; i++)
@@ -116,59 +107,54 @@ internal sealed class PlanBuilder : IDisposable
                     break;
                 case MaxPool2d pool: x = MaxPool(pool, x); break;
                 case ChwnMaxPool2d pool: x = MaxPool((MaxPool2d)pool.Pool, x); break;
-                default: throw new NotSupportedException($"{prefix}.{name} ({m.GetType().Name}) cannot be planned (not a sparse layer, ReLU after one, pool or dropout)");
+                default: throw new NotSupportedException($"{prefix}.{name} ({m.GetType().Name}) cannot be planned (not a sparse layer, a ReLU after one, a pool or dropout)");
             }
         }
         return x;
     }
 
-    // ---- the launches ----
+    // ---- the steps ----
 
-    Tensor ToChwn()
+    int ToChwn()
     {
-        long c = Input.shape[1], h = Input.shape[2], w = Input.shape[3], f = c * h * w;
-        var y = Buffer(c, h, w, _padded);
-        var args = new KernelArgs(5).Ptr(Ptr(Input)).Ptr(Ptr(y)).I32((int)_batch).I64(f).I32((int)_padded);
-        Launches.Add(new KernelLaunch(Function("nchw_to_chwn"), "nchw_to_chwn", ((uint)((f + 31) / 32), (uint)((_batch + 31) / 32), 1), 256, 0, args));
-        return y;
+        var s = _shapes[0];
+        return Add(o => new ToChwnStep(0, o), s[1], s[2], s[3]);
     }
 
-    Tensor Conv(BcbpConv2d conv, Tensor x, Tensor? residual, bool relu)
+    int Conv(BcbpConv2d conv, int x, int? residual, bool relu)
     {
-        var (packed, bias) = conv.PackedFor(_device, _dtype);
-        var y = Buffer(GatherGemm.ConvOutputShape(packed, x, conv.Geometry));
-        Launches.Add(GatherGemm.PrepareConv2d(packed, x, y, conv.Geometry, bias, residual, relu));
-        return y;
+        var s = _shapes[x];
+        if (s[0] != conv.InChannels) throw new NotSupportedException($"a conv of {conv.InChannels} input channels follows a layer of {s[0]} channels");
+        var (oh, ow) = conv.Geometry.OutputSize(s[1], s[2]);
+        long[] shape = { conv.OutChannels, oh, ow, _padded };
+        if (residual is { } r && !_shapes[r].SequenceEqual(shape))
+            throw new NotSupportedException($"a shortcut of [{string.Join(", ", _shapes[r])}] is added to a conv output of [{string.Join(", ", shape)}]");
+        return Add(o => new ConvStep(conv, x, residual, relu, o), shape[0], shape[1], shape[2]);
     }
 
-    Tensor Linear(BcbpLinear lin, Tensor x, bool relu)
+    int Linear(BcbpLinear lin, int x, bool relu)
     {
-        var (packed, bias) = lin.PackedFor(_device, _dtype);
-        var input = x.view(-1, _padded);              // CHWN [C x H x W x B] is the flattened [C*H*W x B] as it is
-        if (input.shape[0] != lin.Weight.Cols)
-            throw new NotSupportedException($"the classifier takes {lin.Weight.Cols} features, the layer before gives {input.shape[0]}");
-        var y = Buffer(lin.Weight.Rows, _padded);
-        Launches.Add(GatherGemm.PrepareGemm(packed, input, y, bias, null, relu));
-        return y;
+        var s = _shapes[x];
+        if (s[0] * s[1] * s[2] != lin.Weight.Cols)
+            throw new NotSupportedException($"the linear layer takes {lin.Weight.Cols} features, the layer before gives {s[0] * s[1] * s[2]}");
+        return Add(o => new LinearStep(lin, x, relu, o), lin.Weight.Rows, 1, 1);
     }
 
-    Tensor MaxPool(MaxPool2d pool, Tensor x)
+    int MaxPool(MaxPool2d pool, int x)
     {
-        long k = pool.kernel_size[0], s = (pool.stride ?? pool.kernel_size)[0], p = (pool.padding ?? new long[] { 0 })[0];
-        if (pool.kernel_size.Any(v => v != k) || (pool.stride ?? pool.kernel_size).Any(v => v != s)
-            || (pool.padding ?? new long[] { 0 }).Any(v => v != p) || (pool.dilation ?? new long[] { 1 }).Any(d => d != 1))
+        var stride = pool.stride ?? pool.kernel_size;
+        var padding = pool.padding ?? new long[] { 0 };
+        long k = pool.kernel_size[0], st = stride[0], p = padding[0];
+        if (pool.kernel_size.Any(v => v != k) || stride.Any(v => v != st) || padding.Any(v => v != p) || (pool.dilation ?? new long[] { 1 }).Any(d => d != 1))
             throw new NotSupportedException("only square, undilated max pools can be planned");
-        long c = x.shape[0], h = x.shape[1], w = x.shape[2];
-        long oh = PoolSize(h, k, s, p, pool.ceil_mode), ow = PoolSize(w, k, s, p, pool.ceil_mode);
-        var y = Buffer(c, oh, ow, _padded);
-        var args = new KernelArgs(11).Ptr(Ptr(x)).Ptr(Ptr(y)).I32((int)c).I32((int)h).I32((int)w).I32((int)_padded)
-            .I32((int)oh).I32((int)ow).I32((int)k).I32((int)s).I32((int)p);
-        Elementwise("maxpool_chwn", c * oh * ow * (_padded / 8), args);
-        return y;
+        var s = _shapes[x];
+        return Add(o => new MaxPoolStep(x, (int)k, (int)st, (int)p, pool.ceil_mode, o), s[0],
+            PoolSize(s[1], k, st, p, pool.ceil_mode), PoolSize(s[2], k, st, p, pool.ceil_mode));
     }
 
-    // PyTorch's pooling output size, ceil mode included (a last window must start inside the input or its padding).
-    static long PoolSize(long size, long k, long s, long p, bool ceil)
+    /// <summary>PyTorch's pooling output size, ceil mode included (a last window must start inside the input or its
+    /// left padding).</summary>
+    public static long PoolSize(long size, long k, long s, long p, bool ceil)
     {
         long span = size + 2 * p - k;
         long o = (ceil ? (span + s - 1) / s : span / s) + 1;
@@ -176,44 +162,30 @@ internal sealed class PlanBuilder : IDisposable
         return o;
     }
 
-    Tensor AvgPool(AdaptiveAvgPool2d pool, Tensor x)
+    int AvgPool(AdaptiveAvgPool2d pool, int x)
     {
-        long c = x.shape[0], h = x.shape[1], w = x.shape[2];
+        var s = _shapes[x];
         var size = pool.output_size;
         long oh = size[0], ow = size.Length > 1 ? size[1] : size[0];
-        if (oh == h && ow == w) return x;             // torchvision VGG at 224: already 7x7
-        if (oh != 1 || ow != 1) throw new NotSupportedException($"adaptive average pooling from {h}x{w} to {oh}x{ow} cannot be planned (only to 1x1 or to the same size)");
-        var y = Buffer(c, 1, 1, _padded);
-        var args = new KernelArgs(5).Ptr(Ptr(x)).Ptr(Ptr(y)).I32((int)c).I32((int)(h * w)).I32((int)_padded);
-        Elementwise("avgpool_chwn", c * (_padded / 8), args);
-        return y;
+        if (oh == s[1] && ow == s[2]) return x;       // torchvision VGG at 224: already 7x7
+        if (oh != 1 || ow != 1)
+            throw new NotSupportedException($"adaptive average pooling from {s[1]}x{s[2]} to {oh}x{ow} cannot be planned (only to 1x1 or to the same size)");
+        return Add(o => new AvgPoolStep(x, o), s[0], 1, 1);
     }
 
-    Tensor ShortcutA(Tensor x, int stride, int padChannels)
+    int ShortcutA(int x, int stride, int padChannels)
     {
-        long c = x.shape[0], h = x.shape[1], w = x.shape[2];
-        long oh = (h + stride - 1) / stride, ow = (w + stride - 1) / stride, co = c + padChannels;
-        var y = Buffer(co, oh, ow, _padded);
-        var args = new KernelArgs(11).Ptr(Ptr(x)).Ptr(Ptr(y)).I32((int)c).I32((int)h).I32((int)w).I32((int)_padded)
-            .I32((int)co).I32((int)oh).I32((int)ow).I32(stride).I32(padChannels / 2);
-        Elementwise("shortcut_a_chwn", co * oh * ow * (_padded / 8), args);
-        return y;
+        var s = _shapes[x];
+        return Add(o => new ShortcutAStep(x, stride, padChannels, o), s[0] + padChannels, (s[1] + stride - 1) / stride, (s[2] + stride - 1) / stride);
     }
 
-    void Elementwise(string kernel, long threads, KernelArgs args)
-        => Launches.Add(new KernelLaunch(Function(kernel), kernel, ((uint)((threads + Threads - 1) / Threads), 1, 1), Threads, 0, args));
-
-    IntPtr Function(string kernel) => KernelCache.Function("plan_ops.cu", kernel, _defines, _ordinal);
-
-    // Zeroed once: the batch padding columns start (and, fed zeros, stay) finite.
-    Tensor Buffer(params long[] shape)
+    int Add(Func<int, PlanStep> step, long c, long h, long w)
     {
-        var t = zeros(shape, dtype: _dtype, device: _device);
-        Buffers.Add(t);
-        return t;
+        int o = _shapes.Count;
+        _shapes.Add(new[] { c, h, w, _padded });
+        _steps.Add(step(o));
+        return o;
     }
-
-    static IntPtr Ptr(Tensor t) => TensorPointer.Of(t, "plan buffer");
 
     static Dictionary<string, nn.Module> Children(nn.Module m) => m.named_children().ToDictionary(c => c.name, c => c.module);
 
@@ -221,15 +193,4 @@ internal sealed class PlanBuilder : IDisposable
         => c.GetValueOrDefault(name) as T
            ?? throw new NotSupportedException($"'{name}' is {c.GetValueOrDefault(name)?.GetType().Name ?? "missing"}, not a {typeof(T).Name}" +
                                               (typeof(T) == typeof(BcbpConv2d) || typeof(T) == typeof(BcbpLinear) ? " (convert with dense layers: SparseConversion.Convert(..., dense: true))" : ""));
-
-    static void RequireFolded(Dictionary<string, nn.Module> c, string name)
-    {
-        if (c.GetValueOrDefault(name) is BatchNorm2d) throw new NotSupportedException($"'{name}' is not folded (convert with BatchNorm folding and dense layers)");
-    }
-
-    public void Dispose()
-    {
-        foreach (var l in Launches) l.Dispose();
-        foreach (var t in Buffers) t.Dispose();
-    }
 }

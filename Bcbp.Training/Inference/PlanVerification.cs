@@ -12,7 +12,8 @@ namespace Bcbp.Training.Inference;
 /// The whole-model plan's checks in <c>verify</c> (GPU only): each model pruned 75% with random balanced masks and
 /// random BatchNorm statistics, its plan (dense stem and classifier on our kernels, CUDA graph) in fp16 against the
 /// float32 masked model (TF32 off), by the sparse pass rule: per batch, rel err(plan) &lt;= max(2 x rel err(masked
-/// fp16 dense), 1e-3); and the graph replay against the same launches run one by one (identical).
+/// fp16 dense), 1e-3); the graph replay against the same launches run one by one (identical); and the plan against its
+/// steps run by TorchSharp ops (<see cref="PlanReference"/>).
 /// </summary>
 internal static class PlanVerification
 {
@@ -58,6 +59,10 @@ internal static class PlanVerification
                 double err = graphed.FallbackReason is null ? KernelVerification.RelErr(plan, reference[i]) : double.PositiveInfinity;
                 report($"plan {arch} b{batches[i]} fp16 ({how}) vs fp32 (masked fp16 dense: {denseErr:E2})", err, tol);
                 report($"plan {arch} b{batches[i]} graph replay vs launches one by one", KernelVerification.RelErr(plan, launched.forward(x)), 0);
+                // The plan's own kernels (transpose, pools, shortcuts) against its steps run by TorchSharp ops.
+                if (graphed.LastPlan is { } p)
+                    report($"plan {arch} b{batches[i]} kernels vs PlanReference (same steps, TorchSharp ops)",
+                        KernelVerification.RelErr(plan, PlanReference.Forward(p.Graph, x)), 3e-3);
             }
         }
     }

@@ -54,6 +54,60 @@ public class PlanTests
         Assert.That(KernelTestSupport.RelErr(model.forward(x), expected), Is.LessThan(1e-4));
     }
 
+    [TestCase("resnet20", 16, 32, 3)]        // option-A shortcuts, no stem pool
+    [TestCase("resnet18", 16, 32, 1)]        // torchvision: 3x3/2 stem pool, downsample convs; batch 1 padded to 8
+    [TestCase("resnet50", 64, 32, 2)]        // bottlenecks
+    [TestCase("vgg16_cifar", 16, 28, 3)]     // ceil-mode pools on 28x28, ReLUs fused, a dense classifier with ReLUs
+    public void PlanStepsComputeWhatTheModelComputes(string arch, int tileRows, int size, int batch)
+    {
+        using var _ = no_grad();
+        var gen = new Generator(34);
+        var model = Bcbp.Models.ModelFactory.Create(arch, 10);
+        RandomizeBatchNorms(model, gen);
+        SyntheticMasks.PruneModel(model, tileRows, 0.5, gen);
+        model.eval();
+        var x = randn(new long[] { batch, 3, size, size }, generator: gen);
+        var expected = model.forward(x);
+        SparseConversion.Convert(model, tileRows, SparseLayout.Bcbp, foldBatchNorm: true, dense: true);
+
+        var graph = PlanBuilder.Build(model, x.shape);
+
+        Assert.That(graph.Padded, Is.EqualTo(8));
+        Assert.That(graph.Shapes.Skip(1), Has.All.Matches<long[]>(s => s.Length == 4 && s[3] == 8), "every activation is CHWN with the batch padded to 8");
+        int layers = model.named_modules().Count(m => m.module is BcbpConv2d or BcbpLinear);
+        Assert.That(graph.Steps.Count(s => s is ConvStep or LinearStep), Is.EqualTo(layers), "one launch per layer, nothing else between the GEMMs but pools and shortcuts");
+        Assert.That(graph.Steps.OfType<ConvStep>().Count(s => s.Residual is not null), Is.EqualTo(model.named_modules().Count(m => m.module is SparseResidualBlock)));
+        var y = PlanReference.Forward(graph, x);
+        Assert.That(y.shape, Is.EqualTo(new long[] { batch, 10 }));
+        Assert.That(KernelTestSupport.RelErr(y, expected), Is.LessThan(1e-4));
+    }
+
+    [Test]
+    public void AModelWithoutFoldedBatchNormOrDenseLayersIsNotPlannedAndTheReasonSaysHow()
+    {
+        using var _ = no_grad();
+        var model = Bcbp.Models.ModelFactory.Create("resnet20", 10);
+        SyntheticMasks.PruneModel(model, 16, 0.5, new Generator(35));
+        model.eval();
+        SparseConversion.Convert(model, 16, SparseLayout.Bcbp, foldBatchNorm: true);
+        var e = Assert.Throws<NotSupportedException>(() => PlanBuilder.Build(model, new long[] { 2, 3, 32, 32 }));
+        Assert.That(e!.Message, Does.Contain("bn1").And.Contain("dense layers"));
+        var other = nn.Sequential(nn.Linear(4, 4));
+        Assert.That(() => PlanBuilder.Build(other, new long[] { 2, 3, 32, 32 }), Throws.InstanceOf<NotSupportedException>().With.Message.Contains("knows"));
+    }
+
+    [TestCase(112, 3, 2, 1, false)]
+    [TestCase(28, 2, 2, 0, true)]
+    [TestCase(7, 2, 2, 0, true)]
+    [TestCase(9, 3, 2, 1, true)]
+    [TestCase(5, 2, 2, 0, false)]
+    public void PoolSizeIsPyTorchs(int size, int k, int s, int p, bool ceil)
+    {
+        var x = zeros(1, 1, size, size);
+        var y = nn.functional.max_pool2d(x, k, s, p, ceil_mode: ceil);
+        Assert.That(PlanBuilder.PoolSize(size, k, s, p, ceil), Is.EqualTo(y.shape[2]));
+    }
+
     [Test]
     public void DenseClassifierWithFewerRowsThanATileIsOnePartialTile()
     {

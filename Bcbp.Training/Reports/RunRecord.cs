@@ -13,7 +13,10 @@ namespace Bcbp.Training.Reports;
 /// its own model on our CUDA kernels (<c>sparse_eval.json</c> of <c>bcbp sparse --run</c>) and the dataset it was
 /// trained on (<c>data.dataset</c> of config.json; a suite's dataset axis only names it).</summary>
 public sealed record RunRecord(string Dir, RunResult Result, CellInfo? Info, ModelCost? Cost, double? WitMax = null, string Unit = "-",
-                               double? MeasuredSpeedup = null, string? TrainedOn = null);
+                               double? MeasuredSpeedup = null, string? TrainedOn = null, SparseSpeed? Sparse = null);
+
+/// <summary>A run's own model on our CUDA kernels (<c>sparse_eval.json</c>, passed): images/s at the timed batch.</summary>
+public sealed record SparseSpeed(int Batch, double ImagesPerSecond);
 
 /// <summary>Finds the finished runs under a folder (one run folder per subfolder).</summary>
 public static class RunCollector
@@ -45,7 +48,17 @@ public static class RunCollector
             WitMaxOf(Path.Combine(runDir, PruneReportWriter.JsonFile)),
             PruneUnit.Describe(config?["prune"] as JsonObject),
             MeasuredSpeedupOf(Path.Combine(runDir, Inference.SparseReport.FileName)),
-            config?["data"]?["dataset"]?.GetValue<string>());
+            config?["data"]?["dataset"]?.GetValue<string>(),
+            SparseSpeedOf(Path.Combine(runDir, Inference.SparseReport.FileName)));
+    }
+
+    /// <summary>Images/s of the sparse model at its timed batch, from a passed GPU evaluation; null otherwise.</summary>
+    static SparseSpeed? SparseSpeedOf(string path)
+    {
+        if (MeasuredSpeedupOf(path) is null) return null;
+        var eval = (JsonObject)JsonNode.Parse(File.ReadAllText(path))!;
+        if ((eval["input_shape"] as JsonArray)?.FirstOrDefault()?.GetValue<long>() is not { } batch) return null;
+        return new SparseSpeed((int)batch, batch * 1000.0 / eval["sparse_ms"]!.GetValue<double>());
     }
 
     /// <summary>Masked dense time over sparse time from a sparse evaluation that ran our CUDA kernels and passed; null

@@ -67,57 +67,13 @@ public static class TorchBackend
     /// <summary>
     /// Turns cuDNN's benchmark mode on or off (<c>torch.backends.cudnn.benchmark</c>): with it, the first convolution of
     /// each shape times the candidate algorithms and later ones use the fastest, which pays where the input shape is
-    /// fixed (training at one batch size). TorchSharp has no setter, so this calls libtorch's
-    /// <c>at::globalContext().setBenchmarkCuDNN</c> directly; the flag is process-wide and harmless on CPU.
+    /// fixed (training at one batch size). TorchSharp has no setter; <see cref="NativeTorch"/> calls libtorch's
+    /// <c>at::globalContext().setBenchmarkCuDNN</c>. The flag is process-wide and harmless on CPU.
     /// </summary>
-    public static void SetCudnnBenchmark(bool on)
-    {
-        var (context, set, _) = AtContext.Resolve();
-        set(context, on);
-    }
+    public static void SetCudnnBenchmark(bool on) => NativeTorch.SetBenchmarkCuDNN(on);
 
     /// <summary>cuDNN's benchmark mode as libtorch holds it (<c>at::globalContext().benchmarkCuDNN()</c>).</summary>
-    public static bool CudnnBenchmark
-    {
-        get
-        {
-            var (context, _, get) = AtContext.Resolve();
-            return get(context);
-        }
-    }
-
-    /// <summary>The few <c>at::Context</c> members TorchSharp does not wrap, by their Itanium-mangled names in
-    /// libtorch_cpu (checked with <c>nm -D</c> on libtorch 2.10). They are looked up in the libtorch_cpu TorchSharp
-    /// already loaded (dlopen with RTLD_NOLOAD by soname), never a second copy: a DllImport could pick the bundled
-    /// CPU library beside the app while an external CUDA libtorch is the one in use, and set the wrong context.</summary>
-    static class AtContext
-    {
-        const int RtldLazy = 0x1, RtldNoload = 0x4;
-
-        [DllImport("libdl.so.2", EntryPoint = "dlopen")]
-        static extern IntPtr DlOpen(string file, int mode);
-
-        [UnmanagedFunctionPointer(CallingConvention.Cdecl)] delegate IntPtr GlobalContextFn();
-        [UnmanagedFunctionPointer(CallingConvention.Cdecl)]
-        public delegate void SetFn(IntPtr context, [MarshalAs(UnmanagedType.U1)] bool on);
-        [UnmanagedFunctionPointer(CallingConvention.Cdecl)]
-        [return: MarshalAs(UnmanagedType.U1)] public delegate bool GetFn(IntPtr context);
-
-        public static (IntPtr Context, SetFn Set, GetFn Get) Resolve()
-        {
-            torch.InitializeDeviceType(DeviceType.CPU); // loads libtorch if nothing has yet
-            IntPtr lib = OperatingSystem.IsLinux() ? DlOpen("libtorch_cpu.so", RtldLazy | RtldNoload) : IntPtr.Zero;
-            if (lib == IntPtr.Zero && !NativeLibrary.TryLoad("libtorch_cpu", typeof(torch).Assembly, null, out lib))
-                throw new InvalidOperationException("libtorch_cpu is not loaded; cannot reach at::globalContext()");
-            var global = Marshal.GetDelegateForFunctionPointer<GlobalContextFn>(Export(lib, "_ZN2at13globalContextEv"));
-            return (global(), Marshal.GetDelegateForFunctionPointer<SetFn>(Export(lib, "_ZN2at7Context17setBenchmarkCuDNNEb")),
-                    Marshal.GetDelegateForFunctionPointer<GetFn>(Export(lib, "_ZNK2at7Context14benchmarkCuDNNEv")));
-        }
-
-        static IntPtr Export(IntPtr lib, string name) =>
-            NativeLibrary.TryGetExport(lib, name, out var p) ? p
-                : throw new InvalidOperationException($"libtorch_cpu has no symbol {name} (this libtorch's at::Context differs from 2.10's)");
-    }
+    public static bool CudnnBenchmark => NativeTorch.BenchmarkCuDNN();
 
     static void LoadExternal(string dir)
     {

@@ -67,7 +67,7 @@ public sealed class TensorBatchSource : IBatchSource, IDisposable
         for (int start = 0; start < n; start += batchSize)
         {
             int size = Math.Min(batchSize, n - start);
-            if (shuffle && size == 1 && start > 0) break;
+            if (Batching.Drops(start, size, batchSize, shuffle)) break;
             input?.Dispose(); target?.Dispose();
             (input, target) = MakeBatch(orderTensor, start, size, augment, ref augmentRng);
             yield return (input, target);

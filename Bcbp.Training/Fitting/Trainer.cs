@@ -68,6 +68,10 @@ public sealed class Trainer
         Context = new TrainContext { Model = model, Optimizer = Optimizer, Device = device, StepsPerEpoch = stepsPerEpoch, Log = _log };
     }
 
+    /// <summary>Evaluates the model on <paramref name="test"/> the way this trainer's epochs do (its precision and
+    /// layout), so a top-1 measured here equals one the training loop would report.</summary>
+    public EvalMetrics Evaluate(IBatchSource test, int batchSize) => Evaluator.Evaluate(_model, test, batchSize, precision: _precision);
+
     /// <summary>One optimizer step on a batch. Returns the mean loss and the number of correct top-1 predictions,
     /// as device tensors (reading them synchronizes; the caller decides when). Call inside a dispose scope.
     /// Under amp: OnBatchBegin sees the masters; the forward and backward and OnAfterBackward see the compute-type

@@ -15,6 +15,13 @@ internal static class CudaDriver
     [DllImport(CudaLibraries.Driver)] static extern int cuFuncSetAttribute(IntPtr function, int attrib, int value);
     [DllImport(CudaLibraries.Driver)] static extern int cuLaunchKernel(IntPtr f, uint gx, uint gy, uint gz, uint bx, uint by, uint bz,
         uint sharedMem, IntPtr stream, IntPtr[] kernelParams, IntPtr extra);
+    [DllImport(CudaLibraries.Driver)] static extern int cuStreamCreate(out IntPtr stream, uint flags);
+    [DllImport(CudaLibraries.Driver)] static extern int cuStreamSynchronize(IntPtr stream);
+    [DllImport(CudaLibraries.Driver)] static extern int cuStreamDestroy_v2(IntPtr stream);
+    [DllImport(CudaLibraries.Driver)] static extern int cuEventCreate(out IntPtr evt, uint flags);
+    [DllImport(CudaLibraries.Driver)] static extern int cuEventRecord(IntPtr evt, IntPtr stream);
+    [DllImport(CudaLibraries.Driver)] static extern int cuEventDestroy_v2(IntPtr evt);
+    [DllImport(CudaLibraries.Driver)] static extern int cuStreamWaitEvent(IntPtr stream, IntPtr evt, uint flags);
     [DllImport(CudaLibraries.Driver)] static extern int cuGetErrorName(int error, out IntPtr name);
     [DllImport(CudaLibraries.Driver)] static extern int cuGetErrorString(int error, out IntPtr str);
 
@@ -64,6 +71,28 @@ internal static class CudaDriver
     /// <summary>Launches on the legacy default stream, the one PyTorch uses unless told otherwise.</summary>
     internal static void Launch(IntPtr f, (uint x, uint y, uint z) grid, uint threads, uint sharedBytes, IntPtr[] args, string kernel)
         => Check(cuLaunchKernel(f, grid.x, grid.y, grid.z, threads, 1, 1, sharedBytes, IntPtr.Zero, args, IntPtr.Zero), "cuLaunchKernel", kernel);
+
+    const uint StreamNonBlocking = 1, EventDisableTiming = 2;
+
+    /// <summary>A stream that does not synchronize with the legacy default stream (ordered against it by events only).</summary>
+    internal static IntPtr CreateNonBlockingStream()
+    {
+        Check(cuStreamCreate(out var stream, StreamNonBlocking), "cuStreamCreate", "(stream)");
+        return stream;
+    }
+
+    /// <summary>An event without timing (the cheap kind, for ordering streams).</summary>
+    internal static IntPtr CreateEvent()
+    {
+        Check(cuEventCreate(out var evt, EventDisableTiming), "cuEventCreate", "(event)");
+        return evt;
+    }
+
+    internal static void RecordEvent(IntPtr evt, IntPtr stream) => Check(cuEventRecord(evt, stream), "cuEventRecord", "(event)");
+    internal static void WaitEvent(IntPtr stream, IntPtr evt) => Check(cuStreamWaitEvent(stream, evt, 0), "cuStreamWaitEvent", "(event)");
+    internal static void Synchronize(IntPtr stream) => Check(cuStreamSynchronize(stream), "cuStreamSynchronize", "(stream)");
+    internal static void DestroyStream(IntPtr stream) => cuStreamDestroy_v2(stream);
+    internal static void DestroyEvent(IntPtr evt) => cuEventDestroy_v2(evt);
 
     static void Check(int rc, string call, string kernel)
     {

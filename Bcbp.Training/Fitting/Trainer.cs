@@ -1,6 +1,8 @@
 using System.Diagnostics;
 using Bcbp.Training.Config;
+using Bcbp.Models;
 using Bcbp.Training.Data;
+using Bcbp.Training.Distributed;
 using Bcbp.Training.Logging;
 using Serilog;
 using TorchSharp;
@@ -13,7 +15,10 @@ namespace Bcbp.Training.Fitting;
 /// <c>train.optimizer</c>, learning rate per step from <see cref="LrSchedule"/>, cross-entropy with label smoothing,
 /// hooks at the points <see cref="ITrainingHook"/> documents, evaluation and a checkpoint after every epoch.
 /// The optimizer updates all parameters at once through <see cref="FlatParameters"/>, so build the trainer after the
-/// model is on its device. Mixed precision: TorchSharp 0.107 has no autocast or GradScaler, so training runs in float32 (docs/training.md).
+/// model is on its device. Data parallel (a <see cref="ICollective"/> of more than one rank, docs/distributed.md): the
+/// weights and buffers start from rank 0's, rank 0's BatchNorm buffers are broadcast before every step (DDP's
+/// broadcast_buffers), the flat gradient is averaged over the ranks bucket by bucket after backward, and the epoch's
+/// training metrics and the evaluation are summed over the ranks; every rank then holds the same weights. Mixed precision: TorchSharp 0.107 has no autocast or GradScaler, so training runs in float32 (docs/training.md).
 /// </summary>
 public sealed class Trainer
 {
@@ -22,6 +27,11 @@ public sealed class Trainer
     readonly IReadOnlyList<ITrainingHook> _hooks;
     readonly ILogger _log;
     readonly FlatParameters _flat;
+    readonly ICollective? _collective;
+    Tensor[] _buffers = Array.Empty<Tensor>();
+
+    /// <summary>Bytes of flat gradient per all-reduce call (DistributedDataParallel's default bucket_cap_mb = 25).</summary>
+    public const long BucketBytes = 25L << 20;
 
     /// <summary>dense or finetune.</summary>
     public TrainingPhase Phase { get; }
@@ -33,7 +43,8 @@ public sealed class Trainer
     public TrainContext Context { get; }
 
     public Trainer(nn.Module<Tensor, Tensor> model, TrainConfig config, TrainingPhase phase, int epochs, int stepsPerEpoch,
-        Device device, IEnumerable<ITrainingHook>? hooks = null, ILogger? log = null)
+        Device device, IEnumerable<ITrainingHook>? hooks = null, ILogger? log = null, ICollective? collective = null,
+        double lrScale = 1.0)
     {
         if (epochs < 0) throw new ArgumentException($"{ConfigNames.Of(phase)}: epochs must be >= 0, got {epochs}.");
         if (stepsPerEpoch <= 0) throw new ArgumentException($"{ConfigNames.Of(phase)}: the training split yields no batch (steps per epoch = {stepsPerEpoch}).");
@@ -43,9 +54,10 @@ public sealed class Trainer
         _log = log ?? Serilog.Log.Logger;
         Phase = phase;
         Epochs = epochs;
+        _collective = collective is { WorldSize: > 1 } ? collective : null;
         _flat = new FlatParameters(model);
         Optimizer = OptimizerFactory.Create(config, new[] { _flat.Flat });
-        Schedule = LrSchedule.FromConfig(config, epochs, stepsPerEpoch);
+        Schedule = LrSchedule.FromConfig(config, epochs, stepsPerEpoch, lrScale);
         Context = new TrainContext { Model = model, Optimizer = Optimizer, Device = device, StepsPerEpoch = stepsPerEpoch, Log = _log };
     }
 
@@ -53,6 +65,7 @@ public sealed class Trainer
     /// as device tensors (reading them synchronizes; the caller decides when). Call inside a dispose scope.</summary>
     public (Tensor Loss, Tensor Correct) Step(Tensor input, Tensor target)
     {
+        if (_collective is not null && _buffers.Length > 0) _collective.Broadcast(_buffers, 0);
         foreach (var h in _hooks) h.OnBatchBegin(Context);
         OptimizerFactory.SetLearningRate(Optimizer, Schedule.At(Context.GlobalStep));
         _flat.ClearGradients();
@@ -61,6 +74,7 @@ public sealed class Trainer
         loss.backward();
         foreach (var h in _hooks) h.OnAfterBackward(Context);
         _flat.GatherGradients();
+        if (_collective is not null) _collective.AllReduce(GradientBuckets(_flat.Flat.grad!), ReduceOp.Average);
         Optimizer.step();
         foreach (var h in _hooks) h.OnAfterOptimizerStep(Context);
         Context.GlobalStep++;
@@ -88,8 +102,25 @@ public sealed class Trainer
         foreach (var h in _hooks) h.OnTrainBegin(Context);
         // Tensors load after OnTrainBegin: hooks may add buffers (weight_mask) that the checkpoint holds.
         if (options.Resume) Checkpoint.Load(options.CheckpointPath!, _model, Optimizer);
+        // Checkpoints are written at epoch ends, so the schedule's position is epochs x steps per epoch; a resume with
+        // another world size (or batch) has another number of steps per epoch and continues at the same epoch.
+        if (state.GlobalStep != (long)state.Epoch * Context.StepsPerEpoch)
+        {
+            _log.Information("{Phase}: the checkpoint was written at step {Old} with {OldWorld} rank(s); with {World} rank(s) epoch {Epoch} " +
+                             "starts at step {New}", PhaseName, state.GlobalStep, state.WorldSize, WorldSize, state.Epoch + 1, (long)state.Epoch * Context.StepsPerEpoch);
+            Context.GlobalStep = (long)state.Epoch * Context.StepsPerEpoch;
+            state = state with { GlobalStep = Context.GlobalStep };
+        }
         if (options.Resume && state.Epoch > 0)
             _log.Information("Resuming {Phase} at epoch {Epoch}/{Epochs} (step {Step})", PhaseName, state.Epoch + 1, Epochs, state.GlobalStep);
+        if (_collective is not null)
+        {
+            // Masks are computed from identical weights on every rank (and not sent each step: they are as large as
+            // the weights); the other buffers (BatchNorm statistics) follow rank 0's before every step.
+            _buffers = _model.named_buffers().Where(b => !WeightMask.IsKey(b.name)).Select(b => b.buffer).ToArray();
+            var everything = _model.buffers().Prepend(_flat.Flat).ToArray();
+            _collective.Broadcast(everything, 0);
+        }
 
         EvalMetrics? last = null;
         using var window = options.Scalars is not null && options.ScalarEvery > 0 ? new LossWindow(Context.Device) : null;
@@ -101,7 +132,7 @@ public sealed class Trainer
             var (trainLoss, trainTop1, images) = TrainEpoch(train, options, epoch, window);
             double trainSeconds = clock.Elapsed.TotalSeconds;
             foreach (var h in _hooks) h.OnEpochEnd(Context);
-            last = Evaluator.Evaluate(_model, test, options.EvalBatchSize, options.Progress, $"{PhaseName} {epoch + 1}/{Epochs} eval");
+            last = Evaluator.Evaluate(_model, test, options.EvalBatchSize, options.Progress, $"{PhaseName} {epoch + 1}/{Epochs} eval", _collective);
             if (!double.IsFinite(last.Loss))
                 throw Diverged(epoch, Context.StepsPerEpoch, Context.GlobalStep - 1, options, "the test loss after the epoch is not finite");
             double? sparsity = Sparsity();
@@ -119,10 +150,10 @@ public sealed class Trainer
             WriteEpochScalars(options, metrics);
             state = state with
             {
-                Epoch = epoch + 1, GlobalStep = Context.GlobalStep, BestTop1 = Math.Max(state.BestTop1, last.Top1),
+                Epoch = epoch + 1, GlobalStep = Context.GlobalStep, WorldSize = WorldSize, BestTop1 = Math.Max(state.BestTop1, last.Top1),
                 History = state.History.Append(metrics).ToList(),
             };
-            if (options.CheckpointPath is not null) Checkpoint.Save(options.CheckpointPath, state, _model, Optimizer);
+            if (options.CheckpointPath is not null && options.WritesFiles) Checkpoint.Save(options.CheckpointPath, state, _model, Optimizer);
             options.OnEpoch?.Invoke(metrics, state);
         }
         foreach (var h in _hooks) h.OnTrainEnd(Context);
@@ -134,6 +165,18 @@ public sealed class Trainer
         bool kept = options.CheckpointPath is not null && File.Exists(options.CheckpointPath);
         return new TrainingDivergedException(PhaseName, epoch + 1, step, Schedule.At(Math.Max(0, globalStep)), what,
             kept ? options.CheckpointPath : null);
+    }
+
+    /// <summary>Ranks training together (1: the plain trainer).</summary>
+    public int WorldSize => _collective?.WorldSize ?? 1;
+
+    /// <summary>Slices of the flat gradient of at most <see cref="BucketBytes"/> each, all-reduced one after the other.</summary>
+    static IReadOnlyList<Tensor> GradientBuckets(Tensor grad)
+    {
+        long per = Math.Max(1, BucketBytes / grad.element_size()), n = grad.numel();
+        var buckets = new List<Tensor>();
+        for (long start = 0; start < n; start += per) buckets.Add(grad.narrow(0, start, Math.Min(per, n - start)));
+        return buckets;
     }
 
     /// <summary>Steps between reads of the device-side divergence flag: one host sync per this many steps, not per step.</summary>
@@ -193,6 +236,14 @@ public sealed class Trainer
         void ThrowIfDiverged()
         {
             long bad = firstBad.item<long>();
+            if (_collective is not null)
+            {
+                // Every rank stops together: one that throws alone would leave the others waiting in a collective.
+                using var anyBad = firstBad.gt(0).to_type(ScalarType.Int64);
+                _collective.AllReduce(new[] { anyBad }, ReduceOp.Sum);
+                if (bad == 0 && anyBad.item<long>() > 0)
+                    throw Diverged(epoch, Context.GlobalStep - epochStart, Context.GlobalStep - 1, options, "the training loss of another rank is NaN or infinite");
+            }
             if (bad > 0) throw Diverged(epoch, bad, epochStart + bad - 1, options, "the training loss is NaN or infinite");
         }
         long images = 0;
@@ -228,6 +279,14 @@ public sealed class Trainer
         });
         if (images == 0) throw new InvalidOperationException("the training split yielded no batch: check data.root and data.batch_size.");
         ThrowIfDiverged();
+        if (_collective is not null)
+        {
+            // The epoch's metrics over every rank's examples (each rank saw its shard).
+            using var totals = cat(new[] { lossSum, correct.to_type(ScalarType.Float64), full(1, (double)images, ScalarType.Float64, Context.Device) });
+            _collective.AllReduce(new[] { totals }, ReduceOp.Sum);
+            var t = totals.cpu().data<double>().ToArray();
+            return (t[0] / t[2], 100.0 * t[1] / t[2], (long)t[2]);
+        }
         return (lossSum.item<double>() / images, 100.0 * correct.item<long>() / images, images);
     }
 }

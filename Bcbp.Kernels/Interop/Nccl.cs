@@ -1,6 +1,5 @@
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
-using Bcbp.Kernels.Ops;
 using TorchSharp;
 
 namespace Bcbp.Kernels.Interop;
@@ -34,6 +33,8 @@ public static class Nccl
     [DllImport(CudaLibraries.Nccl)] static extern int ncclGroupStart();
     [DllImport(CudaLibraries.Nccl)] static extern int ncclGroupEnd();
     [DllImport(CudaLibraries.Nccl)] static extern IntPtr ncclGetErrorString(int result);
+    // libtorch's data_ptr() (as Ops.TensorPointer reads it; Interop does not use Ops).
+    [DllImport("LibTorchSharp")] static extern IntPtr THSTensor_data(IntPtr tensor);
     [DllImport("libc", EntryPoint = "setenv")] static extern int SetEnv(string name, string value, int overwrite);
 
     /// <summary>Prefer the NCCL of the PyTorch install whose libtorch is <paramref name="libTorchDir"/> (torch/lib);
@@ -82,15 +83,21 @@ public static class Nccl
     /// <paramref name="stream"/>.</summary>
     public static void AllReduce(torch.Tensor t, RedOp op, IntPtr comm, IntPtr stream)
     {
-        var p = TensorPointer.Of(t, "an all-reduced tensor");
+        var p = Pointer(t);
         Check(ncclAllReduce(p, p, (nuint)t.numel(), TypeOf(t.dtype), op, comm, stream), "ncclAllReduce");
     }
 
     /// <summary>Queues an in-place broadcast of rank <paramref name="root"/>'s <paramref name="t"/> on <paramref name="stream"/>.</summary>
     public static void Broadcast(torch.Tensor t, int root, IntPtr comm, IntPtr stream)
     {
-        var p = TensorPointer.Of(t, "a broadcast tensor");
+        var p = Pointer(t);
         Check(ncclBroadcast(p, p, (nuint)t.numel(), TypeOf(t.dtype), root, comm, stream), "ncclBroadcast");
+    }
+
+    static IntPtr Pointer(torch.Tensor t)
+    {
+        if (!t.is_contiguous()) throw new ArgumentException("NCCL needs contiguous tensors.");
+        return THSTensor_data(t.Handle);
     }
 
     /// <summary>NCCL's name of a tensor dtype (bool as uint8).</summary>

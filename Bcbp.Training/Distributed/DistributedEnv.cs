@@ -26,6 +26,11 @@ public sealed record DistributedEnv(string MasterAddr, int MasterPort, int World
     /// <summary>More than one process: gradients, buffers and metrics go through a collective.</summary>
     public bool IsDistributed => WorldSize > 1;
 
+    /// <summary><c>BCBP_DIST_FORCE=1</c>: a job of one process still trains through its collective (all-reduce,
+    /// broadcasts, NCCL on CUDA), to check that world size 1 through the collective gives the plain trainer's weights
+    /// (experiments/bench/nccl_world1.sh). Without it one process trains without any collective.</summary>
+    public static bool ForceCollective => Environment.GetEnvironmentVariable("BCBP_DIST_FORCE") == "1";
+
     /// <summary>Rank 0: the process that locks and writes the run folder.</summary>
     public bool IsMain => Rank == 0;
 

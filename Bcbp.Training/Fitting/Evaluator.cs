@@ -43,7 +43,7 @@ public static class Evaluator
                     ticker.Advance((int)target.shape[0], () => "");
                 }
             });
-            if (collective is { WorldSize: > 1 })
+            if (collective is not null)
             {
                 var device = model.parameters().First().device;
                 using var sums = tensor(new[] { 0.0, 0.0, 0.0, count }, ScalarType.Float64, device);

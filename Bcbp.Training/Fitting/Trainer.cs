@@ -54,7 +54,7 @@ public sealed class Trainer
         _log = log ?? Serilog.Log.Logger;
         Phase = phase;
         Epochs = epochs;
-        _collective = collective is { WorldSize: > 1 } ? collective : null;
+        _collective = collective;
         _flat = new FlatParameters(model);
         Optimizer = OptimizerFactory.Create(config, new[] { _flat.Flat });
         Schedule = LrSchedule.FromConfig(config, epochs, stepsPerEpoch, lrScale);
@@ -102,9 +102,9 @@ public sealed class Trainer
         foreach (var h in _hooks) h.OnTrainBegin(Context);
         // Tensors load after OnTrainBegin: hooks may add buffers (weight_mask) that the checkpoint holds.
         if (options.Resume) Checkpoint.Load(options.CheckpointPath!, _model, Optimizer);
-        // Checkpoints are written at epoch ends, so the schedule's position is epochs x steps per epoch; a resume with
-        // another world size (or batch) has another number of steps per epoch and continues at the same epoch.
-        if (state.GlobalStep != (long)state.Epoch * Context.StepsPerEpoch)
+        // Checkpoints are written at epoch ends: a resume with another world size has another number of steps per epoch
+        // and continues at the same epoch, at that epoch's first step of the schedule.
+        if (state.WorldSize != WorldSize && state.GlobalStep != (long)state.Epoch * Context.StepsPerEpoch)
         {
             _log.Information("{Phase}: the checkpoint was written at step {Old} with {OldWorld} rank(s); with {World} rank(s) epoch {Epoch} " +
                              "starts at step {New}", PhaseName, state.GlobalStep, state.WorldSize, WorldSize, state.Epoch + 1, (long)state.Epoch * Context.StepsPerEpoch);

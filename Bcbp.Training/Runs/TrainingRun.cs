@@ -42,9 +42,9 @@ public static class TrainingRun
         var env = options.Collective is null ? options.Distributed ?? DistributedEnv.Single : null;
         int world = options.Collective?.WorldSize ?? env!.WorldSize;
         var inputs = Prepare(config, options, env, world);
-        using var group = env is { IsDistributed: true } ? ProcessGroup.Join(env, inputs.Device, TorchBackend.LibTorchDir) : null;
+        using var group = env is { IsDistributed: true } || env is not null && DistributedEnv.ForceCollective
+            ? ProcessGroup.Join(env, inputs.Device, TorchBackend.LibTorchDir) : null;
         var collective = options.Collective ?? group?.Collective;
-        if (collective is { WorldSize: 1 }) collective = null;
         var result = collective is { Rank: > 0 }
             ? ExecuteWorker(config, options, inputs, collective, runDir)
             : ExecuteMain(config, options, inputs, collective, runDir);
@@ -240,8 +240,8 @@ public static class TrainingRun
         if (inputs.Transfer is { } transfer)
             log.Information("Loaded weights from {Pretrained}: {Report}", config.Model.Pretrained, transfer.Describe().ReplaceLineEndings("; "));
         if (collective is not null)
-            log.Information("Data parallel: {World} ranks, {PerRank} images per rank and step ({Global} per step), learning rate x{Scale:G4}",
-                plan.WorldSize, plan.BatchPerRank, plan.GlobalBatch, plan.LrScale);
+            log.Information("Data parallel ({Backend}): {World} ranks, {PerRank} images per rank and step ({Global} per step), learning rate x{Scale:G4}",
+                collective.GetType().Name, plan.WorldSize, plan.BatchPerRank, plan.GlobalBatch, plan.LrScale);
         int stepsPerEpoch = (train.Count + plan.BatchPerRank - 1) / plan.BatchPerRank;
         var progress = Logging.Progress.ForConsole(log, options.ShowProgress && main);
         // Dense phase (a finetune checkpoint means it is done).

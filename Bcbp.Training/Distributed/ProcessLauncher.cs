@@ -127,3 +127,25 @@ public static class ProcessLauncher
         }
     }
 }
+
+/// <summary>One child process whose output lines come back with a prefix (a suite cell on its GPU).</summary>
+public static class ChildProcess
+{
+    /// <summary>Runs <paramref name="executable"/> to its end; returns its exit code.</summary>
+    public static int Run(string executable, IEnumerable<string> arguments, string prefix, TextWriter output, TextWriter error)
+    {
+        var psi = new ProcessStartInfo(executable) { UseShellExecute = false, RedirectStandardOutput = true, RedirectStandardError = true };
+        foreach (var a in arguments) psi.ArgumentList.Add(a);
+        // A cell is a job of its own, whatever job this process belongs to.
+        foreach (var k in new[] { "WORLD_SIZE", "RANK", "LOCAL_RANK", "LOCAL_WORLD_SIZE", "SLURM_NTASKS", "SLURM_PROCID", "SLURM_LOCALID" })
+            psi.Environment.Remove(k);
+        using var p = new Process { StartInfo = psi };
+        p.OutputDataReceived += (_, e) => { if (e.Data is { } line) lock (output) output.WriteLine(prefix + line); };
+        p.ErrorDataReceived += (_, e) => { if (e.Data is { } line) lock (error) error.WriteLine(prefix + line); };
+        p.Start();
+        p.BeginOutputReadLine();
+        p.BeginErrorReadLine();
+        p.WaitForExit();
+        return p.ExitCode;
+    }
+}

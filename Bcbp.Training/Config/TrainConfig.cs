@@ -31,8 +31,11 @@ public sealed class TrainConfig : IConfigSection
     /// <summary>linear: <see cref="Lr"/> is multiplied by global batch / <c>data.batch_size</c> (Goyal et al.'s rule;
     /// changes something only with <see cref="BatchPerGpu"/>); none: <see cref="Lr"/> as given.</summary>
     public string LrScaling { get; set; } = "linear";
-    /// <summary>Mixed precision (autocast to float16/bfloat16 on CUDA; ignored on CPU).</summary>
-    public bool Amp { get; set; }
+    /// <summary>Mixed precision: off, bf16 or fp16 (<see cref="AmpMode"/>; a file may write false / true = bf16). fp32
+    /// master weights, conv/linear compute in the half type, BatchNorm, loss and optimizer in fp32 (docs/training.md).</summary>
+    public AmpMode Amp { get; set; }
+    /// <summary>Convolutions in NHWC layout (weights and input batch NHWC-strided); null = auto: on for CUDA, off for CPU.</summary>
+    public bool? ChannelsLast { get; set; }
 
     /// <inheritdoc/>
     public void Validate(string path, ConfigErrors errors)

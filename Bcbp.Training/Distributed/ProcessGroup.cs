@@ -76,8 +76,14 @@ public sealed class ProcessGroup : IDisposable
         return TimeSpan.FromSeconds(s);
     }
 
-    /// <summary>Waits until every rank has finished its run.</summary>
-    public void Finish() => _store.Barrier(Env.WorldSize);
+    /// <summary>Waits until every rank has finished its run. The other ranks then close their connections; rank 0 waits
+    /// for that before it closes the store, so none loses the barrier's last reply.</summary>
+    public void Finish()
+    {
+        _store.Barrier(Env.WorldSize);
+        if (_server is null) _store.Dispose();
+        else _server.WaitForClients(1, TimeSpan.FromSeconds(30));
+    }
 
     public void Dispose()
     {

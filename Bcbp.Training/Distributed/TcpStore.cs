@@ -19,6 +19,7 @@ public sealed class TcpStore : IDisposable
     readonly object _lock = new();
     readonly string _where;
     long _barriers;
+    bool _disposed;
 
     /// <summary>How long a blocking call waits before it fails.</summary>
     public TimeSpan Timeout { get; }
@@ -139,6 +140,8 @@ public sealed class TcpStore : IDisposable
     /// <summary>Closes the connection.</summary>
     public void Dispose()
     {
+        if (_disposed) return;
+        _disposed = true;
         _reader.Dispose();
         _writer.Dispose();
         _client.Dispose();

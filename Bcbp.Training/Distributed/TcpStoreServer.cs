@@ -148,6 +148,19 @@ public sealed class TcpStoreServer : IDisposable
         }
     }
 
+    /// <summary>Waits until at most <paramref name="clients"/> connections are open (the other ranks have closed theirs),
+    /// or <paramref name="timeout"/> has passed: rank 0 must not close the store under a rank still reading its last
+    /// reply.</summary>
+    public void WaitForClients(int clients, TimeSpan timeout)
+    {
+        var deadline = DateTime.UtcNow + timeout;
+        while (DateTime.UtcNow < deadline)
+        {
+            lock (_clients) if (_clients.Count <= clients) return;
+            Thread.Sleep(20);
+        }
+    }
+
     /// <summary>Number of keys held (tests check that collectives clean up after themselves).</summary>
     public int KeyCount { get { lock (_values) return _values.Count; } }
 

@@ -12,9 +12,9 @@ OUT=${OUT:-runs/nccl_world1}
 mkdir -p "$OUT"
 RUN=${RUN:-bash .gpu/run.sh}
 RUNS=$(mktemp -d)
-SETS=(--set data.dataset=synthetic --set data.num_train=4096 --set data.num_test=1024 --set data.image_size=32
+SETS=(--set data.dataset=synthetic --set data.num_train=${NTRAIN:-4096} --set data.num_test=1024 --set data.image_size=32
       --set model.arch=resnet20 --set model.num_classes=10 --set model.in_channels=3 --set data.num_classes=10 --set data.channels=3
-      --set train.epochs=2 --set data.batch_size=128 --set seed=7 --set output_dir="$RUNS" --set log.tensorboard=false)
+      --set train.epochs=${EPOCHS:-2} --set data.batch_size=128 --set seed=7 --set output_dir="$RUNS" --set log.tensorboard=false)
 {
   echo "== nvidia-smi"; nvidia-smi --query-gpu=name,driver_version --format=csv,noheader || true
   $RUN train --config configs/quick.json --device cuda --no-progress "${SETS[@]}" --set name=plain

@@ -16,12 +16,18 @@ internal static class CudaDriver
     [DllImport(CudaLibraries.Driver)] static extern int cuLaunchKernel(IntPtr f, uint gx, uint gy, uint gz, uint bx, uint by, uint bz,
         uint sharedMem, IntPtr stream, IntPtr[] kernelParams, IntPtr extra);
     [DllImport(CudaLibraries.Driver)] static extern int cuStreamCreate(out IntPtr stream, uint flags);
+    [DllImport(CudaLibraries.Driver, EntryPoint = "cuStreamDestroy_v2")] static extern int cuStreamDestroy(IntPtr stream);
     [DllImport(CudaLibraries.Driver)] static extern int cuStreamSynchronize(IntPtr stream);
-    [DllImport(CudaLibraries.Driver)] static extern int cuStreamDestroy_v2(IntPtr stream);
-    [DllImport(CudaLibraries.Driver)] static extern int cuEventCreate(out IntPtr evt, uint flags);
-    [DllImport(CudaLibraries.Driver)] static extern int cuEventRecord(IntPtr evt, IntPtr stream);
-    [DllImport(CudaLibraries.Driver)] static extern int cuEventDestroy_v2(IntPtr evt);
-    [DllImport(CudaLibraries.Driver)] static extern int cuStreamWaitEvent(IntPtr stream, IntPtr evt, uint flags);
+    [DllImport(CudaLibraries.Driver)] static extern int cuEventCreate(out IntPtr ev, uint flags);
+    [DllImport(CudaLibraries.Driver, EntryPoint = "cuEventDestroy_v2")] static extern int cuEventDestroy(IntPtr ev);
+    [DllImport(CudaLibraries.Driver)] static extern int cuEventRecord(IntPtr ev, IntPtr stream);
+    [DllImport(CudaLibraries.Driver)] static extern int cuStreamWaitEvent(IntPtr stream, IntPtr ev, uint flags);
+    [DllImport(CudaLibraries.Driver, EntryPoint = "cuStreamBeginCapture_v2")] static extern int cuStreamBeginCapture(IntPtr stream, int mode);
+    [DllImport(CudaLibraries.Driver)] static extern int cuStreamEndCapture(IntPtr stream, out IntPtr graph);
+    [DllImport(CudaLibraries.Driver)] static extern int cuGraphInstantiateWithFlags(out IntPtr exec, IntPtr graph, ulong flags);
+    [DllImport(CudaLibraries.Driver)] static extern int cuGraphLaunch(IntPtr exec, IntPtr stream);
+    [DllImport(CudaLibraries.Driver)] static extern int cuGraphDestroy(IntPtr graph);
+    [DllImport(CudaLibraries.Driver)] static extern int cuGraphExecDestroy(IntPtr exec);
     [DllImport(CudaLibraries.Driver)] static extern int cuGetErrorName(int error, out IntPtr name);
     [DllImport(CudaLibraries.Driver)] static extern int cuGetErrorString(int error, out IntPtr str);
 
@@ -68,31 +74,45 @@ internal static class CudaDriver
     internal static void SetMaxDynamicSharedMemory(IntPtr f, int bytes, string kernel)
         => Check(cuFuncSetAttribute(f, FuncAttrMaxDynamicShared, bytes), "cuFuncSetAttribute(max dynamic shared memory)", kernel);
 
-    /// <summary>Launches on the legacy default stream, the one PyTorch uses unless told otherwise.</summary>
-    internal static void Launch(IntPtr f, (uint x, uint y, uint z) grid, uint threads, uint sharedBytes, IntPtr[] args, string kernel)
-        => Check(cuLaunchKernel(f, grid.x, grid.y, grid.z, threads, 1, 1, sharedBytes, IntPtr.Zero, args, IntPtr.Zero), "cuLaunchKernel", kernel);
+    /// <summary>The legacy default stream, the one PyTorch (and so TorchSharp) uses unless told otherwise.</summary>
+    internal static readonly IntPtr LegacyStream = IntPtr.Zero;
+
+    /// <summary>Launches on <paramref name="stream"/> (the legacy default stream unless given).</summary>
+    internal static void Launch(IntPtr f, (uint x, uint y, uint z) grid, uint threads, uint sharedBytes, IntPtr[] args, string kernel,
+        IntPtr stream = default)
+        => Check(cuLaunchKernel(f, grid.x, grid.y, grid.z, threads, 1, 1, sharedBytes, stream, args, IntPtr.Zero), "cuLaunchKernel", kernel);
 
     const uint StreamNonBlocking = 1, EventDisableTiming = 2;
+    const int CaptureModeThreadLocal = 1;
 
-    /// <summary>A stream that does not synchronize with the legacy default stream (ordered against it by events only).</summary>
-    internal static IntPtr CreateNonBlockingStream()
+    /// <summary>A stream of our own that does not synchronize with the legacy stream (work is handed over by events).</summary>
+    internal static IntPtr CreateStream() { Check(cuStreamCreate(out var s, StreamNonBlocking), "cuStreamCreate", "(stream)"); return s; }
+    internal static void DestroyStream(IntPtr s) => Check(cuStreamDestroy(s), "cuStreamDestroy", "(stream)");
+    internal static void Synchronize(IntPtr s) => Check(cuStreamSynchronize(s), "cuStreamSynchronize", "(stream)");
+    internal static IntPtr CreateEvent() { Check(cuEventCreate(out var e, EventDisableTiming), "cuEventCreate", "(event)"); return e; }
+    internal static void DestroyEvent(IntPtr e) => Check(cuEventDestroy(e), "cuEventDestroy", "(event)");
+
+    /// <summary>Makes <paramref name="waiter"/> wait for the work queued on <paramref name="after"/> so far.</summary>
+    internal static void Order(IntPtr after, IntPtr waiter, IntPtr ev)
     {
-        Check(cuStreamCreate(out var stream, StreamNonBlocking), "cuStreamCreate", "(stream)");
-        return stream;
+        Check(cuEventRecord(ev, after), "cuEventRecord", "(event)");
+        Check(cuStreamWaitEvent(waiter, ev, 0), "cuStreamWaitEvent", "(event)");
     }
 
-    /// <summary>An event without timing (the cheap kind, for ordering streams).</summary>
-    internal static IntPtr CreateEvent()
+    /// <summary>Starts recording the launches on <paramref name="stream"/> from this thread into a graph.</summary>
+    internal static void BeginCapture(IntPtr stream) => Check(cuStreamBeginCapture(stream, CaptureModeThreadLocal), "cuStreamBeginCapture", "(graph)");
+
+    /// <summary>Ends the capture; returns the executable graph, or throws (the capture is ended either way).</summary>
+    internal static IntPtr EndCapture(IntPtr stream)
     {
-        Check(cuEventCreate(out var evt, EventDisableTiming), "cuEventCreate", "(event)");
-        return evt;
+        int rc = cuStreamEndCapture(stream, out var graph);
+        Check(rc, "cuStreamEndCapture", "(graph)");
+        try { Check(cuGraphInstantiateWithFlags(out var exec, graph, 0), "cuGraphInstantiate", "(graph)"); return exec; }
+        finally { cuGraphDestroy(graph); }
     }
 
-    internal static void RecordEvent(IntPtr evt, IntPtr stream) => Check(cuEventRecord(evt, stream), "cuEventRecord", "(event)");
-    internal static void WaitEvent(IntPtr stream, IntPtr evt) => Check(cuStreamWaitEvent(stream, evt, 0), "cuStreamWaitEvent", "(event)");
-    internal static void Synchronize(IntPtr stream) => Check(cuStreamSynchronize(stream), "cuStreamSynchronize", "(stream)");
-    internal static void DestroyStream(IntPtr stream) => cuStreamDestroy_v2(stream);
-    internal static void DestroyEvent(IntPtr evt) => cuEventDestroy_v2(evt);
+    internal static void LaunchGraph(IntPtr exec, IntPtr stream) => Check(cuGraphLaunch(exec, stream), "cuGraphLaunch", "(graph)");
+    internal static void DestroyGraph(IntPtr exec) => Check(cuGraphExecDestroy(exec), "cuGraphExecDestroy", "(graph)");
 
     static void Check(int rc, string call, string kernel)
     {

@@ -20,7 +20,7 @@ public sealed class CudaStreams : IDisposable
     public CudaStreams(int ordinal)
     {
         CudaDriver.UseDevice(ordinal);
-        Stream = CudaDriver.CreateNonBlockingStream();
+        Stream = CudaDriver.CreateStream();
         _defaultDone = CudaDriver.CreateEvent();
         _streamDone = CudaDriver.CreateEvent();
     }
@@ -32,15 +32,13 @@ public sealed class CudaStreams : IDisposable
     /// <summary>Work queued on our stream from now on starts after the default stream's work queued so far.</summary>
     public void WaitForDefault()
     {
-        CudaDriver.RecordEvent(_defaultDone, IntPtr.Zero);
-        CudaDriver.WaitEvent(Stream, _defaultDone);
+        CudaDriver.Order(CudaDriver.LegacyStream, Stream, _defaultDone);
     }
 
     /// <summary>Work queued on the default stream from now on starts after our stream's work queued so far.</summary>
     public void DefaultWaits()
     {
-        CudaDriver.RecordEvent(_streamDone, Stream);
-        CudaDriver.WaitEvent(IntPtr.Zero, _streamDone);
+        CudaDriver.Order(Stream, CudaDriver.LegacyStream, _streamDone);
     }
 
     /// <summary>Blocks the host until our stream is idle.</summary>

@@ -51,6 +51,25 @@ public static class NativeTorch
         SetDataOf.Value(variable.Handle, data.Handle);
     }
 
+    /// <summary>
+    /// <c>std::swap</c> of the two <c>at::Tensor</c> objects behind <paramref name="a"/> and <paramref name="b"/>: every
+    /// C# wrapper of <paramref name="a"/>'s handle (the same Parameter object in a module, the optimizer and the hooks)
+    /// now reaches <paramref name="b"/>'s tensor, and the other way round; call it again to undo. A TorchSharp handle
+    /// is a heap <c>at::Tensor*</c> (LibTorchSharp's <c>typedef torch::Tensor* Tensor</c>) and an <c>at::Tensor</c> is
+    /// exactly one <c>intrusive_ptr&lt;TensorImpl&gt;</c>, so swapping the two pointer-sized words is the swap of the
+    /// two intrusive pointers: no reference count changes. The gradient overlap uses it to make a module's forward read
+    /// a non-leaf alias of its parameter (<c>Fitting/BucketReducer</c>): TorchSharp's modules hold their weights in
+    /// private fields whose setters dispose the old parameter.
+    /// </summary>
+    public static void SwapTensors(Tensor a, Tensor b)
+    {
+        IntPtr ha = a.Handle, hb = b.Handle;
+        if (ha == IntPtr.Zero || hb == IntPtr.Zero) throw new ObjectDisposedException("tensor", "cannot swap a disposed tensor");
+        IntPtr implA = Marshal.ReadIntPtr(ha), implB = Marshal.ReadIntPtr(hb);
+        Marshal.WriteIntPtr(ha, implB);
+        Marshal.WriteIntPtr(hb, implA);
+    }
+
     static IntPtr Open()
     {
         torch.InitializeDeviceType(DeviceType.CPU); // loads libtorch if nothing has yet

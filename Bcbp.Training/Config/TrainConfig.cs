@@ -31,6 +31,9 @@ public sealed class TrainConfig : IConfigSection
     /// <summary>linear: <see cref="Lr"/> is multiplied by global batch / <c>data.batch_size</c> (Goyal et al.'s rule;
     /// changes something only with <see cref="BatchPerGpu"/>); none: <see cref="Lr"/> as given.</summary>
     public string LrScaling { get; set; } = "linear";
+    /// <summary>Data parallel: each gradient bucket's all-reduce starts as soon as backward has completed it (overlapping
+    /// the rest of backward, as DDP does); false: all buckets after backward (docs/distributed.md).</summary>
+    public bool OverlapReduce { get; set; } = true;
     /// <summary>Mixed precision: off, bf16 or fp16 (<see cref="AmpMode"/>; a file may write false / true = bf16). fp32
     /// master weights, conv/linear compute in the half type, BatchNorm, loss and optimizer in fp32 (docs/training.md).</summary>
     public AmpMode Amp { get; set; }

@@ -27,6 +27,13 @@ public interface ICollective : IDisposable
     /// <summary>Replaces each of <paramref name="tensors"/> (contiguous, on the training device) by its reduction over
     /// the ranks, one tensor (a gradient bucket) after the other.</summary>
     void AllReduce(IReadOnlyList<Tensor> tensors, ReduceOp op);
+    /// <summary>Starts <see cref="AllReduce"/> of <paramref name="tensors"/> without making later work wait for it: the
+    /// overlap of gradient buckets with backward (<c>Fitting/BucketReducer</c>). The tensors must not be read or
+    /// written until <see cref="WaitForReductions"/>. May be called from the autograd engine's thread. The CPU
+    /// collectives reduce synchronously here (the default); NCCL queues the reduction on its own stream.</summary>
+    void StartAllReduce(IReadOnlyList<Tensor> tensors, ReduceOp op) => AllReduce(tensors, op);
+    /// <summary>Work queued after this call (the optimizer step) runs after every reduction started so far.</summary>
+    void WaitForReductions() { }
     /// <summary>Copies rank <paramref name="root"/>'s <paramref name="tensors"/> into every rank's.</summary>
     void Broadcast(IReadOnlyList<Tensor> tensors, int root);
     /// <summary>Returns when every rank has called it.</summary>

@@ -75,9 +75,30 @@ public sealed class NcclCollective : ICollective
     public void Broadcast(IReadOnlyList<Tensor> tensors, int root)
         => Run(tensors, t => Nccl.Broadcast(t, root, _comm, _streams.Stream));
 
+    /// <summary>Queues the reduction on our stream after the default stream's work so far (the bucket's gradient
+    /// copies), and does not make the default stream wait: backward goes on while NCCL reduces. Called from the autograd
+    /// engine's device thread during backward (the main thread is blocked inside backward then, so the communicator is
+    /// never used by two threads at once).</summary>
+    public void StartAllReduce(IReadOnlyList<Tensor> tensors, ReduceOp op)
+        => Queue(tensors, t => Nccl.AllReduce(t, op == ReduceOp.Average ? Nccl.RedOp.Avg : Nccl.RedOp.Sum, _comm, _streams.Stream));
+
+    /// <summary>The default stream waits (an event, not the host) for every reduction queued on our stream.</summary>
+    public void WaitForReductions()
+    {
+        CudaStreams.UseDevice(_device);
+        _streams.DefaultWaits();
+    }
+
     void Run(IReadOnlyList<Tensor> tensors, Action<Tensor> queue)
     {
-        if (tensors.Count == 0) return;
+        if (Queue(tensors, queue)) _streams.DefaultWaits();
+    }
+
+    /// <summary>Queues <paramref name="queue"/> of every tensor, in one NCCL group, on our stream after the default
+    /// stream's work so far; false when there was nothing to queue.</summary>
+    bool Queue(IReadOnlyList<Tensor> tensors, Action<Tensor> queue)
+    {
+        if (tensors.Count == 0) return false;
         foreach (var t in tensors)
         {
             if (t.device_type != DeviceType.CUDA || t.device_index != _device)
@@ -89,7 +110,7 @@ public sealed class NcclCollective : ICollective
         Nccl.GroupStart();
         try { foreach (var t in tensors) queue(t); }
         finally { Nccl.GroupEnd(); }
-        _streams.DefaultWaits();
+        return true;
     }
 
     /// <summary>Through the store (the host waits; NCCL work queued before stays queued).</summary>

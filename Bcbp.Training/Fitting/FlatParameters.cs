@@ -112,14 +112,21 @@ public sealed class FlatParameters
         }
     }
 
-    /// <summary>Parameter <paramref name="index"/>'s gradient as a 1-D tensor in its slice's element order (OHWI for an
-    /// NHWC conv weight: a free view when the gradient is NHWC-strided, as autograd makes it for such a weight).</summary>
-    Tensor FlatOrderGradient(int index)
+    Tensor FlatOrderGradient(int index) => FlatOrder(index, _params[index].grad);
+
+    /// <summary>A gradient <paramref name="grad"/> of parameter <paramref name="index"/> (its shape, any floating dtype;
+    /// null: zeros) as a 1-D tensor in its slice's element order (OHWI for an NHWC conv weight: a free view when the
+    /// gradient is NHWC-strided, as autograd makes it for such a weight).</summary>
+    public Tensor FlatOrder(int index, Tensor? grad)
     {
         var p = _params[index];
-        if (p.grad is not { } g) return zeros(p.numel(), dtype: p.dtype, device: p.device);
-        return _nhwc[index] ? g.permute(0, 2, 3, 1).reshape(-1) : g.reshape(-1);
+        if (grad is null) return zeros(p.numel(), dtype: p.dtype, device: p.device);
+        return _nhwc[index] ? grad.permute(0, 2, 3, 1).reshape(-1) : grad.reshape(-1);
     }
+
+    /// <summary>Parameter <paramref name="index"/>'s slice of <see cref="Gradient"/>, 1-D, in flat order (what
+    /// <see cref="FlatOrder"/> gives is copied into it).</summary>
+    public Tensor GradientSlice(int index) => Gradient.narrow(0, _offsets[index], _params[index].numel());
 
     IReadOnlyList<GradientBucket> MakeBuckets(long bucketBytes)
     {

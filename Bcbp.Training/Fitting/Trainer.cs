@@ -33,6 +33,7 @@ public sealed class Trainer
     readonly ILogger _log;
     readonly FlatParameters _flat;
     readonly ICollective? _collective;
+    readonly BucketReducer? _reducer;
     Tensor[] _buffers = Array.Empty<Tensor>();
     readonly MixedPrecision _precision;
     readonly LossScaler? _scaler;
@@ -49,6 +50,9 @@ public sealed class Trainer
     public FlatParameters Parameters => _flat;
     /// <summary>What the forward pass computes in.</summary>
     public MixedPrecision Precision => _precision;
+    /// <summary>Data parallel with <c>train.overlap_reduce</c>: the reducer that overlaps the gradient all-reduce with
+    /// backward; null otherwise (no collective, or the all-reduce after backward).</summary>
+    public BucketReducer? Reducer => _reducer;
     /// <summary>fp16's dynamic loss scale; null for off and bf16.</summary>
     public LossScaler? Scaler => _scaler;
     /// <summary>The last <see cref="Step"/> skipped its optimizer step (fp16: the gradient was not finite).</summary>
@@ -56,7 +60,7 @@ public sealed class Trainer
 
     public Trainer(nn.Module<Tensor, Tensor> model, TrainConfig config, TrainingPhase phase, int epochs, int stepsPerEpoch,
         Device device, IEnumerable<ITrainingHook>? hooks = null, ILogger? log = null, ICollective? collective = null,
-        double lrScale = 1.0)
+        double lrScale = 1.0, long bucketBytes = FlatParameters.DefaultBucketBytes)
     {
         if (epochs < 0) throw new ArgumentException($"{ConfigNames.Of(phase)}: epochs must be >= 0, got {epochs}.");
         if (stepsPerEpoch <= 0) throw new ArgumentException($"{ConfigNames.Of(phase)}: the training split yields no batch (steps per epoch = {stepsPerEpoch}).");
@@ -68,7 +72,8 @@ public sealed class Trainer
         Epochs = epochs;
         _collective = collective;
         bool cuda = device.type == DeviceType.CUDA;
-        _flat = new FlatParameters(model, channelsLast: config.ChannelsLast ?? cuda);
+        _flat = new FlatParameters(model, channelsLast: config.ChannelsLast ?? cuda, bucketBytes: bucketBytes);
+        _reducer = collective is not null && config.OverlapReduce ? new BucketReducer(model, _flat, collective) : null;
         _precision = new MixedPrecision(model, _flat, config.Amp, _flat.ChannelsLast);
         _scaler = config.Amp == AmpMode.Fp16 ? new LossScaler() : null;
         // The batch shape is fixed while training: the one-off algorithm search per shape pays for itself.
@@ -97,15 +102,31 @@ public sealed class Trainer
         Tensor logits, loss;
         using (_precision.UseComputeWeights())
         {
-            logits = MixedPrecision.Logits(_model.call(_precision.Input(input)));
+            using (_reducer?.Attach()) logits = MixedPrecision.Logits(_model.call(_precision.Input(input)));
             loss = Loss.CrossEntropy(logits, target, _config.LabelSmoothing);
             (_scaler is null ? loss : _scaler.ScaleLoss(loss)).backward();
-            foreach (var h in _hooks) h.OnAfterBackward(Context);
-            _flat.GatherGradients();
-            // Data parallel: the gradient averaged over the ranks, bucket by bucket (all buckets in one NCCL group).
-            if (_collective is not null) _collective.AllReduce(_flat.Buckets.Select(bk => bk.View).ToList(), ReduceOp.Average);
+            if (_reducer is not null)
+            {
+                // The buckets were reduced as backward completed them; the rest now, then wait (docs/distributed.md).
+                _reducer.Finish();
+            }
+            else
+            {
+                foreach (var h in _hooks) h.OnAfterBackward(Context);
+                _flat.GatherGradients();
+                // Data parallel: the gradient averaged over the ranks, bucket by bucket (all buckets in one NCCL group).
+                if (_collective is not null) _collective.AllReduce(_flat.Buckets.Select(bk => bk.View).ToList(), ReduceOp.Average);
+            }
             // The compute-type gradients belong to the compute weights: free them before the optimizer step.
             if (_precision.Enabled) _flat.ClearGradients();
+        }
+        if (_reducer is not null)
+        {
+            // Overlapped: the hooks see the reduced fp32 gradient on the master weights (as with DDP, after the
+            // reduction; the pruning hook's 0/1 masks are the same on every rank, so masking commutes with the mean).
+            _reducer.ExposeGradients();
+            foreach (var h in _hooks) h.OnAfterBackward(Context);
+            _flat.ClearGradients();
         }
         LastStepSkipped = _scaler is not null && !_scaler.UnscaleAndUpdate(_flat.Gradient);
         if (!LastStepSkipped) Optimizer.step();

@@ -1,7 +1,9 @@
 using System.CommandLine;
 using System.Text.Json;
 using Bcbp.Models.IO;
+using Bcbp.Training.Backend;
 using Bcbp.Training.Config;
+using Bcbp.Training.Distributed;
 using Bcbp.Training.Runs;
 
 namespace Bcbp.Training.Cli;
@@ -10,7 +12,9 @@ namespace Bcbp.Training.Cli;
 /// <c>bcbp bench-train --arch resnet56 --batch 128 --device cuda [--amp bf16] [--channels-last]</c>: training
 /// throughput (images/s) and peak GPU memory of the trainer's own step on random data already on the device
 /// (<see cref="TrainThroughput"/>). Prints and writes JSON; experiments/pytorch_reference/train_throughput.py
-/// measures PyTorch eager the same way.
+/// measures PyTorch eager the same way. With <c>--gpus N</c> (<see cref="LaunchOptions"/>, as <c>bcbp train</c>) it
+/// starts N ranks of itself, each measuring the data-parallel step on its GPU with <c>--batch</c> images per GPU; rank 0
+/// prints and writes the job's figures (experiments/pytorch_reference/ddp_throughput.py is PyTorch DDP's side).
 /// </summary>
 public sealed class BenchTrainCommand : ICliCommand
 {
@@ -29,32 +33,44 @@ public sealed class BenchTrainCommand : ICliCommand
     {
         Description = "JSON report (default: results/bench_train_ARCH_bBATCH_AMP[_cl]_DEVICE.json)", HelpName = "FILE",
     };
+    readonly Option<bool> _afterBackward = CliOptions.Flag("--reduce-after-backward",
+        "data parallel: all-reduce the gradient after backward (train.overlap_reduce false) instead of overlapping it");
     readonly DeviceOptions _device = new();
+    readonly LaunchOptions _launch = new();
 
     public Command Build()
     {
         var command = new Command("bench-train", "training throughput (img/s) and peak GPU memory of the trainer's step on random " +
                                                  "data; compare with experiments/pytorch_reference/train_throughput.py")
         {
-            _arch, _batch, _steps, _warmup, _repeats, _classes, _channels, _size, _amp, _channelsLast, _output,
+            _arch, _batch, _steps, _warmup, _repeats, _classes, _channels, _size, _amp, _channelsLast, _afterBackward, _output,
         };
         _device.AddTo(command);
+        _launch.AddTo(command);
         command.SetAction(Run);
         return command;
     }
 
     int Run(ParseResult p)
     {
+        if (_launch.Launches(p)) return ProcessLauncher.Run(_launch.Spec(p), Console.Out, Console.Error);
         var s = new TrainThroughputSettings(p.GetValue(_arch)!, p.GetValue(_batch), p.GetValue(_steps), p.GetValue(_warmup),
             p.GetValue(_repeats), p.GetValue(_classes), p.GetValue(_channels), p.GetValue(_size),
-            ConfigNames.Parse<AmpMode>(p.GetValue(_amp), "--amp"), p.GetValue(_channelsLast));
-        var device = _device.Initialize(p);
-        var result = TrainThroughput.Measure(s, device);
-        Console.WriteLine(result.Describe(device.ToString()));
-        string output = p.GetValue(_output) ?? Path.Combine("results",
-            $"bench_train_{s.Arch}_b{s.Batch}_{ConfigNames.Of(s.Amp)}{(s.ChannelsLast ? "_cl" : "")}_{device.type.ToString().ToLowerInvariant()}.json");
-        AtomicFile.WriteAllText(output, JsonSerializer.Serialize(result.Report, new JsonSerializerOptions { WriteIndented = true }) + "\n");
-        Console.WriteLine($"wrote {output}");
+            ConfigNames.Parse<AmpMode>(p.GetValue(_amp), "--amp"), p.GetValue(_channelsLast), OverlapReduce: !p.GetValue(_afterBackward));
+        var env = DistributedEnv.FromEnvironment();
+        var device = _device.Initialize(p, env: env);
+        using var group = env.IsDistributed ? ProcessGroup.Join(env, device, TorchBackend.LibTorchDir) : null;
+        var result = TrainThroughput.Measure(s, device, group?.Collective, group?.Backend);
+        if (env.IsMain)
+        {
+            Console.WriteLine(result.Describe(device.ToString()));
+            string output = p.GetValue(_output) ?? Path.Combine("results",
+                $"bench_train_{s.Arch}_b{s.Batch}_{ConfigNames.Of(s.Amp)}{(s.ChannelsLast ? "_cl" : "")}{(env.IsDistributed ? $"_g{env.WorldSize}" : "")}" +
+                $"_{device.type.ToString().ToLowerInvariant()}.json");
+            AtomicFile.WriteAllText(output, JsonSerializer.Serialize(result.Report, new JsonSerializerOptions { WriteIndented = true }) + "\n");
+            Console.WriteLine($"wrote {output}");
+        }
+        group?.Finish();
         return ExitCodes.Ok;
     }
 }

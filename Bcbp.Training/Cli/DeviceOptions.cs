@@ -44,10 +44,12 @@ public sealed class DeviceOptions
     /// <summary>The device by the one rule (<paramref name="configDevice"/>: the config's or run's device, if any).</summary>
     public string DeviceName(ParseResult p, string? configDevice = null) => p.GetValue(Device) ?? configDevice ?? "auto";
 
-    /// <summary>Loads libtorch for the device by the one rule, applies --threads and returns the device.</summary>
-    public torch.Device Initialize(ParseResult p, string? configDevice = null)
+    /// <summary>Loads libtorch for the device by the one rule, applies --threads and returns the device (a rank of a
+    /// data-parallel <paramref name="env"/>: its local rank's GPU, <see cref="Bcbp.Training.Distributed.DistributedEnv.DeviceOf"/>).</summary>
+    public torch.Device Initialize(ParseResult p, string? configDevice = null, Bcbp.Training.Distributed.DistributedEnv? env = null)
     {
-        var device = TorchBackend.Initialize(DeviceName(p, configDevice), p.GetValue(LibTorch));
+        string name = Bcbp.Training.Distributed.DistributedEnv.DeviceOf(DeviceName(p, configDevice), env, p.GetValue(LibTorch));
+        var device = TorchBackend.Initialize(name, p.GetValue(LibTorch));
         TorchBackend.SetCpuThreads(p.GetValue(Threads));
         return device;
     }

@@ -31,6 +31,18 @@ public sealed record DistributedEnv(string MasterAddr, int MasterPort, int World
     /// (experiments/bench/nccl_world1.sh). Without it one process trains without any collective.</summary>
     public static bool ForceCollective => Environment.GetEnvironmentVariable("BCBP_DIST_FORCE") == "1";
 
+    /// <summary>In a job of several ranks each process trains on its own GPU, the one of its local rank (as torchrun
+    /// scripts call torch.cuda.set_device(LOCAL_RANK)): <c>cuda</c>, <c>cuda:N</c> and <c>auto</c> become
+    /// <c>cuda:LOCAL_RANK</c> (auto stays the CPU where CUDA is missing). One process (or no env): <paramref name="device"/>.</summary>
+    public static string DeviceOf(string device, DistributedEnv? env, string? libTorchDir)
+    {
+        if (env is not { IsDistributed: true }) return device;
+        if (device.StartsWith("cuda", StringComparison.OrdinalIgnoreCase)) return $"cuda:{env.LocalRank}";
+        if (device.Equals("auto", StringComparison.OrdinalIgnoreCase))
+            return Backend.TorchBackend.Initialize("auto", libTorchDir).type == TorchSharp.DeviceType.CUDA ? $"cuda:{env.LocalRank}" : "cpu";
+        return device;
+    }
+
     /// <summary>Rank 0: the process that locks and writes the run folder.</summary>
     public bool IsMain => Rank == 0;
 

@@ -2,6 +2,7 @@ using System.Diagnostics;
 using Bcbp.Models;
 using Bcbp.Training.Backend;
 using Bcbp.Training.Config;
+using Bcbp.Training.Distributed;
 using Bcbp.Training.Fitting;
 using TorchSharp;
 using static TorchSharp.torch;
@@ -19,21 +20,23 @@ namespace Bcbp.Training.Runs;
 /// <param name="ImageSize">input height and width.</param>
 /// <param name="Amp">train.amp of the measured trainer.</param>
 /// <param name="ChannelsLast">train.channels_last of the measured trainer.</param>
+/// <param name="OverlapReduce">data parallel: train.overlap_reduce (the all-reduce overlaps backward) or after backward.</param>
 public sealed record TrainThroughputSettings(string Arch, int Batch, int Steps, int Warmup, int Repeats, int Classes, int InChannels,
-    int ImageSize, AmpMode Amp = AmpMode.Off, bool ChannelsLast = false);
+    int ImageSize, AmpMode Amp = AmpMode.Off, bool ChannelsLast = false, bool OverlapReduce = true);
 
 /// <summary>One <see cref="TrainThroughput"/> measurement: the median and every window's images/s, the peak GPU
 /// memory of the timed windows, and the whole report as it is written to JSON.</summary>
 public sealed record TrainThroughputResult(TrainThroughputSettings Settings, double ImagesPerSecond, IReadOnlyList<double> Windows,
-    GpuMemoryPeak Memory, Dictionary<string, object?> Report)
+    GpuMemoryPeak Memory, Dictionary<string, object?> Report, int WorldSize = 1)
 {
     /// <summary>The variant's name: "off", "bf16 + channels_last", ...</summary>
     public string Variant => ConfigNames.Of(Settings.Amp) + (Settings.ChannelsLast ? " + channels_last" : "");
 
     /// <summary>The console line of <c>bcbp bench-train</c>.</summary>
     public string Describe(string device) =>
-        $"bench-train {Settings.Arch} batch {Settings.Batch} amp {Variant} on {device}: {ImagesPerSecond:F0} images/s " +
-        $"({1000.0 * Settings.Batch / ImagesPerSecond:F2} ms/step; windows {string.Join(", ", Windows.Select(w => w.ToString("F0")))}); " +
+        $"bench-train {Settings.Arch} batch {Settings.Batch}{(WorldSize > 1 ? $" per GPU x {WorldSize} ranks" : "")} amp {Variant} on {device}: " +
+        $"{ImagesPerSecond:F0} images/s{(WorldSize > 1 ? $" ({ImagesPerSecond / WorldSize:F0} per GPU)" : "")} " +
+        $"({1000.0 * Settings.Batch * WorldSize / ImagesPerSecond:F2} ms/step; windows {string.Join(", ", Windows.Select(w => w.ToString("F0")))}); " +
         Memory.Describe();
 }
 
@@ -44,13 +47,24 @@ public sealed record TrainThroughputResult(TrainThroughputSettings Settings, dou
 /// <c>repeats</c> windows (<c>bcbp bench-train</c>). Beside it the peak GPU memory of the timed windows
 /// (<see cref="GpuMemorySampler"/>, idle read before the model is built). experiments/pytorch_reference/train_throughput.py
 /// measures PyTorch by the same rules and writes the same keys.
+/// <para>
+/// Data parallel (a collective: <c>bcbp bench-train --gpus N</c>): every rank runs the same measurement on its GPU with
+/// <c>Batch</c> images per GPU and step (as torchrun scripts and experiments/pytorch_reference/ddp_throughput.py do),
+/// the gradients all-reduced through the collective; each window starts and ends with every rank's device
+/// synchronized and a barrier, so a window is the job's, and its images/s counts every rank's images (the global
+/// figure; per GPU = global / N). The memory is this rank's GPU.
+/// </para>
 /// </summary>
 public static class TrainThroughput
 {
     /// <summary>Measures <paramref name="s"/> on <paramref name="device"/>; the report holds the median images/s under
     /// "images_per_second", every window under "images_per_second_all" and the memory as <see cref="GpuMemoryPeak.AddTo"/>
     /// writes it.</summary>
-    public static TrainThroughputResult Measure(TrainThroughputSettings s, Device device)
+    /// <param name="s">What to measure.</param>
+    /// <param name="device">This rank's device.</param>
+    /// <param name="collective">The job's collective (null: one process, no collective).</param>
+    /// <param name="backend">The collective's name for the report (nccl VERSION, store).</param>
+    public static TrainThroughputResult Measure(TrainThroughputSettings s, Device device, ICollective? collective = null, string? backend = null)
     {
         // Idle before anything of this run is on the GPU: the figure then holds model, optimizer state, activations,
         // workspaces and the CUDA context, as PyTorch's side reads it.
@@ -61,21 +75,24 @@ public static class TrainThroughput
         var config = new TrainConfig
         {
             Optimizer = "sgd", Lr = 0.1, Momentum = 0.9, WeightDecay = 5e-4, LrSchedule = "constant",
-            Amp = s.Amp, ChannelsLast = s.ChannelsLast,
+            Amp = s.Amp, ChannelsLast = s.ChannelsLast, OverlapReduce = s.OverlapReduce,
         };
-        var trainer = new Trainer(model, config, TrainingPhase.Dense, epochs: 1, stepsPerEpoch: 1, device);
+        var trainer = new Trainer(model, config, TrainingPhase.Dense, epochs: 1, stepsPerEpoch: 1, device, collective: collective);
+        // The weights and buffers start as rank 0's (what Fit does before its first epoch).
+        collective?.Broadcast(model.buffers().Prepend(trainer.Parameters.Flat).ToArray(), 0);
+        int world = collective?.WorldSize ?? 1;
         model.train();
         using var input = randn(s.Batch, s.InChannels, s.ImageSize, s.ImageSize, device: device);
         using var target = randint(s.Classes, new long[] { s.Batch }, dtype: ScalarType.Int64, device: device);
 
-        RunSteps(trainer, input, target, s.Warmup, device);
+        RunSteps(trainer, input, target, s.Warmup, device, collective);
         var windows = new List<double>();
         memory.Start();
         for (int r = 0; r < s.Repeats; r++)
         {
             var clock = Stopwatch.StartNew();
-            RunSteps(trainer, input, target, s.Steps, device);
-            windows.Add((double)s.Steps * s.Batch / clock.Elapsed.TotalSeconds);
+            RunSteps(trainer, input, target, s.Steps, device, collective);
+            windows.Add((double)s.Steps * s.Batch * world / clock.Elapsed.TotalSeconds);
         }
         var peak = memory.Stop();
         double median = ForwardTimer.Median(windows);
@@ -86,16 +103,20 @@ public static class TrainThroughput
             ["channels_last"] = s.ChannelsLast, ["cudnn_benchmark"] = TorchBackend.CudnnBenchmark,
             ["cpu_threads"] = get_num_threads(), ["libtorch"] = TorchBackend.LibTorchDir ?? "bundled",
             ["warmup_steps"] = s.Warmup, ["steps"] = s.Steps, ["repeats"] = s.Repeats, ["images_per_second"] = median,
-            ["images_per_second_all"] = windows, ["ms_per_step"] = 1000.0 * s.Batch / median,
+            ["images_per_second_all"] = windows, ["ms_per_step"] = 1000.0 * s.Batch * world / median,
+            ["world_size"] = world, ["batch_per_gpu"] = s.Batch, ["global_batch"] = s.Batch * world,
+            ["images_per_second_per_gpu"] = median / world, ["collective"] = collective is null ? null : backend ?? collective.GetType().Name,
+            ["overlap_reduce"] = collective is null ? null : s.OverlapReduce,
         };
         peak.AddTo(report);
         report["commit"] = Provenance.Commit();
         report["machine"] = Provenance.Machine(device.ToString());
         report["finished_utc"] = DateTime.UtcNow;
-        return new TrainThroughputResult(s, median, windows, peak, report);
+        return new TrainThroughputResult(s, median, windows, peak, report, world);
     }
 
-    static void RunSteps(Trainer trainer, Tensor input, Tensor target, int steps, Device device)
+    /// <summary>Ends with this device idle and, data parallel, every rank past the same point.</summary>
+    static void RunSteps(Trainer trainer, Tensor input, Tensor target, int steps, Device device, ICollective? collective)
     {
         for (int i = 0; i < steps; i++)
         {
@@ -103,5 +124,6 @@ public static class TrainThroughput
             trainer.Step(input, target);
         }
         if (device.type == DeviceType.CUDA) cuda.synchronize(device);
+        collective?.Barrier();
     }
 }

@@ -148,7 +148,7 @@ public static class TrainingRun
         TorchBackend.CheckCpuThreads(options.CpuThreads);
         // The global batch must split over the ranks: checked before anything loads.
         var plan = DataParallelPlan.Of(config.Data, config.Train, world);
-        var device = TorchBackend.Initialize(DeviceOf(config.Device, env, options.LibTorchDir), options.LibTorchDir);
+        var device = TorchBackend.Initialize(DistributedEnv.DeviceOf(config.Device, env, options.LibTorchDir), options.LibTorchDir);
         TorchBackend.SetCpuThreads(options.CpuThreads);
         random.manual_seed(config.Seed);
         var (train, test) = DatasetFactory.Create(config.Data, device, config.Seed);
@@ -184,18 +184,6 @@ public static class TrainingRun
             test = testShards.Shard(new DataShard(rank, world), ShardRemainder.Exact);
         }
         return new Inputs(device, train, test, model, transfer, plan, testCount);
-    }
-
-    /// <summary>In a job of several ranks each process trains on its own GPU, the one of its local rank (as torchrun
-    /// scripts call torch.cuda.set_device(LOCAL_RANK)): <c>cuda</c>, <c>cuda:N</c> and <c>auto</c> become
-    /// <c>cuda:LOCAL_RANK</c> (auto stays the CPU where CUDA is missing).</summary>
-    static string DeviceOf(string device, DistributedEnv? env, string? libTorchDir)
-    {
-        if (env is not { IsDistributed: true }) return device;
-        if (device.StartsWith("cuda", StringComparison.OrdinalIgnoreCase)) return $"cuda:{env.LocalRank}";
-        if (device.Equals("auto", StringComparison.OrdinalIgnoreCase))
-            return TorchBackend.Initialize("auto", libTorchDir).type == DeviceType.CUDA ? $"cuda:{env.LocalRank}" : "cpu";
-        return device;
     }
 
     /// <summary>One image through the model (eval mode: no statistics change), so an image size the architecture cannot

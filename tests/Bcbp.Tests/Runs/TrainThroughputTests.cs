@@ -53,4 +53,29 @@ public class TrainThroughputTests : TempDirectoryTest
         Assert.That(BcbpCli.Run(new[] { "bench-train", "--amp", "fp8" }, TextWriter.Null, error), Is.EqualTo(ExitCodes.UsageError));
         Assert.That(error.ToString(), Does.Contain("--amp must be one of off, bf16, fp16; got 'fp8'"));
     }
+
+    [Test]
+    public void WithTwoCpuRanksRankZeroWritesTheJobsFigures()
+    {
+        string output = Path.Combine(Dir, "ddp.json");
+        string bcbp = Path.Combine(AppContext.BaseDirectory, "bcbp");
+        var args = new[]
+        {
+            "bench-train", "--arch", "resnet20", "--batch", "2", "--steps", "2", "--warmup", "1", "--repeats", "1", "--classes", "3",
+            "--in-channels", "1", "--image-size", "8", "--device", "cpu", "--threads", "1", "--output", output,
+        };
+        var (stdout, stderr) = (new StringWriter(), new StringWriter());
+        int code = Bcbp.Training.Distributed.ProcessLauncher.Run(new Bcbp.Training.Distributed.LaunchSpec(bcbp, args, 2), stdout, stderr);
+        Assert.That(code, Is.EqualTo(ExitCodes.Ok), stderr.ToString() + stdout);
+        Assert.That(stdout.ToString(), Does.Contain("[rank 0] bench-train resnet20 batch 2 per GPU x 2 ranks amp off on cpu"));
+        Assert.That(stdout.ToString(), Does.Not.Contain("[rank 1] bench-train"), "rank 0 alone reports");
+        using var json = JsonDocument.Parse(File.ReadAllText(output));
+        var r = json.RootElement;
+        Assert.That((r.GetProperty("world_size").GetInt32(), r.GetProperty("batch_per_gpu").GetInt32(), r.GetProperty("global_batch").GetInt32()),
+                    Is.EqualTo((2, 2, 4)));
+        Assert.That(r.GetProperty("collective").GetString(), Is.EqualTo("store (CPU)"));
+        Assert.That(r.GetProperty("overlap_reduce").GetBoolean(), Is.True);
+        Assert.That(r.GetProperty("images_per_second_per_gpu").GetDouble(),
+                    Is.EqualTo(r.GetProperty("images_per_second").GetDouble() / 2).Within(1e-9));
+    }
 }

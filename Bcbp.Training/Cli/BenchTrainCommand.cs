@@ -59,7 +59,7 @@ public sealed class BenchTrainCommand : ICliCommand
             ConfigNames.Parse<AmpMode>(p.GetValue(_amp), "--amp"), p.GetValue(_channelsLast), OverlapReduce: !p.GetValue(_afterBackward));
         var env = DistributedEnv.FromEnvironment();
         var device = _device.Initialize(p, env: env);
-        using var group = env.IsDistributed ? ProcessGroup.Join(env, device, TorchBackend.LibTorchDir) : null;
+        using var group = env.IsDistributed || DistributedEnv.ForceCollective ? ProcessGroup.Join(env, device, TorchBackend.LibTorchDir) : null;
         var result = TrainThroughput.Measure(s, device, group?.Collective, group?.Backend);
         if (env.IsMain)
         {

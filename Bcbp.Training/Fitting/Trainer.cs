@@ -21,7 +21,8 @@ namespace Bcbp.Training.Fitting;
 /// fp16 scales the loss with <see cref="LossScaler"/>. On CUDA the trainer turns cuDNN's benchmark mode on
 /// (docs/training.md, "Mixed precision"). Data parallel (a <see cref="ICollective"/>, docs/distributed.md): the
 /// weights and buffers start from rank 0's, rank 0's BatchNorm buffers are broadcast before every step (DDP's
-/// broadcast_buffers), the flat gradient is averaged over the ranks bucket by bucket (<see cref="FlatParameters.Buckets"/>)
+/// broadcast_buffers), the flat gradient is averaged over the ranks bucket by bucket (<see cref="FlatParameters.Buckets"/>),
+/// each bucket as soon as backward has completed it (<see cref="BucketReducer"/>, <c>train.overlap_reduce</c>) or all
 /// after backward, and the epoch's training metrics and the evaluation are summed over the ranks; every rank then
 /// holds the same weights.
 /// </summary>
@@ -92,7 +93,8 @@ public sealed class Trainer
     /// Under amp: OnBatchBegin sees the masters; the forward and backward and OnAfterBackward see the compute-type
     /// weights and gradients; the gradients are gathered into the fp32 master gradient, the parameters point at the
     /// masters again, and the optimizer and OnAfterOptimizerStep work on them. fp16 skips the optimizer step when the
-    /// gradient is not finite (<see cref="LastStepSkipped"/>).</summary>
+    /// gradient is not finite (<see cref="LastStepSkipped"/>). With the overlapped all-reduce, OnAfterBackward runs after the
+    /// reduction, on the master weights and the reduced fp32 gradient (as DDP's hooks see it).</summary>
     public (Tensor Loss, Tensor Correct) Step(Tensor input, Tensor target)
     {
         if (_collective is not null && _buffers.Length > 0) _collective.Broadcast(_buffers, 0);

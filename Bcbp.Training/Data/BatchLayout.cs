@@ -22,19 +22,24 @@ public static class BatchLayout
     /// <summary>Bytes of one <paramref name="size"/> x <paramref name="size"/> image in the host layout.</summary>
     public static long ImageBytes(int size) => (long)size * size * BytesPerPixel;
 
+    /// <summary>The per-channel factors of <see cref="ToModelInput"/> on <paramref name="device"/>, made once per source:
+    /// (x/255 - m)/s = x * (1/(255 s)) - m/s. Made once because a small tensor copied to a GPU from pageable memory
+    /// waits for the device's queue to drain, which would stall the host once a batch.</summary>
+    public static (Tensor Scale, Tensor Shift) Normalization(double[] mean, double[] std, Device device)
+    {
+        if (mean.Length != 3 || std.Length != 3)
+            throw new ArgumentException($"image folders have 3 channels but mean/std have {mean.Length}/{std.Length} values");
+        return (tensor(std.Select(s => (float)(1.0 / (255.0 * s))).ToArray(), device: device),
+                tensor(mean.Zip(std, (m, s) => (float)(m / s)).ToArray(), device: device));
+    }
+
     /// <summary>uint8 <c>[B, H, W, 4]</c> BGRX to normalized float32 <c>[B, 3, H, W]</c> with channels_last strides, where
-    /// <paramref name="bgrx"/> lives. <paramref name="mean"/> and <paramref name="std"/> are in R, G, B order.</summary>
-    public static Tensor ToModelInput(Tensor bgrx, double[] mean, double[] std)
+    /// <paramref name="bgrx"/> lives; <paramref name="scale"/> and <paramref name="shift"/> from <see cref="Normalization"/>.</summary>
+    public static Tensor ToModelInput(Tensor bgrx, Tensor scale, Tensor shift)
     {
         if (bgrx.dtype != ScalarType.Byte || bgrx.dim() != 4 || bgrx.shape[3] != BytesPerPixel)
             throw new ArgumentException($"expected uint8 [B, H, W, {BytesPerPixel}], got {bgrx.dtype} [{string.Join(", ", bgrx.shape)}]");
-        if (mean.Length != 3 || std.Length != 3)
-            throw new ArgumentException($"image folders have 3 channels but mean/std have {mean.Length}/{std.Length} values");
-        var device = bgrx.device;
         using var rgb = bgrx.narrow(3, 0, 3).flip(3); // B, G, R -> R, G, B (a new contiguous tensor)
-        // (x/255 - m)/s = x * (1/(255 s)) - m/s: one multiply and one subtract, broadcast over the last dimension.
-        using var scale = tensor(std.Select(s => (float)(1.0 / (255.0 * s))).ToArray(), device: device);
-        using var shift = tensor(mean.Zip(std, (m, s) => (float)(m / s)).ToArray(), device: device);
         using var x = rgb.to(ScalarType.Float32);
         x.mul_(scale).sub_(shift);
         return x.permute(0, 3, 1, 2);

@@ -11,7 +11,7 @@ namespace Bcbp.Training.Data;
 internal sealed class BatchRing
 {
     readonly object _lock = new();
-    readonly long[] _holder;
+    readonly long[] _holder, _preparing;
     readonly Action<int> _waitUntilIdle;
     long _released;
     bool _canceled;
@@ -23,6 +23,7 @@ internal sealed class BatchRing
         if (depth < 1) throw new ArgumentOutOfRangeException(nameof(depth), "a ring needs at least one slot");
         Depth = depth;
         _holder = Enumerable.Repeat(-1L, depth).ToArray();
+        _preparing = Enumerable.Repeat(-1L, depth).ToArray();
         _waitUntilIdle = waitUntilIdle;
     }
 
@@ -40,12 +41,19 @@ internal sealed class BatchRing
         lock (_lock)
         {
             while (!_canceled && batch >= _released + Depth) Monitor.Wait(_lock);
+            while (!_canceled && _holder[slot] != batch && _preparing[slot] == batch) Monitor.Wait(_lock);
             if (_canceled) return -1;
             if (_holder[slot] == batch) return slot;
             if (_holder[slot] > batch) throw new InvalidOperationException($"batch {batch} asked for slot {slot} after batch {_holder[slot]} took it");
-            // The previous holder (batch - Depth, or none) is released here; wait for its copy to finish reading.
-            _waitUntilIdle(slot);
+            _preparing[slot] = batch;
+        }
+        // The previous holder (batch - Depth, or none) is released; wait, outside the lock (the other slots' batches go
+        // on), until its copy has finished reading the slot.
+        _waitUntilIdle(slot);
+        lock (_lock)
+        {
             _holder[slot] = batch;
+            Monitor.PulseAll(_lock);
             return slot;
         }
     }

@@ -90,8 +90,10 @@ internal abstract class BatchStaging : IDisposable
         public Pinned(Device device, int depth, int capacity, int size) : base(depth, capacity, size)
         {
             _ring = new PinnedUploadRing(device, depth, SlotBytes);
+            using var scope = NewDisposeScope(); // the buffers live as long as the staging, not as a caller's scope
             _devicePixels = Enumerable.Range(0, depth).Select(_ => empty(capacity * ImageBytes, ScalarType.Byte, device)).ToArray();
             _deviceLabels = Enumerable.Range(0, depth).Select(_ => empty(capacity, ScalarType.Int64, device)).ToArray();
+            scope.Detach(_devicePixels.Concat(_deviceLabels).ToArray());
         }
 
         public override IntPtr Pixels(int slot) => _ring.Host(slot);

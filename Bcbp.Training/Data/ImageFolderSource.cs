@@ -24,6 +24,7 @@ public sealed class ImageFolderSource : IBatchSource, IDisposable
     readonly object _lock = new();
     BatchStaging? _staging;
     DecodePass? _pass;
+    (Tensor Scale, Tensor Shift)? _normalization;
 
     public ImageFolderSource(ImageFolder folder, int size, double[] mean, double[] std, bool augmentEnabled, int workers,
                              long seed, Device device)
@@ -73,6 +74,13 @@ public sealed class ImageFolderSource : IBatchSource, IDisposable
         {
             _pass?.Dispose(); // an enumeration left unfinished: its threads stop before the slots are reused
             staging = Staging(counts[0]);
+            if (_normalization is null)
+            {
+                using var scope = NewDisposeScope();
+                var n2 = BatchLayout.Normalization(_mean, _std, _device);
+                scope.Detach(n2.Scale, n2.Shift);
+                _normalization = n2;
+            }
             var ring = new BatchRing(staging.Depth, staging.WaitUntilFree);
             long imageBytes = staging.ImageBytes;
             _pass = pass = new DecodePass(Workers, batchSize, counts.ToArray(), ring,
@@ -97,7 +105,8 @@ public sealed class ImageFolderSource : IBatchSource, IDisposable
                 using (var scope = NewDisposeScope())
                 {
                     var (pixels, labels) = staging.Receive(slot, counts[k]);
-                    input = BatchLayout.ToModelInput(pixels, _mean, _std);
+                    var (scale, shift) = _normalization!.Value;
+                    input = BatchLayout.ToModelInput(pixels, scale, shift);
                     target = labels.clone(); // the slot's labels are overwritten by a later batch
                     staging.Consumed(slot);
                     scope.Detach(input, target);
@@ -145,6 +154,8 @@ public sealed class ImageFolderSource : IBatchSource, IDisposable
             _pass = null;
             _staging?.Dispose();
             _staging = null;
+            if (_normalization is var (scale, shift)) { scale.Dispose(); shift.Dispose(); }
+            _normalization = null;
         }
     }
 }

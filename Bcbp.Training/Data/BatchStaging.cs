@@ -1,5 +1,5 @@
 using System.Runtime.InteropServices;
-using Bcbp.Kernels.Interop;
+using Bcbp.Kernels.Ops;
 using TorchSharp;
 using static TorchSharp.torch;
 

@@ -34,7 +34,7 @@ public static class DataThroughput
             dataset = config.Data.Dataset, device = device.ToString(), train_count = train.Count, test_count = test.Count,
             batch_size = config.Data.BatchSize, eval_batch_size = config.Data.EvalBatchSize, augment = config.Data.Augment,
             load_seconds = loadSeconds, train_images_per_second = trainRates, eval_images_per_second = testRates,
-            workers = config.Data.Workers, prefetch = train is ImageFolderSource ? ImageFolderSource.Prefetch : 0,
+            workers = config.Data.Workers, prefetch = (train as ImageFolderSource)?.Prefetch ?? 0,
             cpu_count = Environment.ProcessorCount,
         };
         (train as IDisposable)?.Dispose(); // image folders: page-locked slots and decode threads

@@ -27,8 +27,10 @@ public sealed class ImageFolderSource : IBatchSource, IDisposable
     (Tensor Scale, Tensor Shift)? _normalization;
 
     public ImageFolderSource(ImageFolder folder, int size, double[] mean, double[] std, bool augmentEnabled, int workers,
-                             long seed, Device device)
+                             long seed, Device device, int prefetch = DefaultPrefetch)
     {
+        if (workers < 1 || prefetch < 1) throw new ArgumentOutOfRangeException(nameof(workers), "workers and prefetch must be >= 1");
+        Prefetch = prefetch;
         _folder = folder;
         _size = size;
         _mean = mean;
@@ -41,9 +43,11 @@ public sealed class ImageFolderSource : IBatchSource, IDisposable
 
     /// <summary>Threads that decode images (one pool for the whole pass, not per batch).</summary>
     public int Workers { get; }
-    /// <summary>Batches decoded ahead of the consumer: the slots of the ring (each <c>batch x size x size x 4</c>
-    /// bytes, page-locked on CUDA).</summary>
-    public const int Prefetch = 3;
+    /// <summary>Batches decoded ahead of the consumer (<c>data.prefetch</c>): the slots of the ring, each
+    /// <c>batch x size x size x 4</c> bytes, page-locked on CUDA.</summary>
+    public int Prefetch { get; }
+    /// <summary>The default of <see cref="Prefetch"/>: enough to cover a slow image or a slow step, little memory.</summary>
+    public const int DefaultPrefetch = 3;
     public int Count => _folder.Files.Count;
     public int NumClasses => _folder.Classes.Count;
     public int Channels => 3;

@@ -1,8 +1,8 @@
-using Bcbp.Kernels.Ops;
+using Bcbp.Kernels.Interop;
 using TorchSharp;
 using static TorchSharp.torch;
 
-namespace Bcbp.Kernels.Interop;
+namespace Bcbp.Kernels.Ops;
 
 /// <summary>
 /// Host-to-device copies that overlap the work of libtorch: a ring of page-locked host slots (<c>cuMemHostAlloc</c>;

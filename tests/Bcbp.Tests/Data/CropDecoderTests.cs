@@ -96,4 +96,44 @@ public class CropDecoderTests
         // the resampling differences at sharp edges.
         Assert.That(mean, Is.LessThan(2.5), $"{box}");
     }
+
+    [Test]
+    public void GrayscaleJpegDecodesToGrayBgrxByEitherRoute()
+    {
+        var path = WriteJpeg(_dir, "g.jpg", 301, 203, grayscale: true);
+        var box = new CropBox(150, 40, 151, 163);
+        var whole = Decode(path, box, true, 64, DecodeRoute.Whole);
+        var crop = Decode(path, box, true, 64, DecodeRoute.CropOnly);
+        Assert.That(Diff(crop, whole).Max, Is.LessThanOrEqualTo(1));
+        for (int p = 0; p < 64 * 64; p++)
+            Assert.That((crop[4 * p], crop[4 * p + 1]), Is.EqualTo((crop[4 * p + 2], crop[4 * p + 2])), $"pixel {p} is gray");
+    }
+
+    [Test]
+    public void IdentityCropGivesTheStoredPixelsAndFlipMirrorsThem()
+    {
+        // A PNG (exact, decoded whole) with a half-transparent column: alpha is dropped and the stored colours kept, as
+        // torchvision's convert("RGB") does; a 1:1 crop reproduces the pixels in B, G, R order.
+        const int w = 20, h = 12;
+        using var bmp = new SKBitmap(new SKImageInfo(w, h, SKColorType.Rgba8888, SKAlphaType.Unpremul));
+        for (int y = 0; y < h; y++)
+            for (int x = 0; x < w; x++)
+                bmp.SetPixel(x, y, new SKColor((byte)(10 * x), (byte)(20 * y), (byte)(x + y), (byte)(x == 0 ? 128 : 255)));
+        var path = Path.Combine(_dir, "p.png");
+        using (var data = bmp.Encode(SKEncodedImageFormat.Png, 100)) File.WriteAllBytes(path, data.ToArray());
+        var box = new CropBox(4, 0, 12, 12);
+        var plain = Decode(path, box, false, 12, DecodeRoute.Auto);
+        var mirrored = Decode(path, box, true, 12, DecodeRoute.Auto);
+        for (int y = 0; y < 12; y++)
+            for (int x = 0; x < 12; x++)
+            {
+                int sx = box.X + x, p = 4 * (y * 12 + x), q = 4 * (y * 12 + 11 - x);
+                byte[] expected = { (byte)(sx + y), (byte)(20 * y), (byte)(10 * sx), 255 };
+                Assert.That(plain[p..(p + 4)], Is.EqualTo(expected), $"pixel ({x}, {y})");
+                Assert.That(mirrored[q..(q + 4)], Is.EqualTo(expected), $"mirrored pixel ({x}, {y})");
+            }
+        var edge = Decode(path, new CropBox(0, 5, 4, 4), false, 4, DecodeRoute.Auto);
+        // (Half-transparent: an encoder may zero the colour of a fully transparent pixel.)
+        Assert.That(edge[0..4].Select(b => (int)b), Is.EqualTo(new[] { 5, 100, 0, 255 }).Within(2), "half-transparent pixel (0, 5): its colour, opaque");
+    }
 }

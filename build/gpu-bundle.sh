@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # Packs a .NET app for a Linux GPU machine that has PyTorch but no .NET (docs/gpu.md).
 # Usage, from the repository root:  bash build/gpu-bundle.sh PROJECT [dotnet publish args...]
-# Makes .gpu/ (git-ignored through .git/info/exclude): the .NET runtime as tar.xz, the published app in .gpu/app,
-# and .gpu/run.sh, which unpacks the runtime once, points BCBP_LIBTORCH and LD_LIBRARY_PATH at Python's torch/lib,
-# and runs the app with the arguments it is given. Carry ".gpu" in the device call.
+# Makes .gpu/ (git-ignored through .git/info/exclude): the .NET runtime and the published app, each as tar.xz
+# (about 26 + 8 MB: the device call carries 64 MiB with the working tree, and data such as a Fashion-MNIST subset in
+# .gpu/data must fit beside them), and .gpu/run.sh, which unpacks both under /tmp once per bundle, points
+# BCBP_LIBTORCH and LD_LIBRARY_PATH at Python's torch/lib, and runs the app with the arguments it is given.
+# Carry ".gpu" in the device call.
 set -euo pipefail
 root=$(git rev-parse --show-toplevel); cd "$root"
 proj=${1:?usage: build/gpu-bundle.sh PROJECT [dotnet publish args...]}; shift
@@ -14,8 +16,11 @@ if [ ! -f .gpu/dotnet-rt.tar.xz ]; then
   dn=$(dirname "$(readlink -f "$(command -v dotnet)")")
   (cd "$dn" && tar cf - dotnet host shared/Microsoft.NETCore.App) | xz -T0 -6 > .gpu/dotnet-rt.tar.xz
 fi
-rm -rf .gpu/app
-dotnet publish "$proj" -c Release -r linux-x64 --no-self-contained -o .gpu/app "$@"
+rm -rf .gpu/app .gpu/app.tar.xz
+publish=$(mktemp -d)
+trap 'rm -rf "$publish"' EXIT
+dotnet publish "$proj" -c Release -r linux-x64 --no-self-contained -o "$publish/app" "$@"
+tar cf - -C "$publish" app | xz -T0 -6 > .gpu/app.tar.xz
 cat > .gpu/run.sh <<'RUN'
 #!/usr/bin/env bash
 set -euo pipefail
@@ -24,7 +29,11 @@ here=$(cd "$(dirname "$0")" && pwd)
 export DOTNET_ROOT=/tmp/dotnet
 export BCBP_LIBTORCH=${BCBP_LIBTORCH:-$(python3 -c 'import torch,os;print(os.path.dirname(torch.__file__)+"/lib")')}
 export LD_LIBRARY_PATH=$BCBP_LIBTORCH${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
-app=$(ls "$here"/app/*.runtimeconfig.json | head -1); app=${app%.runtimeconfig.json}.dll
+# One unpacked copy per bundle (named by the archive's checksum), so a new bundle on a warm machine is not mixed up
+# with the last one.
+dir=/tmp/bcbp-app-$(cksum < "$here/app.tar.xz" | cut -d' ' -f1)
+[ -f "$dir/.unpacked" ] || { rm -rf "$dir" && mkdir -p "$dir" && tar xJf "$here/app.tar.xz" -C "$dir" && touch "$dir/.unpacked"; }
+app=$(ls "$dir"/app/*.runtimeconfig.json | head -1); app=${app%.runtimeconfig.json}.dll
 exec /tmp/dotnet/dotnet "$app" "$@"
 RUN
 chmod +x .gpu/run.sh

@@ -29,7 +29,7 @@ public static class EpilogueFusion
             {
                 _ when module.GetType() == TorchVisionBottleneck => Block(module, new[] { "conv1", "conv2", "conv3" }, new[] { "bn1", "bn2", "bn3" }, null),
                 _ when module.GetType() == TorchVisionBasicBlock => Block(module, new[] { "conv1", "conv2" }, new[] { "bn1", "bn2" }, null),
-                CifarBasicBlock b => Block(b, new[] { "conv1", "conv2" }, new[] { "bn1", "bn2" }, b.Shortcut),
+                CifarBasicBlock b => Block(b, new[] { "conv1", "conv2" }, new[] { "bn1", "bn2" }, b.Shortcut, ((int)b.Stride, (int)b.PadChannels)),
                 _ => null,
             };
             if (block is null) continue;
@@ -41,7 +41,8 @@ public static class EpilogueFusion
         return fused;
     }
 
-    static SparseResidualBlock? Block(nn.Module block, string[] convNames, string[] normNames, Func<Tensor, Tensor>? shortcut)
+    static SparseResidualBlock? Block(nn.Module block, string[] convNames, string[] normNames, Func<Tensor, Tensor>? shortcut,
+        (int, int)? optionA = null)
     {
         var children = block.named_children().ToDictionary(c => c.name, c => c.module);
         var convs = new List<(string, BcbpConv2d)>();
@@ -51,7 +52,7 @@ public static class EpilogueFusion
         if (normNames.Any(n => children.GetValueOrDefault(n) is not Identity)) return null;
         var downsample = children.GetValueOrDefault("downsample") as nn.Module<Tensor, Tensor>;
         if (downsample is not null && downsample.named_modules().Any(m => m.module is BatchNorm2d)) return null;
-        return new SparseResidualBlock(convs, shortcut ?? (downsample is null ? x => x : downsample.call), downsample);
+        return new SparseResidualBlock(convs, shortcut ?? (downsample is null ? x => x : downsample.call), downsample, optionA);
     }
 
     static IEnumerable<string> FuseRelus(nn.Module model, string prefix, Sequential seq)

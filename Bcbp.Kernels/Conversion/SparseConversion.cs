@@ -29,19 +29,35 @@ public static class SparseConversion
 {
     /// <summary>Converts <paramref name="model"/> in place. A folded BatchNorm2d is replaced by nn.Identity where its
     /// field allows, else made the identity in place. With folding, ReLUs and residual adds of known blocks then move
-    /// into the kernels' epilogues (<see cref="EpilogueFusion"/>) unless <paramref name="fuse"/> is false.</summary>
+    /// into the kernels' epilogues (<see cref="EpilogueFusion"/>) unless <paramref name="fuse"/> is false.
+    /// <paramref name="dense"/> converts the unmasked Conv2d/Linear modules too (the stem, the classifier), as 0%-sparse
+    /// layers (every column kept, <see cref="DenseTileRows"/>), so that the whole model runs on our kernels
+    /// (<see cref="Plan.ModelPlan"/> needs it).</summary>
     public static SparseConversionResult Convert(nn.Module model, int tileRows, SparseLayout layout = SparseLayout.Auto, bool foldBatchNorm = false,
-        bool? fuse = null)
+        bool? fuse = null, bool dense = false)
     {
-        var result = ConvertLayers(model, tileRows, layout, foldBatchNorm);
+        var result = ConvertLayers(model, tileRows, layout, foldBatchNorm, dense);
         if (foldBatchNorm && (fuse ?? true)) EpilogueFusion.Fuse(model);
         return result;
     }
 
-    static SparseConversionResult ConvertLayers(nn.Module model, int tileRows, SparseLayout layout, bool foldBatchNorm)
+    /// <summary>Tile height of a layer converted dense: 32 rows up to 32 outputs, else 64 (both kernels take it; the
+    /// last tile may be partial).</summary>
+    public static int DenseTileRows(long outputs) => outputs <= 32 ? 32 : 64;
+
+    static SparseConversionResult ConvertLayers(nn.Module model, int tileRows, SparseLayout layout, bool foldBatchNorm, bool dense)
     {
         using var _ = no_grad();
         var masked = WeightMask.Masked(model).ToList();
+        var names = masked.Select(m => m.Name).ToHashSet();
+        if (dense)
+        {
+            var unmasked = model.named_modules()
+                .Where(m => m.module is Conv2d or Linear && !names.Contains(m.name) && Unsupported(m.module) is null)
+                .Select(m => (m.name, m.module, ones_like(m.module is Conv2d c ? c.weight! : ((Linear)m.module).weight!)));
+            var order = model.named_modules().Select((m, i) => (m.name, i)).ToDictionary(p => p.name, p => p.i);
+            masked = masked.Concat(unmasked).OrderBy(m => order[m.Item1]).ToList();
+        }
         var norms = foldBatchNorm ? ModelStructure.ConvNorms(model) : new Dictionary<string, ConvNorm>();
         var converted = new List<string>();
         var leftDense = new List<(string, string)>();
@@ -49,10 +65,13 @@ public static class SparseConversion
         {
             if (Unsupported(module) is string reason) { leftDense.Add((name, reason)); continue; }
             var norm = norms.GetValueOrDefault(name);
+            bool full = !names.Contains(name);        // an unmasked layer converted dense
+            int rows = full ? DenseTileRows(mask.shape[0]) : tileRows;
+            var how = full ? SparseLayout.Bcbp : layout;
             nn.Module replacement = module switch
             {
-                Conv2d conv => ConvertConv(conv, mask, tileRows, layout, name, norm?.Module),
-                Linear lin => new BcbpLinear(Pack(lin.weight!, mask, tileRows, layout, name), lin.bias),
+                Conv2d conv => ConvertConv(conv, mask, rows, how, name, norm?.Module),
+                Linear lin => new BcbpLinear(Pack(lin.weight!, mask, rows, how, name), lin.bias),
                 _ => throw new InvalidOperationException("unreachable: Unsupported admits Conv2d and Linear only"),
             };
             try { ModuleReplacer.Replace(model, name, replacement); }

@@ -1,3 +1,4 @@
+using TorchSharp;
 using static TorchSharp.torch;
 
 namespace Bcbp.Kernels.Formats;
@@ -6,6 +7,27 @@ namespace Bcbp.Kernels.Formats;
 /// magnitude BCBP mask (L1 norm of each tile_rows x 1 column vector, the lowest pruned equally in every tile).</summary>
 public static class SyntheticMasks
 {
+    /// <summary>Prunes every Conv2d of <paramref name="model"/> but the first (the stem) with a random balanced mask of
+    /// <paramref name="sparsity"/> (weights multiplied, <c>weight_mask</c> registered), as the benchmarks and the
+    /// whole-model checks do; returns the names of the pruned convs.</summary>
+    public static IReadOnlyList<string> PruneModel(nn.Module model, int tileRows, double sparsity, Generator gen)
+    {
+        using var _ = no_grad();
+        var pruned = new List<string>();
+        bool first = true;
+        foreach (var (name, m) in model.named_modules())
+            if (m is TorchSharp.Modules.Conv2d conv)
+            {
+                if (first) { first = false; continue; }
+                var w = conv.weight!;
+                var mask = RandomBcbp(w.shape[0], w.numel() / w.shape[0], tileRows, sparsity, gen).reshape(w.shape).to(w.device);
+                w.mul_(mask);
+                Bcbp.Models.WeightMask.Register(conv, mask);
+                pruned.Add(name);
+            }
+        return pruned;
+    }
+
     /// <summary>Every row tile keeps the same round(K * (1 - sparsity)) random columns of its own.</summary>
     public static Tensor RandomBcbp(long rows, long cols, int tileRows, double sparsity, Generator gen)
     {

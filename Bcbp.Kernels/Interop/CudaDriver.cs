@@ -15,16 +15,22 @@ internal static class CudaDriver
     [DllImport(CudaLibraries.Driver)] static extern int cuFuncSetAttribute(IntPtr function, int attrib, int value);
     [DllImport(CudaLibraries.Driver)] static extern int cuLaunchKernel(IntPtr f, uint gx, uint gy, uint gz, uint bx, uint by, uint bz,
         uint sharedMem, IntPtr stream, IntPtr[] kernelParams, IntPtr extra);
-    [DllImport(CudaLibraries.Driver)] static extern int cuMemHostAlloc(out IntPtr pointer, nuint bytes, uint flags);
-    [DllImport(CudaLibraries.Driver)] static extern int cuMemFreeHost(IntPtr pointer);
     [DllImport(CudaLibraries.Driver)] static extern int cuStreamCreate(out IntPtr stream, uint flags);
     [DllImport(CudaLibraries.Driver, EntryPoint = "cuStreamDestroy_v2")] static extern int cuStreamDestroy(IntPtr stream);
     [DllImport(CudaLibraries.Driver)] static extern int cuStreamSynchronize(IntPtr stream);
-    [DllImport(CudaLibraries.Driver)] static extern int cuStreamWaitEvent(IntPtr stream, IntPtr evt, uint flags);
-    [DllImport(CudaLibraries.Driver)] static extern int cuEventCreate(out IntPtr evt, uint flags);
-    [DllImport(CudaLibraries.Driver, EntryPoint = "cuEventDestroy_v2")] static extern int cuEventDestroy(IntPtr evt);
-    [DllImport(CudaLibraries.Driver)] static extern int cuEventRecord(IntPtr evt, IntPtr stream);
-    [DllImport(CudaLibraries.Driver)] static extern int cuEventSynchronize(IntPtr evt);
+    [DllImport(CudaLibraries.Driver)] static extern int cuEventCreate(out IntPtr ev, uint flags);
+    [DllImport(CudaLibraries.Driver, EntryPoint = "cuEventDestroy_v2")] static extern int cuEventDestroy(IntPtr ev);
+    [DllImport(CudaLibraries.Driver)] static extern int cuEventRecord(IntPtr ev, IntPtr stream);
+    [DllImport(CudaLibraries.Driver)] static extern int cuStreamWaitEvent(IntPtr stream, IntPtr ev, uint flags);
+    [DllImport(CudaLibraries.Driver, EntryPoint = "cuStreamBeginCapture_v2")] static extern int cuStreamBeginCapture(IntPtr stream, int mode);
+    [DllImport(CudaLibraries.Driver)] static extern int cuStreamEndCapture(IntPtr stream, out IntPtr graph);
+    [DllImport(CudaLibraries.Driver)] static extern int cuGraphInstantiateWithFlags(out IntPtr exec, IntPtr graph, ulong flags);
+    [DllImport(CudaLibraries.Driver)] static extern int cuGraphLaunch(IntPtr exec, IntPtr stream);
+    [DllImport(CudaLibraries.Driver)] static extern int cuGraphDestroy(IntPtr graph);
+    [DllImport(CudaLibraries.Driver)] static extern int cuGraphExecDestroy(IntPtr exec);
+    [DllImport(CudaLibraries.Driver)] static extern int cuEventSynchronize(IntPtr ev);
+    [DllImport(CudaLibraries.Driver)] static extern int cuMemHostAlloc(out IntPtr pointer, nuint bytes, uint flags);
+    [DllImport(CudaLibraries.Driver)] static extern int cuMemFreeHost(IntPtr pointer);
     [DllImport(CudaLibraries.Driver, EntryPoint = "cuMemcpyHtoDAsync_v2")] static extern int cuMemcpyHtoDAsync(IntPtr device, IntPtr host, nuint bytes, IntPtr stream);
     [DllImport(CudaLibraries.Driver)] static extern int cuGetErrorName(int error, out IntPtr name);
     [DllImport(CudaLibraries.Driver)] static extern int cuGetErrorString(int error, out IntPtr str);
@@ -72,30 +78,61 @@ internal static class CudaDriver
     internal static void SetMaxDynamicSharedMemory(IntPtr f, int bytes, string kernel)
         => Check(cuFuncSetAttribute(f, FuncAttrMaxDynamicShared, bytes), "cuFuncSetAttribute(max dynamic shared memory)", kernel);
 
-    /// <summary>Launches on the legacy default stream, the one PyTorch uses unless told otherwise.</summary>
-    internal static void Launch(IntPtr f, (uint x, uint y, uint z) grid, uint threads, uint sharedBytes, IntPtr[] args, string kernel)
-        => Check(cuLaunchKernel(f, grid.x, grid.y, grid.z, threads, 1, 1, sharedBytes, IntPtr.Zero, args, IntPtr.Zero), "cuLaunchKernel", kernel);
-
-    /// <summary>The legacy default stream (handle 0 in the driver API): libtorch's current stream unless told otherwise.</summary>
+    /// <summary>The legacy default stream, the one PyTorch (and so TorchSharp) uses unless told otherwise.</summary>
     internal static readonly IntPtr LegacyStream = IntPtr.Zero;
-    const uint StreamNonBlocking = 1, EventDisableTiming = 2, HostAllocPortable = 1;
+
+    /// <summary>Launches on <paramref name="stream"/> (the legacy default stream unless given).</summary>
+    internal static void Launch(IntPtr f, (uint x, uint y, uint z) grid, uint threads, uint sharedBytes, IntPtr[] args, string kernel,
+        IntPtr stream = default)
+        => Check(cuLaunchKernel(f, grid.x, grid.y, grid.z, threads, 1, 1, sharedBytes, stream, args, IntPtr.Zero), "cuLaunchKernel", kernel);
+
+    const uint StreamNonBlocking = 1, EventDisableTiming = 2;
+    const int CaptureModeThreadLocal = 1;
+
+    /// <summary>A stream of our own that does not synchronize with the legacy stream (work is handed over by events).</summary>
+    internal static IntPtr CreateStream() { Check(cuStreamCreate(out var s, StreamNonBlocking), "cuStreamCreate", "(stream)"); return s; }
+    internal static void DestroyStream(IntPtr s) => Check(cuStreamDestroy(s), "cuStreamDestroy", "(stream)");
+    internal static void Synchronize(IntPtr s) => Check(cuStreamSynchronize(s), "cuStreamSynchronize", "(stream)");
+    internal static IntPtr CreateEvent() { Check(cuEventCreate(out var e, EventDisableTiming), "cuEventCreate", "(event)"); return e; }
+    internal static void DestroyEvent(IntPtr e) => Check(cuEventDestroy(e), "cuEventDestroy", "(event)");
+
+    /// <summary>Makes <paramref name="waiter"/> wait for the work queued on <paramref name="after"/> so far.</summary>
+    internal static void Order(IntPtr after, IntPtr waiter, IntPtr ev)
+    {
+        Check(cuEventRecord(ev, after), "cuEventRecord", "(event)");
+        Check(cuStreamWaitEvent(waiter, ev, 0), "cuStreamWaitEvent", "(event)");
+    }
+
+    /// <summary>Starts recording the launches on <paramref name="stream"/> from this thread into a graph.</summary>
+    internal static void BeginCapture(IntPtr stream) => Check(cuStreamBeginCapture(stream, CaptureModeThreadLocal), "cuStreamBeginCapture", "(graph)");
+
+    /// <summary>Ends the capture; returns the executable graph, or throws (the capture is ended either way).</summary>
+    internal static IntPtr EndCapture(IntPtr stream)
+    {
+        int rc = cuStreamEndCapture(stream, out var graph);
+        Check(rc, "cuStreamEndCapture", "(graph)");
+        try { Check(cuGraphInstantiateWithFlags(out var exec, graph, 0), "cuGraphInstantiate", "(graph)"); return exec; }
+        finally { cuGraphDestroy(graph); }
+    }
+
+    internal static void LaunchGraph(IntPtr exec, IntPtr stream) => Check(cuGraphLaunch(exec, stream), "cuGraphLaunch", "(graph)");
+    internal static void DestroyGraph(IntPtr exec) => Check(cuGraphExecDestroy(exec), "cuGraphExecDestroy", "(graph)");
+
+    const uint HostAllocPortable = 1;
+
+    /// <summary>Records <paramref name="ev"/> after the work queued on <paramref name="stream"/> so far.</summary>
+    internal static void RecordEvent(IntPtr ev, IntPtr stream) => Check(cuEventRecord(ev, stream), "cuEventRecord", "(event)");
+    /// <summary>Work queued on <paramref name="stream"/> after this call waits for <paramref name="ev"/>'s last record.</summary>
+    internal static void WaitEvent(IntPtr stream, IntPtr ev) => Check(cuStreamWaitEvent(stream, ev, 0), "cuStreamWaitEvent", "(event)");
+    /// <summary>Blocks the calling thread until the work before <paramref name="ev"/>'s last record is done (at once
+    /// for an event never recorded).</summary>
+    internal static void SynchronizeEvent(IntPtr ev) => Check(cuEventSynchronize(ev), "cuEventSynchronize", "(event)");
 
     /// <summary>Page-locked host memory the device copies from at full speed and asynchronously (cuMemHostAlloc,
     /// portable: usable from any context). Not write-combined: the decoder's draws may read it back.</summary>
     internal static IntPtr HostAlloc(long bytes) { Check(cuMemHostAlloc(out var p, (nuint)bytes, HostAllocPortable), "cuMemHostAlloc", "(batch upload)"); return p; }
     internal static void HostFree(IntPtr p) => Check(cuMemFreeHost(p), "cuMemFreeHost", "(batch upload)");
-    /// <summary>A stream that does not synchronize with the legacy default stream: its work overlaps libtorch's.</summary>
-    internal static IntPtr StreamCreateNonBlocking() { Check(cuStreamCreate(out var s, StreamNonBlocking), "cuStreamCreate", "(batch upload)"); return s; }
-    internal static void StreamDestroy(IntPtr s) => Check(cuStreamDestroy(s), "cuStreamDestroy", "(batch upload)");
-    internal static void StreamSynchronize(IntPtr s) => Check(cuStreamSynchronize(s), "cuStreamSynchronize", "(batch upload)");
-    /// <summary>Work issued to <paramref name="stream"/> after this call waits for <paramref name="evt"/>'s last record.</summary>
-    internal static void StreamWaitEvent(IntPtr stream, IntPtr evt) => Check(cuStreamWaitEvent(stream, evt, 0), "cuStreamWaitEvent", "(batch upload)");
-    internal static IntPtr EventCreate() { Check(cuEventCreate(out var e, EventDisableTiming), "cuEventCreate", "(batch upload)"); return e; }
-    internal static void EventDestroy(IntPtr e) => Check(cuEventDestroy(e), "cuEventDestroy", "(batch upload)");
-    internal static void EventRecord(IntPtr e, IntPtr stream) => Check(cuEventRecord(e, stream), "cuEventRecord", "(batch upload)");
-    /// <summary>Blocks the calling thread until the work before <paramref name="e"/>'s last record is done (at once
-    /// for an event never recorded).</summary>
-    internal static void EventSynchronize(IntPtr e) => Check(cuEventSynchronize(e), "cuEventSynchronize", "(batch upload)");
+    /// <summary>Queues a copy of page-locked host memory to the device on <paramref name="stream"/>; returns at once.</summary>
     internal static void CopyHostToDeviceAsync(IntPtr device, IntPtr host, long bytes, IntPtr stream)
         => Check(cuMemcpyHtoDAsync(device, host, (nuint)bytes, stream), "cuMemcpyHtoDAsync", "(batch upload)");
 

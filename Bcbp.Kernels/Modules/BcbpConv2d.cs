@@ -59,7 +59,7 @@ public sealed class BcbpConv2d : nn.Module<Tensor, Tensor>
             if (residual is not null) y = y + residual;
             return relu ? y.relu() : y;
         }
-        var (packed, bias) = Packed(x);
+        var (packed, bias) = PackedFor(x.device, x.dtype);
         var chwn = Chwn(x);
         return GatherGemm.Conv2d(packed, chwn, Geometry, bias, residual is null ? null : Chwn(residual), relu).permute(3, 0, 1, 2);
     }
@@ -70,14 +70,16 @@ public sealed class BcbpConv2d : nn.Module<Tensor, Tensor>
         return chwn.is_contiguous() ? chwn : chwn.contiguous();
     }
 
-    (PackedWeight Weight, Tensor? Bias) Packed(Tensor x)
+    /// <summary>The weight packed for the kernel of <paramref name="device"/> in <paramref name="dtype"/>, and the bias
+    /// there; made once per device and dtype.</summary>
+    internal (PackedWeight Weight, Tensor? Bias) PackedFor(Device device, ScalarType dtype)
     {
-        var key = (x.device.ToString(), x.dtype);
+        var key = (device.ToString(), dtype);
         if (!_packed.TryGetValue(key, out var p))
         {
-            var path = KernelPaths.Choose(x.device.index < 0 ? 0 : x.device.index, Weight.TileRows, Geometry.IsPointwise, Path);
-            _packed[key] = p = (PackedWeight.Create(Weight, x.device, x.dtype, ForceBlockKernel, path).DetachFromDisposeScope(),
-                Bias?.to(x.device).DetachFromDisposeScope());
+            var path = KernelPaths.Choose(device.index < 0 ? 0 : device.index, Weight.TileRows, Geometry.IsPointwise, Path);
+            _packed[key] = p = (PackedWeight.Create(Weight, device, dtype, ForceBlockKernel, path).DetachFromDisposeScope(),
+                Bias?.to(device).DetachFromDisposeScope());
         }
         return p;
     }

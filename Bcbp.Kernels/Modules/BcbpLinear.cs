@@ -27,6 +27,19 @@ public sealed class BcbpLinear : nn.Module<Tensor, Tensor>
     /// <summary>The GPU kernel to use; null = <see cref="KernelPaths.Choose(int, int, bool)"/> for the device.</summary>
     public KernelPath? Path { get; init; }
 
+    /// <summary>The weight packed for the kernel of <paramref name="device"/> in <paramref name="dtype"/>, and the bias
+    /// there; made once per device and dtype.</summary>
+    internal (PackedWeight Weight, Tensor? Bias) PackedFor(Device device, ScalarType dtype)
+    {
+        var key = (device.ToString(), dtype);
+        if (!_packed.TryGetValue(key, out var p))
+        {
+            var path = KernelPaths.Choose(device.index < 0 ? 0 : device.index, Weight.TileRows, pointwise: true, Path);
+            _packed[key] = p = (PackedWeight.Create(Weight, device, dtype, path: path).DetachFromDisposeScope(), Bias?.to(device).DetachFromDisposeScope());
+        }
+        return p;
+    }
+
     /// <inheritdoc/>
     public override Tensor forward(Tensor x)
     {
@@ -37,12 +50,7 @@ public sealed class BcbpLinear : nn.Module<Tensor, Tensor>
         Tensor y;
         if (x.device.type == DeviceType.CUDA && (x.dtype == ScalarType.Float16 || x.dtype == ScalarType.BFloat16))
         {
-            var key = (x.device.ToString(), x.dtype);
-            if (!_packed.TryGetValue(key, out var p))
-            {
-                var path = KernelPaths.Choose(x.device.index < 0 ? 0 : x.device.index, Weight.TileRows, pointwise: true, Path);
-                _packed[key] = p = (PackedWeight.Create(Weight, x.device, x.dtype, path: path).DetachFromDisposeScope(), Bias?.to(x.device).DetachFromDisposeScope());
-            }
+            var p = PackedFor(x.device, x.dtype);
             y = GatherGemm.Gemm(p.Weight, xt, p.Bias);
         }
         else y = SparseReference.Gemm(Weight, xt, Bias);

@@ -20,6 +20,9 @@ public sealed class ChwnMaxPool2d : nn.Module<Tensor, Tensor>
         register_module("pool", pool);
     }
 
+    /// <summary>The pool this replaces (its kernel, stride and padding; it serves inputs of other layouts).</summary>
+    public nn.Module<Tensor, Tensor> Pool => _pool;
+
     /// <inheritdoc/>
     public override Tensor forward(Tensor x)
     {

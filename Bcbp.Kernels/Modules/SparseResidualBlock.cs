@@ -14,16 +14,26 @@ public sealed class SparseResidualBlock : nn.Module<Tensor, Tensor>
     readonly Func<Tensor, Tensor> _shortcut;
 
     /// <summary>Creates the block from its convs in order (named as in the original block, e.g. conv1..conv3) and its
-    /// shortcut (the downsample module, a parameter-free function, or the identity).</summary>
+    /// shortcut: the downsample module, the CIFAR option-A subsample-and-pad (<paramref name="optionA"/>: stride and
+    /// zero channels, computed by <paramref name="shortcut"/>), or the identity.</summary>
     public SparseResidualBlock(IReadOnlyList<(string Name, BcbpConv2d Conv)> convs, Func<Tensor, Tensor> shortcut,
-        nn.Module<Tensor, Tensor>? downsample = null) : base(nameof(SparseResidualBlock))
+        nn.Module<Tensor, Tensor>? downsample = null, (int Stride, int PadChannels)? optionA = null) : base(nameof(SparseResidualBlock))
     {
         if (convs.Count == 0) throw new ArgumentException("a residual block needs at least one conv");
         _convs = convs.Select(c => c.Conv).ToArray();
         _shortcut = shortcut;
+        Downsample = downsample;
+        OptionA = optionA is { Stride: 1, PadChannels: 0 } ? null : optionA;
         foreach (var (name, conv) in convs) register_module(name, conv);
         if (downsample is not null) register_module("downsample", downsample);
     }
+
+    /// <summary>The convolutions in order; all but the last apply ReLU, the last adds the shortcut first.</summary>
+    public IReadOnlyList<BcbpConv2d> Convs => _convs;
+    /// <summary>The shortcut's module (torchvision's downsample), or null.</summary>
+    public nn.Module<Tensor, Tensor>? Downsample { get; }
+    /// <summary>The option-A shortcut's stride and zero channels, or null (identity or <see cref="Downsample"/>).</summary>
+    public (int Stride, int PadChannels)? OptionA { get; }
 
     /// <inheritdoc/>
     public override Tensor forward(Tensor x)

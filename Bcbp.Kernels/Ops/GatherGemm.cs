@@ -16,13 +16,10 @@ public static class GatherGemm
     /// <paramref name="residual"/> [M x N] (contiguous, X's dtype), then ReLU if <paramref name="relu"/>.</summary>
     public static Tensor Gemm(PackedWeight w, Tensor x, Tensor? bias = null, Tensor? residual = null, bool relu = false)
     {
-        if (x.dim() != 2 || x.shape[0] != w.Source.Cols)
-            throw new ArgumentException($"X must be [K x N] with K = {w.Source.Cols}, got [{string.Join(", ", x.shape)}]");
-        long n = x.shape[1];
-        var y = empty(w.Source.Rows, n, dtype: x.dtype, device: x.device);
-        CheckResidual(residual, y);
-        // Unaligned N goes through the register path as a 1 x N "image" with a 1x1 kernel.
-        Launch(w, n % 8 == 0 ? Fetch.Gemm : Fetch.Any, x, n, y, bias, residual, relu, n, 1, 1, (int)n, 1, (int)n, ConvGeometry.Linear);
+        CheckGemmInput(w, x);
+        var y = empty(w.Source.Rows, x.shape[1], dtype: x.dtype, device: x.device);
+        using var launch = PrepareGemm(w, x, y, bias, residual, relu);
+        launch.Run(CudaDriver.LegacyStream);
         return y;
     }
 
@@ -33,22 +30,59 @@ public static class GatherGemm
     /// </summary>
     public static Tensor Conv2d(PackedWeight w, Tensor xChwn, ConvGeometry g, Tensor? bias = null, Tensor? residual = null, bool relu = false)
     {
-        if (xChwn.dim() != 4 || xChwn.shape[0] * g.KernelH * g.KernelW != w.Source.Cols)
-            throw new ArgumentException($"conv input must be CHWN [C x H x W x B] with C*kh*kw = {w.Source.Cols}, got [{string.Join(", ", xChwn.shape)}]");
-        long c = xChwn.shape[0], h = xChwn.shape[1], wd = xChwn.shape[2], b = xChwn.shape[3];
-        var (oh, ow) = g.OutputSize(h, wd);
-        long n = (long)oh * ow * b;
-        var y = empty(w.Source.Rows, oh, ow, b, dtype: xChwn.dtype, device: xChwn.device);
-        CheckResidual(residual, y);
-        long ldx = h * wd * b;
-        if (g.IsPointwise && n % 8 == 0)
-            Launch(w, Fetch.Gemm, xChwn, ldx, y, bias, residual, relu, n, 1, 1, (int)n, 1, (int)n, ConvGeometry.Linear);
-        else
-            Launch(w, b % 8 == 0 ? Fetch.Conv : Fetch.Any, xChwn, ldx, y, bias, residual, relu, n, (int)b, (int)h, (int)wd, oh, ow, g);
+        var y = empty(ConvOutputShape(w, xChwn, g), dtype: xChwn.dtype, device: xChwn.device);
+        using var launch = PrepareConv2d(w, xChwn, y, g, bias, residual, relu);
+        launch.Run(CudaDriver.LegacyStream);
         return y;
     }
 
+    /// <summary>The CHWN output shape [M x OH x OW x B] of <see cref="Conv2d"/> for a CHWN input.</summary>
+    public static long[] ConvOutputShape(PackedWeight w, Tensor xChwn, ConvGeometry g)
+    {
+        if (xChwn.dim() != 4 || xChwn.shape[0] * g.KernelH * g.KernelW != w.Source.Cols)
+            throw new ArgumentException($"conv input must be CHWN [C x H x W x B] with C*kh*kw = {w.Source.Cols}, got [{string.Join(", ", xChwn.shape)}]");
+        var (oh, ow) = g.OutputSize(xChwn.shape[1], xChwn.shape[2]);
+        return new[] { w.Source.Rows, oh, ow, xChwn.shape[3] };
+    }
+
+    /// <summary><see cref="Gemm"/> into a given output, as a launch to run (now, or into a CUDA graph) later.</summary>
+    internal static KernelLaunch PrepareGemm(PackedWeight w, Tensor x, Tensor y, Tensor? bias, Tensor? residual, bool relu)
+    {
+        CheckGemmInput(w, x);
+        long n = x.shape[1];
+        CheckOutput(y, new[] { w.Source.Rows, n }, x);
+        CheckResidual(residual, y);
+        // Unaligned N goes through the register path as a 1 x N "image" with a 1x1 kernel.
+        return Prepare(w, n % 8 == 0 ? Fetch.Gemm : Fetch.Any, x, n, y, bias, residual, relu, n, 1, 1, (int)n, 1, (int)n, ConvGeometry.Linear);
+    }
+
+    /// <summary><see cref="Conv2d"/> into a given CHWN output, as a launch to run (now, or into a CUDA graph) later.</summary>
+    internal static KernelLaunch PrepareConv2d(PackedWeight w, Tensor xChwn, Tensor y, ConvGeometry g, Tensor? bias, Tensor? residual, bool relu)
+    {
+        var shape = ConvOutputShape(w, xChwn, g);
+        CheckOutput(y, shape, xChwn);
+        CheckResidual(residual, y);
+        long h = xChwn.shape[1], wd = xChwn.shape[2], b = xChwn.shape[3];
+        int oh = (int)shape[1], ow = (int)shape[2];
+        long n = (long)oh * ow * b, ldx = h * wd * b;
+        if (g.IsPointwise && n % 8 == 0)
+            return Prepare(w, Fetch.Gemm, xChwn, ldx, y, bias, residual, relu, n, 1, 1, (int)n, 1, (int)n, ConvGeometry.Linear);
+        return Prepare(w, b % 8 == 0 ? Fetch.Conv : Fetch.Any, xChwn, ldx, y, bias, residual, relu, n, (int)b, (int)h, (int)wd, oh, ow, g);
+    }
+
     enum Fetch { Gemm = 0, Conv = 1, Any = 2 }
+
+    static void CheckGemmInput(PackedWeight w, Tensor x)
+    {
+        if (x.dim() != 2 || x.shape[0] != w.Source.Cols)
+            throw new ArgumentException($"X must be [K x N] with K = {w.Source.Cols}, got [{string.Join(", ", x.shape)}]");
+    }
+
+    static void CheckOutput(Tensor y, long[] shape, Tensor x)
+    {
+        if (!y.shape.SequenceEqual(shape) || y.dtype != x.dtype || !y.is_contiguous() || y.device.ToString() != x.device.ToString())
+            throw new ArgumentException($"output must be a contiguous {x.dtype} [{string.Join(", ", shape)}] on {x.device}, got {y.dtype} [{string.Join(", ", y.shape)}]");
+    }
 
     static void CheckResidual(Tensor? residual, Tensor y)
     {
@@ -57,7 +91,7 @@ public static class GatherGemm
             throw new ArgumentException($"residual must be a contiguous {y.dtype} [{string.Join(", ", y.shape)}] on {y.device} (the output's layout), got {residual.dtype} [{string.Join(", ", residual.shape)}]");
     }
 
-    static void Launch(PackedWeight w, Fetch fetch, Tensor x, long ldx, Tensor y, Tensor? bias, Tensor? residual, bool relu, long n,
+    static KernelLaunch Prepare(PackedWeight w, Fetch fetch, Tensor x, long ldx, Tensor y, Tensor? bias, Tensor? residual, bool relu, long n,
         int batch, int h, int wd, int oh, int ow, ConvGeometry g)
     {
         if (x.device.type != DeviceType.CUDA) throw new ArgumentException("the GPU kernels need CUDA tensors; use SparseReference on the CPU");
@@ -68,7 +102,7 @@ public static class GatherGemm
         int device = x.device.index < 0 ? 0 : x.device.index;
         CudaDriver.UseDevice(device);
         bool bf16 = x.dtype == ScalarType.BFloat16;
-        Tensor? b32 = bias?.to(ScalarType.Float32).to(x.device).contiguous();
+        Tensor? b32 = bias?.to(ScalarType.Float32).to(x.device).contiguous().DetachFromDisposeScope();
         IntPtr Ptr(Tensor? t, string what) => t is null ? IntPtr.Zero : TensorPointer.Of(t, what);
 
         string file, kernel; int threads, shared; (uint, uint, uint) grid;
@@ -97,9 +131,8 @@ public static class GatherGemm
             grid = ((uint)((w.Source.Rows + cfg.Bm - 1) / cfg.Bm), Math.Min(gy, 65535u), (gy + 65534) / 65535);
         }
         var f = KernelCache.Function(file, kernel, defines, device, suffix);
-        CudaDriver.SetMaxDynamicSharedMemory(f, shared, kernel);
         // Both kernels take the same parameter list (gather_gemm.cu and gather_gemm_sm90.cu, ENTRY).
-        using var args = new KernelArgs(27);
+        var args = new KernelArgs(27);
         args.Ptr(TensorPointer.Of(w.Values, "weight values")).Ptr(TensorPointer.Of(indices, "indices"))
             .Ptr(TensorPointer.Of(w.ColPtr, "tile offsets")).I32(w.KeptPadded)
             .Ptr(TensorPointer.Of(x, "input")).I64(ldx)
@@ -108,7 +141,6 @@ public static class GatherGemm
             .I32((int)w.Source.Rows).I32((int)n).I32(w.Source.TileRows)
             .I32(batch).I32(h).I32(wd).I32(oh).I32(ow).I32(g.KernelH).I32(g.KernelW)
             .I32(g.StrideH).I32(g.StrideW).I32(g.PadH).I32(g.PadW).I32(g.DilationH).I32(g.DilationW);
-        CudaDriver.Launch(f, grid, (uint)threads, (uint)shared, args.Pointers, kernel);
-        GC.KeepAlive(b32);
+        return new KernelLaunch(f, kernel, grid, threads, shared, args, b32);
     }
 }

@@ -45,12 +45,12 @@ public sealed class PinnedUploadRing : IDisposable
         _consumed = new IntPtr[slots];
         try
         {
-            _stream = CudaDriver.StreamCreateNonBlocking();
+            _stream = CudaDriver.CreateStream();
             for (int i = 0; i < slots; i++)
             {
                 _host[i] = CudaDriver.HostAlloc(slotBytes);
-                _copied[i] = CudaDriver.EventCreate();
-                _consumed[i] = CudaDriver.EventCreate();
+                _copied[i] = CudaDriver.CreateEvent();
+                _consumed[i] = CudaDriver.CreateEvent();
             }
         }
         catch { Dispose(); throw; }
@@ -68,7 +68,7 @@ public sealed class PinnedUploadRing : IDisposable
     public void WaitUntilHostFree(int slot)
     {
         CudaDriver.UseDevice(_ordinal);
-        CudaDriver.EventSynchronize(_copied[slot]);
+        CudaDriver.SynchronizeEvent(_copied[slot]);
     }
 
     /// <summary>Queues the copy of the first <paramref name="bytes"/> of host slot <paramref name="slot"/>, from
@@ -83,9 +83,9 @@ public sealed class PinnedUploadRing : IDisposable
             throw new ArgumentException($"destination must be a CUDA tensor of at least {bytes} bytes (got {destination.device}, {capacity} bytes)");
         var device = TensorPointer.Of(destination, "the upload's destination");
         CudaDriver.UseDevice(_ordinal);
-        CudaDriver.StreamWaitEvent(_stream, _consumed[slot]);
+        CudaDriver.WaitEvent(_stream, _consumed[slot]);
         CudaDriver.CopyHostToDeviceAsync(device, _host[slot] + (nint)hostOffset, bytes, _stream);
-        CudaDriver.EventRecord(_copied[slot], _stream);
+        CudaDriver.RecordEvent(_copied[slot], _stream);
     }
 
     /// <summary>Makes libtorch's stream (the legacy default stream) wait, on the device, for slot
@@ -93,7 +93,7 @@ public sealed class PinnedUploadRing : IDisposable
     public void WaitForCopy(int slot)
     {
         CudaDriver.UseDevice(_ordinal);
-        CudaDriver.StreamWaitEvent(CudaDriver.LegacyStream, _copied[slot]);
+        CudaDriver.WaitEvent(CudaDriver.LegacyStream, _copied[slot]);
     }
 
     /// <summary>Records, on libtorch's stream, that everything queued so far that reads slot <paramref name="slot"/>'s
@@ -101,7 +101,7 @@ public sealed class PinnedUploadRing : IDisposable
     public void MarkConsumed(int slot)
     {
         CudaDriver.UseDevice(_ordinal);
-        CudaDriver.EventRecord(_consumed[slot], CudaDriver.LegacyStream);
+        CudaDriver.RecordEvent(_consumed[slot], CudaDriver.LegacyStream);
     }
 
     /// <summary>Waits for the copies in flight, then frees the host memory, the events and the stream.</summary>
@@ -110,13 +110,13 @@ public sealed class PinnedUploadRing : IDisposable
         if (_disposed) return;
         _disposed = true;
         CudaDriver.UseDevice(_ordinal);
-        if (_stream != IntPtr.Zero) CudaDriver.StreamSynchronize(_stream);
+        if (_stream != IntPtr.Zero) CudaDriver.Synchronize(_stream);
         for (int i = 0; i < _host.Length; i++)
         {
             if (_host[i] != IntPtr.Zero) CudaDriver.HostFree(_host[i]);
-            if (_copied[i] != IntPtr.Zero) CudaDriver.EventDestroy(_copied[i]);
-            if (_consumed[i] != IntPtr.Zero) CudaDriver.EventDestroy(_consumed[i]);
+            if (_copied[i] != IntPtr.Zero) CudaDriver.DestroyEvent(_copied[i]);
+            if (_consumed[i] != IntPtr.Zero) CudaDriver.DestroyEvent(_consumed[i]);
         }
-        if (_stream != IntPtr.Zero) CudaDriver.StreamDestroy(_stream);
+        if (_stream != IntPtr.Zero) CudaDriver.DestroyStream(_stream);
     }
 }

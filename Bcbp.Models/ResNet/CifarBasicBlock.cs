@@ -34,6 +34,11 @@ public sealed class CifarBasicBlock : nn.Module<Tensor, Tensor>
         RegisterComponents();
     }
 
+    /// <summary>The block's stride (the shortcut subsamples by it).</summary>
+    public long Stride => stride;
+    /// <summary>Channels the shortcut adds as zeros (half before the input's, half after).</summary>
+    public long PadChannels => padChannels;
+
     /// <summary>Option A: subsample spatially by the stride, pad the new channels with zeros (half before, half after).
     /// Public so that a converted block (Bcbp.Kernels' epilogue fusion) computes the same shortcut.</summary>
     public Tensor Shortcut(Tensor x)

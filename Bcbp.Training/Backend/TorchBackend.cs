@@ -64,6 +64,17 @@ public static class TorchBackend
         if (threads is { } n) torch.set_num_threads(n);
     }
 
+    /// <summary>
+    /// Turns cuDNN's benchmark mode on or off (<c>torch.backends.cudnn.benchmark</c>): with it, the first convolution of
+    /// each shape times the candidate algorithms and later ones use the fastest, which pays where the input shape is
+    /// fixed (training at one batch size). TorchSharp has no setter; <see cref="NativeTorch"/> calls libtorch's
+    /// <c>at::globalContext().setBenchmarkCuDNN</c>. The flag is process-wide and harmless on CPU.
+    /// </summary>
+    public static void SetCudnnBenchmark(bool on) => NativeTorch.SetBenchmarkCuDNN(on);
+
+    /// <summary>cuDNN's benchmark mode as libtorch holds it (<c>at::globalContext().benchmarkCuDNN()</c>).</summary>
+    public static bool CudnnBenchmark => NativeTorch.BenchmarkCuDNN();
+
     static void LoadExternal(string dir)
     {
         if (!Directory.Exists(dir))

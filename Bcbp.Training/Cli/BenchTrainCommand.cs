@@ -1,26 +1,21 @@
 using System.CommandLine;
-using Bcbp.Models.IO;
-using System.Diagnostics;
 using System.Text.Json;
-using Bcbp.Models;
-using TorchSharp;
-using static TorchSharp.torch;
-using Bcbp.Training.Backend;
+using Bcbp.Models.IO;
 using Bcbp.Training.Config;
-using Bcbp.Training.Fitting;
 using Bcbp.Training.Runs;
 
 namespace Bcbp.Training.Cli;
 
 /// <summary>
-/// <c>bcbp bench-train --arch resnet56 --batch 128 --device cuda</c>: training throughput (images/s) of the trainer's
-/// own step (forward, cross-entropy, backward, SGD with momentum and weight decay) on random data already on the device.
-/// Warmup steps are excluded and the device is synchronized before the clock starts and stops. Prints and writes JSON;
-/// experiments/pytorch_reference/train_throughput.py measures PyTorch eager the same way.
+/// <c>bcbp bench-train --arch resnet56 --batch 128 --device cuda [--amp bf16] [--channels-last]</c>: training
+/// throughput (images/s) and peak GPU memory of the trainer's own step on random data already on the device
+/// (<see cref="TrainThroughput"/>). Prints and writes JSON; experiments/pytorch_reference/train_throughput.py
+/// measures PyTorch eager the same way.
 /// </summary>
 public sealed class BenchTrainCommand : ICliCommand
 {
-    readonly Option<string?> _arch = CliOptions.Choice("--arch", "resnet56", "architecture", Bcbp.Models.ModelFactory.Names.ToArray());
+    readonly Option<string?> _arch = CliOptions.Choice("--arch", "resnet56", "architecture (torchvision's ResNet-50: --arch resnet50 " +
+                                                                              "--image-size 224 --classes 1000)", Bcbp.Models.ModelFactory.Names.ToArray());
     readonly Option<int> _batch = CliOptions.Int("--batch", 128, "images per step");
     readonly Option<int> _steps = CliOptions.Int("--steps", 100, "timed steps per repeat");
     readonly Option<int> _warmup = CliOptions.Int("--warmup", 20, "untimed steps first", min: 0);
@@ -28,18 +23,20 @@ public sealed class BenchTrainCommand : ICliCommand
     readonly Option<int> _classes = CliOptions.Int("--classes", 10, "classifier outputs");
     readonly Option<int> _channels = CliOptions.Int("--in-channels", 3, "input channels");
     readonly Option<int> _size = CliOptions.Int("--image-size", 32, "input height and width");
+    readonly Option<string?> _amp = CliOptions.Choice("--amp", "off", "mixed precision of the step (train.amp)", ConfigNames.All<AmpMode>().ToArray());
+    readonly Option<bool> _channelsLast = CliOptions.Flag("--channels-last", "convolutions in NHWC layout (train.channels_last; off when not given)");
     readonly Option<string?> _output = new("--output")
     {
-        Description = "JSON report (default: results/bench_train_ARCH_bBATCH_DEVICE.json)", HelpName = "FILE",
+        Description = "JSON report (default: results/bench_train_ARCH_bBATCH_AMP[_cl]_DEVICE.json)", HelpName = "FILE",
     };
     readonly DeviceOptions _device = new();
 
     public Command Build()
     {
-        var command = new Command("bench-train", "training throughput (img/s) of the trainer's step on random data; " +
-                                                 "compare with experiments/pytorch_reference/train_throughput.py")
+        var command = new Command("bench-train", "training throughput (img/s) and peak GPU memory of the trainer's step on random " +
+                                                 "data; compare with experiments/pytorch_reference/train_throughput.py")
         {
-            _arch, _batch, _steps, _warmup, _repeats, _classes, _channels, _size, _output,
+            _arch, _batch, _steps, _warmup, _repeats, _classes, _channels, _size, _amp, _channelsLast, _output,
         };
         _device.AddTo(command);
         command.SetAction(Run);
@@ -48,18 +45,15 @@ public sealed class BenchTrainCommand : ICliCommand
 
     int Run(ParseResult p)
     {
-        string arch = p.GetValue(_arch)!;
-        int batch = p.GetValue(_batch), steps = p.GetValue(_steps), warmup = p.GetValue(_warmup), repeats = p.GetValue(_repeats);
-        int classes = p.GetValue(_classes), channels = p.GetValue(_channels), size = p.GetValue(_size);
-        string? output = p.GetValue(_output);
+        var s = new TrainThroughputSettings(p.GetValue(_arch)!, p.GetValue(_batch), p.GetValue(_steps), p.GetValue(_warmup),
+            p.GetValue(_repeats), p.GetValue(_classes), p.GetValue(_channels), p.GetValue(_size),
+            ConfigNames.Parse<AmpMode>(p.GetValue(_amp), "--amp"), p.GetValue(_channelsLast));
         var device = _device.Initialize(p);
-        var report = TrainThroughput.Measure(arch, batch, steps, warmup, repeats, classes, channels, size, device);
-        double median = (double)report["images_per_second"]!;
-        var windows = (List<double>)report["images_per_second_all"]!;
-        Console.WriteLine($"bench-train {arch} batch {batch} on {device}: {median:F0} images/s ({1000.0 * batch / median:F2} ms/step; " +
-                          $"windows {string.Join(", ", windows.Select(w => w.ToString("F0")))})");
-        output ??= Path.Combine("results", $"bench_train_{arch}_b{batch}_{device.type.ToString().ToLowerInvariant()}.json");
-        AtomicFile.WriteAllText(output, JsonSerializer.Serialize(report, new JsonSerializerOptions { WriteIndented = true }) + "\n");
+        var result = TrainThroughput.Measure(s, device);
+        Console.WriteLine(result.Describe(device.ToString()));
+        string output = p.GetValue(_output) ?? Path.Combine("results",
+            $"bench_train_{s.Arch}_b{s.Batch}_{ConfigNames.Of(s.Amp)}{(s.ChannelsLast ? "_cl" : "")}_{device.type.ToString().ToLowerInvariant()}.json");
+        AtomicFile.WriteAllText(output, JsonSerializer.Serialize(result.Report, new JsonSerializerOptions { WriteIndented = true }) + "\n");
         Console.WriteLine($"wrote {output}");
         return ExitCodes.Ok;
     }

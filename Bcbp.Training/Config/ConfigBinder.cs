@@ -89,6 +89,19 @@ public static class ConfigBinder
             errors.Add(path, WhyNot(type, node.Value!));
             return false;
         }
+        if (type.IsEnum)
+        {
+            if (children.Count > 0) { errors.Add(path, $"expected one of {AcceptedOf(type)}, got a section or list"); return false; }
+            if (empty)
+            {
+                if (nullable) return true;
+                errors.Add(path, $"expected one of {AcceptedOf(type)}, got null");
+                return false;
+            }
+            if (TryParseEnum(type, node.Value!, out value)) return true;
+            errors.Add(path, $"unknown value '{node.Value}'; expected one of {AcceptedOf(type)}");
+            return false;
+        }
         if (type.IsGenericType && type.GetGenericTypeDefinition() == typeof(List<>))
         {
             var itemType = type.GetGenericArguments()[0];
@@ -135,6 +148,18 @@ public static class ConfigBinder
         if (type == typeof(bool) && bool.TryParse(text, out var b)) { value = b; return true; }
         return false;
     }
+
+    // Typed vocabulary (AmpMode): spelled as ConfigNames gives, aliases included.
+    static bool TryParseEnum(Type type, string text, out object? value)
+    {
+        var args = new object?[] { text, null };
+        bool ok = (bool)typeof(ConfigNames).GetMethod(nameof(ConfigNames.TryParse))!.MakeGenericMethod(type).Invoke(null, args)!;
+        value = ok ? args[1] : null;
+        return ok;
+    }
+
+    static string AcceptedOf(Type type) =>
+        (string)typeof(ConfigNames).GetMethod(nameof(ConfigNames.Accepted))!.MakeGenericMethod(type).Invoke(null, null)!;
 
     /// <summary>Why <paramref name="text"/> is not a <paramref name="type"/>: out of range, not finite, or not a number.</summary>
     static string WhyNot(Type type, string text)

@@ -29,6 +29,7 @@ public static class ConfigSerializer
         int v => JsonValue.Create(v),
         long v => JsonValue.Create(v),
         double v => JsonValue.Create(v),
+        Enum v => JsonValue.Create(System.Text.Json.JsonNamingPolicy.SnakeCaseLower.ConvertName(v.ToString())),
         System.Collections.IList list => new JsonArray(list.Cast<object?>().Select(ToNode).ToArray()),
         _ => new JsonObject(ConfigBinder.Keys(value.GetType())
                  .Select(p => KeyValuePair.Create(ConfigBinder.KeyOf(p), ToNode(p.GetValue(value))))),

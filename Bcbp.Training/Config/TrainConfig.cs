@@ -24,8 +24,11 @@ public sealed class TrainConfig : IConfigSection
     public double Gamma { get; set; } = 0.1;
     /// <summary>Label smoothing of the cross-entropy loss, in [0, 1).</summary>
     public double LabelSmoothing { get; set; }
-    /// <summary>Mixed precision (autocast to float16/bfloat16 on CUDA; ignored on CPU).</summary>
-    public bool Amp { get; set; }
+    /// <summary>Mixed precision: off, bf16 or fp16 (<see cref="AmpMode"/>; a file may write false / true = bf16). fp32
+    /// master weights, conv/linear compute in the half type, BatchNorm, loss and optimizer in fp32 (docs/training.md).</summary>
+    public AmpMode Amp { get; set; }
+    /// <summary>Convolutions in NHWC layout (weights and input batch NHWC-strided); null = auto: on for CUDA, off for CPU.</summary>
+    public bool? ChannelsLast { get; set; }
 
     /// <inheritdoc/>
     public void Validate(string path, ConfigErrors errors)

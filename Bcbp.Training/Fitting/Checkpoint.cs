@@ -29,9 +29,23 @@ public static class Checkpoint
             using var writer = new BinaryWriter(stream, Encoding.UTF8, leaveOpen: true);
             writer.Write(Magic);
             writer.Write(JsonSerializer.Serialize(state, Json));
-            model.save(writer);
+            SaveModel(writer, model);
             AsHelper(optimizer).save_state_dict(writer);
         });
+    }
+
+    /// <summary>The state dict in TorchSharp's <c>Module.save</c> format, which writes raw bytes and so refuses a
+    /// non-contiguous tensor: channels_last conv weights (NHWC-strided views, <see cref="FlatParameters"/>) are
+    /// written through a contiguous copy. <c>Module.load</c> copies into the existing tensors, strides kept.</summary>
+    static void SaveModel(BinaryWriter writer, nn.Module model)
+    {
+        // No dispose scope: state_dict hands out the model's own tensors; only the copies made here are disposed.
+        var sd = model.state_dict();
+        var copies = new List<Tensor>();
+        foreach (var key in sd.Keys.ToList())
+            if (!sd[key].is_contiguous()) { sd[key] = sd[key].detach().contiguous(); copies.Add(sd[key]); }
+        try { nn.Module.save_state_dict(writer, sd); }
+        finally { foreach (var c in copies) c.Dispose(); }
     }
 
     /// <summary>Reads only the header (to decide which phase to resume).</summary>

@@ -15,6 +15,13 @@ public sealed record CheckpointState
     public double? DenseTop1 { get; init; }
     /// <summary>Metrics of every epoch so far, all phases.</summary>
     public List<EpochMetrics> History { get; init; } = new();
+    /// <summary>fp16 loss scale (<see cref="LossScaler.Scale"/>) at the checkpoint; null when training does not scale the loss.</summary>
+    public double? LossScale { get; init; }
+    /// <summary>Clean steps since the loss scale last changed (<see cref="LossScaler.GoodSteps"/>).</summary>
+    public int LossScaleGoodSteps { get; init; }
+    /// <summary>The optimizer state's layout: conv weights OHWI (channels_last) or OIHW in the flat buffer
+    /// (<see cref="FlatParameters"/>). A resume must use the same, or the momentum of conv weights would be scrambled.</summary>
+    public bool ChannelsLast { get; init; }
     /// <summary>SHA-256 of the resolved config the run started with.</summary>
     public string ConfigHash { get; init; } = "";
 }

@@ -9,15 +9,17 @@ namespace Bcbp.Training.Fitting;
 public static class Evaluator
 {
     /// <summary>Evaluates <paramref name="model"/> on <paramref name="source"/>; <paramref name="progress"/> shows the
-    /// batches under <paramref name="title"/>.</summary>
+    /// batches under <paramref name="title"/>. With <paramref name="precision"/> the forward pass runs as training's
+    /// does (compute-type weights and input, channels_last), the loss in fp32.</summary>
     public static EvalMetrics Evaluate(nn.Module<Tensor, Tensor> model, IBatchSource source, int batchSize,
-                                       IProgressReporter? progress = null, string title = "eval")
+                                       IProgressReporter? progress = null, string title = "eval", MixedPrecision? precision = null)
     {
         bool wasTraining = model.training;
         model.eval();
         try
         {
             using var noGrad = no_grad();
+            using var weights = precision?.UseComputeWeights();
             // Sums stay on the device; one synchronization at the end instead of one per batch.
             Tensor? lossSum = null, top1 = null, top5 = null;
             long count = 0;
@@ -26,7 +28,7 @@ public static class Evaluator
                 foreach (var (input, target) in source.Batches(batchSize, shuffle: false, augment: false, epoch: 0))
                 {
                     using var scope = NewDisposeScope();
-                    var logits = model.call(input);
+                    var logits = precision is null ? model.call(input) : MixedPrecision.Logits(model.call(precision.Input(input)));
                     int k = (int)Math.Min(5, logits.shape[1]);
                     var hits = logits.topk(k, dim: 1).indexes.eq(target.unsqueeze(1));
                     var batchLoss = nn.functional.cross_entropy(logits, target, reduction: nn.Reduction.Sum).to_type(ScalarType.Float64);

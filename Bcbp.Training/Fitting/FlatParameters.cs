@@ -10,32 +10,86 @@ namespace Bcbp.Training.Fitting;
 /// <see cref="Flat"/> with a handful of kernels instead of four or five per parameter; for a CIFAR ResNet-56 (170
 /// parameter tensors) that is the difference between PyTorch's multi-tensor SGD and a loop of ~800 small launches.
 /// Build it after the model is on its device and before the optimizer; do not move the model afterwards.
+/// <para>
+/// Layout: parameters in registration order. With <c>channelsLast</c>, a 4-D (conv) weight's slice holds it in OHWI
+/// order and the parameter is the view <c>slice.view(O,H,W,I).permute(0,3,1,2)</c>: logically OIHW, NHWC-strided,
+/// which is what cuDNN's channels_last kernels want; any buffer of the same size and layout (the mixed-precision
+/// compute copy, the gradient) maps onto the parameters through <see cref="ViewOf"/>, so one elementwise kernel
+/// covers all of them.
+/// </para>
+/// <para>
+/// Gradients: <see cref="Gradient"/> is one float buffer of the flat's size and layout, <see cref="Flat"/>'s gradient,
+/// cut into <see cref="Buckets"/> as DDP cuts its gradients: about <see cref="DefaultBucketBytes"/> each, parameters
+/// in reverse registration order (the first bucket holds the last layers, whose gradients backward produces first),
+/// so data-parallel training can all-reduce each bucket's view as soon as it is complete.
+/// </para>
 /// </summary>
 public sealed class FlatParameters
 {
+    /// <summary>DDP's default bucket size (<c>bucket_cap_mb = 25</c>).</summary>
+    public const long DefaultBucketBytes = 25L * 1024 * 1024;
+
     readonly Parameter[] _params;
+    readonly long[] _offsets;
+    readonly bool[] _nhwc;
 
     /// <summary>All trainable parameters, one after the other, as one Parameter for the optimizer.</summary>
     public Parameter Flat { get; }
 
-    public FlatParameters(nn.Module model)
+    /// <summary>The trainable parameters in registration order (index i is the i-th slice of <see cref="Flat"/>).</summary>
+    public IReadOnlyList<Parameter> Parameters => _params;
+
+    /// <summary>Conv weights are NHWC-strided views of OHWI slices.</summary>
+    public bool ChannelsLast { get; }
+
+    /// <summary><see cref="Flat"/>'s gradient: float, same size and layout; <see cref="GatherGradients"/> fills it.</summary>
+    public Tensor Gradient { get; }
+
+    /// <summary>The views of <see cref="Gradient"/> that together cover it exactly once, in the order backward
+    /// completes them (reverse registration order).</summary>
+    public IReadOnlyList<GradientBucket> Buckets { get; }
+
+    public FlatParameters(nn.Module model, bool channelsLast = false, long bucketBytes = DefaultBucketBytes)
     {
+        if (bucketBytes <= 0) throw new ArgumentException($"bucket size must be > 0 bytes, got {bucketBytes}.");
         _params = model.parameters().Where(p => p.requires_grad).ToArray();
         if (_params.Length == 0) throw new ArgumentException("the model has no trainable parameter.");
         var first = _params[0];
         if (_params.Any(p => p.dtype != first.dtype || p.device.ToString() != first.device.ToString()))
             throw new NotSupportedException("parameters of mixed dtypes or devices cannot share one flat buffer.");
+        ChannelsLast = channelsLast;
+        _nhwc = _params.Select(p => channelsLast && p.dim() == 4).ToArray();
+        _offsets = new long[_params.Length];
+        long total = 0;
+        for (int i = 0; i < _params.Length; i++) { _offsets[i] = total; total += _params[i].numel(); }
+
         using var noGrad = no_grad();
-        var flat = empty(_params.Sum(p => p.numel()), dtype: first.dtype, device: first.device).DetachFromDisposeScope();
-        long offset = 0;
-        foreach (var p in _params)
+        var flat = empty(total, dtype: first.dtype, device: first.device).DetachFromDisposeScope();
+        for (int i = 0; i < _params.Length; i++)
         {
-            using var slice = flat.narrow(0, offset, p.numel()).view(p.shape);
+            var p = _params[i];
+            var slice = ViewOf(flat, i);
             slice.copy_(p);
-            p.set_(slice); // the parameter now lives in flat's storage
-            offset += p.numel();
+            p.set_(slice); // the parameter now lives in flat's storage, with the slice's strides
         }
         Flat = new Parameter(flat, requires_grad: true);
+        Gradient = zeros(total, dtype: first.dtype, device: first.device).DetachFromDisposeScope();
+        Flat.grad = Gradient;
+        Buckets = MakeBuckets(bucketBytes);
+    }
+
+    /// <summary>Offset of parameter <paramref name="index"/>'s slice in <see cref="Flat"/> (elements).</summary>
+    public long OffsetOf(int index) => _offsets[index];
+
+    /// <summary>Parameter <paramref name="index"/>'s slice of <paramref name="buffer"/> (a 1-D tensor of
+    /// <see cref="Flat"/>'s size, any dtype), shaped and strided as the parameter lives in <see cref="Flat"/>.</summary>
+    public Tensor ViewOf(Tensor buffer, int index)
+    {
+        var p = _params[index];
+        var slice = buffer.narrow(0, _offsets[index], p.numel());
+        if (!_nhwc[index]) return slice.view(p.shape);
+        var s = p.shape;
+        return slice.view(s[0], s[2], s[3], s[1]).permute(0, 3, 1, 2);
     }
 
     /// <summary>Forgets the parameters' gradients (no kernel: backward then creates fresh ones instead of adding).</summary>
@@ -44,12 +98,60 @@ public sealed class FlatParameters
         foreach (var p in _params) p.grad = null;
     }
 
-    /// <summary>Concatenates the parameters' gradients (after hooks changed them) into <see cref="Flat"/>'s gradient;
-    /// a parameter without a gradient contributes zeros.</summary>
+    /// <summary>Copies the parameters' gradients (after hooks changed them; of any floating dtype, the
+    /// mixed-precision compute type included) into <see cref="Gradient"/>, bucket by bucket: one concatenation and one
+    /// converting copy per bucket. A parameter without a gradient contributes zeros.</summary>
     public void GatherGradients()
     {
         using var noGrad = no_grad();
-        var grads = _params.Select(p => p.grad is { } g ? g.reshape(-1) : zeros(p.numel(), dtype: p.dtype, device: p.device)).ToArray();
-        Flat.grad = cat(grads, 0);
+        using var scope = NewDisposeScope();
+        foreach (var bucket in Buckets)
+        {
+            var grads = bucket.Parameters.Select(FlatOrderGradient).ToArray();
+            bucket.View.copy_(grads.Length == 1 ? grads[0] : cat(grads, 0));
+        }
+    }
+
+    /// <summary>Parameter <paramref name="index"/>'s gradient as a 1-D tensor in its slice's element order (OHWI for an
+    /// NHWC conv weight: a free view when the gradient is NHWC-strided, as autograd makes it for such a weight).</summary>
+    Tensor FlatOrderGradient(int index)
+    {
+        var p = _params[index];
+        if (p.grad is not { } g) return zeros(p.numel(), dtype: p.dtype, device: p.device);
+        return _nhwc[index] ? g.permute(0, 2, 3, 1).reshape(-1) : g.reshape(-1);
+    }
+
+    IReadOnlyList<GradientBucket> MakeBuckets(long bucketBytes)
+    {
+        long elementBytes = Gradient.element_size();
+        var buckets = new List<GradientBucket>();
+        var members = new List<int>();
+        long bytes = 0;
+        void Close()
+        {
+            members.Reverse(); // registration order inside the bucket: the slices run upwards from the lowest offset
+            long offset = _offsets[members[0]];
+            long length = _offsets[members[^1]] + _params[members[^1]].numel() - offset;
+            buckets.Add(new GradientBucket(buckets.Count, offset, length,
+                Gradient.narrow(0, offset, length).DetachFromDisposeScope(), members.ToArray()));
+            members.Clear();
+            bytes = 0;
+        }
+        for (int i = _params.Length - 1; i >= 0; i--)
+        {
+            members.Add(i);
+            bytes += _params[i].numel() * elementBytes;
+            if (bytes >= bucketBytes) Close();
+        }
+        if (members.Count > 0) Close();
+        return buckets;
     }
 }
+
+/// <summary>
+/// One bucket of <see cref="FlatParameters.Gradient"/>: elements [<paramref name="Offset"/>, Offset +
+/// <paramref name="Length"/>) as the 1-D <paramref name="View"/> (shares the gradient's storage: an in-place
+/// all-reduce of the view reduces the gradient), holding the whole slices of <paramref name="Parameters"/>
+/// (indices into <see cref="FlatParameters.Parameters"/>, ascending).
+/// </summary>
+public sealed record GradientBucket(int Index, long Offset, long Length, Tensor View, IReadOnlyList<int> Parameters);

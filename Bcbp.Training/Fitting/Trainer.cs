@@ -1,3 +1,4 @@
+using Bcbp.Training.Backend;
 using System.Diagnostics;
 using Bcbp.Training.Config;
 using Bcbp.Training.Data;
@@ -13,7 +14,10 @@ namespace Bcbp.Training.Fitting;
 /// <c>train.optimizer</c>, learning rate per step from <see cref="LrSchedule"/>, cross-entropy with label smoothing,
 /// hooks at the points <see cref="ITrainingHook"/> documents, evaluation and a checkpoint after every epoch.
 /// The optimizer updates all parameters at once through <see cref="FlatParameters"/>, so build the trainer after the
-/// model is on its device. Mixed precision: TorchSharp 0.107 has no autocast or GradScaler, so training runs in float32 (docs/training.md).
+/// model is on its device. <c>train.amp</c> and <c>train.channels_last</c> shape the forward pass through
+/// <see cref="MixedPrecision"/> (fp32 master weights, half-type conv/linear, fp32 BatchNorm, loss and optimizer);
+/// fp16 scales the loss with <see cref="LossScaler"/>. On CUDA the trainer turns cuDNN's benchmark mode on
+/// (docs/training.md, "Mixed precision").
 /// </summary>
 public sealed class Trainer
 {
@@ -22,6 +26,8 @@ public sealed class Trainer
     readonly IReadOnlyList<ITrainingHook> _hooks;
     readonly ILogger _log;
     readonly FlatParameters _flat;
+    readonly MixedPrecision _precision;
+    readonly LossScaler? _scaler;
 
     /// <summary>dense or finetune.</summary>
     public TrainingPhase Phase { get; }
@@ -31,6 +37,14 @@ public sealed class Trainer
     public optim.Optimizer Optimizer { get; }
     public LrSchedule Schedule { get; }
     public TrainContext Context { get; }
+    /// <summary>The flat master parameters and gradient buckets the optimizer steps.</summary>
+    public FlatParameters Parameters => _flat;
+    /// <summary>What the forward pass computes in.</summary>
+    public MixedPrecision Precision => _precision;
+    /// <summary>fp16's dynamic loss scale; null for off and bf16.</summary>
+    public LossScaler? Scaler => _scaler;
+    /// <summary>The last <see cref="Step"/> skipped its optimizer step (fp16: the gradient was not finite).</summary>
+    public bool LastStepSkipped { get; private set; }
 
     public Trainer(nn.Module<Tensor, Tensor> model, TrainConfig config, TrainingPhase phase, int epochs, int stepsPerEpoch,
         Device device, IEnumerable<ITrainingHook>? hooks = null, ILogger? log = null)
@@ -43,25 +57,41 @@ public sealed class Trainer
         _log = log ?? Serilog.Log.Logger;
         Phase = phase;
         Epochs = epochs;
-        _flat = new FlatParameters(model);
+        bool cuda = device.type == DeviceType.CUDA;
+        _flat = new FlatParameters(model, channelsLast: config.ChannelsLast ?? cuda);
+        _precision = new MixedPrecision(model, _flat, config.Amp, _flat.ChannelsLast);
+        _scaler = config.Amp == AmpMode.Fp16 ? new LossScaler() : null;
+        // The batch shape is fixed while training: the one-off algorithm search per shape pays for itself.
+        if (cuda) TorchBackend.SetCudnnBenchmark(true);
         Optimizer = OptimizerFactory.Create(config, new[] { _flat.Flat });
         Schedule = LrSchedule.FromConfig(config, epochs, stepsPerEpoch);
         Context = new TrainContext { Model = model, Optimizer = Optimizer, Device = device, StepsPerEpoch = stepsPerEpoch, Log = _log };
     }
 
     /// <summary>One optimizer step on a batch. Returns the mean loss and the number of correct top-1 predictions,
-    /// as device tensors (reading them synchronizes; the caller decides when). Call inside a dispose scope.</summary>
+    /// as device tensors (reading them synchronizes; the caller decides when). Call inside a dispose scope.
+    /// Under amp: OnBatchBegin sees the masters; the forward and backward and OnAfterBackward see the compute-type
+    /// weights and gradients; the gradients are gathered into the fp32 master gradient, the parameters point at the
+    /// masters again, and the optimizer and OnAfterOptimizerStep work on them. fp16 skips the optimizer step when the
+    /// gradient is not finite (<see cref="LastStepSkipped"/>).</summary>
     public (Tensor Loss, Tensor Correct) Step(Tensor input, Tensor target)
     {
         foreach (var h in _hooks) h.OnBatchBegin(Context);
         OptimizerFactory.SetLearningRate(Optimizer, Schedule.At(Context.GlobalStep));
         _flat.ClearGradients();
-        var logits = _model.call(input);
-        var loss = Loss.CrossEntropy(logits, target, _config.LabelSmoothing);
-        loss.backward();
-        foreach (var h in _hooks) h.OnAfterBackward(Context);
-        _flat.GatherGradients();
-        Optimizer.step();
+        Tensor logits, loss;
+        using (_precision.UseComputeWeights())
+        {
+            logits = MixedPrecision.Logits(_model.call(_precision.Input(input)));
+            loss = Loss.CrossEntropy(logits, target, _config.LabelSmoothing);
+            (_scaler is null ? loss : _scaler.ScaleLoss(loss)).backward();
+            foreach (var h in _hooks) h.OnAfterBackward(Context);
+            _flat.GatherGradients();
+            // The compute-type gradients belong to the compute weights: free them before the optimizer step.
+            if (_precision.Enabled) _flat.ClearGradients();
+        }
+        LastStepSkipped = _scaler is not null && !_scaler.UnscaleAndUpdate(_flat.Gradient);
+        if (!LastStepSkipped) Optimizer.step();
         foreach (var h in _hooks) h.OnAfterOptimizerStep(Context);
         Context.GlobalStep++;
         using var noGrad = no_grad();
@@ -80,8 +110,13 @@ public sealed class Trainer
             var saved = Checkpoint.ReadState(options.CheckpointPath);
             if (saved.Phase != Phase)
                 throw new InvalidDataException($"checkpoint '{options.CheckpointPath}' is of phase '{ConfigNames.Of(saved.Phase)}', not '{PhaseName}'.");
+            if (saved.ChannelsLast != _flat.ChannelsLast)
+                throw new CheckpointException($"checkpoint '{options.CheckpointPath}' was written with train.channels_last " +
+                    $"{(saved.ChannelsLast ? "true" : "false")} (its optimizer state is laid out so); resume with " +
+                    $"--set train.channels_last={(saved.ChannelsLast ? "true" : "false")}, or start without --resume.");
             state = saved;
         }
+        if (_scaler is not null && state.LossScale is { } scale) _scaler.Restore(scale, state.LossScaleGoodSteps);
         Context.Epoch = state.Epoch;
         Context.GlobalStep = state.GlobalStep;
         _model.train();
@@ -101,7 +136,7 @@ public sealed class Trainer
             var (trainLoss, trainTop1, images) = TrainEpoch(train, options, epoch, window);
             double trainSeconds = clock.Elapsed.TotalSeconds;
             foreach (var h in _hooks) h.OnEpochEnd(Context);
-            last = Evaluator.Evaluate(_model, test, options.EvalBatchSize, options.Progress, $"{PhaseName} {epoch + 1}/{Epochs} eval");
+            last = Evaluator.Evaluate(_model, test, options.EvalBatchSize, options.Progress, $"{PhaseName} {epoch + 1}/{Epochs} eval", _precision);
             if (!double.IsFinite(last.Loss))
                 throw Diverged(epoch, Context.StepsPerEpoch, Context.GlobalStep - 1, options, "the test loss after the epoch is not finite");
             double? sparsity = Sparsity();
@@ -121,6 +156,7 @@ public sealed class Trainer
             {
                 Epoch = epoch + 1, GlobalStep = Context.GlobalStep, BestTop1 = Math.Max(state.BestTop1, last.Top1),
                 History = state.History.Append(metrics).ToList(),
+                LossScale = _scaler?.Scale, LossScaleGoodSteps = _scaler?.GoodSteps ?? 0, ChannelsLast = _flat.ChannelsLast,
             };
             if (options.CheckpointPath is not null) Checkpoint.Save(options.CheckpointPath, state, _model, Optimizer);
             options.OnEpoch?.Invoke(metrics, state);
@@ -195,7 +231,7 @@ public sealed class Trainer
             long bad = firstBad.item<long>();
             if (bad > 0) throw Diverged(epoch, bad, epochStart + bad - 1, options, "the training loss is NaN or infinite");
         }
-        long images = 0;
+        long images = 0, counted = 0;
         int steps = 0;
         options.Progress.Run($"{PhaseName} {epoch + 1}/{Epochs}", Context.StepsPerEpoch, ticker =>
         {
@@ -206,14 +242,25 @@ public sealed class Trainer
                 using var stepScope = NewDisposeScope();
                 long n = target.shape[0];
                 var (loss, hits) = Step(input, target);
-                lossSum.add_(loss.to_type(ScalarType.Float64) * n);
-                correct.add_(hits);
                 stepNo.add_(1);
-                using (no_grad())
-                    firstBad.copy_(where(firstBad.eq(0).logical_and_(loss.isfinite().logical_not_()), stepNo, firstBad));
                 images += n;
+                if (LastStepSkipped)
+                {
+                    // An fp16 overflow the loss scaler handled: not divergence, and not part of the epoch's means.
+                    if (_scaler!.Collapsed)
+                        throw Diverged(epoch, steps + 1, Context.GlobalStep - 1, options,
+                            $"the fp16 loss scale collapsed to {_scaler.Scale:G3} (every recent gradient overflowed)");
+                }
+                else
+                {
+                    lossSum.add_(loss.to_type(ScalarType.Float64) * n);
+                    correct.add_(hits);
+                    counted += n;
+                    using (no_grad())
+                        firstBad.copy_(where(firstBad.eq(0).logical_and_(loss.isfinite().logical_not_()), stepNo, firstBad));
+                }
                 if (++steps % FiniteCheckEvery == 0) ThrowIfDiverged();
-                if (window is not null)
+                if (window is not null && !LastStepSkipped)
                 {
                     window.Add(loss);
                     if (Context.GlobalStep % options.ScalarEvery == 0)
@@ -223,11 +270,12 @@ public sealed class Trainer
                         options.Scalars.Scalar("step/lr", Schedule.At(Context.GlobalStep - 1), step);
                     }
                 }
-                ticker.Advance((int)n, () => $"loss {lossSum.item<double>() / images:F4}" + (Sparsity() is { } sp ? $" sparsity {sp * 100:F1}%" : ""));
+                ticker.Advance((int)n, () => $"loss {lossSum.item<double>() / Math.Max(counted, 1):F4}" + (Sparsity() is { } sp ? $" sparsity {sp * 100:F1}%" : ""));
             }
         });
         if (images == 0) throw new InvalidOperationException("the training split yielded no batch: check data.root and data.batch_size.");
         ThrowIfDiverged();
-        return (lossSum.item<double>() / images, 100.0 * correct.item<long>() / images, images);
+        if (counted == 0) throw Diverged(epoch, steps, Context.GlobalStep - 1, options, "every step of the epoch was skipped (fp16 gradients overflowed)");
+        return (lossSum.item<double>() / counted, 100.0 * correct.item<long>() / counted, images);
     }
 }

@@ -5,6 +5,7 @@ using System.Text.Json;
 using Bcbp.Kernels.Conversion;
 using Bcbp.Kernels.Formats;
 using Bcbp.Kernels.Ops;
+using Bcbp.Kernels.Plan;
 using Bcbp.Models;
 using Bcbp.Training.Backend;
 using Bcbp.Training.Fitting;
@@ -49,9 +50,12 @@ public static class KernelBenchmark
     public sealed record Row(string Model, string Layer, int Batch, double Sparsity, int TileRows, long M, long K, long KeptK, long N,
         double DenseMs, double IdealMs, double BcbpMs, double BlockMs, double BlockWit, string Kernel, double? MmaSyncMs, double? WgmmaMs);
 
-    /// <summary>One end-to-end measurement; <c>MaxRelErr</c> compares the BCBP model's logits with the masked dense model's.</summary>
+    /// <summary>One end-to-end measurement; <c>LogitsRelErr</c> compares the BCBP model's logits with the masked dense model's.
+    /// <c>Plan*</c>: the whole model (dense stem and classifier included) as one <see cref="PlannedModel"/>; <c>PlanNote</c>
+    /// says why it fell back or could not capture a graph (null when it replayed one).</summary>
     public sealed record EndToEndRow(string Model, int Batch, double Sparsity, int TileRows, double DenseMs, double BcbpMs,
-        double DenseImagesPerSec, double BcbpImagesPerSec, double LogitsRelErr, double Top1Agreement, int ConvertedLayers);
+        double DenseImagesPerSec, double BcbpImagesPerSec, double LogitsRelErr, double Top1Agreement, int ConvertedLayers,
+        double PlanMs, double PlanImagesPerSec, double PlanLogitsRelErr, bool PlanGraphed, string? PlanNote);
 
     // CIFAR ResNet-56's 16-channel stages are one tile at 64 rows: it runs with the suites' 16-row tiles.
     static readonly (string Arch, int Size, int Classes, int? TileRows)[] EndToEndModels =
@@ -87,7 +91,8 @@ public static class KernelBenchmark
                     {
                         endToEnd.Add(r);
                         print($"{r.Model} end-to-end b{r.Batch} s{r.Sparsity}: dense {r.DenseMs:F2} ms ({r.DenseImagesPerSec:F0} img/s), bcbp {r.BcbpMs:F2} ms " +
-                                          $"({r.BcbpImagesPerSec:F0} img/s), speedup {r.DenseMs / r.BcbpMs:F2}, logits rel err {r.LogitsRelErr:E2}, top-1 agreement {r.Top1Agreement:P1}");
+                                          $"({r.BcbpImagesPerSec:F0} img/s), speedup {r.DenseMs / r.BcbpMs:F2}, logits rel err {r.LogitsRelErr:E2}, top-1 agreement {r.Top1Agreement:P1}; " +
+                                          $"plan {r.PlanMs:F2} ms ({r.PlanImagesPerSec:F0} img/s, {(r.PlanGraphed ? "CUDA graph" : "no graph: " + r.PlanNote)}), rel err {r.PlanLogitsRelErr:E2}");
                     }
         return (rows, endToEnd);
     }
@@ -141,51 +146,57 @@ public static class KernelBenchmark
     }
 
     /// <summary>One model with random balanced masks on every conv but the first: dense TorchSharp timed at each batch,
-    /// then converted (BN folded, epilogues fused) and timed again on the same inputs.</summary>
+    /// then converted (BN folded, epilogues fused) and timed layer by layer, then converted with its dense stem and
+    /// classifier too and timed as a whole-model plan replaying a CUDA graph (<see cref="PlannedModel"/>).</summary>
     static IEnumerable<EndToEndRow> EndToEnd(string arch, int[] batches, double sparsity, int tileRows, int iters, Device device)
     {
         using var scope = NewDisposeScope();
         using var _ = no_grad();
-        var gen = new Generator(11);
         var (_, size, classes, rows) = EndToEndModels.First(m => m.Arch == arch);
         tileRows = rows ?? tileRows;
-        var model = ModelFactory.Create(arch, classes);
-        bool first = true;
-        foreach (var (name, m) in model.named_modules())
-            if (m is TorchSharp.Modules.Conv2d conv)
-            {
-                if (first) { first = false; continue; }
-                var w = conv.weight!;
-                var mask = SyntheticMasks.RandomBcbp(w.shape[0], w.numel() / w.shape[0], tileRows, sparsity, gen).reshape(w.shape);
-                w.mul_(mask);
-                WeightMask.Register(conv, mask);
-            }
-        model.eval();
-        model.to(device).half();
+        nn.Module<Tensor, Tensor> Pruned()
+        {
+            random.manual_seed(7);                    // both copies get the same weights
+            var m = ModelFactory.Create(arch, classes);
+            SyntheticMasks.PruneModel(m, tileRows, sparsity, new Generator(11));
+            m.eval();
+            m.to(device).half();
+            return m;
+        }
+        var model = Pruned();
         var inputs = batches.Select(b => randn(new long[] { b, 3, size, size }, dtype: ScalarType.Float16, device: device)).ToArray();
         var dense = inputs.Select(x => model.forward(x).to(ScalarType.Float32)).ToArray();
         var denseMs = inputs.Select(x => TimeMs(() => model.forward(x), iters, device)).ToArray();
         var converted = SparseConversion.Convert(model, tileRows, SparseLayout.Bcbp, foldBatchNorm: true).Converted;
+        var whole = Pruned();
+        SparseConversion.Convert(whole, tileRows, SparseLayout.Bcbp, foldBatchNorm: true, dense: true);
+        using var planned = new PlannedModel(whole);
         for (int i = 0; i < batches.Length; i++)
         {
             var x = inputs[i];
             var sparse = model.forward(x).to(ScalarType.Float32);
             double sparseMs = TimeMs(() => model.forward(x), iters, device);
+            var plan = planned.forward(x).to(ScalarType.Float32);
+            double planMs = TimeMs(() => planned.forward(x), iters, device);
             var comparison = new OutputComparison();
             comparison.Add(dense[i], sparse, null);
+            var planComparison = new OutputComparison();
+            planComparison.Add(dense[i], plan, null);
             yield return new EndToEndRow(arch, batches[i], sparsity, tileRows, denseMs[i], sparseMs, batches[i] * 1000 / denseMs[i],
-                batches[i] * 1000 / sparseMs, comparison.RelErr, comparison.Agreement, converted.Count);
+                batches[i] * 1000 / sparseMs, comparison.RelErr, comparison.Agreement, converted.Count,
+                planMs, batches[i] * 1000 / planMs, planComparison.RelErr, planned.LastPlan?.Graphed ?? false,
+                planned.FallbackReason ?? planned.LastPlan?.CaptureError);
         }
     }
 
     static string Markdown(IReadOnlyList<EndToEndRow> rows)
     {
         var sb = new StringBuilder();
-        sb.AppendLine("| model | batch | sparsity | dense ms | BCBP ms | dense img/s | BCBP img/s | speedup | logits rel err | top-1 agreement | converted layers |");
-        sb.AppendLine("|---|---|---|---|---|---|---|---|---|---|---|");
+        sb.AppendLine("| model | batch | sparsity | dense ms | BCBP ms | dense img/s | BCBP img/s | speedup | logits rel err | top-1 agreement | converted layers | plan img/s | plan graph | plan rel err |");
+        sb.AppendLine("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|");
         foreach (var r in rows)
             sb.AppendLine(string.Create(CultureInfo.InvariantCulture,
-                $"| {r.Model} | {r.Batch} | {r.Sparsity:0.###} | {r.DenseMs:F2} | {r.BcbpMs:F2} | {r.DenseImagesPerSec:F0} | {r.BcbpImagesPerSec:F0} | {r.DenseMs / r.BcbpMs:F2} | {r.LogitsRelErr:E2} | {r.Top1Agreement:P1} | {r.ConvertedLayers} |"));
+                $"| {r.Model} | {r.Batch} | {r.Sparsity:0.###} | {r.DenseMs:F2} | {r.BcbpMs:F2} | {r.DenseImagesPerSec:F0} | {r.BcbpImagesPerSec:F0} | {r.DenseMs / r.BcbpMs:F2} | {r.LogitsRelErr:E2} | {r.Top1Agreement:P1} | {r.ConvertedLayers} | {r.PlanImagesPerSec:F0} | {(r.PlanGraphed ? "yes" : "no")} | {r.PlanLogitsRelErr:E2} |"));
         return sb.ToString();
     }
 

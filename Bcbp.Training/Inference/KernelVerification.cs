@@ -115,6 +115,8 @@ public static class KernelVerification
                 }
         }
 
+        if (gpu) PlanVerification.Run(device, gen, Report);
+
         // An unbalanced mask must be refused by BcbpMatrix.
         checks++;
         try

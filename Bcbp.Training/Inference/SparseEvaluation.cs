@@ -17,7 +17,9 @@ namespace Bcbp.Training.Inference;
 /// of one forward pass of each over the first batch (<see cref="ForwardTimer"/>); the comparison is an
 /// <see cref="OutputComparison"/>. Both are judged against a float32 reference (the masked dense model in float32 with
 /// TF32 off): per image the sparse logits may be off by at most max(2 x the dense model's own error, 1e-3) in
-/// float16/bfloat16, 1e-4 in float32 (<see cref="SparseSettings.Floor"/>).
+/// float16/bfloat16, 1e-4 in float32 (<see cref="SparseSettings.Floor"/>). On our GPU kernels it also times the
+/// whole-model plan (<see cref="Bcbp.Kernels.Plan.PlannedModel"/>: the dense stem and classifier on our kernels too,
+/// one CUDA graph) and checks its first batch against the same float32 reference.
 /// </summary>
 public static class SparseEvaluation
 {
@@ -37,6 +39,14 @@ public static class SparseEvaluation
                                            "Sparse inference needs a pruned one (a run with a prune section saves its masks).");
         using var sparse = MaskedModel.Load(arch, numClasses, inChannels, weights);
         var converted = SparseConversion.Convert(sparse, settings.TileRows, settings.Layout, settings.FoldBatchNorm);
+        // On our GPU kernels, the whole-model plan as well: dense stem and classifier converted too, one CUDA graph.
+        bool kernels = settings.Device.type == DeviceType.CUDA && settings.Dtype != ScalarType.Float32 && settings.FoldBatchNorm;
+        using var whole = kernels ? MaskedModel.Load(arch, numClasses, inChannels, weights) : null;
+        if (whole is not null) SparseConversion.Convert(whole, settings.TileRows, settings.Layout, foldBatchNorm: true, dense: true);
+        whole?.to(settings.Device).to(settings.Dtype);
+        using var planned = whole is null ? null : new Bcbp.Kernels.Plan.PlannedModel(whole);
+        double? planMs = null, planErr = null;
+        string? planNote = null;
         // The float32 reference: the dense model itself when it runs in float32, else a float32 copy.
         bool lowPrecision = settings.Dtype != ScalarType.Float32;
         using var reference = lowPrecision ? MaskedModel.Load(arch, numClasses, inChannels, weights) : null;
@@ -59,9 +69,20 @@ public static class SparseEvaluation
             if (shape is null)
             {
                 shape = x.shape;
-                var ms = ForwardTimer.MedianMs(new Func<Tensor>[] { () => dense.call(x), () => sparse.call(x) },
-                                               ForwardTimer.DefaultWarmup, settings.Iters, settings.Device);
+                var timed = new List<Func<Tensor>> { () => dense.call(x), () => sparse.call(x) };
+                if (planned is not null) timed.Add(() => planned.call(x));
+                var ms = ForwardTimer.MedianMs(timed.ToArray(), ForwardTimer.DefaultWarmup, settings.Iters, settings.Device);
                 (denseMs, sparseMs) = (ms[0], ms[1]);
+                if (planned is not null)
+                {
+                    planNote = planned.FallbackReason ?? (planned.LastPlan is { Graphed: false } p ? $"no CUDA graph: {p.CaptureError}" : null);
+                    if (planned.FallbackReason is null)
+                    {
+                        planMs = ms[2];
+                        var yr0 = reference is null ? dense.call(x).to(ScalarType.Float32) : reference.call(input.to(settings.Device).to(ScalarType.Float32));
+                        planErr = OutputComparison.SampleRelErr(yr0, planned.call(x)).max().item<float>();
+                    }
+                }
             }
             var yd = dense.call(x); var ys = sparse.call(x);
             tally.Add(yd, ys, target);
@@ -91,6 +112,7 @@ public static class SparseEvaluation
             LogitsRelErr = tally.RelErr, MaxLogitsRelErr = maxErr,
             MaxSparseRelErrVsReference = worstSparse, MaxDenseRelErrVsReference = worstDense,
             Tolerance = tightest, FailingSamples = failing, Passed = failing == 0, DenseMs = denseMs, SparseMs = sparseMs,
+            PlanMs = planMs, MaxPlanRelErrVsReference = planErr, PlanNote = planNote,
         };
     }
 
@@ -104,7 +126,8 @@ public static class SparseEvaluation
         if (c.Prune is null)
             throw new InvalidDataException($"run '{dir}' is a dense run: its config.json has no prune section, so '{run.ModelFile}' carries no " +
                                            "weight_mask. Sparse inference needs a pruned run (a config with a prune section).");
-        var settings = new SparseSettings(tileRows ?? KernelTileRows(c.Prune.TileRows, device, dtype), layout, fold, device, dtype, iters);
+        int cc = device.type == DeviceType.CUDA ? Bcbp.Kernels.Ops.KernelPaths.ComputeCapability(device.index < 0 ? 0 : device.index) : 0;
+        var settings = new SparseSettings(tileRows ?? KernelTileRows(c.Prune.TileRows, device, dtype, cc), layout, fold, device, dtype, iters);
         var test = DatasetFactory.CreateTest(c.Data, device, c.Seed);
         try
         {
@@ -125,16 +148,18 @@ public static class SparseEvaluation
     }
 
     /// <summary>
-    /// Tile rows to pack a run's masks with: its prune.tile_rows, except for our half-precision CUDA kernels, which need
-    /// a multiple of 32 (<c>KernelConfig</c>): then the least common multiple of both, so each packed tile covers whole
-    /// pruning tiles (BCBP masks of 16-row tiles are then unbalanced at 32 rows and run on the block kernel).
+    /// Tile rows to pack a run's masks with: its prune.tile_rows wherever the device's kernels take it — any multiple
+    /// of 8 on compute capability 9.0 (the Hopper kernel; <paramref name="computeCapability"/> 90), a multiple of 32
+    /// elsewhere (<c>KernelConfig</c>) — else the least common multiple with that unit, so each packed tile covers
+    /// whole pruning tiles (BCBP masks of 16-row tiles are then unbalanced at 32 rows and run on the block kernel).
     /// </summary>
-    public static int KernelTileRows(int pruneTileRows, Device device, ScalarType dtype)
+    public static int KernelTileRows(int pruneTileRows, Device device, ScalarType dtype, int computeCapability)
     {
         bool kernels = device.type == DeviceType.CUDA && dtype != ScalarType.Float32;
-        if (!kernels || pruneTileRows % 32 == 0) return pruneTileRows;
-        int gcd = pruneTileRows, b = 32;
+        int unit = computeCapability == 90 ? 8 : 32;
+        if (!kernels || pruneTileRows % unit == 0) return pruneTileRows;
+        int gcd = pruneTileRows, b = unit;
         while (b != 0) (gcd, b) = (b, gcd % b);
-        return pruneTileRows / gcd * 32;
+        return pruneTileRows / gcd * unit;
     }
 }

@@ -22,7 +22,8 @@ public static class ReportConsole
                 string drop = s.IsDense || s.Top1Delta is null ? "-" : Signed(s.Top1Delta.Value) + (s.DeltaWithinNoise == true ? "≈" : "");
                 sb.AppendLine($"  {Name(s),-13} {(s.IsDense ? "-" : Percent(s.AchievedSparsity)),8} {ReportMarkdown.Top1(s),-22} {drop,8} " +
                               $"{(s.FlopsKept is { } f ? Percent(f) : "-"),10} {(s.WitMax is { } w ? Number(w, 3) : "-"),8}" +
-                              (speed ? $" {(s.Speedup is { } x ? Number(x) + "x" : "-"),8}" : ""));
+                              (speed ? $" {(s.Speedup is { } x ? Number(x) + "x" : "-"),8}" : "") +
+                              (s.SpeedupOverBest is { } o ? $" ({Number(o)}x {s.BestDense})" : ""));
             }
         }
         if (!speed) sb.AppendLine("  (sparse speedup: measured on a GPU with bcbp suite --sparse-eval and device cuda)");

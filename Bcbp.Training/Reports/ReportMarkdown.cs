@@ -19,6 +19,7 @@ public static class ReportMarkdown
                       "parameters = Conv2d/Linear weights + biases. Sparsity = share of pruned weights in the prunable layers. " +
                       "WIT = the largest per-layer workload imbalance among tiles (max / mean kept work per tile; 1.000 = balanced). " +
                       "Speedup = masked dense / sparse inference time of the run's own model on our CUDA kernels (bcbp sparse --run, or bcbp suite --sparse-eval), else from kernel benchmark files; '-' where not measured. " +
+                      "vs PyTorch = the run's sparse images/s over the fastest dense PyTorch model of the same architecture and batch (a pytorch_baselines.py file given to --bench). " +
                       "Top-1 over several seeds is mean ± sample std (n runs). ≈ marks a difference within noise: under two standard errors " +
                       "of the difference, from the seeds' spread and the test set's sampling error.").AppendLine();
         foreach (var group in report.Summaries.GroupBy(s => (s.Model, s.Dataset)))
@@ -29,8 +30,10 @@ public static class ReportMarkdown
             string on = trainedOn is null || trainedOn == group.Key.Dataset ? group.Key.Dataset : $"{trainedOn} (grid: {group.Key.Dataset})";
             sb.AppendLine($"## {group.Key.Model} on {on}" + (denseTop1 is { } d ? $" (dense top-1 {(dense is null ? Number(d) : Top1(dense))}%)" : ""));
             sb.AppendLine();
-            sb.AppendLine("| Method | Unit | Target sparsity | Achieved sparsity | Top-1 (%) | Δ top-1 | vs best | FLOPs kept | Params kept | WIT (max) | Speedup |");
-            sb.AppendLine("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+            bool overBest = group.Any(s => s.SpeedupOverBest is not null);
+            sb.AppendLine("| Method | Unit | Target sparsity | Achieved sparsity | Top-1 (%) | Δ top-1 | vs best | FLOPs kept | Params kept | WIT (max) | Speedup |" +
+                          (overBest ? " vs PyTorch |" : ""));
+            sb.AppendLine("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|" + (overBest ? "---:|" : ""));
             foreach (var s in group)
             {
                 sb.Append($"| {s.Method} | {s.Unit} | ")
@@ -40,7 +43,8 @@ public static class ReportMarkdown
                   .Append(s.KeptMacs is { } m ? $"{Count(m)} ({Percent(s.FlopsKept!.Value)}) | " : "- | ")
                   .Append(s.KeptParams is { } p ? $"{Count(p)} ({Percent(s.ParamsKept!.Value)}) | " : "- | ")
                   .Append(s.WitMax is { } w ? $"{Number(w, 3)} | " : "- | ")
-                  .AppendLine(s.Speedup is { } x ? $"{Number(x)}x |" : "- |");
+                  .Append(s.Speedup is { } x ? $"{Number(x)}x |" : "- |")
+                  .AppendLine(!overBest ? "" : s.SpeedupOverBest is { } o ? $" {Number(o)}x ({s.BestDense}) |" : " - |");
             }
             sb.AppendLine();
         }

@@ -27,6 +27,10 @@ public static class ReportPlots
         var measured = report.Summaries.Where(s => s.Speedup is not null).ToList();
         if (measured.Count > 0)
             files.AddRange(PlotTheme.Save(SpeedupPlot(measured), Path.Combine(dir, "speedup_vs_sparsity.png"), Width, Height));
+        foreach (var group in report.Summaries.GroupBy(s => (s.Model, s.Dataset)))
+            if (group.Any(s => !s.IsDense && (s.SpeedupOverBest ?? s.Speedup) is not null))
+                files.AddRange(PlotTheme.Save(TradeOffPlot(group.Key.Model, group.First().TrainedOn ?? group.Key.Dataset, group.ToList()),
+                    Path.Combine(dir, $"accuracy_vs_speedup_{group.Key.Model}_{group.Key.Dataset}.png"), Width, Height));
         return files;
     }
 
@@ -110,6 +114,45 @@ public static class ReportPlots
         plot.Title("Sparse inference speedup vs sparsity");
         plot.XLabel("target sparsity (%)");
         plot.YLabel("speedup over dense (x)");
+        plot.ShowLegend(Edge.Right);
+        return plot;
+    }
+
+    /// <summary>The paper's picture: top-1 against the measured speedup, one line per method through its sparsities
+    /// (each point labelled with its sparsity), the dense model at 1x. The speedup is over the fastest dense PyTorch
+    /// model where the report has that baseline for every point, else over our masked dense model.</summary>
+    static Plot TradeOffPlot(string model, string trainedOn, IReadOnlyList<ReportSummary> rows)
+    {
+        var plot = PlotTheme.NewPlot();
+        var pruned = rows.Where(r => !r.IsDense && (r.SpeedupOverBest ?? r.Speedup) is not null).ToList();
+        bool overBest = pruned.All(r => r.SpeedupOverBest is not null);
+        double X(ReportSummary r) => overBest ? r.SpeedupOverBest!.Value : r.Speedup!.Value;
+        var tiles = pruned.Select(r => r.TileRows).Distinct().ToList();
+        foreach (var series in pruned.GroupBy(r => (r.Method, r.TileRows)))
+        {
+            var points = series.OrderBy(r => r.TargetSparsity).ToList();
+            var line = plot.Add.Scatter(points.Select(X).ToArray(), points.Select(r => r.Top1).ToArray());
+            Style(line, SeriesName(series.Key.Method, series.Key.TileRows, tiles.Count > 1), series.Key.Method, TilePatterns[tiles.IndexOf(series.Key.TileRows) % TilePatterns.Length]);
+            foreach (var p in points)
+            {
+                var label = plot.Add.Text($"{p.TargetSparsity * 100:0.#}%", X(p), p.Top1);
+                label.LabelFontSize = 12;
+                label.LabelFontColor = PlotTheme.ColorOf(p.Method);
+                label.LabelAlignment = Alignment.LowerLeft;
+                label.OffsetX = 6;
+            }
+        }
+        var dense = rows.FirstOrDefault(r => r.IsDense)?.Top1 ?? rows.Select(r => r.DenseTop1).FirstOrDefault(d => d is not null);
+        if (dense is { } d)
+        {
+            var h = plot.Add.HorizontalLine(d, 2, Colors.Black, LinePattern.Dashed);
+            h.LegendText = $"dense ({d:F2}%)";
+        }
+        var one = plot.Add.VerticalLine(1, 1.5f, Colors.Gray, LinePattern.Dotted);
+        one.LegendText = "1x";
+        plot.Title($"{model} on {trainedOn}: top-1 vs measured GPU speedup");
+        plot.XLabel(overBest ? $"speedup over the fastest dense PyTorch model ({pruned[0].BestDense}) (x)" : "speedup over the masked dense model on the same GPU (x)");
+        plot.YLabel("top-1 accuracy (%)");
         plot.ShowLegend(Edge.Right);
         return plot;
     }

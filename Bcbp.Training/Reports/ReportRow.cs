@@ -34,6 +34,10 @@ public sealed record ReportRow
     public long? KeptParams { get; init; }
     /// <summary>Sparse over dense inference time from a kernel benchmark (null: not measured).</summary>
     public double? Speedup { get; init; }
+    /// <summary>The run's sparse images/s over the fastest dense PyTorch baseline of its model and batch (a
+    /// <c>--bench</c> file from experiments/bench/pytorch_baselines.py), and that baseline's variant.</summary>
+    public double? SpeedupOverBest { get; init; }
+    public string? BestDense { get; init; }
     /// <summary>Largest per-layer workload imbalance among tiles (Bcbp.Kernels.Formats.TileBalance: max kept work / mean; 1 = balanced).</summary>
     public double? WitMax { get; init; }
     public double TrainSeconds { get; init; }

@@ -38,6 +38,9 @@ public sealed record ReportSummary
     /// <summary>Largest WIT over the runs.</summary>
     public double? WitMax { get; init; }
     public double? Speedup { get; init; }
+    /// <summary>Mean of <see cref="ReportRow.SpeedupOverBest"/> over the runs, and the baseline it is over.</summary>
+    public double? SpeedupOverBest { get; init; }
+    public string? BestDense { get; init; }
 
     public bool IsDense => Method == "dense";
 
@@ -101,6 +104,8 @@ public sealed record ReportSummary
             ParamsKept = Mean(r => r.ParamsKept), KeptParams = MeanLong(r => r.KeptParams),
             WitMax = runs.Any(r => r.WitMax is not null) ? runs.Max(r => r.WitMax ?? 0) : null,
             Speedup = Mean(r => r.Speedup),
+            SpeedupOverBest = Mean(r => r.SpeedupOverBest),
+            BestDense = runs.Select(r => r.BestDense).FirstOrDefault(b => b is not null),
         };
     }
 }

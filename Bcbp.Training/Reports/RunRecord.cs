@@ -13,7 +13,10 @@ namespace Bcbp.Training.Reports;
 /// its own model on our CUDA kernels (<c>sparse_eval.json</c> of <c>bcbp sparse --run</c>) and the dataset it was
 /// trained on (<c>data.dataset</c> of config.json; a suite's dataset axis only names it).</summary>
 public sealed record RunRecord(string Dir, RunResult Result, CellInfo? Info, ModelCost? Cost, double? WitMax = null, string Unit = "-",
-                               double? MeasuredSpeedup = null, string? TrainedOn = null);
+                               double? MeasuredSpeedup = null, string? TrainedOn = null, SparseSpeed? Sparse = null);
+
+/// <summary>A run's own model on our CUDA kernels (<c>sparse_eval.json</c>, passed): images/s at the timed batch.</summary>
+public sealed record SparseSpeed(int Batch, double ImagesPerSecond);
 
 /// <summary>Finds the finished runs under a folder (one run folder per subfolder).</summary>
 public static class RunCollector
@@ -45,7 +48,27 @@ public static class RunCollector
             WitMaxOf(Path.Combine(runDir, PruneReportWriter.JsonFile)),
             PruneUnit.Describe(config?["prune"] as JsonObject),
             MeasuredSpeedupOf(Path.Combine(runDir, Inference.SparseReport.FileName)),
-            config?["data"]?["dataset"]?.GetValue<string>());
+            config?["data"]?["dataset"]?.GetValue<string>(),
+            SparseSpeedOf(Path.Combine(runDir, Inference.SparseReport.FileName)));
+    }
+
+    /// <summary>Images/s of the sparse model at its timed batch, from a passed GPU evaluation; null otherwise.</summary>
+    static SparseSpeed? SparseSpeedOf(string path)
+    {
+        if (MeasuredSpeedupOf(path) is null) return null;
+        var eval = (JsonObject)JsonNode.Parse(File.ReadAllText(path))!;
+        if ((eval["input_shape"] as JsonArray)?.FirstOrDefault()?.GetValue<long>() is not { } batch) return null;
+        return new SparseSpeed((int)batch, batch * 1000.0 / BestSparseMs(eval));
+    }
+
+    /// <summary>sparse_ms, or the whole-model plan's plan_ms where it is faster and its error is within the bound
+    /// (<see cref="Inference.SparseReport.BestSparseMs"/>, read from the JSON).</summary>
+    static double BestSparseMs(JsonObject? eval)
+    {
+        double sparse = eval?["sparse_ms"]?.GetValue<double>() ?? 0;
+        double? plan = eval?["plan_ms"]?.GetValue<double?>(), err = eval?["max_plan_rel_err_vs_reference"]?.GetValue<double?>();
+        double tol = eval?["tolerance"]?.GetValue<double>() ?? 0;
+        return plan is { } p && err is { } e && e <= tol ? Math.Min(p, sparse) : sparse;
     }
 
     /// <summary>Masked dense time over sparse time from a sparse evaluation that ran our CUDA kernels and passed; null
@@ -55,7 +78,7 @@ public static class RunCollector
         if (!File.Exists(path)) return null;
         var eval = JsonNode.Parse(File.ReadAllText(path)) as JsonObject;
         bool onGpu = eval?["device"]?.GetValue<string>().StartsWith("cuda", StringComparison.Ordinal) == true;
-        double dense = eval?["dense_ms"]?.GetValue<double>() ?? 0, sparse = eval?["sparse_ms"]?.GetValue<double>() ?? 0;
+        double dense = eval?["dense_ms"]?.GetValue<double>() ?? 0, sparse = BestSparseMs(eval);
         return onGpu && eval?["passed"]?.GetValue<bool>() == true && dense > 0 && sparse > 0 ? dense / sparse : null;
     }
 

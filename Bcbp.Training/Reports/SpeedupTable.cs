@@ -8,21 +8,37 @@ namespace Bcbp.Training.Reports;
 /// in the file (top level, or in a <c>results</c> array) with <c>method</c>, <c>sparsity</c> and either
 /// <c>speedup</c> or both <c>dense_ms</c> and <c>sparse_ms</c>; optional <c>model</c> restricts it to that model
 /// and optional <c>layer</c> marks a single-layer measurement. For a model, method and sparsity, a whole-model entry
-/// wins; else the geometric mean of the layer entries is used.
+/// wins; else the geometric mean of the layer entries is used. A file of PyTorch's dense baselines
+/// (experiments/bench/pytorch_baselines.py: an object with <c>rows</c> of <c>model</c>, <c>batch</c>, <c>variant</c>,
+/// <c>img_s</c>) gives <see cref="Baselines"/> instead: the best dense model a user would run, to measure a pruned
+/// run's own sparse speed against (<see cref="BestDense"/>).
 /// </summary>
 public sealed class SpeedupTable
 {
     public sealed record Entry(string? Model, string Method, double Sparsity, string? Layer, double Speedup);
 
-    public IReadOnlyList<Entry> Entries { get; }
+    /// <summary>One dense PyTorch measurement: images/s of <see cref="Variant"/> (eager, cuda_graph, compile, ...).</summary>
+    public sealed record Baseline(string Model, int Batch, string Variant, double ImagesPerSecond);
 
-    public SpeedupTable(IEnumerable<Entry> entries) => Entries = entries.ToList();
+    public IReadOnlyList<Entry> Entries { get; }
+    public IReadOnlyList<Baseline> Baselines { get; }
+
+    public SpeedupTable(IEnumerable<Entry> entries, IEnumerable<Baseline>? baselines = null)
+    {
+        Entries = entries.ToList();
+        Baselines = (baselines ?? Array.Empty<Baseline>()).ToList();
+    }
 
     public static SpeedupTable Empty { get; } = new(Array.Empty<Entry>());
+
+    /// <summary>The fastest dense baseline of <paramref name="model"/> at <paramref name="batch"/>, or null.</summary>
+    public Baseline? BestDense(string model, int batch)
+        => Baselines.Where(b => b.Model == model && b.Batch == batch).MaxBy(b => b.ImagesPerSecond);
 
     public static SpeedupTable Load(IEnumerable<string> paths)
     {
         var entries = new List<Entry>();
+        var baselines = new List<Baseline>();
         foreach (var path in paths)
         {
             if (!File.Exists(path))
@@ -30,6 +46,11 @@ public sealed class SpeedupTable
             JsonNode? root;
             try { root = JsonNode.Parse(File.ReadAllText(path)); }
             catch (JsonException e) { throw new InvalidDataException($"kernel benchmark file '{path}' is not valid JSON: {e.Message}", e); }
+            if (root is JsonObject { } withRows && withRows["rows"] is JsonArray rows && rows.OfType<JsonObject>().Any(r => r["variant"] is not null))
+            {
+                baselines.AddRange(rows.OfType<JsonObject>().Select(r => ParseBaseline(r, path)));
+                continue;
+            }
             var items = root switch
             {
                 JsonArray a => a,
@@ -38,7 +59,17 @@ public sealed class SpeedupTable
             };
             foreach (var item in items.OfType<JsonObject>()) entries.Add(Parse(item, path));
         }
-        return new SpeedupTable(entries);
+        return new SpeedupTable(entries, baselines);
+    }
+
+    static Baseline ParseBaseline(JsonObject o, string path)
+    {
+        string Where() => $"baseline file '{path}', row {o.ToJsonString()}";
+        return new Baseline(
+            o["model"]?.GetValue<string>() ?? throw new InvalidDataException($"{Where()}: missing 'model'"),
+            o["batch"]?.GetValue<int>() ?? throw new InvalidDataException($"{Where()}: missing 'batch'"),
+            o["variant"]?.GetValue<string>() ?? throw new InvalidDataException($"{Where()}: missing 'variant'"),
+            o["img_s"]?.GetValue<double>() ?? throw new InvalidDataException($"{Where()}: missing 'img_s'"));
     }
 
     static Entry Parse(JsonObject o, string path)

@@ -88,6 +88,7 @@ public sealed record SuiteReport
         string model = info?.Model ?? "-";
         string method = r.Method ?? info?.Method ?? "dense";
         double target = r.TargetSparsity ?? info?.Sparsity ?? 0;
+        var best = record.Sparse is { } sp && method != "dense" ? speedups.BestDense(model, sp.Batch) : null;
         return new ReportRow
         {
             Model = model,
@@ -110,6 +111,8 @@ public sealed record SuiteReport
             Params = record.Cost?.Params,
             KeptParams = record.Cost?.KeptParams,
             Speedup = method == "dense" ? null : record.MeasuredSpeedup ?? speedups.Find(model, method, target),
+            SpeedupOverBest = best is null ? null : record.Sparse!.ImagesPerSecond / best.ImagesPerSecond,
+            BestDense = best is null ? null : $"PyTorch {best.Variant}, batch {best.Batch}",
             WitMax = record.WitMax,
             TrainSeconds = r.TrainSeconds,
             Device = r.Device,

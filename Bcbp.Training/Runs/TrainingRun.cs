@@ -151,8 +151,8 @@ public static class TrainingRun
         var (device, train, test, model, _) = inputs;
         log.Information("Run {Name} on {Device} (libtorch {LibTorch}, {Threads} CPU threads), seed {Seed}, folder {RunDir}",
             config.Name, device.ToString(), TorchBackend.LibTorchDir ?? "bundled", get_num_threads(), config.Seed, runDir);
-        if (config.Train.Amp)
-            log.Warning("train.amp: TorchSharp 0.107 has no autocast/GradScaler; training runs in float32 (docs/training.md)");
+        bool channelsLast = config.Train.ChannelsLast ?? device.type == DeviceType.CUDA;
+        log.Information("Precision: amp {Amp}, channels_last {ChannelsLast}", ConfigNames.Of(config.Train.Amp), channelsLast);
         if (inputs.Transfer is { } transfer)
             log.Information("Loaded weights from {Pretrained}: {Report}", config.Model.Pretrained, transfer.Describe().ReplaceLineEndings("; "));
         int stepsPerEpoch = (train.Count + config.Data.BatchSize - 1) / config.Data.BatchSize;

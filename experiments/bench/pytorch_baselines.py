@@ -2,7 +2,8 @@
 engine must beat them). fp16, BatchNorm folded (torch.fx fuse), channels_last, cudnn.benchmark; eager and CUDA-graph
 replay by default, torch.compile(mode="max-autotune") with --compile (autotuning takes minutes per batch size: give it
 its own device call; TORCHINDUCTOR_CACHE_DIR can be carried between calls).
-usage: python3 experiments/bench/pytorch_baselines.py [--models resnet50,vgg16,resnet56] [--batch 1,32,256]
+usage: python3 experiments/bench/pytorch_baselines.py [--models resnet50,vgg16,resnet56|resnet20,...] [--batch 1,32,256]
+                                                     [--in-channels 3] [--size N (default per model)]
                                                      [--variants eager,cuda_graph[,compile]] [--out FILE.json]
 """
 import json, os, sys, time
@@ -32,10 +33,10 @@ class CifarBlock(nn.Module):
 
 
 class CifarResNet(nn.Module):
-    def __init__(self, depth=56, classes=10):
+    def __init__(self, depth=56, classes=10, in_channels=3):
         super().__init__()
         n = (depth - 2) // 6
-        self.conv1 = nn.Conv2d(3, 16, 3, 1, 1, bias=False); self.bn1 = nn.BatchNorm2d(16)
+        self.conv1 = nn.Conv2d(in_channels, 16, 3, 1, 1, bias=False); self.bn1 = nn.BatchNorm2d(16)
         layers, cin = [], 16
         for i, w in enumerate((16, 32, 64)):
             blocks = []
@@ -51,8 +52,10 @@ class CifarResNet(nn.Module):
         return self.fc(torch.flatten(F.adaptive_avg_pool2d(x, 1), 1))
 
 
-MODELS = {"resnet50": (lambda: torchvision.models.resnet50(), 224), "vgg16": (lambda: torchvision.models.vgg16(), 224),
-          "resnet56": (lambda: CifarResNet(56), 32)}
+# name -> (build(in_channels), default image size). The CIFAR ResNets also stand for the suites' Fashion-MNIST runs:
+# --in-channels 1 --size 28 gives the dense baseline that `compare --bench` sets a pruned run's sparse speed against.
+MODELS = {"resnet50": (lambda c: torchvision.models.resnet50(), 224), "vgg16": (lambda c: torchvision.models.vgg16(), 224),
+          **{f"resnet{d}": (lambda c, d=d: CifarResNet(d, in_channels=c), 32) for d in (20, 32, 44, 56, 110)}}
 
 
 def timed(fn, iters):
@@ -73,13 +76,15 @@ def main():
     batches = [int(b) for b in arg("--batch", "1,32,256").split(",")]
     variants = arg("--variants", "eager,cuda_graph").split(",")
     out = arg("--out", os.path.join(os.environ.get("OUT", "."), "pytorch_baselines.json"))
+    channels = int(arg("--in-channels", "3"))
     rows = []
     for name in models:
         build, size = MODELS[name]
+        size = int(arg("--size", str(size)))
         with torch.no_grad():
-            m = fuse(build().eval()).half().cuda().to(memory_format=torch.channels_last)
+            m = fuse(build(channels).eval()).half().cuda().to(memory_format=torch.channels_last)
             for b in batches:
-                x = torch.randn(b, 3, size, size, device="cuda", dtype=torch.half).to(memory_format=torch.channels_last)
+                x = torch.randn(b, channels, size, size, device="cuda", dtype=torch.half).to(memory_format=torch.channels_last)
                 iters = 50 if b <= 32 else 10
                 for v in variants:
                     t0 = time.time()
@@ -100,7 +105,7 @@ def main():
                         ms = timed(lambda: cm(x), iters)
                     else:
                         raise SystemExit(f"unknown variant {v}")
-                    rows.append({"model": name, "batch": b, "variant": v, "ms": ms, "img_s": b * 1000 / ms,
+                    rows.append({"model": name, "batch": b, "variant": v, "ms": ms, "img_s": b * 1000 / ms, "in_channels": channels, "size": size,
                                  "setup_s": round(time.time() - t0, 1)})
                     print(f"{name:9s} b{b:<4d} {v:10s} {ms:8.3f} ms  {b * 1000 / ms:9.0f} img/s", flush=True)
                     json.dump({"device": torch.cuda.get_device_name(), "torch": torch.__version__, "rows": rows}, open(out, "w"), indent=1)

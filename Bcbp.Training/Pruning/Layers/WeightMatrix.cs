@@ -8,7 +8,8 @@ namespace Bcbp.Training.Pruning.Layers;
 /// </summary>
 public static class WeightMatrix
 {
-    /// <summary>The [M, K] view of a Conv2d ([out, in, kh, kw]) or Linear ([out, in]) weight (no copy).</summary>
+    /// <summary>The [M, K] view of a Conv2d ([out, in, kh, kw]) or Linear ([out, in]) weight (no copy; a channels_last
+    /// weight, NHWC-strided, is copied: read it, do not write through it).</summary>
     public static Tensor AsMatrix(Tensor weight)
     {
         if (weight.dim() < 2)

@@ -13,4 +13,19 @@ public class TorchBackendTests
         var b = a.matmul(a);
         Assert.That(b.data<float>().ToArray(), Is.EqualTo(new float[] { 7, 10, 15, 22 }));
     }
+
+    [Test]
+    public void CudnnBenchmarkIsSetAndReadBackThroughLibtorchsContext()
+    {
+        Bcbp.Training.Backend.TorchBackend.Initialize("cpu");
+        bool before = Bcbp.Training.Backend.TorchBackend.CudnnBenchmark;
+        try
+        {
+            Bcbp.Training.Backend.TorchBackend.SetCudnnBenchmark(true);
+            Assert.That(Bcbp.Training.Backend.TorchBackend.CudnnBenchmark, Is.True);
+            Bcbp.Training.Backend.TorchBackend.SetCudnnBenchmark(false);
+            Assert.That(Bcbp.Training.Backend.TorchBackend.CudnnBenchmark, Is.False);
+        }
+        finally { Bcbp.Training.Backend.TorchBackend.SetCudnnBenchmark(before); }
+    }
 }

@@ -275,4 +275,35 @@ public class ConfigLoaderTests
         Assert.That(ConfigSerializer.ToJson(dense), Does.Contain("\"prune\": null"));
         Assert.That(ConfigLoader.Load(Write("d2.json", ConfigSerializer.ToJson(dense)), null, _dir).Prune, Is.Null);
     }
+
+    [Test]
+    public void AmpAcceptsBoolsAndTypeNamesAndRejectsOthersInOneLine()
+    {
+        // Keys of the train section, written with ' for " to keep the lines readable.
+        ExperimentConfig Train(string keys, params string[] sets) =>
+            LoadJson("{ \"model\": { \"in_channels\": 1 }, \"train\": { " + keys.Replace('\'', '"') + " } }", sets);
+        Assert.Multiple(() =>
+        {
+            Assert.That(Train("").Train.Amp, Is.EqualTo(AmpMode.Off));
+            Assert.That(Train("").Train.ChannelsLast, Is.Null);
+            Assert.That(Train("'amp': true").Train.Amp, Is.EqualTo(AmpMode.Bf16));
+            Assert.That(Train("'amp': false").Train.Amp, Is.EqualTo(AmpMode.Off));
+            Assert.That(Train("'amp': 'bf16', 'channels_last': true").Train.Amp, Is.EqualTo(AmpMode.Bf16));
+            Assert.That(Train("'amp': 'fp16', 'channels_last': false").Train.ChannelsLast, Is.False);
+            Assert.That(ConfigLoader.Load(Write("a.yaml", "model:\n  in_channels: 1\ntrain:\n  amp: fp16\n"), null, _dir).Train.Amp,
+                        Is.EqualTo(AmpMode.Fp16));
+            Assert.That(Train("", "train.amp=true").Train.Amp, Is.EqualTo(AmpMode.Bf16));
+        });
+        var e = Assert.Throws<ConfigException>(() => Train("'amp': 'fp8'"))!;
+        Assert.That(e.Errors, Is.EqualTo(new[] { "train.amp: unknown value 'fp8'; expected one of off (or false), bf16 (or true), fp16" }));
+        Assert.That(Errors(() => Train("'amp': null")), Does.Contain("train.amp: expected one of off"));
+        Assert.That(Errors(() => Train("'channels_last': 'nhwc'")), Does.Contain("train.channels_last: expected true or false, got 'nhwc'"));
+        // Written as the type's name, loaded back to the same value.
+        var c = LoadJson("{ \"model\": { \"in_channels\": 1 }, \"train\": { \"amp\": true, \"channels_last\": true } }");
+        var json = ConfigSerializer.ToJson(c);
+        Assert.That(json, Does.Contain("\"amp\": \"bf16\"").And.Contain("\"channels_last\": true"));
+        Assert.That(ConfigLoader.Load(Write("back.json", json), null, _dir).Train.Amp, Is.EqualTo(AmpMode.Bf16));
+        Assert.That(ConfigSerializer.ToJson(LoadJson("{ \"model\": { \"in_channels\": 1 } }")),
+                    Does.Contain("\"amp\": \"off\"").And.Contain("\"channels_last\": null"));
+    }
 }

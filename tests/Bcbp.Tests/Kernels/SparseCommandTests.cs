@@ -113,13 +113,15 @@ public class SparseCommandTests
         Assert.That(json.RootElement.TryGetProperty("max_logits_rel_err", out _), "snake_case keys as results.json");
     }
 
-    [TestCase(16, "cuda", ScalarType.Float16, 32)]     // our kernels need multiples of 32
-    [TestCase(48, "cuda", ScalarType.BFloat16, 96)]    // a packed tile covers whole pruning tiles
-    [TestCase(64, "cuda", ScalarType.Float16, 64)]
-    [TestCase(16, "cuda", ScalarType.Float32, 16)]     // float32 runs the reference, any tile height
-    [TestCase(16, "cpu", ScalarType.Float32, 16)]
-    public void RunTileRowsFitTheKernels(int pruneTileRows, string device, ScalarType dtype, int expected)
-        => Assert.That(SparseEvaluation.KernelTileRows(pruneTileRows, new Device(device), dtype), Is.EqualTo(expected));
+    [TestCase(16, "cuda", ScalarType.Float16, 80, 32)]     // mma.sync needs multiples of 32
+    [TestCase(48, "cuda", ScalarType.BFloat16, 86, 96)]    // a packed tile covers whole pruning tiles
+    [TestCase(64, "cuda", ScalarType.Float16, 80, 64)]
+    [TestCase(16, "cuda", ScalarType.Float16, 90, 16)]     // Hopper: the suites' 16-row BCBP masks stay balanced
+    [TestCase(12, "cuda", ScalarType.Float16, 90, 24)]     // ... any multiple of 8
+    [TestCase(16, "cuda", ScalarType.Float32, 80, 16)]     // float32 runs the reference, any tile height
+    [TestCase(16, "cpu", ScalarType.Float32, 0, 16)]
+    public void RunTileRowsFitTheKernels(int pruneTileRows, string device, ScalarType dtype, int computeCapability, int expected)
+        => Assert.That(SparseEvaluation.KernelTileRows(pruneTileRows, new Device(device), dtype, computeCapability), Is.EqualTo(expected));
 
     [Test]
     public void RunFolderProblemsAreReportedWithTheFix()

@@ -122,6 +122,46 @@ public class ReportTests
     }
 
     [Test]
+    public void MeasuredSparseSpeedIsSetAgainstTheFastestPyTorchDenseModelAndPlottedAgainstTop1()
+    {
+        // Each pruned run timed on our kernels at batch 256 (passed), and PyTorch's dense baselines of that model.
+        foreach (var (cell, ms) in new[] { ("resnet20_fmnist_bcbp_s50", 8.0), ("resnet20_fmnist_bcbp_s75", 4.0), ("resnet20_fmnist_filter_s50", 5.0) })
+            File.WriteAllText(Path.Combine(_dir, cell, "sparse_eval.json"),
+                $$"""{ "device": "cuda", "passed": true, "dense_ms": 10.0, "sparse_ms": {{ms}}, "input_shape": [256, 1, 28, 28] }""");
+        var baselines = Path.Combine(_dir, "pytorch_baselines.json");
+        File.WriteAllText(baselines, """
+            { "device": "H200", "rows": [
+              { "model": "resnet20", "batch": 256, "variant": "eager", "img_s": 20000 },
+              { "model": "resnet20", "batch": 256, "variant": "cuda_graph", "img_s": 32000 },
+              { "model": "resnet20", "batch": 1, "variant": "cuda_graph", "img_s": 99000 },
+              { "model": "resnet56", "batch": 256, "variant": "cuda_graph", "img_s": 1 } ] }
+            """);
+        var report = Build(SpeedupTable.Load(new[] { baselines }));
+
+        // 256 images / 4 ms = 64,000 img/s over the best dense (the CUDA graph's 32,000 at the same batch) = 2x.
+        var over = report.Rows.ToDictionary(r => r.Cell, r => r.SpeedupOverBest);
+        Assert.That(over["resnet20_fmnist_bcbp_s75"], Is.EqualTo(2.0).Within(1e-12));
+        Assert.That(over["resnet20_fmnist_bcbp_s50"], Is.EqualTo(1.0).Within(1e-12));
+        Assert.That(over["resnet20_fmnist_dense"], Is.Null);
+        Assert.That(report.Rows.Single(r => r.Cell == "resnet20_fmnist_bcbp_s75").BestDense, Is.EqualTo("PyTorch cuda_graph, batch 256"));
+        Assert.That(ReportMarkdown.Render(report), Does.Contain("| 2.50x | 2.00x (PyTorch cuda_graph, batch 256) |"));
+        Assert.That(ReportCsv.Columns, Does.Contain("speedup_over_best_pytorch"));
+        var files = ReportPlots.Write(report, Path.Combine(_dir, "plots"));
+        Assert.That(files.Select(Path.GetFileName), Does.Contain("accuracy_vs_speedup_resnet20_fmnist.png").And.Contain("accuracy_vs_speedup_resnet20_fmnist.svg"));
+        Assert.That(File.ReadAllText(files.First(f => f.EndsWith("accuracy_vs_speedup_resnet20_fmnist.svg"))),
+                    Does.Contain("fastest dense PyTorch model"), "the axis says what the speedup is over");
+    }
+
+    [Test]
+    public void ABaselineFileWithABadRowNamesTheFileAndTheField()
+    {
+        var baselines = Path.Combine(_dir, "bad.json");
+        File.WriteAllText(baselines, """{ "rows": [ { "model": "resnet20", "variant": "eager", "img_s": 1 } ] }""");
+        var e = Assert.Throws<InvalidDataException>(() => SpeedupTable.Load(new[] { baselines }));
+        Assert.That(e!.Message, Does.Contain("bad.json").And.Contain("'batch'"));
+    }
+
+    [Test]
     public void APruningRunFromAnotherDenseModelIsRefusedNamingIt()
     {
         // A cell fine-tuned from an 11% dense model left beside a dense run of 91%: the report must not show "+78 points".

@@ -53,6 +53,27 @@ public class ShippedSuiteTests
     }
 
     [Test]
+    public void TheAmpAccuracySuiteCrossesPrecisionWithDenseAndBcbp75OverThreeSeeds()
+    {
+        var suite = SuiteLoader.Load(Repo("experiments/amp_accuracy.json"));
+        var cells = GridExpander.Expand(suite);
+        Assert.That(cells, Has.Count.EqualTo(12), "2 precisions x 3 seeds x (dense + bcbp 75%)");
+        Assert.That(suite.OutputDir, Does.StartWith("runs/"));
+        var bound = cells.ToDictionary(c => c.Name, c => CellConfigs.Bind(c, Array.Empty<string>()));
+        foreach (var (precision, amp) in new[] { ("fp32", AmpMode.Off), ("bf16", AmpMode.Bf16) })
+        foreach (int seed in new[] { 0, 1, 2 })
+        {
+            var dense = bound[$"resnet20_{precision}_fmnist_dense_seed{seed}"];
+            var pruned = bound[$"resnet20_{precision}_fmnist_bcbp_s75_seed{seed}"];
+            Assert.That((dense.Train.Amp, pruned.Train.Amp), Is.EqualTo((amp, amp)), $"{precision} seed {seed}");
+            Assert.That((dense.Seed, pruned.Seed), Is.EqualTo((seed, seed)));
+            Assert.That((dense.Model.Arch, dense.Data.Dataset, dense.Prune), Is.EqualTo(("resnet20", "fashion_mnist", (PruneConfig?)null)));
+            Assert.That((pruned.Prune!.Method, pruned.Prune.Sparsity, pruned.Prune.TileRows), Is.EqualTo(("bcbp", 0.75, 8)), "as quick.json prunes");
+            Assert.That(cells.Single(c => c.Name == pruned.Name).DenseCell, Is.EqualTo(dense.Name), "bf16 fine-tunes from a bf16 dense model");
+        }
+    }
+
+    [Test]
     public void Resnet50BcbpConfigIsThePapersImageNetRun()
     {
         var config = ConfigLoader.Load(Repo("configs/resnet50_bcbp.json"));

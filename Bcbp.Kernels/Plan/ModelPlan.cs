@@ -1,0 +1,178 @@
+using Bcbp.Kernels.Interop;
+using Bcbp.Kernels.Modules;
+using Bcbp.Kernels.Ops;
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+
+namespace Bcbp.Kernels.Plan;
+
+/// <summary>
+/// A converted model's whole forward for one input shape, as a fixed list of our kernels on a stream of our own:
+/// the input transposed once into CHWN memory (Cuda/plan_ops.cu; the batch padded to a multiple of 8), every conv
+/// and linear layer (the dense stem and classifier included: convert with <c>dense: true</c>) through the
+/// gather-GEMM with its bias, residual and ReLU in the epilogue, pooling and option-A shortcuts by small CHWN
+/// kernels, and the buffers allocated once. The list is captured into a CUDA graph (driver API) and replayed per
+/// call; where capture fails it is launched as it is. Events hand the input over from TorchSharp's legacy stream and
+/// the output back. Knows the model forwards of TorchVision's ResNet and VGG, the CIFAR ResNet and our VGG, as
+/// <see cref="PlanBuilder"/> reads them; anything else is refused (<see cref="NotSupportedException"/>) and runs
+/// layer by layer.
+/// </summary>
+public sealed class ModelPlan : IDisposable
+{
+    const int Threads = 256;
+    readonly List<KernelLaunch> _launches = new();
+    readonly Tensor[] _buffers;
+    readonly PlanGraph _graph;
+    readonly int _device;
+    readonly IntPtr _stream, _inputReady, _outputReady;
+    IntPtr _exec;
+
+    ModelPlan(PlanGraph graph, ScalarType dtype, Device device, bool captureGraph)
+    {
+        _graph = graph;
+        _device = device.index < 0 ? 0 : device.index;
+        // Zeroed once: the batch padding columns start (and, fed zeros, stay) finite.
+        _buffers = graph.Shapes.Select(s => zeros(s, dtype: dtype, device: device).DetachFromDisposeScope()).ToArray();
+        try
+        {
+            var defines = new[] { $"BF16={(dtype == ScalarType.BFloat16 ? 1 : 0)}" };
+            foreach (var step in graph.Steps) _launches.Add(Prepare(step, dtype, device, defines));
+        }
+        catch
+        {
+            foreach (var l in _launches) l.Dispose();
+            foreach (var t in _buffers) t.Dispose();
+            throw;
+        }
+        _stream = CudaDriver.CreateStream();
+        _inputReady = CudaDriver.CreateEvent();
+        _outputReady = CudaDriver.CreateEvent();
+        if (captureGraph) Capture();
+    }
+
+    /// <summary>Builds the plan of <paramref name="model"/> (converted with BN folding, fused epilogues and dense
+    /// layers) for inputs of <paramref name="inputShape"/> [B x C x H x W] in <paramref name="dtype"/> (fp16/bf16) on
+    /// the CUDA device <paramref name="device"/>; <paramref name="graph"/> captures it into a CUDA graph.
+    /// Throws <see cref="NotSupportedException"/> naming the module it cannot plan.</summary>
+    public static ModelPlan Build(nn.Module model, long[] inputShape, ScalarType dtype, Device device, bool graph = true)
+    {
+        if (device.type != DeviceType.CUDA) throw new NotSupportedException("the whole-model plan runs on CUDA devices only");
+        if (dtype != ScalarType.Float16 && dtype != ScalarType.BFloat16)
+            throw new NotSupportedException($"the whole-model plan runs fp16 or bf16 models, got {dtype}");
+        var steps = PlanBuilder.Build(model, inputShape);
+        CudaDriver.UseDevice(device.index < 0 ? 0 : device.index);
+        return new ModelPlan(steps, dtype, device, graph);
+    }
+
+    /// <summary>The steps this plan runs.</summary>
+    public PlanGraph Graph => _graph;
+
+    /// <summary>True when the forward replays a captured CUDA graph (false: the launches run one by one).</summary>
+    public bool Graphed => _exec != IntPtr.Zero;
+
+    /// <summary>Kernel launches per forward.</summary>
+    public int Launches => _launches.Count;
+
+    /// <summary>Why capture failed, or null.</summary>
+    public string? CaptureError { get; private set; }
+
+    /// <summary>The logits [B x classes] for <paramref name="x"/> (the plan's input shape; any dtype, copied in), as
+    /// a new tensor on TorchSharp's stream.</summary>
+    public Tensor Forward(Tensor x)
+    {
+        if (!x.shape.SequenceEqual(_graph.Shapes[0]))
+            throw new ArgumentException($"this plan was built for inputs [{string.Join(", ", _graph.Shapes[0])}], got [{string.Join(", ", x.shape)}]");
+        CudaDriver.UseDevice(_device);
+        using var _ = no_grad();
+        _buffers[0].copy_(x);
+        CudaDriver.Order(CudaDriver.LegacyStream, _stream, _inputReady);
+        if (Graphed) CudaDriver.LaunchGraph(_exec, _stream);
+        else foreach (var l in _launches) l.Run(_stream);
+        CudaDriver.Order(_stream, CudaDriver.LegacyStream, _outputReady);
+        return _buffers[_graph.Output].view(-1, _graph.Padded).narrow(1, 0, _graph.Batch).t().contiguous();
+    }
+
+    KernelLaunch Prepare(PlanStep step, ScalarType dtype, Device device, string[] defines)
+    {
+        Tensor B(int i) => _buffers[i];
+        int padded = (int)_graph.Padded;
+        KernelLaunch Elementwise(string kernel, long threads, KernelArgs args)
+            => new(KernelCache.Function("plan_ops.cu", kernel, defines, _device), kernel, ((uint)((threads + Threads - 1) / Threads), 1, 1), Threads, 0, args);
+        switch (step)
+        {
+            case ToChwnStep s:
+            {
+                var x = B(s.Input);
+                long batch = x.shape[0], f = x.shape[1] * x.shape[2] * x.shape[3];
+                var args = new KernelArgs(5).Ptr(Ptr(x)).Ptr(Ptr(B(s.Output))).I32((int)batch).I64(f).I32(padded);
+                return new KernelLaunch(KernelCache.Function("plan_ops.cu", "nchw_to_chwn", defines, _device), "nchw_to_chwn",
+                    ((uint)((f + 31) / 32), (uint)((batch + 31) / 32), 1), 256, 0, args);
+            }
+            case ConvStep s:
+            {
+                var (packed, bias) = s.Conv.PackedFor(device, dtype);
+                return GatherGemm.PrepareConv2d(packed, B(s.Input), B(s.Output), s.Conv.Geometry, bias, s.Residual is { } r ? B(r) : null, s.Relu);
+            }
+            case LinearStep s:
+            {
+                var (packed, bias) = s.Linear.PackedFor(device, dtype);
+                // CHWN [C x H x W x Bp] is the flattened [C*H*W x Bp] as it is.
+                return GatherGemm.PrepareGemm(packed, B(s.Input).view(-1, padded), B(s.Output).view(-1, padded), bias, null, s.Relu);
+            }
+            case MaxPoolStep s:
+            {
+                var (x, y) = (B(s.Input), B(s.Output));
+                var args = new KernelArgs(11).Ptr(Ptr(x)).Ptr(Ptr(y)).I32((int)x.shape[0]).I32((int)x.shape[1]).I32((int)x.shape[2]).I32(padded)
+                    .I32((int)y.shape[1]).I32((int)y.shape[2]).I32(s.Kernel).I32(s.Stride).I32(s.Padding);
+                return Elementwise("maxpool_chwn", y.shape[0] * y.shape[1] * y.shape[2] * (padded / 8), args);
+            }
+            case AvgPoolStep s:
+            {
+                var x = B(s.Input);
+                var args = new KernelArgs(5).Ptr(Ptr(x)).Ptr(Ptr(B(s.Output))).I32((int)x.shape[0]).I32((int)(x.shape[1] * x.shape[2])).I32(padded);
+                return Elementwise("avgpool_chwn", x.shape[0] * (padded / 8), args);
+            }
+            case ShortcutAStep s:
+            {
+                var (x, y) = (B(s.Input), B(s.Output));
+                var args = new KernelArgs(11).Ptr(Ptr(x)).Ptr(Ptr(y)).I32((int)x.shape[0]).I32((int)x.shape[1]).I32((int)x.shape[2]).I32(padded)
+                    .I32((int)y.shape[0]).I32((int)y.shape[1]).I32((int)y.shape[2]).I32(s.Stride).I32(s.PadChannels / 2);
+                return Elementwise("shortcut_a_chwn", y.shape[0] * y.shape[1] * y.shape[2] * (padded / 8), args);
+            }
+            default: throw new NotSupportedException($"no kernel for {step.GetType().Name}");
+        }
+    }
+
+    static IntPtr Ptr(Tensor t) => TensorPointer.Of(t, "plan buffer");
+
+    void Capture()
+    {
+        CudaDriver.BeginCapture(_stream);
+        try
+        {
+            foreach (var l in _launches) l.Run(_stream);
+        }
+        catch (CudaException e)
+        {
+            CaptureError = e.Message;
+            try { CudaDriver.EndCapture(_stream); } catch (CudaException) { }
+            return;
+        }
+        try { _exec = CudaDriver.EndCapture(_stream); }
+        catch (CudaException e) { CaptureError = e.Message; }
+    }
+
+    /// <summary>Frees the graph, the stream, the events, the launches and the buffers.</summary>
+    public void Dispose()
+    {
+        CudaDriver.Synchronize(_stream);
+        if (_exec != IntPtr.Zero) CudaDriver.DestroyGraph(_exec);
+        _exec = IntPtr.Zero;
+        CudaDriver.DestroyEvent(_inputReady);
+        CudaDriver.DestroyEvent(_outputReady);
+        CudaDriver.DestroyStream(_stream);
+        foreach (var l in _launches) l.Dispose();
+        foreach (var t in _buffers) t.Dispose();
+    }
+}

@@ -1,0 +1,69 @@
+using Bcbp.Kernels.Conversion;
+using Bcbp.Kernels.Formats;
+using Bcbp.Kernels.Plan;
+using Bcbp.Models;
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+
+namespace Bcbp.Training.Inference;
+
+/// <summary>
+/// The whole-model plan's checks in <c>verify</c> (GPU only): each model pruned 75% with random balanced masks and
+/// random BatchNorm statistics, its plan (dense stem and classifier on our kernels, CUDA graph) in fp16 against the
+/// float32 masked model (TF32 off), by the sparse pass rule: per batch, rel err(plan) &lt;= max(2 x rel err(masked
+/// fp16 dense), 1e-3); the graph replay against the same launches run one by one (identical); and the plan against its
+/// steps run by TorchSharp ops (<see cref="PlanReference"/>).
+/// </summary>
+internal static class PlanVerification
+{
+    static readonly (string Arch, int Size, int Classes, int TileRows, int[] Batches)[] Models =
+    {
+        ("resnet20", 32, 10, 16, new[] { 1, 3, 8 }), ("vgg16_cifar", 32, 10, 32, new[] { 1, 8 }),
+        ("resnet50", 224, 1000, 64, new[] { 1, 8 }), ("vgg16", 224, 1000, 64, new[] { 2 }),
+    };
+
+    /// <summary>Runs the checks; <paramref name="report"/> takes (what, error, tolerance).</summary>
+    internal static void Run(Device device, Generator gen, Action<string, double, double> report)
+    {
+        foreach (var (arch, size, classes, tileRows, batches) in Models)
+        {
+            using var scope = NewDisposeScope();
+            using var _ = no_grad();
+            random.manual_seed(5);
+            var model = ModelFactory.Create(arch, classes);
+            SyntheticMasks.PruneModel(model, tileRows, 0.75, gen);
+            foreach (var (_, m) in model.named_modules())
+                if (m is BatchNorm2d bn)
+                {
+                    bn.running_mean!.normal_(0, 0.1, gen); bn.running_var!.uniform_(0.5, 1.5, gen);
+                    bn.weight!.uniform_(0.5, 1.5, gen); bn.bias!.normal_(0, 0.1, gen);
+                }
+            model.eval();
+            model.to(device);
+            var inputs = batches.Select(b => randn(new long[] { b, 3, size, size }, generator: gen).to(device)).ToArray();
+            var reference = inputs.Select(x => model.forward(x)).ToArray();
+            model.half();
+            var dense16 = inputs.Select(x => model.forward(x.half())).ToArray();
+            SparseConversion.Convert(model, tileRows, SparseLayout.Bcbp, foldBatchNorm: true, dense: true);
+            using var graphed = new PlannedModel(model);
+            using var launched = new PlannedModel(model, graph: false);
+            for (int i = 0; i < batches.Length; i++)
+            {
+                var x = inputs[i].half();
+                var plan = graphed.forward(x);
+                string how = graphed.FallbackReason is { } why ? $"FELL BACK: {why}"
+                    : graphed.LastPlan!.Graphed ? $"CUDA graph, {graphed.LastPlan.Launches} launches" : $"no graph: {graphed.LastPlan.CaptureError}";
+                double denseErr = KernelVerification.RelErr(dense16[i], reference[i]);
+                double tol = Math.Max(2 * denseErr, 1e-3);
+                double err = graphed.FallbackReason is null ? KernelVerification.RelErr(plan, reference[i]) : double.PositiveInfinity;
+                report($"plan {arch} b{batches[i]} fp16 ({how}) vs fp32 (masked fp16 dense: {denseErr:E2})", err, tol);
+                report($"plan {arch} b{batches[i]} graph replay vs launches one by one", KernelVerification.RelErr(plan, launched.forward(x)), 0);
+                // The plan's own kernels (transpose, pools, shortcuts) against its steps run by TorchSharp ops.
+                if (graphed.LastPlan is { } p)
+                    report($"plan {arch} b{batches[i]} kernels vs PlanReference (same steps, TorchSharp ops)",
+                        KernelVerification.RelErr(plan, PlanReference.Forward(p.Graph, x)), 3e-3);
+            }
+        }
+    }
+}

@@ -24,14 +24,25 @@ sets=(--set data.dataset=image_folder --set "data.root=$root" --set "data.worker
 echo "== check: the CUDA path (page-locked slots, async copies) gives the batches of the CPU path"
 for device in cpu cuda; do
   bash .gpu/run.sh bench-data --config configs/quick.json "${sets[@]}" --set data.num_train=1024 --set data.num_test=256 \
-    --set model.in_channels=3 --device $device --epochs 1 | grep '^epoch' | sed "s/^/$device: /"
+    --set model.in_channels=3 --device $device --epochs 1 | grep '^epoch' | tee "/tmp/check_$device.txt"
 done
+# The last training batch's mean and std (same seed: the same images, crops and flips) must agree on both devices.
+stats() { grep -o 'mean [-0-9.]*, std [0-9.]*' "$1"; }
+if [ -n "$(stats /tmp/check_cpu.txt)" ] && [ "$(stats /tmp/check_cpu.txt)" = "$(stats /tmp/check_cuda.txt)" ]; then
+  echo "check: OK, CPU and CUDA batches agree ($(stats /tmp/check_cuda.txt))" | tee "$out/check.txt"
+else
+  echo "check: MISMATCH, CPU: $(stats /tmp/check_cpu.txt) CUDA: $(stats /tmp/check_cuda.txt)" | tee "$out/check.txt"
+fi
 bash .gpu/run.sh bench-data --config configs/quick.json "${sets[@]}" --set model.in_channels=3 --device cuda --epochs 3 \
   --output "$out/data_bcbp.json" | grep -v '^ \|^{\|^}'
 for variant in uint8 float; do
   python3 experiments/pytorch_reference/data_throughput.py "$root" --workers "$workers" --batch 256 --eval-batch 256 \
     --epochs 2 --variant "$variant" --device cuda --output "$out/data_pytorch_$variant.json" | grep -v '^ \|^{\|^}'
 done
+half=$(( workers / 2 > 0 ? workers / 2 : 1 ))
+echo "== bcbp with $half workers (how decoding scales with cores)"
+bash .gpu/run.sh bench-data --config configs/quick.json "${sets[@]}" --set model.in_channels=3 --set "data.workers=$half" \
+  --device cuda --epochs 2 --output "$out/data_bcbp_half_workers.json" | grep '^epoch'
 python3 - "$out" <<'PY'
 import json, sys, os
 out = sys.argv[1]

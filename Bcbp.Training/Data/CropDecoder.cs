@@ -55,9 +55,11 @@ public static class CropDecoder
         if (box.Width < 1 || box.Height < 1 || box.X < 0 || box.Y < 0 || box.X + box.Width > info.Width || box.Y + box.Height > info.Height)
             throw new ArgumentException($"crop {box} is outside the {info.Width}x{info.Height} image '{path}'");
 
-        if (route != DecodeRoute.Whole && codec.EncodedFormat == SKEncodedImageFormat.Jpeg
-            && TryDecodeJpegCrop(codec, path, box, flip, size, destination, scale: route == DecodeRoute.Auto))
-            return;
+        if (route != DecodeRoute.Whole && codec.EncodedFormat == SKEncodedImageFormat.Jpeg)
+        {
+            if (route == DecodeRoute.Auto && TryDecodeJpegCrop(codec, path, box, flip, size, destination, scale: true)) return;
+            if (TryDecodeJpegCrop(codec, path, box, flip, size, destination, scale: false)) return; // a codec that refused the scale
+        }
         DecodeWhole(codec, path, box, flip, size, destination);
     }
 
@@ -91,7 +93,7 @@ public static class CropDecoder
             left = 0; width = scaled.Width;
         }
         int rowBytes = width * BytesPerPixel;
-        var scratch = Scratch(rowBytes * rows);
+        var scratch = Scratch(path, (long)rowBytes * rows);
         if (top > 0 && !codec.SkipScanlines(top)) throw Corrupt(path, "truncated or corrupt before the crop's first row");
         fixed (byte* p = scratch)
         {
@@ -108,7 +110,7 @@ public static class CropDecoder
         var full = codec.Info;
         bool opaque = full.AlphaType == SKAlphaType.Opaque;
         var info = new SKImageInfo(full.Width, full.Height, SKColorType.Bgra8888, opaque ? SKAlphaType.Opaque : SKAlphaType.Unpremul);
-        var scratch = Scratch(info.BytesSize);
+        var scratch = Scratch(path, info.BytesSize64);
         fixed (byte* p = scratch)
         {
             var result = codec.GetPixels(info, (IntPtr)p);
@@ -116,7 +118,7 @@ public static class CropDecoder
                 throw Corrupt(path, result == SKCodecResult.IncompleteInput ? "truncated" : result.ToString());
             // torchvision's convert("RGB") drops alpha and keeps the stored colours: do the same.
             if (!opaque)
-                for (long i = 3; i < info.BytesSize; i += 4) p[i] = 255;
+                for (long i = 3; i < info.BytesSize64; i += 4) p[i] = 255;
             var src = new SKRect(box.X, box.Y, box.X + box.Width, box.Y + box.Height);
             Draw(info.WithAlphaType(SKAlphaType.Opaque), (IntPtr)p, info.RowBytes, src, flip, size, destination);
         }
@@ -139,8 +141,11 @@ public static class CropDecoder
         canvas.Flush();
     }
 
-    static byte[] Scratch(long bytes)
+    /// <summary>This thread's buffer for decoded pixels, grown to <paramref name="bytes"/>.</summary>
+    static byte[] Scratch(string path, long bytes)
     {
+        if (bytes > Array.MaxLength)
+            throw Corrupt(path, $"{bytes / (1 << 20)} MiB of decoded pixels for the crop, more than one buffer can hold; shrink the image");
         if (_scratch is null || _scratch.Length < bytes) _scratch = GC.AllocateUninitializedArray<byte>((int)Math.Max(bytes, 1 << 20));
         return _scratch;
     }

@@ -8,21 +8,23 @@
 #include "bcbp_common.cuh"
 
 // x NCHW [B x F] (F = C*H*W) -> y [F x Bp] for b < B: a 32 x 32 tiled transpose through shared memory, so both the
-// reads (along F) and the writes (along b) are coalesced. Block (32, 8); grid (ceil(F/32), ceil(B/32)).
+// reads (along F) and the writes (along b) are coalesced. 256 threads (a 1-D block, seen as 32 x 8); grid
+// (ceil(F/32), ceil(B/32)).
 extern "C" __global__ void nchw_to_chwn(const u16* __restrict__ x, u16* __restrict__ y, int B, long long F, int Bp) {
   __shared__ u16 tile[32][33];
+  const int tx = threadIdx.x & 31, ty = threadIdx.x >> 5;
   long long f0 = (long long)blockIdx.x * 32;
   int b0 = blockIdx.y * 32;
-  for (int j = threadIdx.y; j < 32; j += 8) {
+  for (int j = ty; j < 32; j += 8) {
     int b = b0 + j;
-    long long f = f0 + threadIdx.x;
-    if (b < B && f < F) tile[j][threadIdx.x] = x[(long long)b * F + f];
+    long long f = f0 + tx;
+    if (b < B && f < F) tile[j][tx] = x[(long long)b * F + f];
   }
   __syncthreads();
-  for (int j = threadIdx.y; j < 32; j += 8) {
+  for (int j = ty; j < 32; j += 8) {
     long long f = f0 + j;
-    int b = b0 + threadIdx.x;
-    if (b < B && f < F) y[f * Bp + b] = tile[threadIdx.x][j];
+    int b = b0 + tx;
+    if (b < B && f < F) y[f * Bp + b] = tile[tx][j];
   }
 }
 
@@ -64,7 +66,7 @@ extern "C" __global__ void maxpool_chwn(const u16* __restrict__ x, u16* __restri
       float v[8];
       unpack8(__ldg(reinterpret_cast<const uint4*>(x + (((long long)c * H + ih) * W + iw) * Bp + g * 8)), v);
 #pragma unroll
-      for (int e = 0; e < 8; ++e) m[e] = fmaxf(m[e], v[e]);
+      for (int e = 0; e < 8; ++e) m[e] = (v[e] > m[e] || v[e] != v[e]) ? v[e] : m[e];  // NaN wins, as in PyTorch
     }
   }
   *reinterpret_cast<uint4*>(y + (((long long)c * OH + oh) * OW + ow) * Bp + g * 8) = pack8(m);

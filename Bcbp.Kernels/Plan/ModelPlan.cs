@@ -27,6 +27,7 @@ public sealed class ModelPlan : IDisposable
     readonly int _device;
     readonly IntPtr _stream, _inputReady, _outputReady;
     IntPtr _exec;
+    bool _disposed;
 
     ModelPlan(PlanGraph graph, ScalarType dtype, Device device, bool captureGraph)
     {
@@ -38,17 +39,21 @@ public sealed class ModelPlan : IDisposable
         {
             var defines = new[] { $"BF16={(dtype == ScalarType.BFloat16 ? 1 : 0)}" };
             foreach (var step in graph.Steps) _launches.Add(Prepare(step, dtype, device, defines));
+            _stream = CudaDriver.CreateStream();
+            _inputReady = CudaDriver.CreateEvent();
+            _outputReady = CudaDriver.CreateEvent();
+            // One eager pass first: it loads every module (CUDA's lazy loading would otherwise happen inside the
+            // capture, which older drivers refuse) and fails here, with the kernel's name, rather than in a graph.
+            CudaDriver.Order(CudaDriver.LegacyStream, _stream, _inputReady);
+            foreach (var l in _launches) l.Run(_stream);
+            CudaDriver.Synchronize(_stream);
+            if (captureGraph) Capture();
         }
         catch
         {
-            foreach (var l in _launches) l.Dispose();
-            foreach (var t in _buffers) t.Dispose();
+            Dispose();
             throw;
         }
-        _stream = CudaDriver.CreateStream();
-        _inputReady = CudaDriver.CreateEvent();
-        _outputReady = CudaDriver.CreateEvent();
-        if (captureGraph) Capture();
     }
 
     /// <summary>Builds the plan of <paramref name="model"/> (converted with BN folding, fused epilogues and dense
@@ -90,7 +95,9 @@ public sealed class ModelPlan : IDisposable
         if (Graphed) CudaDriver.LaunchGraph(_exec, _stream);
         else foreach (var l in _launches) l.Run(_stream);
         CudaDriver.Order(_stream, CudaDriver.LegacyStream, _outputReady);
-        return _buffers[_graph.Output].view(-1, _graph.Padded).narrow(1, 0, _graph.Batch).t().contiguous();
+        // A copy in every case (contiguous() would alias the buffer for one class), so the next call cannot overwrite it.
+        var logits = _buffers[_graph.Output].view(-1, _graph.Padded).narrow(1, 0, _graph.Batch).t();
+        return logits.is_contiguous() ? logits.clone() : logits.contiguous();
     }
 
     KernelLaunch Prepare(PlanStep step, ScalarType dtype, Device device, string[] defines)
@@ -153,26 +160,34 @@ public sealed class ModelPlan : IDisposable
         {
             foreach (var l in _launches) l.Run(_stream);
         }
-        catch (CudaException e)
+        catch (Exception e)
         {
+            try { CudaDriver.EndCapture(_stream); } catch (CudaException) { /* the capture is invalid anyway */ }
+            if (e is not CudaException) throw;
             CaptureError = e.Message;
-            try { CudaDriver.EndCapture(_stream); } catch (CudaException) { }
             return;
         }
         try { _exec = CudaDriver.EndCapture(_stream); }
         catch (CudaException e) { CaptureError = e.Message; }
     }
 
-    /// <summary>Frees the graph, the stream, the events, the launches and the buffers.</summary>
+    /// <summary>Frees the graph, the stream, the events, the launches and the buffers (each even if another fails;
+    /// a second call does nothing).</summary>
     public void Dispose()
     {
-        CudaDriver.Synchronize(_stream);
-        if (_exec != IntPtr.Zero) CudaDriver.DestroyGraph(_exec);
+        if (_disposed) return;
+        _disposed = true;
+        var errors = new List<Exception>();
+        void Try(Action a) { try { a(); } catch (Exception e) { errors.Add(e); } }
+        Try(() => CudaDriver.UseDevice(_device));
+        if (_stream != IntPtr.Zero) Try(() => CudaDriver.Synchronize(_stream));
+        if (_exec != IntPtr.Zero) Try(() => CudaDriver.DestroyGraph(_exec));
+        if (_inputReady != IntPtr.Zero) Try(() => CudaDriver.DestroyEvent(_inputReady));
+        if (_outputReady != IntPtr.Zero) Try(() => CudaDriver.DestroyEvent(_outputReady));
+        if (_stream != IntPtr.Zero) Try(() => CudaDriver.DestroyStream(_stream));
         _exec = IntPtr.Zero;
-        CudaDriver.DestroyEvent(_inputReady);
-        CudaDriver.DestroyEvent(_outputReady);
-        CudaDriver.DestroyStream(_stream);
-        foreach (var l in _launches) l.Dispose();
-        foreach (var t in _buffers) t.Dispose();
+        foreach (var l in _launches) Try(l.Dispose);
+        foreach (var t in _buffers) Try(t.Dispose);
+        if (errors.Count > 0) throw new AggregateException("freeing the whole-model plan failed", errors);
     }
 }

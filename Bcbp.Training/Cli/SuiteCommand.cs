@@ -33,6 +33,12 @@ public sealed class SuiteCommand : ICliCommand
     readonly Option<bool> _sparseEval = CliOptions.Flag("--sparse-eval",
         "convert each finished pruning cell to our sparse kernels and compare it with its masked model on its test set " +
         "(bcbp sparse --run, once per cell); on CUDA the report shows the speedup");
+    readonly Option<string?> _shard = new("--shard")
+    {
+        Description = "run every N-th cell of the plan starting at I (an array job over machines sharing the output folder; " +
+                      "a dense model of another shard is waited for); then merge with bcbp compare --suite", HelpName = "I/N",
+    };
+    readonly Option<int?> _gpus = CliOptions.OptionalInt("--gpus", "run this many cells at once, each as a bcbp train on its own GPU (cuda:0..N-1)");
     readonly Option<bool> _noProgress = CliOptions.Flag("--no-progress", "no progress bar or progress lines");
     readonly Option<bool> _quiet = CliOptions.Flag("--quiet", "no console log of the runs (each run.log is still written)");
     readonly DeviceOptions _device = new();
@@ -42,7 +48,7 @@ public sealed class SuiteCommand : ICliCommand
         var command = new Command("suite", "run an experiment suite (dense + pruning grid), skipping finished cells, resuming stopped ones and " +
                                            "rerunning cells whose config changed (old runs kept in OUTPUT_DIR/_superseded); then report")
         {
-            _suite, _only, _sets, _seeds, _dryRun, _publish, _sparseEval, _noProgress, _quiet,
+            _suite, _only, _sets, _seeds, _dryRun, _publish, _sparseEval, _shard, _gpus, _noProgress, _quiet,
         };
         _device.AddTo(command);
         command.SetAction(Run);
@@ -65,26 +71,45 @@ public sealed class SuiteCommand : ICliCommand
         var cells = GridExpander.Select(GridExpander.Expand(suite), only);
         CellConfigs.ValidateAll(cells, sets);
         var plan = SuitePlan.Of(suite, cells, sets);
-        Console.WriteLine($"suite {suite.Name}: {cells.Count} cell(s) in {suite.OutputDir}");
-        foreach (var planned in plan)
-            Console.WriteLine($"  {planned.Cell.Name,-40} {planned.Describe()}");
+        var (shardIndex, shardCount) = p.GetValue(_shard) is { } shardText ? SuiteShard.Parse(shardText) : (0, 1);
+        int gpus = p.GetValue(_gpus) ?? 1;
+        var shard = new SuiteShard(shardIndex, shardCount, gpus);
+        Console.WriteLine($"suite {suite.Name}: {cells.Count} cell(s) in {suite.OutputDir}" +
+                          (shardCount > 1 ? $"; shard {shardIndex}/{shardCount} runs {plan.Where((_, i) => shard.Owns(i)).Count()}" : ""));
+        for (int i = 0; i < plan.Count; i++)
+            Console.WriteLine($"  {plan[i].Cell.Name,-40} {plan[i].Describe()}" + (shard.Owns(i) ? "" : $" (shard {shard.OwnerOf(i)})"));
         if (dryRun) return ExitCodes.Ok;
 
         TorchBackend.CheckCpuThreads(p.GetValue(_device.Threads));
-        var executor = new TrainingCellExecutor(new RunOptions
+        var runOptions = new RunOptions
         {
             LibTorchDir = libtorch, Quiet = p.GetValue(_quiet), ShowProgress = !p.GetValue(_noProgress), CpuThreads = p.GetValue(_device.Threads),
-        });
-        var outcomes = new SuiteExecutor(suite, executor, Console.WriteLine).Run(plan);
+        };
+        ICellExecutor executor = p.GetValue(_gpus) is null
+            ? new TrainingCellExecutor(runOptions)
+            : new ProcessCellExecutor(gpus, runOptions, Console.Out, Console.Error);
+        // The cells' cost.json is counted in this process (CPU) when the cells train in child processes.
+        if (executor is ProcessCellExecutor) TorchBackend.Initialize("cpu", libtorch);
+        var outcomes = new SuiteExecutor(suite, executor, Console.WriteLine, shard).Run(plan);
+        var myCells = outcomes.Select(o => o.Cell).ToList();
         var failedEvals = sparseEval
-            ? SuiteSparseEvaluation.EvaluateFinished(suite.OutputDir, cells, sets, libtorch, Console.WriteLine, Console.Error.WriteLine) : 0;
+            ? SuiteSparseEvaluation.EvaluateFinished(suite.OutputDir, myCells, sets, libtorch, Console.WriteLine, Console.Error.WriteLine) : 0;
+        var failed = outcomes.Where(o => o.Status is CellStatus.Failed or CellStatus.Blocked).ToList();
+        if (shardCount > 1)
+        {
+            // The other shards may still run: the merged report comes from bcbp compare once all have finished.
+            Console.WriteLine($"suite {suite.Name} shard {shardIndex}/{shardCount}: {outcomes.Count(o => o.Status == CellStatus.Ran)} cell(s) run, " +
+                              $"{outcomes.Count(o => o.Status == CellStatus.Skipped)} already finished, {clock.Elapsed.TotalSeconds:F0} s; " +
+                              $"when every shard has finished: bcbp compare --suite {suitePath}");
+            foreach (var o in failed) Console.Error.WriteLine($"error: {o.Cell.Name}: {o.Error}");
+            return failed.Count == 0 && failedEvals == 0 ? ExitCodes.Ok : ExitCodes.CheckFailed;
+        }
         var (report, dir) = SuiteReporting.ReportSuite(suitePath, suite, sets, publish, Array.Empty<string>(), Console.WriteLine);
         Console.WriteLine();
         Console.WriteLine(ReportConsole.Render(report, dir));
         Console.WriteLine($"suite {suite.Name}: {outcomes.Count(o => o.Status == CellStatus.Ran)} cell(s) run, " +
                           $"{outcomes.Count(o => o.Status == CellStatus.Skipped)} already finished, {clock.Elapsed.TotalSeconds:F0} s");
         if (suite.Next.Length > 0) Console.WriteLine($"next: {suite.Next}");
-        var failed = outcomes.Where(o => o.Status is CellStatus.Failed or CellStatus.Blocked).ToList();
         foreach (var o in failed) Console.Error.WriteLine($"error: {o.Cell.Name}: {o.Error}");
         return failed.Count == 0 && failedEvals == 0 ? ExitCodes.Ok : ExitCodes.CheckFailed;
     }

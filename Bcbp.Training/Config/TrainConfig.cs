@@ -6,6 +6,7 @@ public sealed class TrainConfig : IConfigSection
 {
     public static readonly IReadOnlyList<string> Optimizers = new[] { "sgd", "adam", "adamw" };
     public static readonly IReadOnlyList<string> LrSchedules = new[] { "cosine", "step", "constant" };
+    public static readonly IReadOnlyList<string> LrScalings = new[] { "linear", "none" };
 
     public int Epochs { get; set; } = 15;
     /// <summary>sgd, adam, adamw.</summary>
@@ -24,6 +25,12 @@ public sealed class TrainConfig : IConfigSection
     public double Gamma { get; set; } = 0.1;
     /// <summary>Label smoothing of the cross-entropy loss, in [0, 1).</summary>
     public double LabelSmoothing { get; set; }
+    /// <summary>Data parallel: examples per GPU (per rank) and step; 0: <c>data.batch_size</c> is the global batch, split
+    /// over the ranks (docs/distributed.md).</summary>
+    public int BatchPerGpu { get; set; }
+    /// <summary>linear: <see cref="Lr"/> is multiplied by global batch / <c>data.batch_size</c> (Goyal et al.'s rule;
+    /// changes something only with <see cref="BatchPerGpu"/>); none: <see cref="Lr"/> as given.</summary>
+    public string LrScaling { get; set; } = "linear";
     /// <summary>Mixed precision: off, bf16 or fp16 (<see cref="AmpMode"/>; a file may write false / true = bf16). fp32
     /// master weights, conv/linear compute in the half type, BatchNorm, loss and optimizer in fp32 (docs/training.md).</summary>
     public AmpMode Amp { get; set; }
@@ -40,6 +47,8 @@ public sealed class TrainConfig : IConfigSection
         errors.AtLeast(ConfigErrors.Join(path, "weight_decay"), WeightDecay, 0);
         errors.OneOf(ConfigErrors.Join(path, "lr_schedule"), LrSchedule, LrSchedules);
         errors.AtLeast(ConfigErrors.Join(path, "warmup_epochs"), WarmupEpochs, 0);
+        errors.AtLeast(ConfigErrors.Join(path, "batch_per_gpu"), BatchPerGpu, 0);
+        errors.OneOf(ConfigErrors.Join(path, "lr_scaling"), LrScaling, LrScalings);
         if (WarmupEpochs > Epochs && Epochs > 0)
             errors.Add(ConfigErrors.Join(path, "warmup_epochs"), $"is {WarmupEpochs}, more than train.epochs ({Epochs})");
         for (int i = 0; i < Milestones.Count; i++)

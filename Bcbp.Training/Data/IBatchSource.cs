@@ -16,6 +16,7 @@ public interface IBatchSource
     /// memory, see <see cref="BatchLayout"/>); targets int64 [B]. A batch's tensors belong to the
     /// source: it disposes them when the next batch is asked for (Clone() to keep one longer; do not ToList() the
     /// batches). The last batch of an enumeration is left to the caller or the GC, so First() works. When shuffling, a last
-    /// batch of a single example is dropped (BatchNorm cannot train on it).</summary>
+    /// batch of a single example is dropped (BatchNorm cannot train on it): <see cref="Batching"/> is the rule and the
+    /// count.</summary>
     IEnumerable<(Tensor Input, Tensor Target)> Batches(int batchSize, bool shuffle, bool augment, int epoch);
 }

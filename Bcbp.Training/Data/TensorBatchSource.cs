@@ -7,7 +7,7 @@ namespace Bcbp.Training.Data;
 /// Each batch is gathered by index, augmented with tensor ops (<see cref="Augment"/>) and normalized there, so the
 /// GPU never waits for the host.
 /// </summary>
-public sealed class TensorBatchSource : IBatchSource, IDisposable
+public sealed class TensorBatchSource : IShardableSource, IDisposable
 {
     readonly Tensor _images;
     readonly Tensor _labels;
@@ -15,6 +15,9 @@ public sealed class TensorBatchSource : IBatchSource, IDisposable
     readonly int _padding;
     readonly bool _flip;
     readonly long _seed;
+    readonly DataShard _shard = DataShard.Whole;
+    readonly ShardRemainder _remainder;
+    readonly bool _ownsTensors = true;
 
     /// <param name="images">uint8 [N, C, H, W]; copied to <paramref name="device"/>.</param>
     /// <param name="labels">int64 [N] in [0, <paramref name="numClasses"/>).</param>
@@ -47,7 +50,30 @@ public sealed class TensorBatchSource : IBatchSource, IDisposable
         _seed = seed;
     }
 
-    public int Count => (int)_images.shape[0];
+    /// <summary>A shard's view of <paramref name="whole"/> (same tensors, not copied; the whole source owns them).</summary>
+    TensorBatchSource(TensorBatchSource whole, DataShard shard, ShardRemainder remainder)
+    {
+        _images = whole._images;
+        _labels = whole._labels;
+        NumClasses = whole.NumClasses;
+        _mean = whole._mean;
+        _std = whole._std;
+        _padding = whole._padding;
+        _flip = whole._flip;
+        _seed = whole._seed;
+        _shard = shard;
+        _remainder = remainder;
+        _ownsTensors = false;
+    }
+
+    /// <inheritdoc/>
+    public IBatchSource Shard(DataShard shard, ShardRemainder remainder)
+    {
+        if (_shard.WorldSize != 1) throw new InvalidOperationException("a shard cannot be sharded again.");
+        return shard.WorldSize == 1 ? this : new TensorBatchSource(this, shard, remainder);
+    }
+
+    public int Count => _shard.WorldSize == 1 ? (int)_images.shape[0] : DistributedSampler.CountOf((int)_images.shape[0], _shard, _remainder);
     public int NumClasses { get; }
     public int Channels => (int)_images.shape[1];
     public (int Height, int Width) ImageSize => ((int)_images.shape[2], (int)_images.shape[3]);
@@ -60,14 +86,17 @@ public sealed class TensorBatchSource : IBatchSource, IDisposable
     {
         if (batchSize < 1) throw new ArgumentOutOfRangeException(nameof(batchSize), "batch size must be >= 1");
         int n = Count;
-        long[]? order = shuffle ? DataRng.For(_seed, epoch, 0).Permutation(n) : null;
-        var augmentRng = DataRng.For(_seed, epoch, 1);
+        long[]? order = shuffle ? DataRng.For(_seed, epoch, 0).Permutation((int)_images.shape[0]) : null;
+        // A shard reads every W-th example of the epoch's order (the same permutation on every rank).
+        if (_shard.WorldSize > 1)
+            order = DistributedSampler.Indices(order ?? Enumerable.Range(0, (int)_images.shape[0]).Select(i => (long)i).ToArray(), _shard, _remainder);
+        var augmentRng = DataRng.For(_seed, epoch, _shard.AugmentStream);
         using var orderTensor = order is null ? null : tensor(order, device: _images.device);
         Tensor? input = null, target = null;
         for (int start = 0; start < n; start += batchSize)
         {
             int size = Math.Min(batchSize, n - start);
-            if (shuffle && size == 1 && start > 0) break;
+            if (Batching.Drops(start, size, batchSize, shuffle)) break;
             input?.Dispose(); target?.Dispose();
             (input, target) = MakeBatch(orderTensor, start, size, augment, ref augmentRng);
             yield return (input, target);
@@ -106,5 +135,10 @@ public sealed class TensorBatchSource : IBatchSource, IDisposable
         return (input, target);
     }
 
-    public void Dispose() { _images.Dispose(); _labels.Dispose(); }
+    public void Dispose()
+    {
+        if (!_ownsTensors) return;
+        _images.Dispose();
+        _labels.Dispose();
+    }
 }

@@ -10,6 +10,9 @@ public sealed record CheckpointState
     public int Epoch { get; init; }
     /// <summary>Optimizer steps taken in <see cref="Phase"/> (the learning-rate schedule's position).</summary>
     public long GlobalStep { get; init; }
+    /// <summary>Ranks that trained up to this checkpoint (a resume may use another number: it continues at
+    /// <see cref="Epoch"/>).</summary>
+    public int WorldSize { get; init; } = 1;
     public double BestTop1 { get; init; }
     /// <summary>Test top-1 of the dense model, once the finetune phase started.</summary>
     public double? DenseTop1 { get; init; }

@@ -1,18 +1,23 @@
 using Bcbp.Training.Data;
+using Bcbp.Training.Distributed;
 using Bcbp.Training.Logging;
 using TorchSharp;
 using static TorchSharp.torch;
 
 namespace Bcbp.Training.Fitting;
 
-/// <summary>Evaluates a classifier on a split: loss, top-1 and top-5 accuracy.</summary>
+/// <summary>Evaluates a classifier on a split: loss, top-1 and top-5 accuracy. In a data-parallel job each rank evaluates
+/// its shard (<see cref="ShardRemainder.Exact"/>: every image once) and the sums are added over the ranks, so the
+/// metrics are those of the whole split.</summary>
 public static class Evaluator
 {
     /// <summary>Evaluates <paramref name="model"/> on <paramref name="source"/>; <paramref name="progress"/> shows the
     /// batches under <paramref name="title"/>. With <paramref name="precision"/> the forward pass runs as training's
-    /// does (compute-type weights and input, channels_last), the loss in fp32.</summary>
+    /// does (compute-type weights and input, channels_last), the loss in fp32. With a <paramref name="collective"/>,
+    /// <paramref name="source"/> is this rank's shard and the result covers every rank's.</summary>
     public static EvalMetrics Evaluate(nn.Module<Tensor, Tensor> model, IBatchSource source, int batchSize,
-                                       IProgressReporter? progress = null, string title = "eval", MixedPrecision? precision = null)
+                                       IProgressReporter? progress = null, string title = "eval", MixedPrecision? precision = null,
+                                       ICollective? collective = null)
     {
         bool wasTraining = model.training;
         model.eval();
@@ -41,6 +46,20 @@ public static class Evaluator
                     ticker.Advance((int)target.shape[0], () => "");
                 }
             });
+            if (collective is not null)
+            {
+                var device = model.parameters().First().device;
+                using var sums = tensor(new[] { 0.0, 0.0, 0.0, count }, ScalarType.Float64, device);
+                if (count > 0)
+                {
+                    sums[0] = lossSum!; sums[1] = top1!.to_type(ScalarType.Float64); sums[2] = top5!.to_type(ScalarType.Float64);
+                }
+                lossSum?.Dispose(); top1?.Dispose(); top5?.Dispose();
+                collective.AllReduce(new[] { sums }, ReduceOp.Sum);
+                var s = sums.cpu().data<double>().ToArray();
+                if (s[3] == 0) throw new InvalidOperationException("evaluation split is empty: check data.root and the dataset files.");
+                return new EvalMetrics(s[0] / s[3], 100.0 * s[1] / s[3], 100.0 * s[2] / s[3]);
+            }
             if (count == 0) throw new InvalidOperationException("evaluation split is empty: check data.root and the dataset files.");
             using (lossSum) using (top1) using (top5)
                 return new EvalMetrics(lossSum!.item<double>() / count, 100.0 * top1!.item<long>() / count,

@@ -17,6 +17,8 @@ public sealed record FitOptions
     public IProgressReporter Progress { get; init; } = NullProgress.Instance;
     /// <summary>Where to write the checkpoint after every epoch; null: no checkpoints.</summary>
     public string? CheckpointPath { get; init; }
+    /// <summary>Write the checkpoint (rank 0 of a data-parallel job; the other ranks only read it to resume).</summary>
+    public bool WritesFiles { get; init; } = true;
     /// <summary>Continue from <see cref="CheckpointPath"/> (which must hold this phase).</summary>
     public bool Resume { get; init; }
     /// <summary>Fields carried into every checkpoint of the phase (dense top-1, config hash, earlier history).</summary>

@@ -34,13 +34,14 @@ public sealed class LrSchedule
         _gamma = gamma;
     }
 
-    /// <summary>Builds the schedule of a phase from the <c>train</c> section, converting epochs to steps.</summary>
-    public static LrSchedule FromConfig(Config.TrainConfig config, int epochs, int stepsPerEpoch)
+    /// <summary>Builds the schedule of a phase from the <c>train</c> section, converting epochs to steps;
+    /// <paramref name="lrScale"/> multiplies <c>train.lr</c> (the linear scaling rule of a data-parallel job).</summary>
+    public static LrSchedule FromConfig(Config.TrainConfig config, int epochs, int stepsPerEpoch, double lrScale = 1.0)
     {
         var milestones = config.Milestones.Count > 0
             ? config.Milestones
             : new List<int> { (int)Math.Round(epochs * 0.5), (int)Math.Round(epochs * 0.75) };
-        return new LrSchedule(config.LrSchedule, config.Lr, (long)epochs * stepsPerEpoch,
+        return new LrSchedule(config.LrSchedule, config.Lr * lrScale, (long)epochs * stepsPerEpoch,
             (long)config.WarmupEpochs * stepsPerEpoch, milestones.Select(m => (long)m * stepsPerEpoch), config.Gamma);
     }
 

@@ -1,7 +1,9 @@
 using Bcbp.Training.Backend;
 using System.Diagnostics;
 using Bcbp.Training.Config;
+using Bcbp.Models;
 using Bcbp.Training.Data;
+using Bcbp.Training.Distributed;
 using Bcbp.Training.Logging;
 using Serilog;
 using TorchSharp;
@@ -17,7 +19,11 @@ namespace Bcbp.Training.Fitting;
 /// model is on its device. <c>train.amp</c> and <c>train.channels_last</c> shape the forward pass through
 /// <see cref="MixedPrecision"/> (fp32 master weights, half-type conv/linear, fp32 BatchNorm, loss and optimizer);
 /// fp16 scales the loss with <see cref="LossScaler"/>. On CUDA the trainer turns cuDNN's benchmark mode on
-/// (docs/training.md, "Mixed precision").
+/// (docs/training.md, "Mixed precision"). Data parallel (a <see cref="ICollective"/>, docs/distributed.md): the
+/// weights and buffers start from rank 0's, rank 0's BatchNorm buffers are broadcast before every step (DDP's
+/// broadcast_buffers), the flat gradient is averaged over the ranks bucket by bucket (<see cref="FlatParameters.Buckets"/>)
+/// after backward, and the epoch's training metrics and the evaluation are summed over the ranks; every rank then
+/// holds the same weights.
 /// </summary>
 public sealed class Trainer
 {
@@ -26,6 +32,8 @@ public sealed class Trainer
     readonly IReadOnlyList<ITrainingHook> _hooks;
     readonly ILogger _log;
     readonly FlatParameters _flat;
+    readonly ICollective? _collective;
+    Tensor[] _buffers = Array.Empty<Tensor>();
     readonly MixedPrecision _precision;
     readonly LossScaler? _scaler;
 
@@ -47,7 +55,8 @@ public sealed class Trainer
     public bool LastStepSkipped { get; private set; }
 
     public Trainer(nn.Module<Tensor, Tensor> model, TrainConfig config, TrainingPhase phase, int epochs, int stepsPerEpoch,
-        Device device, IEnumerable<ITrainingHook>? hooks = null, ILogger? log = null)
+        Device device, IEnumerable<ITrainingHook>? hooks = null, ILogger? log = null, ICollective? collective = null,
+        double lrScale = 1.0)
     {
         if (epochs < 0) throw new ArgumentException($"{ConfigNames.Of(phase)}: epochs must be >= 0, got {epochs}.");
         if (stepsPerEpoch <= 0) throw new ArgumentException($"{ConfigNames.Of(phase)}: the training split yields no batch (steps per epoch = {stepsPerEpoch}).");
@@ -57,6 +66,7 @@ public sealed class Trainer
         _log = log ?? Serilog.Log.Logger;
         Phase = phase;
         Epochs = epochs;
+        _collective = collective;
         bool cuda = device.type == DeviceType.CUDA;
         _flat = new FlatParameters(model, channelsLast: config.ChannelsLast ?? cuda);
         _precision = new MixedPrecision(model, _flat, config.Amp, _flat.ChannelsLast);
@@ -64,9 +74,13 @@ public sealed class Trainer
         // The batch shape is fixed while training: the one-off algorithm search per shape pays for itself.
         if (cuda) TorchBackend.SetCudnnBenchmark(true);
         Optimizer = OptimizerFactory.Create(config, new[] { _flat.Flat });
-        Schedule = LrSchedule.FromConfig(config, epochs, stepsPerEpoch);
+        Schedule = LrSchedule.FromConfig(config, epochs, stepsPerEpoch, lrScale);
         Context = new TrainContext { Model = model, Optimizer = Optimizer, Device = device, StepsPerEpoch = stepsPerEpoch, Log = _log };
     }
+
+    /// <summary>Evaluates the model on <paramref name="test"/> the way this trainer's epochs do (its precision and
+    /// layout), so a top-1 measured here equals one the training loop would report.</summary>
+    public EvalMetrics Evaluate(IBatchSource test, int batchSize) => Evaluator.Evaluate(_model, test, batchSize, precision: _precision, collective: _collective);
 
     /// <summary>One optimizer step on a batch. Returns the mean loss and the number of correct top-1 predictions,
     /// as device tensors (reading them synchronizes; the caller decides when). Call inside a dispose scope.
@@ -76,6 +90,7 @@ public sealed class Trainer
     /// gradient is not finite (<see cref="LastStepSkipped"/>).</summary>
     public (Tensor Loss, Tensor Correct) Step(Tensor input, Tensor target)
     {
+        if (_collective is not null && _buffers.Length > 0) _collective.Broadcast(_buffers, 0);
         foreach (var h in _hooks) h.OnBatchBegin(Context);
         OptimizerFactory.SetLearningRate(Optimizer, Schedule.At(Context.GlobalStep));
         _flat.ClearGradients();
@@ -87,6 +102,8 @@ public sealed class Trainer
             (_scaler is null ? loss : _scaler.ScaleLoss(loss)).backward();
             foreach (var h in _hooks) h.OnAfterBackward(Context);
             _flat.GatherGradients();
+            // Data parallel: the gradient averaged over the ranks, bucket by bucket (all buckets in one NCCL group).
+            if (_collective is not null) _collective.AllReduce(_flat.Buckets.Select(bk => bk.View).ToList(), ReduceOp.Average);
             // The compute-type gradients belong to the compute weights: free them before the optimizer step.
             if (_precision.Enabled) _flat.ClearGradients();
         }
@@ -123,8 +140,25 @@ public sealed class Trainer
         foreach (var h in _hooks) h.OnTrainBegin(Context);
         // Tensors load after OnTrainBegin: hooks may add buffers (weight_mask) that the checkpoint holds.
         if (options.Resume) Checkpoint.Load(options.CheckpointPath!, _model, Optimizer);
+        // Checkpoints are written at epoch ends: a resume with another world size has another number of steps per epoch
+        // and continues at the same epoch, at that epoch's first step of the schedule.
+        if (state.WorldSize != WorldSize && state.GlobalStep != (long)state.Epoch * Context.StepsPerEpoch)
+        {
+            _log.Information("{Phase}: the checkpoint was written at step {Old} with {OldWorld} rank(s); with {World} rank(s) epoch {Epoch} " +
+                             "starts at step {New}", PhaseName, state.GlobalStep, state.WorldSize, WorldSize, state.Epoch + 1, (long)state.Epoch * Context.StepsPerEpoch);
+            Context.GlobalStep = (long)state.Epoch * Context.StepsPerEpoch;
+            state = state with { GlobalStep = Context.GlobalStep };
+        }
         if (options.Resume && state.Epoch > 0)
             _log.Information("Resuming {Phase} at epoch {Epoch}/{Epochs} (step {Step})", PhaseName, state.Epoch + 1, Epochs, state.GlobalStep);
+        if (_collective is not null)
+        {
+            // Masks are computed from identical weights on every rank (and not sent each step: they are as large as
+            // the weights); the other buffers (BatchNorm statistics) follow rank 0's before every step.
+            _buffers = _model.named_buffers().Where(b => !WeightMask.IsKey(b.name)).Select(b => b.buffer).ToArray();
+            var everything = _model.buffers().Prepend(_flat.Flat).ToArray();
+            _collective.Broadcast(everything, 0);
+        }
 
         EvalMetrics? last = null;
         using var window = options.Scalars is not null && options.ScalarEvery > 0 ? new LossWindow(Context.Device) : null;
@@ -136,7 +170,7 @@ public sealed class Trainer
             var (trainLoss, trainTop1, images) = TrainEpoch(train, options, epoch, window);
             double trainSeconds = clock.Elapsed.TotalSeconds;
             foreach (var h in _hooks) h.OnEpochEnd(Context);
-            last = Evaluator.Evaluate(_model, test, options.EvalBatchSize, options.Progress, $"{PhaseName} {epoch + 1}/{Epochs} eval", _precision);
+            last = Evaluator.Evaluate(_model, test, options.EvalBatchSize, options.Progress, $"{PhaseName} {epoch + 1}/{Epochs} eval", _precision, _collective);
             if (!double.IsFinite(last.Loss))
                 throw Diverged(epoch, Context.StepsPerEpoch, Context.GlobalStep - 1, options, "the test loss after the epoch is not finite");
             double? sparsity = Sparsity();
@@ -154,11 +188,11 @@ public sealed class Trainer
             WriteEpochScalars(options, metrics);
             state = state with
             {
-                Epoch = epoch + 1, GlobalStep = Context.GlobalStep, BestTop1 = Math.Max(state.BestTop1, last.Top1),
+                Epoch = epoch + 1, GlobalStep = Context.GlobalStep, WorldSize = WorldSize, BestTop1 = Math.Max(state.BestTop1, last.Top1),
                 History = state.History.Append(metrics).ToList(),
                 LossScale = _scaler?.Scale, LossScaleGoodSteps = _scaler?.GoodSteps ?? 0, ChannelsLast = _flat.ChannelsLast,
             };
-            if (options.CheckpointPath is not null) Checkpoint.Save(options.CheckpointPath, state, _model, Optimizer);
+            if (options.CheckpointPath is not null && options.WritesFiles) Checkpoint.Save(options.CheckpointPath, state, _model, Optimizer);
             options.OnEpoch?.Invoke(metrics, state);
         }
         foreach (var h in _hooks) h.OnTrainEnd(Context);
@@ -171,6 +205,9 @@ public sealed class Trainer
         return new TrainingDivergedException(PhaseName, epoch + 1, step, Schedule.At(Math.Max(0, globalStep)), what,
             kept ? options.CheckpointPath : null);
     }
+
+    /// <summary>Ranks training together (1: the plain trainer).</summary>
+    public int WorldSize => _collective?.WorldSize ?? 1;
 
     /// <summary>Steps between reads of the device-side divergence flag: one host sync per this many steps, not per step.</summary>
     public const int FiniteCheckEvery = 50;
@@ -229,6 +266,14 @@ public sealed class Trainer
         void ThrowIfDiverged()
         {
             long bad = firstBad.item<long>();
+            if (_collective is not null)
+            {
+                // Every rank stops together: one that throws alone would leave the others waiting in a collective.
+                using var anyBad = firstBad.gt(0).to_type(ScalarType.Int64);
+                _collective.AllReduce(new[] { anyBad }, ReduceOp.Sum);
+                if (bad == 0 && anyBad.item<long>() > 0)
+                    throw Diverged(epoch, Context.GlobalStep - epochStart, Context.GlobalStep - 1, options, "the training loss of another rank is NaN or infinite");
+            }
             if (bad > 0) throw Diverged(epoch, bad, epochStart + bad - 1, options, "the training loss is NaN or infinite");
         }
         long images = 0, counted = 0;
@@ -276,6 +321,15 @@ public sealed class Trainer
         if (images == 0) throw new InvalidOperationException("the training split yielded no batch: check data.root and data.batch_size.");
         ThrowIfDiverged();
         if (counted == 0) throw Diverged(epoch, steps, Context.GlobalStep - 1, options, "every step of the epoch was skipped (fp16 gradients overflowed)");
+        if (_collective is not null)
+        {
+            // The epoch's metrics over every rank's examples (each rank saw its shard).
+            using var totals = cat(new[] { lossSum, correct.to_type(ScalarType.Float64),
+                                           tensor(new[] { (double)counted, images }, ScalarType.Float64, Context.Device) });
+            _collective.AllReduce(new[] { totals }, ReduceOp.Sum);
+            var t = totals.cpu().data<double>().ToArray();
+            return (t[0] / t[2], 100.0 * t[1] / t[2], (long)t[3]);
+        }
         return (lossSum.item<double>() / counted, 100.0 * correct.item<long>() / counted, images);
     }
 }

@@ -154,21 +154,22 @@ public static class KernelBenchmark
         using var _ = no_grad();
         var (_, size, classes, rows) = EndToEndModels.First(m => m.Arch == arch);
         tileRows = rows ?? tileRows;
-        nn.Module<Tensor, Tensor> Pruned()
+        nn.Module<Tensor, Tensor> Pruned(bool half)
         {
             random.manual_seed(7);                    // both copies get the same weights
             var m = ModelFactory.Create(arch, classes);
             SyntheticMasks.PruneModel(m, tileRows, sparsity, new Generator(11));
             m.eval();
-            m.to(device).half();
+            m.to(device);
+            if (half) m.half();
             return m;
         }
-        var model = Pruned();
+        var model = Pruned(half: true);
         var inputs = batches.Select(b => randn(new long[] { b, 3, size, size }, dtype: ScalarType.Float16, device: device)).ToArray();
         var dense = inputs.Select(x => model.forward(x).to(ScalarType.Float32)).ToArray();
         var denseMs = inputs.Select(x => TimeMs(() => model.forward(x), iters, device)).ToArray();
         var converted = SparseConversion.Convert(model, tileRows, SparseLayout.Bcbp, foldBatchNorm: true).Converted;
-        var whole = Pruned();
+        var whole = Pruned(half: false);              // BatchNorm folded in float32; packed in fp16 at first use
         SparseConversion.Convert(whole, tileRows, SparseLayout.Bcbp, foldBatchNorm: true, dense: true);
         using var planned = new PlannedModel(whole);
         for (int i = 0; i < batches.Length; i++)

@@ -12,9 +12,12 @@ public static class RunLog
     /// error handler prints once itself (<c>log.ForContext(RunLog.FileOnly, true)</c>).</summary>
     public const string FileOnly = "FileOnly";
 
-    public static Logger Create(string? runDir, bool quiet = false)
+    /// <summary>The logger of a run in <paramref name="runDir"/> (null: console only). <paramref name="warningsOnly"/>:
+    /// the ranks other than 0 of a data-parallel job, whose progress rank 0 already shows.</summary>
+    public static Logger Create(string? runDir, bool quiet = false, bool warningsOnly = false)
     {
-        var config = new LoggerConfiguration().MinimumLevel.Information().Enrich.FromLogContext();
+        var config = new LoggerConfiguration().Enrich.FromLogContext();
+        config = warningsOnly ? config.MinimumLevel.Warning() : config.MinimumLevel.Information();
         if (!quiet)
             config = config.WriteTo.Logger(console => console.Filter.ByExcluding(e => e.Properties.ContainsKey(FileOnly))
                 .WriteTo.Console(outputTemplate: "[{Timestamp:HH:mm:ss} {Level:u3}] {Message:lj}{NewLine}{Exception}"));

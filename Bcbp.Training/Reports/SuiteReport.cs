@@ -71,7 +71,8 @@ public sealed record SuiteReport
             var denseStamp = records[i].Info?.DenseStamp;
             if (denseStamp is not null && dense.CellStamp.Length > 0 && denseStamp != dense.CellStamp)
                 problems.Add($"{r.Cell} was fine-tuned from another config of {dense.Cell} (dense stamp {Short(denseStamp)}, the reported dense run has {Short(dense.CellStamp)})");
-            else if (records[i].Result.DenseTop1 is { } measured && Math.Abs(measured - dense.Top1) > 0.005)
+            // One test image of slack: under mixed precision cuDNN may pick another algorithm in another process.
+            else if (records[i].Result.DenseTop1 is { } measured && Math.Abs(measured - dense.Top1) > 0.005 + (dense.TestSamples is > 0 ? 100.0 / dense.TestSamples.Value : 0))
                 problems.Add($"{r.Cell} was fine-tuned from a dense model of top-1 {measured:F2}%, not from {dense.Cell} ({dense.Top1:F2}%)");
         }
         if (problems.Count > 0)

@@ -1,3 +1,4 @@
+using Bcbp.Training.Distributed;
 using Bcbp.Training.Fitting;
 
 namespace Bcbp.Training.Runs;
@@ -19,6 +20,12 @@ public sealed record RunOptions
     /// <summary>CPU threads for libtorch (torch.set_num_threads, 1..TorchBackend.MaxCpuThreads); null: libtorch's default. One thread is faster than two
     /// on a machine whose cores are busy with other work (OpenMP threads wait for each other).</summary>
     public int? CpuThreads { get; init; }
+    /// <summary>This process's place in a data-parallel job (<see cref="DistributedEnv.FromEnvironment()"/>; the CLI
+    /// reads it from torchrun's or Slurm's variables); null or one rank: the plain trainer.</summary>
+    public DistributedEnv? Distributed { get; init; }
+    /// <summary>A collective to train through instead of joining <see cref="Distributed"/>'s job (the in-process
+    /// ranks of tests); its rank decides who writes the run folder.</summary>
+    public ICollective? Collective { get; init; }
     /// <summary>Hooks added to both phases, after the pruning hook.</summary>
     public IReadOnlyList<ITrainingHook> Hooks { get; init; } = Array.Empty<ITrainingHook>();
 }

@@ -7,6 +7,7 @@ using static TorchSharp.torch;
 using Bcbp.Training.Backend;
 using Bcbp.Training.Config;
 using Bcbp.Training.Data;
+using Bcbp.Training.Distributed;
 using Bcbp.Training.Fitting;
 using Bcbp.Training.Json;
 using Bcbp.Training.Logging;
@@ -19,7 +20,10 @@ namespace Bcbp.Training.Runs;
 /// <summary>
 /// Runs one experiment end to end into <c>output_dir/name/</c>: dense phase (<c>train.epochs</c>, skipped when
 /// <c>model.pretrained</c> is given), then, when <c>prune</c> is set, <c>prune.finetune_epochs</c> of fine-tuning
-/// under the pruning hook; evaluation; final model, metrics, plot and results.json.
+/// under the pruning hook; evaluation; final model, metrics, plot and results.json. In a data-parallel job
+/// (<see cref="RunOptions.Distributed"/> or <see cref="RunOptions.Collective"/>, docs/distributed.md) every rank runs
+/// this with its shard of the data; rank 0 alone locks, checks and writes the run folder, the others only read its
+/// checkpoint to resume.
 /// </summary>
 public static class TrainingRun
 {
@@ -35,7 +39,59 @@ public static class TrainingRun
     {
         options ??= new RunOptions();
         string runDir = Path.GetFullPath(Path.Combine(config.OutputDir, config.Name));
-        var inputs = Prepare(config, options);
+        var env = options.Collective is null ? options.Distributed ?? DistributedEnv.Single : null;
+        int world = options.Collective?.WorldSize ?? env!.WorldSize;
+        var inputs = Prepare(config, options, env, world);
+        using var group = env is { IsDistributed: true } || env is not null && DistributedEnv.ForceCollective
+            ? ProcessGroup.Join(env, inputs.Device, TorchBackend.LibTorchDir) : null;
+        var collective = options.Collective ?? group?.Collective;
+        var result = collective is { Rank: > 0 }
+            ? ExecuteWorker(config, options, inputs, collective, runDir)
+            : ExecuteMain(config, options, inputs, collective, runDir);
+        group?.Finish();
+        return result;
+    }
+
+    /// <summary>Rank 0 (or the only process): lock, check and write the run folder; tell the other ranks whether the
+    /// run resumes, or that it could not start.</summary>
+    static RunResult ExecuteMain(ExperimentConfig config, RunOptions options, Inputs inputs, ICollective? collective, string runDir)
+    {
+        bool told = false;
+        void Tell(StartSignal signal)
+        {
+            if (collective is null || told) return;
+            told = true;
+            using var flag = full(1, (long)signal, ScalarType.Int64, inputs.Device);
+            collective.Broadcast(new[] { flag }, 0);
+        }
+        try { return ExecuteMainIn(config, options, inputs, collective, runDir, Tell); }
+        catch when (!told)
+        {
+            Tell(StartSignal.Failed);
+            throw;
+        }
+    }
+
+    /// <summary>What rank 0 tells the other ranks before training: start afresh, resume, or give up.</summary>
+    enum StartSignal : long { Fresh = 0, Resume = 1, Failed = 2 }
+
+    /// <summary>A rank other than 0: waits for rank 0's folder checks, reads the checkpoint when resuming, trains its
+    /// shard, writes nothing.</summary>
+    static RunResult ExecuteWorker(ExperimentConfig config, RunOptions options, Inputs inputs, ICollective collective, string runDir)
+    {
+        using var flag = full(1, -1L, ScalarType.Int64, inputs.Device);
+        collective.Broadcast(new[] { flag }, 0);
+        var signal = (StartSignal)flag.item<long>();
+        if (signal == StartSignal.Failed)
+            throw new InvalidOperationException($"rank 0 could not start run {config.Name} (its output says why); rank {collective.Rank} stops too.");
+        var saved = signal == StartSignal.Resume ? Checkpoint.ReadState(Path.Combine(runDir, CheckpointFile)) : null;
+        using var log = RunLog.Create(null, options.Quiet, warningsOnly: true);
+        return RunIn(runDir, config, options, inputs, saved, ConfigSerializer.Hash(config), log, collective);
+    }
+
+    static RunResult ExecuteMainIn(ExperimentConfig config, RunOptions options, Inputs inputs, ICollective? collective, string runDir,
+        Action<StartSignal> tell)
+    {
         bool created = !Directory.Exists(runDir);
         Directory.CreateDirectory(runDir);
         RunLock runLock;
@@ -63,6 +119,7 @@ public static class TrainingRun
                 throw;
             }
             var replaced = saved is null ? RunFolder.ClearForFreshStart(runDir) : AtomicFile.CleanOrphans(runDir);
+            tell(saved is null ? StartSignal.Fresh : StartSignal.Resume);
             using var log = RunLog.Create(runDir, options.Quiet);
             try
             {
@@ -71,7 +128,7 @@ public static class TrainingRun
                         config.Name, runDir, string.Join(", ", replaced));
                 else if (replaced.Count > 0)
                     log.Warning("Removed {Files} from {RunDir}: temp files of a write that was killed", string.Join(", ", replaced), runDir);
-                return RunIn(runDir, config, options, inputs, saved, configHash, log);
+                return RunIn(runDir, config, options, inputs, saved, configHash, log, collective);
             }
             catch (Exception e)
             {
@@ -83,12 +140,15 @@ public static class TrainingRun
     }
 
     /// <summary>What a run trains on, built and checked before its folder is touched.</summary>
-    sealed record Inputs(Device Device, IBatchSource Train, IBatchSource Test, nn.Module<Tensor, Tensor> Model, TransferReport? Transfer);
+    sealed record Inputs(Device Device, IBatchSource Train, IBatchSource Test, nn.Module<Tensor, Tensor> Model, TransferReport? Transfer,
+                         DataParallelPlan Plan, int TestCount);
 
-    static Inputs Prepare(ExperimentConfig config, RunOptions options)
+    static Inputs Prepare(ExperimentConfig config, RunOptions options, DistributedEnv? env, int world)
     {
         TorchBackend.CheckCpuThreads(options.CpuThreads);
-        var device = TorchBackend.Initialize(config.Device, options.LibTorchDir);
+        // The global batch must split over the ranks: checked before anything loads.
+        var plan = DataParallelPlan.Of(config.Data, config.Train, world);
+        var device = TorchBackend.Initialize(DeviceOf(config.Device, env, options.LibTorchDir), options.LibTorchDir);
         TorchBackend.SetCpuThreads(options.CpuThreads);
         random.manual_seed(config.Seed);
         var (train, test) = DatasetFactory.Create(config.Data, device, config.Seed);
@@ -113,7 +173,29 @@ public static class TrainingRun
         // config.json, the hash and the folder check all hold the choice.
         if (config.Prune is { TileRows: 0 } auto) auto.TileRows = TileShape.AutoRows(LayerDiscovery.Discover(model, auto).Select(l => l.M));
         if (config.Prune is { } prune) PruningHook.Check(prune, model);
-        return new Inputs(device, train, test, model, transfer);
+        int testCount = test.Count;
+        if (world > 1)
+        {
+            int rank = options.Collective?.Rank ?? env!.Rank;
+            if (train is not IShardableSource trainShards || test is not IShardableSource testShards)
+                throw new ArgumentException($"data.dataset '{config.Data.Dataset}' cannot be split over the ranks of a data-parallel job yet " +
+                                            "(only the in-memory datasets can): train it on one GPU (without --gpus).");
+            train = trainShards.Shard(new DataShard(rank, world), ShardRemainder.Pad);
+            test = testShards.Shard(new DataShard(rank, world), ShardRemainder.Exact);
+        }
+        return new Inputs(device, train, test, model, transfer, plan, testCount);
+    }
+
+    /// <summary>In a job of several ranks each process trains on its own GPU, the one of its local rank (as torchrun
+    /// scripts call torch.cuda.set_device(LOCAL_RANK)): <c>cuda</c>, <c>cuda:N</c> and <c>auto</c> become
+    /// <c>cuda:LOCAL_RANK</c> (auto stays the CPU where CUDA is missing).</summary>
+    static string DeviceOf(string device, DistributedEnv? env, string? libTorchDir)
+    {
+        if (env is not { IsDistributed: true }) return device;
+        if (device.StartsWith("cuda", StringComparison.OrdinalIgnoreCase)) return $"cuda:{env.LocalRank}";
+        if (device.Equals("auto", StringComparison.OrdinalIgnoreCase))
+            return TorchBackend.Initialize("auto", libTorchDir).type == DeviceType.CUDA ? $"cuda:{env.LocalRank}" : "cpu";
+        return device;
     }
 
     /// <summary>One image through the model (eval mode: no statistics change), so an image size the architecture cannot
@@ -140,23 +222,29 @@ public static class TrainingRun
     }
 
     static RunResult RunIn(string runDir, ExperimentConfig config, RunOptions options, Inputs inputs, CheckpointState? saved,
-        string configHash, ILogger log)
+        string configHash, ILogger log, ICollective? collective)
     {
+        // Rank 0 (or the only process) writes the run folder; the other ranks write nothing.
+        bool main = collective is null || collective.Rank == 0;
         string checkpoint = Path.Combine(runDir, CheckpointFile);
         if (saved is not null && saved.ConfigHash != configHash)
             log.Warning("The config differs from the one the checkpoint was written with (hash {Old} -> {New}); resuming anyway",
                 saved.ConfigHash, configHash);
-        ConfigSerializer.Save(config, Path.Combine(runDir, RunFolder.ConfigFile));
+        if (main) ConfigSerializer.Save(config, Path.Combine(runDir, RunFolder.ConfigFile));
 
-        var (device, train, test, model, _) = inputs;
+        var (device, train, test, model, _, plan, testCount) = inputs;
         log.Information("Run {Name} on {Device} (libtorch {LibTorch}, {Threads} CPU threads), seed {Seed}, folder {RunDir}",
             config.Name, device.ToString(), TorchBackend.LibTorchDir ?? "bundled", get_num_threads(), config.Seed, runDir);
         bool channelsLast = config.Train.ChannelsLast ?? device.type == DeviceType.CUDA;
         log.Information("Precision: amp {Amp}, channels_last {ChannelsLast}", ConfigNames.Of(config.Train.Amp), channelsLast);
         if (inputs.Transfer is { } transfer)
             log.Information("Loaded weights from {Pretrained}: {Report}", config.Model.Pretrained, transfer.Describe().ReplaceLineEndings("; "));
-        int stepsPerEpoch = (train.Count + config.Data.BatchSize - 1) / config.Data.BatchSize;
-        var progress = Logging.Progress.ForConsole(log, options.ShowProgress);
+        if (collective is not null)
+            log.Information("Data parallel ({Backend}): {World} ranks, {PerRank} images per rank and step ({Global} per step), learning rate x{Scale:G4}",
+                collective.GetType().Name, plan.WorldSize, plan.BatchPerRank, plan.GlobalBatch, plan.LrScale);
+        // train is this rank's shard: its batches are the steps of every rank (the shards are padded to one size).
+        int stepsPerEpoch = Batching.Count(train.Count, plan.BatchPerRank, shuffle: true);
+        var progress = Logging.Progress.ForConsole(log, options.ShowProgress && main);
         // Dense phase (a finetune checkpoint means it is done).
         bool finetuneSaved = saved?.Phase == TrainingPhase.Finetune;
         // Pretrained weights skip dense training, unless the head is new and must be fine-tuned.
@@ -165,20 +253,21 @@ public static class TrainingRun
         // start logged after the checkpoint's step.
         long denseSteps = (long)denseEpochs * stepsPerEpoch;
         long resumeStep = saved is null ? 0 : (finetuneSaved ? denseSteps : 0) + saved.GlobalStep;
-        using var tensorBoard = config.Log.Tensorboard ? TensorBoardLog.Open(Path.Combine(runDir, TensorBoardLog.Folder), resumeStep) : null;
+        using var tensorBoard = config.Log.Tensorboard && main ? TensorBoardLog.Open(Path.Combine(runDir, TensorBoardLog.Folder), resumeStep) : null;
         var fit = new FitOptions
         {
-            BatchSize = config.Data.BatchSize, EvalBatchSize = config.Data.EvalBatchSize, Augment = config.Data.Augment,
-            Seed = config.Seed, Progress = progress, CheckpointPath = checkpoint,
+            BatchSize = plan.BatchPerRank, EvalBatchSize = config.Data.EvalBatchSize, Augment = config.Data.Augment,
+            Seed = config.Seed, Progress = progress, CheckpointPath = checkpoint, WritesFiles = main,
             Scalars = tensorBoard, ScalarEvery = config.Log.TbEvery,
-            OnEpoch = (_, state) => WriteCurves(runDir, CurveTitle(config), state.History),
+            OnEpoch = main ? (_, state) => WriteCurves(runDir, CurveTitle(config), state.History) : null,
         };
 
         var state = saved ?? new CheckpointState { Phase = TrainingPhase.Dense, ConfigHash = configHash };
         EvalMetrics? last = null;
         if (!finetuneSaved)
         {
-            var dense = new Trainer(model, config.Train, TrainingPhase.Dense, denseEpochs, stepsPerEpoch, device, options.Hooks, log);
+            var dense = new Trainer(model, config.Train, TrainingPhase.Dense, denseEpochs, stepsPerEpoch, device, options.Hooks, log,
+                collective, plan.LrScale);
             var result = dense.Fit(train, test, fit with { Resume = saved is not null, Carry = state with { ConfigHash = configHash } });
             state = result.State;
             last = result.Last;
@@ -188,11 +277,12 @@ public static class TrainingRun
         PruningHook? hook = null;
         if (config.Prune is { } prune)
         {
-            denseTop1 = finetuneSaved ? saved!.DenseTop1 : (last ?? Evaluator.Evaluate(model, test, config.Data.EvalBatchSize)).Top1;
-            log.Information("Dense model: test top-1 {DenseTop1:F2}%", denseTop1);
             hook = PruningHook.Create(prune, model, stepsPerEpoch, log);
             var finetune = new Trainer(model, config.Train, TrainingPhase.Finetune, prune.FinetuneEpochs, stepsPerEpoch, device,
-                new ITrainingHook[] { hook }.Concat(options.Hooks), log);
+                new ITrainingHook[] { hook }.Concat(options.Hooks), log, collective, plan.LrScale);
+            // Measured as the dense run's epochs measured it (same precision, every rank's shard), so a suite can match the two.
+            denseTop1 = finetuneSaved ? saved!.DenseTop1 : (last ?? finetune.Evaluate(test, config.Data.EvalBatchSize)).Top1;
+            log.Information("Dense model: test top-1 {DenseTop1:F2}%", denseTop1);
             var result = finetune.Fit(train, test, fit with
             {
                 Resume = finetuneSaved, DataEpochOffset = denseEpochs, Carry = state with { DenseTop1 = denseTop1 },
@@ -200,22 +290,26 @@ public static class TrainingRun
             });
             state = result.State;
             last = result.Last;
-            hook.WriteReport(runDir);
+            if (main) hook.WriteReport(runDir);
         }
 
-        var final = last ?? Evaluator.Evaluate(model, test, config.Data.EvalBatchSize);
-        StateDictIO.Save(model, Path.Combine(runDir, ModelFile));
-        StateDictIO.Save(model, Path.Combine(runDir, "model.pt"));
-        WriteCurves(runDir, CurveTitle(config), state.History);
+        var final = last ?? Evaluator.Evaluate(model, test, config.Data.EvalBatchSize, collective: collective);
+        if (main)
+        {
+            StateDictIO.Save(model, Path.Combine(runDir, ModelFile));
+            StateDictIO.Save(model, Path.Combine(runDir, "model.pt"));
+            WriteCurves(runDir, CurveTitle(config), state.History);
+        }
         var run = new RunResult
         {
             Name = config.Name, RunDir = runDir, Top1 = final.Top1, Top5 = final.Top5, Loss = final.Loss, DenseTop1 = denseTop1,
-            TestSamples = test.Count,
+            TestSamples = testCount,
             Method = config.Prune?.Method, TargetSparsity = config.Prune?.Sparsity, AchievedSparsity = hook?.AchievedSparsity,
             ModelFile = ModelFile, TrainSeconds = state.History.Sum(m => m.Seconds), Device = device.ToString(),
             ConfigHash = configHash, Commit = Provenance.Commit(), Machine = Provenance.Machine(device.ToString()),
             FinishedUtc = DateTime.UtcNow,
         };
+        if (!main) return run;
         run.Write(Path.Combine(runDir, RunResult.FileName));
         log.Information("Done {Name}: test top-1 {Top1:F2}% top-5 {Top5:F2}% loss {Loss:F4} in {Seconds:F0} s -> {RunDir}",
             config.Name, final.Top1, final.Top5, final.Loss, run.TrainSeconds, runDir);

@@ -12,7 +12,7 @@ public class LayerTests
     /// <summary>Bottom to top. A new folder gets a place here (and in docs/architecture.md).</summary>
     static readonly string[] Order =
     {
-        "Json", "Backend", "Config", "Data", "Logging", "Fitting", "Pruning", "Costs", "Plots", "Runs", "Inference", "Shrink", "Export",
+        "Json", "Backend", "Distributed", "Config", "Data", "Logging", "Fitting", "Pruning", "Costs", "Plots", "Runs", "Inference", "Shrink", "Export",
         "Suites", "Reports", "Cli",
     };
 

@@ -38,6 +38,20 @@ public class TensorBatchSourceTests
         Assert.That(other.SelectMany(b => b.X), Is.Not.EqualTo(a.SelectMany(b => b.X)));
     }
 
+    [TestCase(11, 5)]
+    [TestCase(10, 5)]
+    [TestCase(1, 5)]
+    [TestCase(6, 5)]
+    [TestCase(7, 1)]
+    [TestCase(4, 8)]
+    public void TheScheduleCountsTheBatchesTheSourceYields(int n, int batch)
+    {
+        // The learning-rate and pruning schedules step by Batching.Count: it must be what an epoch really has.
+        using var s = Source(n);
+        foreach (bool shuffle in new[] { true, false })
+            Assert.That(Batching.Count(n, batch, shuffle), Is.EqualTo(Epoch(s, batch, shuffle, false, 0).Count), $"shuffle {shuffle}");
+    }
+
     [Test]
     public void UnshuffledEpochIsInOrderAndKeepsTheLastSingleExample()
     {

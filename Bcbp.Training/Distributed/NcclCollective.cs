@@ -1,0 +1,106 @@
+using Bcbp.Kernels.Interop;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace Bcbp.Training.Distributed;
+
+/// <summary>
+/// The collective of a CUDA job: one NCCL communicator per rank (libnccl.so.2 by P/Invoke, <see cref="Nccl"/>), whose
+/// unique id rank 0 makes and hands to the others through the rendezvous store. Operations run on a non-blocking
+/// stream of our own, ordered against TorchSharp's legacy default stream by events (<see cref="CudaStreams"/>): the
+/// stream waits for the work queued before the call (backward), and the default stream waits for the collective
+/// before anything queued after it (the optimizer step). The host never blocks, and all buckets of one call go in one
+/// NCCL group. Averages use NCCL's ncclAvg. <c>NCCL_NVLS_ENABLE=0</c> is set before the communicator is made: NVLink
+/// multicast can put the GPUs of a shared host out of service.
+/// </summary>
+public sealed class NcclCollective : ICollective
+{
+    /// <summary>The store key of the communicator's unique id.</summary>
+    public const string UniqueIdKey = "nccl/unique_id";
+
+    readonly TcpStore _store;
+    readonly CudaStreams _streams;
+    readonly int _device;
+    IntPtr _comm;
+
+    public int Rank { get; }
+    public int WorldSize { get; }
+
+    NcclCollective(TcpStore store, CudaStreams streams, IntPtr comm, int device, int rank, int worldSize)
+    {
+        _store = store;
+        _streams = streams;
+        _comm = comm;
+        _device = device;
+        Rank = rank;
+        WorldSize = worldSize;
+    }
+
+    /// <summary>Joins the job's communicator on CUDA device <paramref name="device"/> (blocks until every rank has).</summary>
+    /// <param name="store">The job's rendezvous store (carries the unique id).</param>
+    /// <param name="rank">This rank.</param>
+    /// <param name="worldSize">Ranks of the job.</param>
+    /// <param name="device">This rank's CUDA device ordinal.</param>
+    /// <param name="libTorchDir">The libtorch in use, whose PyTorch install's NCCL is preferred.</param>
+    public static NcclCollective Create(TcpStore store, int rank, int worldSize, int device, string? libTorchDir)
+    {
+        Nccl.SetNativeEnvironment("NCCL_NVLS_ENABLE", "0");
+        Nccl.SearchNear(libTorchDir);
+        CudaStreams.UseDevice(device);
+        Nccl.UniqueId id;
+        if (rank == 0)
+        {
+            id = Nccl.GetUniqueId();
+            store.Set(UniqueIdKey, ((ReadOnlySpan<byte>)id).ToArray());
+        }
+        else
+        {
+            var bytes = store.Get(UniqueIdKey);
+            if (bytes.Length != Nccl.UniqueIdBytes)
+                throw new InvalidDataException($"rendezvous: the NCCL unique id in the store has {bytes.Length} bytes, not {Nccl.UniqueIdBytes}: " +
+                                               "another program uses MASTER_PORT; pick a free port.");
+            id = default;
+            bytes.CopyTo((Span<byte>)id);
+        }
+        var comm = Nccl.InitRank(worldSize, id, rank);
+        return new NcclCollective(store, new CudaStreams(device), comm, device, rank, worldSize);
+    }
+
+    /// <summary>The NCCL library's version (for the run's log).</summary>
+    public static string Version => Nccl.Version();
+
+    public void AllReduce(IReadOnlyList<Tensor> tensors, ReduceOp op)
+        => Run(tensors, t => Nccl.AllReduce(t, op == ReduceOp.Average ? Nccl.RedOp.Avg : Nccl.RedOp.Sum, _comm, _streams.Stream));
+
+    public void Broadcast(IReadOnlyList<Tensor> tensors, int root)
+        => Run(tensors, t => Nccl.Broadcast(t, root, _comm, _streams.Stream));
+
+    void Run(IReadOnlyList<Tensor> tensors, Action<Tensor> queue)
+    {
+        if (tensors.Count == 0) return;
+        foreach (var t in tensors)
+        {
+            if (t.device_type != DeviceType.CUDA || t.device_index != _device)
+                throw new ArgumentException($"NCCL works on this rank's GPU cuda:{_device}; got a tensor on {t.device}.");
+            if (!t.is_contiguous()) throw new ArgumentException("NCCL needs contiguous tensors.");
+        }
+        CudaStreams.UseDevice(_device);
+        _streams.WaitForDefault();
+        Nccl.GroupStart();
+        try { foreach (var t in tensors) queue(t); }
+        finally { Nccl.GroupEnd(); }
+        _streams.DefaultWaits();
+    }
+
+    /// <summary>Through the store (the host waits; NCCL work queued before stays queued).</summary>
+    public void Barrier() => _store.Barrier(WorldSize);
+
+    public void Dispose()
+    {
+        if (_comm == IntPtr.Zero) return;
+        _streams.Synchronize();
+        Nccl.Destroy(_comm);
+        _comm = IntPtr.Zero;
+        _streams.Dispose();
+    }
+}

@@ -1,0 +1,151 @@
+using System.Diagnostics;
+using System.Net;
+using System.Net.Sockets;
+
+namespace Bcbp.Training.Distributed;
+
+/// <summary>What <see cref="ProcessLauncher"/> starts: <see cref="ProcsPerNode"/> copies of a command on this node,
+/// as ranks NodeRank * ProcsPerNode + i of a job of Nodes * ProcsPerNode (torchrun's --nproc-per-node, --nnodes,
+/// --node-rank, --master-addr, --master-port).</summary>
+/// <param name="Executable">The program to start (bcbp itself: <see cref="ProcessLauncher.Self"/>).</param>
+/// <param name="Arguments">Its arguments, the same for every rank.</param>
+/// <param name="ProcsPerNode">Processes on this node, one per GPU; local rank i uses GPU i.</param>
+/// <param name="Nodes">Nodes of the job.</param>
+/// <param name="NodeRank">This node's index, 0..Nodes-1; node 0 hosts rank 0 and its store.</param>
+/// <param name="MasterAddr">Rank 0's host; null: 127.0.0.1 for one node (required for several).</param>
+/// <param name="MasterPort">The store's port; null: a free port for one node, 29500 for several.</param>
+public sealed record LaunchSpec(string Executable, IReadOnlyList<string> Arguments, int ProcsPerNode, int Nodes = 1, int NodeRank = 0,
+                                string? MasterAddr = null, int? MasterPort = null)
+{
+    /// <summary>The environment of each local rank (<see cref="DistributedEnv.ToVariables"/>).</summary>
+    /// <exception cref="ArgumentException">Inconsistent counts, or several nodes without a master address.</exception>
+    public IReadOnlyList<DistributedEnv> Ranks()
+    {
+        if (ProcsPerNode < 1) throw new ArgumentException($"--gpus must be at least 1, got {ProcsPerNode}.");
+        if (Nodes < 1) throw new ArgumentException($"--nnodes must be at least 1, got {Nodes}.");
+        if (NodeRank < 0 || NodeRank >= Nodes) throw new ArgumentException($"--node-rank is {NodeRank} but --nnodes is {Nodes}: it must be in 0..{Nodes - 1}.");
+        if (Nodes > 1 && string.IsNullOrWhiteSpace(MasterAddr))
+            throw new ArgumentException("--nnodes > 1 needs --master-addr (or MASTER_ADDR): the host of node 0, reachable from every node.");
+        if (MasterPort is { } p && (p < 1 || p > 65535)) throw new ArgumentException($"--master-port must be in 1..65535, got {p}.");
+        string addr = string.IsNullOrWhiteSpace(MasterAddr) ? "127.0.0.1" : MasterAddr!;
+        int port = MasterPort ?? (Nodes == 1 ? FreePort() : DistributedEnv.DefaultPort);
+        int world = Nodes * ProcsPerNode;
+        return Enumerable.Range(0, ProcsPerNode)
+            .Select(i => new DistributedEnv(addr, port, world, NodeRank * ProcsPerNode + i, i, ProcsPerNode)).ToList();
+    }
+
+    /// <summary>A port nothing listens on right now (one node: no fixed port to collide with another job's).</summary>
+    static int FreePort()
+    {
+        var l = new TcpListener(IPAddress.Loopback, 0);
+        l.Start();
+        int port = ((IPEndPoint)l.LocalEndpoint).Port;
+        l.Stop();
+        return port;
+    }
+}
+
+/// <summary>
+/// Starts the ranks of this node as child processes (what <c>torchrun --nproc-per-node N</c> does for PyTorch): each
+/// gets MASTER_ADDR, MASTER_PORT, WORLD_SIZE, RANK, LOCAL_RANK, LOCAL_WORLD_SIZE and NCCL_NVLS_ENABLE=0; their output
+/// lines come back prefixed by <c>[rank R]</c>. Fails fast: when one rank exits with an error, the others are killed
+/// (they would wait for it forever inside NCCL) and the launcher returns that first failure's exit code.
+/// </summary>
+public static class ProcessLauncher
+{
+    /// <summary>This program as a command line: the apphost, or <c>dotnet bcbp.dll</c>.</summary>
+    public static (string Executable, IReadOnlyList<string> Prefix) Self()
+    {
+        string path = Environment.ProcessPath ?? throw new InvalidOperationException("cannot find this program's path to start its ranks.");
+        if (Path.GetFileNameWithoutExtension(path).Equals("dotnet", StringComparison.OrdinalIgnoreCase))
+            return (path, new[] { typeof(ProcessLauncher).Assembly.Location });
+        return (path, Array.Empty<string>());
+    }
+
+    /// <summary>Runs <paramref name="spec"/>'s ranks to the end; returns 0 when all succeeded, else the exit code of
+    /// the first rank that failed. Lines go to <paramref name="output"/> (stdout) and <paramref name="error"/> (stderr).</summary>
+    public static int Run(LaunchSpec spec, TextWriter output, TextWriter error, IReadOnlyDictionary<string, string>? extraEnv = null)
+    {
+        var ranks = spec.Ranks();
+        var children = new List<(DistributedEnv Env, Process Process)>();
+        var sync = new object();
+        int? firstFailure = null;
+        var exited = new SemaphoreSlim(0);
+        try
+        {
+            foreach (var env in ranks)
+            {
+                var psi = new ProcessStartInfo(spec.Executable)
+                {
+                    UseShellExecute = false, RedirectStandardOutput = true, RedirectStandardError = true, RedirectStandardInput = false,
+                };
+                foreach (var a in spec.Arguments) psi.ArgumentList.Add(a);
+                foreach (var (k, v) in env.ToVariables()) psi.Environment[k] = v;
+                psi.Environment["NCCL_NVLS_ENABLE"] = "0";
+                foreach (var (k, v) in extraEnv ?? new Dictionary<string, string>()) psi.Environment[k] = v;
+                var p = new Process { StartInfo = psi, EnableRaisingEvents = true };
+                string prefix = $"[rank {env.Rank}] ";
+                p.OutputDataReceived += (_, e) => { if (e.Data is { } line) lock (sync) output.WriteLine(prefix + line); };
+                p.ErrorDataReceived += (_, e) => { if (e.Data is { } line) lock (sync) error.WriteLine(prefix + line); };
+                p.Exited += (_, _) => exited.Release();
+                p.Start();
+                p.BeginOutputReadLine();
+                p.BeginErrorReadLine();
+                children.Add((env, p));
+            }
+            for (int done = 0; done < children.Count; done++)
+            {
+                exited.Wait();
+                foreach (var (env, p) in children)
+                {
+                    if (!p.HasExited || firstFailure is not null) continue;
+                    p.WaitForExit(); // drains the output readers
+                    if (p.ExitCode == 0) continue;
+                    firstFailure = p.ExitCode;
+                    lock (sync) error.WriteLine($"error: rank {env.Rank} exited with code {p.ExitCode}; stopping the other ranks");
+                    KillAll(children);
+                }
+            }
+            foreach (var (_, p) in children) p.WaitForExit();
+        }
+        finally
+        {
+            KillAll(children);
+            foreach (var (_, p) in children) p.Dispose();
+        }
+        output.Flush();
+        error.Flush();
+        return firstFailure ?? 0;
+    }
+
+    static void KillAll(IEnumerable<(DistributedEnv Env, Process Process)> children)
+    {
+        foreach (var (_, p) in children)
+        {
+            try { if (!p.HasExited) p.Kill(entireProcessTree: true); }
+            catch (InvalidOperationException) { } // exited meanwhile
+        }
+    }
+}
+
+/// <summary>One child process whose output lines come back with a prefix (a suite cell on its GPU).</summary>
+public static class ChildProcess
+{
+    /// <summary>Runs <paramref name="executable"/> to its end; returns its exit code.</summary>
+    public static int Run(string executable, IEnumerable<string> arguments, string prefix, TextWriter output, TextWriter error)
+    {
+        var psi = new ProcessStartInfo(executable) { UseShellExecute = false, RedirectStandardOutput = true, RedirectStandardError = true };
+        foreach (var a in arguments) psi.ArgumentList.Add(a);
+        // A cell is a job of its own, whatever job this process belongs to.
+        foreach (var k in new[] { "WORLD_SIZE", "RANK", "LOCAL_RANK", "LOCAL_WORLD_SIZE", "SLURM_NTASKS", "SLURM_PROCID", "SLURM_LOCALID" })
+            psi.Environment.Remove(k);
+        using var p = new Process { StartInfo = psi };
+        p.OutputDataReceived += (_, e) => { if (e.Data is { } line) lock (output) output.WriteLine(prefix + line); };
+        p.ErrorDataReceived += (_, e) => { if (e.Data is { } line) lock (error) error.WriteLine(prefix + line); };
+        p.Start();
+        p.BeginOutputReadLine();
+        p.BeginErrorReadLine();
+        p.WaitForExit();
+        return p.ExitCode;
+    }
+}

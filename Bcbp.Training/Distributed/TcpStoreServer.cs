@@ -1,0 +1,182 @@
+using System.Net;
+using System.Net.Sockets;
+using System.Text;
+
+namespace Bcbp.Training.Distributed;
+
+/// <summary>
+/// The rendezvous store's server (rank 0 runs it, as torch.distributed.TCPStore's master does): a key-value map in
+/// memory that every rank reaches through a <see cref="TcpStore"/> client. A request waits on the server (not by
+/// polling) until its keys exist or its timeout passes. One thread per connection: a job has one connection per rank.
+/// </summary>
+public sealed class TcpStoreServer : IDisposable
+{
+    readonly TcpListener _listener;
+    readonly Dictionary<string, byte[]> _values = new();
+    readonly List<TcpClient> _clients = new();
+    readonly Thread _acceptor;
+    volatile bool _stopped;
+
+    /// <summary>The port it listens on (the one asked for, or the one the system chose for port 0).</summary>
+    public int Port { get; }
+
+    /// <summary>Listens on every interface at <paramref name="port"/> (0: any free port, for tests).</summary>
+    /// <exception cref="IOException">The port is taken or cannot be bound; the message names it and the fix.</exception>
+    public TcpStoreServer(int port)
+    {
+        _listener = new TcpListener(IPAddress.IPv6Any, port);
+        _listener.Server.DualMode = true;
+        try { _listener.Start(backlog: 1024); }
+        catch (SocketException e)
+        {
+            throw new IOException($"rendezvous: rank 0 cannot listen on port {port} ({e.SocketErrorCode}): another job or a stopped one still " +
+                                  "holds it; set MASTER_PORT to a free port (or --master-port).", e);
+        }
+        Port = ((IPEndPoint)_listener.LocalEndpoint).Port;
+        _acceptor = new Thread(Accept) { IsBackground = true, Name = "bcbp-store-accept" };
+        _acceptor.Start();
+    }
+
+    void Accept()
+    {
+        while (!_stopped)
+        {
+            TcpClient client;
+            try { client = _listener.AcceptTcpClient(); }
+            catch (Exception e) when (e is SocketException or ObjectDisposedException or InvalidOperationException) { return; }
+            client.NoDelay = true;
+            lock (_clients) _clients.Add(client);
+            new Thread(() => Serve(client)) { IsBackground = true, Name = "bcbp-store-conn" }.Start();
+        }
+    }
+
+    void Serve(TcpClient client)
+    {
+        try
+        {
+            using var stream = client.GetStream();
+            using var reader = new BinaryReader(stream, Encoding.UTF8, leaveOpen: true);
+            using var writer = new BinaryWriter(stream, Encoding.UTF8, leaveOpen: true);
+            while (!_stopped)
+            {
+                var op = (StoreOp)reader.ReadByte();
+                switch (op)
+                {
+                    case StoreOp.Set:
+                    {
+                        string key = reader.ReadString();
+                        byte[] value = reader.ReadBytes(reader.ReadInt32());
+                        lock (_values) { _values[key] = value; Monitor.PulseAll(_values); }
+                        writer.Write((byte)StoreStatus.Ok);
+                        break;
+                    }
+                    case StoreOp.Get:
+                    {
+                        string key = reader.ReadString();
+                        long timeoutMs = reader.ReadInt64();
+                        byte[]? value = null;
+                        bool found = WaitFor(new[] { key }, timeoutMs, () => value = _values[key]);
+                        writer.Write((byte)(found ? StoreStatus.Ok : StoreStatus.Timeout));
+                        if (found) { writer.Write(value!.Length); writer.Write(value); }
+                        break;
+                    }
+                    case StoreOp.Add:
+                    {
+                        string key = reader.ReadString();
+                        long delta = reader.ReadInt64();
+                        long next;
+                        lock (_values)
+                        {
+                            next = (_values.TryGetValue(key, out var old) ? BitConverter.ToInt64(old) : 0) + delta;
+                            _values[key] = BitConverter.GetBytes(next);
+                            Monitor.PulseAll(_values);
+                        }
+                        writer.Write((byte)StoreStatus.Ok);
+                        writer.Write(next);
+                        break;
+                    }
+                    case StoreOp.Wait:
+                    {
+                        var keys = new string[reader.ReadInt32()];
+                        for (int i = 0; i < keys.Length; i++) keys[i] = reader.ReadString();
+                        long timeoutMs = reader.ReadInt64();
+                        writer.Write((byte)(WaitFor(keys, timeoutMs, () => { }) ? StoreStatus.Ok : StoreStatus.Timeout));
+                        break;
+                    }
+                    case StoreOp.DeletePrefix:
+                    {
+                        string prefix = reader.ReadString();
+                        int removed;
+                        lock (_values)
+                        {
+                            var keys = _values.Keys.Where(k => k.StartsWith(prefix, StringComparison.Ordinal)).ToList();
+                            foreach (var k in keys) _values.Remove(k);
+                            removed = keys.Count;
+                        }
+                        writer.Write((byte)StoreStatus.Ok);
+                        writer.Write(removed);
+                        break;
+                    }
+                    default:
+                        return; // not our protocol: drop the connection
+                }
+                writer.Flush();
+            }
+        }
+        catch (Exception e) when (e is IOException or ObjectDisposedException or SocketException or EndOfStreamException) { }
+        finally
+        {
+            lock (_clients) _clients.Remove(client);
+            client.Dispose();
+        }
+    }
+
+    /// <summary>Waits until every key exists (then runs <paramref name="read"/> under the lock) or the timeout passes.</summary>
+    bool WaitFor(string[] keys, long timeoutMs, Action read)
+    {
+        var deadline = DateTime.UtcNow.AddMilliseconds(timeoutMs);
+        lock (_values)
+        {
+            while (!keys.All(_values.ContainsKey))
+            {
+                var left = deadline - DateTime.UtcNow;
+                if (left <= TimeSpan.Zero || _stopped) return false;
+                Monitor.Wait(_values, left < TimeSpan.FromSeconds(1) ? left : TimeSpan.FromSeconds(1));
+            }
+            read();
+            return true;
+        }
+    }
+
+    /// <summary>Waits until at most <paramref name="clients"/> connections are open (the other ranks have closed theirs),
+    /// or <paramref name="timeout"/> has passed: rank 0 must not close the store under a rank still reading its last
+    /// reply.</summary>
+    public void WaitForClients(int clients, TimeSpan timeout)
+    {
+        var deadline = DateTime.UtcNow + timeout;
+        while (DateTime.UtcNow < deadline)
+        {
+            lock (_clients) if (_clients.Count <= clients) return;
+            Thread.Sleep(20);
+        }
+    }
+
+    /// <summary>Number of keys held (tests check that collectives clean up after themselves).</summary>
+    public int KeyCount { get { lock (_values) return _values.Count; } }
+
+    /// <summary>Stops listening and closes every connection.</summary>
+    public void Dispose()
+    {
+        if (_stopped) return;
+        _stopped = true;
+        _listener.Stop();
+        lock (_clients) foreach (var c in _clients) c.Dispose();
+        lock (_values) Monitor.PulseAll(_values);
+    }
+}
+
+/// <summary>The requests of the store's wire protocol (one byte, then the request's fields).</summary>
+enum StoreOp : byte { Set = 1, Get = 2, Add = 3, Wait = 4, DeletePrefix = 5 }
+
+/// <summary>The first byte of every reply.</summary>
+enum StoreStatus : byte { Ok = 0, Timeout = 1 }

@@ -1,0 +1,80 @@
+using System.Text.Json;
+using Bcbp.Training.Config;
+using Bcbp.Training.Distributed;
+using Bcbp.Training.Fitting;
+using Bcbp.Training.Runs;
+using Bcbp.Tests.Support;
+
+namespace Bcbp.Tests.Distributed;
+
+/// <summary>The launcher with child processes: the variables each rank gets, output prefixed by rank, fail-fast; and
+/// bcbp train itself as 2 CPU ranks (the store carries the collectives), then resumed with 1 rank.</summary>
+public class ProcessLauncherTests : TempDirectoryTest
+{
+    static string Sh(string script) => script;
+
+    static (int Code, string Out, string Err) Launch(LaunchSpec spec)
+    {
+        var output = new StringWriter();
+        var error = new StringWriter();
+        int code = ProcessLauncher.Run(spec, output, error);
+        return (code, output.ToString(), error.ToString());
+    }
+
+    [Test]
+    public void EachRankGetsTorchrunsVariablesAndItsOutputIsPrefixed()
+    {
+        var (code, output, _) = Launch(new LaunchSpec("/bin/sh",
+            new[] { "-c", Sh("echo \"$RANK $LOCAL_RANK $WORLD_SIZE $LOCAL_WORLD_SIZE $MASTER_ADDR $NCCL_NVLS_ENABLE\"") }, 3, Nodes: 2, NodeRank: 1,
+            MasterAddr: "node0", MasterPort: 29511));
+        Assert.That(code, Is.EqualTo(0));
+        var lines = output.Split('\n', StringSplitOptions.RemoveEmptyEntries).Order().ToList();
+        Assert.That(lines, Is.EqualTo(new[] { "[rank 3] 3 0 6 3 node0 0", "[rank 4] 4 1 6 3 node0 0", "[rank 5] 5 2 6 3 node0 0" }));
+    }
+
+    [Test]
+    public void ARankThatFailsStopsTheOthersAndGivesItsExitCode()
+    {
+        // Rank 1 fails at once; the others would run for ten minutes.
+        var (code, _, error) = Launch(new LaunchSpec("/bin/sh", new[] { "-c", "if [ \"$RANK\" = 1 ]; then echo bad >&2; exit 7; fi; sleep 600" }, 3));
+        Assert.That(code, Is.EqualTo(7));
+        Assert.That(error, Does.Contain("[rank 1] bad").And.Contain("error: rank 1 exited with code 7; stopping the other ranks"));
+    }
+
+    [Test]
+    public void BadLaunchOptionsAreOneLineEach()
+    {
+        Assert.That(Assert.Throws<ArgumentException>(() => new LaunchSpec("x", Array.Empty<string>(), 2, Nodes: 2).Ranks())!.Message,
+            Does.StartWith("--nnodes > 1 needs --master-addr"));
+        Assert.That(Assert.Throws<ArgumentException>(() => new LaunchSpec("x", Array.Empty<string>(), 2, Nodes: 2, NodeRank: 2, MasterAddr: "h").Ranks())!.Message,
+            Is.EqualTo("--node-rank is 2 but --nnodes is 2: it must be in 0..1."));
+    }
+
+    [Test]
+    public void TrainWithTwoCpuRanksWritesOneRunFolderAndResumesWithOneRank()
+    {
+        var config = Bcbp.Tests.Runs.TrainingRunTests.TinyConfig(Dir, "ddp", epochs: 2);
+        string file = Path.Combine(Dir, "ddp.json");
+        ConfigSerializer.Save(config, file);
+        string bcbp = Path.Combine(AppContext.BaseDirectory, "bcbp");
+        string[] Args(params string[] more) => new[] { "train", "--config", file, "--threads", "1", "--no-progress" }.Concat(more).ToArray();
+
+        // Two ranks for the first epoch: rank 0 stops the job after it (train.epochs=1 in the checkpoint's run).
+        var (code, output, error) = Launch(new LaunchSpec(bcbp, Args("--set", "train.epochs=1"), 2));
+        Assert.That(code, Is.EqualTo(0), error + output);
+        string run = Path.Combine(Dir, "ddp");
+        Assert.That(output, Does.Contain("[rank 0]").And.Contain("Data parallel (StoreCollective): 2 ranks, 8 images per rank and step (16 per step)"));
+        Assert.That(output, Does.Not.Contain("[rank 1] ddp: top-1"), "rank 0 alone prints and writes the result");
+        var first = RunResult.Read(Path.Combine(run, RunResult.FileName));
+        Assert.That(first.TestSamples, Is.EqualTo(16), "the test set counted once over the ranks");
+        Assert.That(Checkpoint.ReadState(Path.Combine(run, TrainingRun.CheckpointFile)).WorldSize, Is.EqualTo(2));
+
+        // One rank resumes at epoch 2 of 2.
+        var (code2, output2, error2) = Launch(new LaunchSpec(bcbp, Args("--resume"), 1));
+        Assert.That(code2, Is.EqualTo(0), error2 + output2);
+        var state = Checkpoint.ReadState(Path.Combine(run, TrainingRun.CheckpointFile));
+        Assert.That(state.History.Select(m => m.Epoch), Is.EqualTo(new[] { 1, 2 }));
+        Assert.That(output2, Does.Contain("Resuming dense at epoch 2/2"));
+        Assert.That(File.Exists(Path.Combine(run, RunLock.FileName)), Is.False, "the lock is released");
+    }
+}

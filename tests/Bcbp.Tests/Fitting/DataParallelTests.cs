@@ -1,0 +1,145 @@
+using Bcbp.Training.Config;
+using Bcbp.Training.Data;
+using Bcbp.Training.Distributed;
+using Bcbp.Training.Fitting;
+using Bcbp.Tests.Support;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace Bcbp.Tests.Fitting;
+
+/// <summary>
+/// Data-parallel training on the CPU with ranks as threads (<see cref="InProcessGroup"/>): 2 ranks with the global
+/// batch split give the weights 1 rank gives, whatever rank 1's model started from; a run stopped with 2 ranks
+/// continues with 1 at the same epoch and ends where an uninterrupted 1-rank run does.
+/// </summary>
+public class DataParallelTests : TempDirectoryTest
+{
+    [SetUp] public void Init() => Bcbp.Training.Backend.TorchBackend.Initialize("cpu");
+
+    /// <summary>No BatchNorm: with it each rank normalizes by its own half batch, and the ranks' sum is another computation.</summary>
+    sealed class PlainNet : nn.Module<Tensor, Tensor>
+    {
+        readonly nn.Module<Tensor, Tensor> conv, fc;
+
+        public PlainNet() : base(nameof(PlainNet))
+        {
+            conv = nn.Conv2d(1, 4, 3, padding: 1);
+            fc = nn.Linear(4 * 4 * 4, 4);
+            RegisterComponents();
+        }
+
+        public override Tensor forward(Tensor x)
+        {
+            using var scope = NewDisposeScope();
+            var h = nn.functional.avg_pool2d(nn.functional.relu(conv.forward(x)), 2).flatten(1);
+            return fc.forward(h).MoveToOuterDisposeScope();
+        }
+    }
+
+    static TensorBatchSource Data()
+    {
+        var gen = new Generator(11);
+        var labels = randint(4, new long[] { 48 }, generator: gen, dtype: ScalarType.Int64);
+        var images = (labels.view(-1, 1, 1, 1).to_type(ScalarType.Float32) * 50 + randint(0, 60, new long[] { 48, 1, 8, 8 }, generator: gen))
+            .clamp(0, 255).to_type(ScalarType.Byte);
+        return new TensorBatchSource(images, labels, 4, new[] { 0.5 }, new[] { 0.25 }, 0, false, 3, CPU);
+    }
+
+    static readonly DataConfig DataCfg = new() { BatchSize = 16, EvalBatchSize = 16, Augment = false };
+    static readonly TrainConfig TrainCfg = new() { Lr = 0.05, Momentum = 0.9, WeightDecay = 5e-4, LrSchedule = "cosine" };
+
+    sealed class Stop : Exception;
+
+    /// <summary>Trains <paramref name="epochs"/> dense epochs with <paramref name="world"/> thread ranks; returns each
+    /// rank's final flat weights. <paramref name="stopAfter"/>: every rank stops after that epoch's checkpoint.</summary>
+    float[][] Train(int world, int epochs, bool resume = false, int? stopAfter = null, bool forceCollective = false)
+    {
+        using var whole = Data();
+        using var group = new InProcessGroup(world);
+        var weights = new float[world][];
+        var errors = new Exception?[world];
+        string checkpoint = Path.Combine(Dir, "checkpoint.bin");
+        // Rank 1's model starts elsewhere: the broadcast of rank 0's weights must make that irrelevant.
+        var models = Enumerable.Range(0, world).Select(r => { random.manual_seed(r == 0 ? 1 : 100 + r); return new PlainNet(); }).ToList();
+        var threads = Enumerable.Range(0, world).Select(rank => new Thread(() =>
+        {
+            try
+            {
+                var collective = world > 1 || forceCollective ? group.For(rank) : null;
+                var shard = new DataShard(rank, world);
+                var train = whole.Shard(shard, ShardRemainder.Pad);
+                var test = whole.Shard(shard, ShardRemainder.Exact);
+                var plan = DataParallelPlan.Of(DataCfg, TrainCfg, world);
+                int steps = (train.Count + plan.BatchPerRank - 1) / plan.BatchPerRank;
+                var trainer = new Trainer(models[rank], TrainCfg, TrainingPhase.Dense, epochs, steps, CPU, log: Serilog.Core.Logger.None,
+                    collective: collective, lrScale: plan.LrScale);
+                trainer.Fit(train, test, new FitOptions
+                {
+                    BatchSize = plan.BatchPerRank, EvalBatchSize = 16, Augment = false, Seed = 3, CheckpointPath = checkpoint,
+                    WritesFiles = rank == 0, Resume = resume,
+                    OnEpoch = (m, _) => { if (m.Epoch == stopAfter) throw new Stop(); },
+                });
+                weights[rank] = cat(models[rank].parameters().Select(p => p.detach().flatten()).ToArray()).data<float>().ToArray();
+            }
+            catch (Stop) { }
+            catch (Exception e) { errors[rank] = e; group.Abort(); }
+        })).ToList();
+        threads.ForEach(t => t.Start());
+        threads.ForEach(t => t.Join());
+        if (errors.FirstOrDefault(e => e is not null and not OperationCanceledException) is { } first) throw first;
+        return weights;
+    }
+
+    static void AssertClose(float[] actual, float[] expected, string what)
+    {
+        Assert.That(actual, Has.Length.EqualTo(expected.Length));
+        double worst = actual.Zip(expected, (a, b) => Math.Abs(a - b)).Max();
+        Assert.That(worst, Is.LessThan(2e-5), $"{what}: largest weight difference {worst}");
+    }
+
+    [Test]
+    public void TwoRanksWithTheGlobalBatchSplitGiveTheWeightsOfOneRank()
+    {
+        var one = Train(world: 1, epochs: 2);
+        var two = Train(world: 2, epochs: 2);
+        Assert.That(two[1], Is.EqualTo(two[0]), "every rank ends with exactly the same weights");
+        AssertClose(two[0], one[0], "2 ranks vs 1 rank");
+        // The run moved: the comparison is not of two untrained models.
+        Assert.That(one[0].Zip(Train(world: 1, epochs: 1)[0], (a, b) => Math.Abs(a - b)).Max(), Is.GreaterThan(1e-3));
+    }
+
+    [Test]
+    public void OneRankThroughTheCollectiveIsThePlainTrainer()
+    {
+        var plain = Train(world: 1, epochs: 2);
+        var through = Train(world: 1, epochs: 2, forceCollective: true);
+        Assert.That(through[0], Is.EqualTo(plain[0]), "bit for bit: averaging over one rank changes nothing");
+    }
+
+    [Test]
+    public void AResumeWithAnotherWorldSizeContinuesAtTheSameEpoch()
+    {
+        var uninterrupted = Train(world: 1, epochs: 3);
+        Train(world: 2, epochs: 3, stopAfter: 1);
+        var state = Checkpoint.ReadState(Path.Combine(Dir, "checkpoint.bin"));
+        Assert.That((state.Epoch, state.WorldSize, state.History.Count), Is.EqualTo((1, 2, 1)));
+        var resumed = Train(world: 1, epochs: 3, resume: true);
+        AssertClose(resumed[0], uninterrupted[0], "2 ranks for epoch 1, then 1 rank for epochs 2-3 vs 1 rank throughout");
+        var final = Checkpoint.ReadState(Path.Combine(Dir, "checkpoint.bin"));
+        Assert.That(final.History.Select(m => m.Epoch), Is.EqualTo(new[] { 1, 2, 3 }));
+        Assert.That(final.WorldSize, Is.EqualTo(1));
+    }
+
+    [Test]
+    public void TheGlobalBatchSplitsOrTheRunIsRefusedAndBatchPerGpuScalesTheRate()
+    {
+        Assert.That(DataParallelPlan.Of(DataCfg, TrainCfg, 1), Is.EqualTo(new DataParallelPlan(1, 16, 16, 1.0)));
+        Assert.That(DataParallelPlan.Of(DataCfg, TrainCfg, 4), Is.EqualTo(new DataParallelPlan(4, 4, 16, 1.0)));
+        var e = Assert.Throws<ArgumentException>(() => DataParallelPlan.Of(DataCfg, TrainCfg, 3))!;
+        Assert.That(e.Message, Does.StartWith("data.batch_size is 16 but the job has 3 ranks").And.Contain("train.batch_per_gpu"));
+        var perGpu = new TrainConfig { BatchPerGpu = 16 };
+        Assert.That(DataParallelPlan.Of(DataCfg, perGpu, 8), Is.EqualTo(new DataParallelPlan(8, 16, 128, 8.0)), "linear scaling rule");
+        Assert.That(DataParallelPlan.Of(DataCfg, new TrainConfig { BatchPerGpu = 16, LrScaling = "none" }, 8).LrScale, Is.EqualTo(1.0));
+    }
+}

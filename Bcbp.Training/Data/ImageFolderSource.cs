@@ -13,7 +13,7 @@ namespace Bcbp.Training.Data;
 /// size*256/224 and center-crop (torchvision's Resize(256) + CenterCrop(224)). Each image's crop comes from (seed,
 /// epoch, position in the epoch), so results do not depend on the number of workers or on thread timing.
 /// </summary>
-public sealed class ImageFolderSource : IBatchSource, IDisposable
+public sealed class ImageFolderSource : IShardableSource, IDisposable
 {
     readonly ImageFolder _folder;
     readonly int _size;
@@ -22,6 +22,8 @@ public sealed class ImageFolderSource : IBatchSource, IDisposable
     readonly long _seed;
     readonly Device _device;
     readonly object _lock = new();
+    DataShard _shard = DataShard.Whole;
+    ShardRemainder _remainder;
     BatchStaging? _staging;
     DecodePass? _pass;
     (Tensor Scale, Tensor Shift)? _normalization;
@@ -48,7 +50,8 @@ public sealed class ImageFolderSource : IBatchSource, IDisposable
     public int Prefetch { get; }
     /// <summary>The default of <see cref="Prefetch"/>: enough to cover a slow image or a slow step, little memory.</summary>
     public const int DefaultPrefetch = 3;
-    public int Count => _folder.Files.Count;
+    /// <summary>Images one pass reads: the folder's, or a shard's (<see cref="Shard"/>).</summary>
+    public int Count => _shard.WorldSize == 1 ? _folder.Files.Count : DistributedSampler.CountOf(_folder.Files.Count, _shard, _remainder);
     public int NumClasses => _folder.Classes.Count;
     public int Channels => 3;
     public (int Height, int Width) ImageSize => (_size, _size);
@@ -65,11 +68,17 @@ public sealed class ImageFolderSource : IBatchSource, IDisposable
 
     IEnumerable<(Tensor Input, Tensor Target)> Pass(int batchSize, bool shuffle, bool randomCrop, int epoch)
     {
-        int n = Count;
-        long[] order = shuffle ? DataRng.For(_seed, epoch, 0).Permutation(n) : Enumerable.Range(0, n).Select(i => (long)i).ToArray();
+        int total = _folder.Files.Count, n = Count;
+        long[] order = shuffle ? DataRng.For(_seed, epoch, 0).Permutation(total) : Enumerable.Range(0, total).Select(i => (long)i).ToArray();
+        // The position in the epoch's order of this source's i-th image (i itself unless sharded; padding wraps around).
+        long Position(long i) => _shard.Rank + i * _shard.WorldSize;
+        long File(long i) => order[Position(i) % total];
         var counts = new List<int>();
         for (int s = 0; s < n; s += batchSize)
-            if (!(shuffle && s > 0 && n - s == 1)) counts.Add(Math.Min(batchSize, n - s));
+        {
+            int size = Math.Min(batchSize, n - s);
+            if (!Batching.Drops(s, size, batchSize, shuffle)) counts.Add(size);
+        }
         if (counts.Count == 0) yield break;
 
         DecodePass pass;
@@ -88,11 +97,11 @@ public sealed class ImageFolderSource : IBatchSource, IDisposable
             var ring = new BatchRing(staging.Depth, staging.WaitUntilFree);
             long imageBytes = staging.ImageBytes;
             _pass = pass = new DecodePass(Workers, batchSize, counts.ToArray(), ring,
-                (image, slot, index) => DecodeImage(order[image], image, randomCrop, epoch, staging.Pixels(slot) + (nint)(index * imageBytes)),
+                (image, slot, index) => DecodeImage(File(image), Position(image), randomCrop, epoch, staging.Pixels(slot) + (nint)(index * imageBytes)),
                 (batch, slot, count) =>
                 {
                     var labels = new long[count];
-                    for (int i = 0; i < count; i++) labels[i] = _folder.Labels[order[(long)batch * batchSize + i]];
+                    for (int i = 0; i < count; i++) labels[i] = _folder.Labels[File((long)batch * batchSize + i)];
                     staging.SetLabels(slot, labels);
                     staging.Send(slot, count);
                 });
@@ -147,6 +156,21 @@ public sealed class ImageFolderSource : IBatchSource, IDisposable
             var box = randomCrop ? CropBox.RandomResized(width, height, ref rng) : CropBox.Center(width, height);
             return (box, randomCrop && rng.NextDouble() < 0.5);
         }, _size, destination);
+    }
+
+    /// <inheritdoc/>
+    /// <remarks>Image i of rank r's pass is the one at position r + i * W of the epoch's order (PyTorch's
+    /// DistributedSampler) and takes its crop and flip from that position, so W ranks together decode exactly the
+    /// images, crops and flips of one process. The shard has its own decode threads and slots.</remarks>
+    public IBatchSource Shard(DataShard shard, ShardRemainder remainder)
+    {
+        if (_shard.WorldSize != 1) throw new InvalidOperationException("a shard cannot be sharded again.");
+        if (shard.WorldSize == 1) return this;
+        return new ImageFolderSource(_folder, _size, _mean, _std, _augmentEnabled, Workers, _seed, _device, Prefetch)
+        {
+            _shard = shard,
+            _remainder = remainder,
+        };
     }
 
     /// <summary>Stops a pass in progress and frees the slots (page-locked memory on CUDA).</summary>

@@ -120,4 +120,43 @@ public class ImageFolderPipelineTests
         // The source is usable again: a pass over the good images (the first batch) works.
         Assert.That(source.Batches(2, false, false, 0).First().Input.shape[0], Is.EqualTo(2));
     }
+
+    /// <summary>The images of one pass, one float array each.</summary>
+    static List<float[]> Images(IBatchSource source, int batch, bool shuffle, int epoch)
+    {
+        var images = new List<float[]>();
+        foreach (var (x, _) in source.Batches(batch, shuffle, shuffle, epoch))
+            for (int i = 0; i < x.shape[0]; i++)
+            {
+                using var one = x[i].contiguous();
+                images.Add(one.data<float>().ToArray());
+            }
+        return images;
+    }
+
+    [Test]
+    public void ShardsTogetherDecodeTheImagesCropsAndFlipsOfOneProcess()
+    {
+        WriteFolder(5); // 10 training images, 10 validation images
+        var whole = Source("train", 2);
+        var single = Images(whole, 5, shuffle: true, epoch: 1);
+        Assert.That(single, Has.Count.EqualTo(10));
+        for (int r = 0; r < 2; r++)
+        {
+            var shard = whole.Shard(new DataShard(r, 2), ShardRemainder.Pad);
+            Assert.That(shard.Count, Is.EqualTo(5));
+            var mine = Images(shard, 5, shuffle: true, epoch: 1);
+            for (int i = 0; i < 5; i++)
+                Assert.That(mine[i], Is.EqualTo(single[r + 2 * i]), $"rank {r} image {i} is position {r + 2 * i} of the epoch, crop and flip included");
+        }
+        // Evaluation: every image exactly once over the ranks.
+        var val = Source("val", 1);
+        var all = Images(val, 4, false, 0);
+        var shards = Enumerable.Range(0, 3).Select(r => Images(val.Shard(new DataShard(r, 3), ShardRemainder.Exact), 4, false, 0)).ToList();
+        Assert.That(shards.Select(s => s.Count), Is.EqualTo(new[] { 4, 3, 3 }));
+        for (int r = 0; r < 3; r++)
+            for (int i = 0; i < shards[r].Count; i++)
+                Assert.That(shards[r][i], Is.EqualTo(all[r + 3 * i]));
+        Assert.Throws<InvalidOperationException>(() => ((IShardableSource)whole.Shard(new DataShard(0, 2), ShardRemainder.Pad)).Shard(new DataShard(0, 2), ShardRemainder.Pad));
+    }
 }

@@ -146,6 +146,29 @@ public sealed class ImageFolderSource : IShardableSource, IDisposable
         return _staging = BatchStaging.Create(_device, Prefetch, capacity, _size);
     }
 
+    /// <summary>Milliseconds of one thread's work per image, decoding the first <paramref name="images"/> files by
+    /// <paramref name="route"/> with epoch 0's crops (random-resized or center) into one buffer: what each step of the
+    /// decoder saves (<c>bench-data --decode-routes</c>). Each file is read once before the clock starts.</summary>
+    public double DecodeMilliseconds(DecodeRoute route, int images, bool randomCrop)
+    {
+        int n = Math.Min(images, _folder.Files.Count);
+        if (n < 1) return double.NaN;
+        for (int i = 0; i < n; i++) _ = File.ReadAllBytes(_folder.Files[i]); // page cache, as in a pass after the first
+        var buffer = GC.AllocateUninitializedArray<byte>((int)BatchLayout.ImageBytes(_size), pinned: true);
+        var destination = System.Runtime.InteropServices.Marshal.UnsafeAddrOfPinnedArrayElement(buffer, 0);
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        for (int i = 0; i < n; i++)
+        {
+            var rng = DataRng.For(_seed, 0, 2 + i);
+            CropDecoder.Decode(_folder.Files[i], (width, height) =>
+            {
+                var box = randomCrop ? CropBox.RandomResized(width, height, ref rng) : CropBox.Center(width, height);
+                return (box, randomCrop && rng.NextDouble() < 0.5);
+            }, _size, destination, route);
+        }
+        return clock.Elapsed.TotalMilliseconds / n;
+    }
+
     /// <summary>Decodes file <paramref name="file"/>, the <paramref name="position"/>-th image of the pass, into
     /// <paramref name="destination"/>; its crop and flip come from (seed, epoch, position).</summary>
     void DecodeImage(long file, long position, bool randomCrop, int epoch, IntPtr destination)

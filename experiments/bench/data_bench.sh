@@ -2,7 +2,8 @@
 # Image-folder input throughput, bcbp against PyTorch's DataLoader, on the GPU machine (docs/data.md), < 3 minutes:
 #   1. generates an ImageNet-like folder under /tmp (20,000 train + 1,000 val JPEGs of 500x375 in 100 classes;
 #      nothing can be downloaded there),
-#   2. bcbp bench-data on CUDA with WORKERS decode threads (3 epochs: the first includes warm-up),
+#   2. bcbp bench-data on CUDA with WORKERS decode threads (3 epochs: the first includes warm-up), and each decoder
+#      route timed on one thread (--decode-routes: what each step saves), then with WORKERS/2 threads,
 #   3. experiments/pytorch_reference/data_throughput.py with the same workers, batch sizes and folder, uint8 and
 #      float variants (2 epochs each),
 # and writes every JSON under $OUT. Needs the bundle: bash build/gpu-bundle.sh Bcbp.Training -p:TorchBackend=external
@@ -34,7 +35,7 @@ else
   echo "check: MISMATCH, CPU: $(stats /tmp/check_cpu.txt) CUDA: $(stats /tmp/check_cuda.txt)" | tee "$out/check.txt"
 fi
 bash .gpu/run.sh bench-data --config configs/quick.json "${sets[@]}" --set model.in_channels=3 --device cuda --epochs 3 \
-  --output "$out/data_bcbp.json" | grep -v '^ \|^{\|^}'
+  --decode-routes 500 --output "$out/data_bcbp.json" | grep -v '^ \|^{\|^}'
 for variant in uint8 float; do
   python3 experiments/pytorch_reference/data_throughput.py "$root" --workers "$workers" --batch 256 --eval-batch 256 \
     --epochs 2 --variant "$variant" --device cuda --output "$out/data_pytorch_$variant.json" | grep -v '^ \|^{\|^}'

@@ -18,6 +18,7 @@ public sealed class TensorBatchSource : IShardableSource, IDisposable
     readonly DataShard _shard = DataShard.Whole;
     readonly ShardRemainder _remainder;
     readonly bool _ownsTensors = true;
+    readonly (Tensor Scale, Tensor Shift) _normalize;
 
     /// <param name="images">uint8 [N, C, H, W]; copied to <paramref name="device"/>.</param>
     /// <param name="labels">int64 [N] in [0, <paramref name="numClasses"/>).</param>
@@ -48,6 +49,7 @@ public sealed class TensorBatchSource : IShardableSource, IDisposable
         _padding = padding;
         _flip = flip;
         _seed = seed;
+        _normalize = Augment.NormalizeConstants(mean, std, device);
     }
 
     /// <summary>A shard's view of <paramref name="whole"/> (same tensors, not copied; the whole source owns them).</summary>
@@ -64,6 +66,7 @@ public sealed class TensorBatchSource : IShardableSource, IDisposable
         _shard = shard;
         _remainder = remainder;
         _ownsTensors = false;
+        _normalize = whole._normalize;
     }
 
     /// <inheritdoc/>
@@ -92,18 +95,48 @@ public sealed class TensorBatchSource : IShardableSource, IDisposable
             order = DistributedSampler.Indices(order ?? Enumerable.Range(0, (int)_images.shape[0]).Select(i => (long)i).ToArray(), _shard, _remainder);
         var augmentRng = DataRng.For(_seed, epoch, _shard.AugmentStream);
         using var orderTensor = order is null ? null : tensor(order, device: _images.device);
+        // The epoch's crop offsets and flips are drawn up front (batch by batch, in the order a batch at a time would
+        // draw them) and sent to the device once: a small host-to-device copy per batch would make every batch wait
+        // for the previous step's kernels, so the host could never run ahead of the GPU.
+        using var draws = augment ? EpochDraws(n, batchSize, shuffle, ref augmentRng) : null;
         Tensor? input = null, target = null;
         for (int start = 0; start < n; start += batchSize)
         {
             int size = Math.Min(batchSize, n - start);
             if (Batching.Drops(start, size, batchSize, shuffle)) break;
             input?.Dispose(); target?.Dispose();
-            (input, target) = MakeBatch(orderTensor, start, size, augment, ref augmentRng);
+            (input, target) = MakeBatch(orderTensor, start, size, draws);
             yield return (input, target);
         }
     }
 
-    (Tensor, Tensor) MakeBatch(Tensor? order, int start, int size, bool augment, ref DataRng rng)
+    /// <summary>Crop offsets (y, x) and flips of every image of an epoch, on the device.</summary>
+    sealed class Draws(Tensor? offsetY, Tensor? offsetX, Tensor? flips) : IDisposable
+    {
+        public Tensor? OffsetY { get; } = offsetY;
+        public Tensor? OffsetX { get; } = offsetX;
+        public Tensor? Flips { get; } = flips;
+        public void Dispose() { OffsetY?.Dispose(); OffsetX?.Dispose(); Flips?.Dispose(); }
+    }
+
+    Draws EpochDraws(int n, int batchSize, bool shuffle, ref DataRng rng)
+    {
+        var oy = new long[n]; var ox = new long[n]; var f = new bool[n];
+        for (int start = 0; start < n; start += batchSize)
+        {
+            int size = Math.Min(batchSize, n - start);
+            if (Batching.Drops(start, size, batchSize, shuffle)) break;
+            if (_padding > 0)
+                for (int i = start; i < start + size; i++) { oy[i] = rng.NextInt(2 * _padding + 1); ox[i] = rng.NextInt(2 * _padding + 1); }
+            if (_flip)
+                for (int i = start; i < start + size; i++) f[i] = rng.NextDouble() < 0.5;
+        }
+        var device = _images.device;
+        return new Draws(_padding > 0 ? tensor(oy, device: device) : null, _padding > 0 ? tensor(ox, device: device) : null,
+                         _flip ? tensor(f, device: device) : null);
+    }
+
+    (Tensor, Tensor) MakeBatch(Tensor? order, int start, int size, Draws? draws)
     {
         using var scope = NewDisposeScope();
         Tensor x, y;
@@ -114,22 +147,9 @@ public sealed class TensorBatchSource : IShardableSource, IDisposable
             x = _images.index_select(0, idx);
             y = _labels.index_select(0, idx);
         }
-        if (augment)
-        {
-            if (_padding > 0)
-            {
-                var oy = new long[size]; var ox = new long[size];
-                for (int i = 0; i < size; i++) { oy[i] = rng.NextInt(2 * _padding + 1); ox[i] = rng.NextInt(2 * _padding + 1); }
-                x = Augment.RandomCrop(x, _padding, oy, ox);
-            }
-            if (_flip)
-            {
-                var f = new bool[size];
-                for (int i = 0; i < size; i++) f[i] = rng.NextDouble() < 0.5;
-                x = Augment.HorizontalFlip(x, f);
-            }
-        }
-        var input = Augment.Normalize(x, _mean, _std);
+        if (draws?.OffsetY is { } oy) x = Augment.RandomCrop(x, _padding, oy.narrow(0, start, size), draws.OffsetX!.narrow(0, start, size));
+        if (draws?.Flips is { } flips) x = Augment.HorizontalFlip(x, flips.narrow(0, start, size));
+        var input = Augment.Normalize(x, _normalize.Scale, _normalize.Shift);
         var target = y.alias();
         scope.Detach(input, target);
         return (input, target);
@@ -140,5 +160,7 @@ public sealed class TensorBatchSource : IShardableSource, IDisposable
         if (!_ownsTensors) return;
         _images.Dispose();
         _labels.Dispose();
+        _normalize.Scale.Dispose();
+        _normalize.Shift.Dispose();
     }
 }

@@ -38,6 +38,28 @@ public class TensorBatchSourceTests
         Assert.That(other.SelectMany(b => b.X), Is.Not.EqualTo(a.SelectMany(b => b.X)));
     }
 
+    [Test]
+    public void EpochDrawsAreTheOnesABatchAtATimeWouldDraw()
+    {
+        // Drawn up front for the epoch (one upload), the crops and flips must be the per-batch draws of before, so
+        // earlier runs' augmentation is reproduced exactly: offsets y, x per image, then the batch's flips.
+        using var s = Source(13);
+        var rng = DataRng.For(42, 2, 1);
+        var expected = new List<float>();
+        using var images = s.Images.to(ScalarType.Byte);
+        for (int start = 0; start < 13; start += 5)
+        {
+            int size = Math.Min(5, 13 - start);
+            var oy = new long[size]; var ox = new long[size]; var f = new bool[size];
+            for (int i = 0; i < size; i++) { oy[i] = rng.NextInt(5); ox[i] = rng.NextInt(5); }
+            for (int i = 0; i < size; i++) f[i] = rng.NextDouble() < 0.5;
+            using var x = Augment.HorizontalFlip(Augment.RandomCrop(images.narrow(0, start, size), 2, oy, ox), f);
+            using var n = Augment.Normalize(x, new[] { 0.0 }, new[] { 1.0 / 255 });
+            expected.AddRange(n.data<float>().ToArray());
+        }
+        Assert.That(Epoch(s, 5, false, true, epoch: 2).SelectMany(b => b.X), Is.EqualTo(expected));
+    }
+
     [TestCase(11, 5)]
     [TestCase(10, 5)]
     [TestCase(1, 5)]

@@ -133,18 +133,6 @@ public class ResNetConversionTests
 {
     [SetUp] public void Setup() => KernelTestSupport.UseCpu();
 
-    /// <summary>Gives every BatchNorm of <paramref name="model"/> non-trivial statistics, so folding has work to do.</summary>
-    static void RandomizeBatchNorms(nn.Module model, Generator gen)
-    {
-        foreach (var (_, m) in model.named_modules())
-            if (m is BatchNorm2d bn)
-            {
-                bn.running_mean!.copy_(randn(bn.running_mean.shape, generator: gen) * 0.1);
-                bn.running_var!.copy_(rand(bn.running_var.shape, generator: gen) + 0.5);
-                bn.weight!.copy_(rand(bn.weight.shape, generator: gen) + 0.5);
-                bn.bias!.copy_(randn(bn.bias.shape, generator: gen) * 0.1);
-            }
-    }
 
     [Test]
     public void CifarResNet20PrunedByBcbpConvertsAndMatchesTheMaskedDenseModel()
@@ -152,7 +140,7 @@ public class ResNetConversionTests
         using var _ = no_grad();
         var gen = new Generator(21);
         var model = Bcbp.Models.ModelFactory.Create("resnet20", 10, 3);
-        RandomizeBatchNorms(model, gen);
+        KernelTestSupport.RandomizeBatchNorms(model, gen);
         // The pruning pipeline's own masks: bcbp at 75% with 16-row tiles on the 18 block convs (stem and fc excluded).
         var prune = new Bcbp.Training.Config.PruneConfig
         {
@@ -184,7 +172,7 @@ public class ResNetConversionTests
         using var _ = no_grad();
         var gen = new Generator(12);
         var model = Bcbp.Models.ModelFactory.Create("resnet50", numClasses: 10);
-        RandomizeBatchNorms(model, gen);
+        KernelTestSupport.RandomizeBatchNorms(model, gen);
         foreach (var (name, m) in model.named_modules())
             if (m is Conv2d conv && name != "conv1")
             {
@@ -208,7 +196,7 @@ public class ResNetConversionTests
         using var _ = no_grad();
         var gen = new Generator(13);
         var model = Bcbp.Models.ModelFactory.Create("resnet18", numClasses: 10);
-        RandomizeBatchNorms(model, gen);
+        KernelTestSupport.RandomizeBatchNorms(model, gen);
         Prune(model, 16, 0.5, except: "conv1");
         model.eval();
         var x = randn(new long[] { 2, 3, 32, 32 }, generator: gen);
@@ -224,7 +212,7 @@ public class ResNetConversionTests
         using var _ = no_grad();
         var gen = new Generator(14);
         var model = Bcbp.Models.ModelFactory.Create("vgg16_cifar", numClasses: 10);
-        RandomizeBatchNorms(model, gen);
+        KernelTestSupport.RandomizeBatchNorms(model, gen);
         Prune(model, 16, 0.5, except: "");
         model.eval();
         var x = randn(new long[] { 2, 3, 32, 32 }, generator: gen);

@@ -14,17 +14,6 @@ public class PlanTests
 {
     [SetUp] public void Setup() => KernelTestSupport.UseCpu();
 
-    static void RandomizeBatchNorms(nn.Module model, Generator gen)
-    {
-        foreach (var (_, m) in model.named_modules())
-            if (m is BatchNorm2d bn)
-            {
-                bn.running_mean!.copy_(randn(bn.running_mean.shape, generator: gen) * 0.1);
-                bn.running_var!.copy_(rand(bn.running_var.shape, generator: gen) + 0.5);
-                bn.weight!.copy_(rand(bn.weight.shape, generator: gen) + 0.5);
-                bn.bias!.copy_(randn(bn.bias.shape, generator: gen) * 0.1);
-            }
-    }
 
     [TestCase("resnet20", 16, 32)]
     [TestCase("resnet18", 16, 32)]
@@ -34,7 +23,7 @@ public class PlanTests
         using var _ = no_grad();
         var gen = new Generator(31);
         var model = Bcbp.Models.ModelFactory.Create(arch, 10);
-        RandomizeBatchNorms(model, gen);
+        KernelTestSupport.RandomizeBatchNorms(model, gen);
         var pruned = SyntheticMasks.PruneModel(model, tileRows, 0.5, gen);
         model.eval();
         var x = randn(new long[] { 2, 3, size, size }, generator: gen);
@@ -63,7 +52,7 @@ public class PlanTests
         using var _ = no_grad();
         var gen = new Generator(34);
         var model = Bcbp.Models.ModelFactory.Create(arch, 10);
-        RandomizeBatchNorms(model, gen);
+        KernelTestSupport.RandomizeBatchNorms(model, gen);
         SyntheticMasks.PruneModel(model, tileRows, 0.5, gen);
         model.eval();
         var x = randn(new long[] { batch, 3, size, size }, generator: gen);

@@ -28,6 +28,10 @@ internal static class CudaDriver
     [DllImport(CudaLibraries.Driver)] static extern int cuGraphLaunch(IntPtr exec, IntPtr stream);
     [DllImport(CudaLibraries.Driver)] static extern int cuGraphDestroy(IntPtr graph);
     [DllImport(CudaLibraries.Driver)] static extern int cuGraphExecDestroy(IntPtr exec);
+    [DllImport(CudaLibraries.Driver)] static extern int cuEventSynchronize(IntPtr ev);
+    [DllImport(CudaLibraries.Driver)] static extern int cuMemHostAlloc(out IntPtr pointer, nuint bytes, uint flags);
+    [DllImport(CudaLibraries.Driver)] static extern int cuMemFreeHost(IntPtr pointer);
+    [DllImport(CudaLibraries.Driver, EntryPoint = "cuMemcpyHtoDAsync_v2")] static extern int cuMemcpyHtoDAsync(IntPtr device, IntPtr host, nuint bytes, IntPtr stream);
     [DllImport(CudaLibraries.Driver)] static extern int cuGetErrorName(int error, out IntPtr name);
     [DllImport(CudaLibraries.Driver)] static extern int cuGetErrorString(int error, out IntPtr str);
 
@@ -113,6 +117,24 @@ internal static class CudaDriver
 
     internal static void LaunchGraph(IntPtr exec, IntPtr stream) => Check(cuGraphLaunch(exec, stream), "cuGraphLaunch", "(graph)");
     internal static void DestroyGraph(IntPtr exec) => Check(cuGraphExecDestroy(exec), "cuGraphExecDestroy", "(graph)");
+
+    const uint HostAllocPortable = 1;
+
+    /// <summary>Records <paramref name="ev"/> after the work queued on <paramref name="stream"/> so far.</summary>
+    internal static void RecordEvent(IntPtr ev, IntPtr stream) => Check(cuEventRecord(ev, stream), "cuEventRecord", "(event)");
+    /// <summary>Work queued on <paramref name="stream"/> after this call waits for <paramref name="ev"/>'s last record.</summary>
+    internal static void WaitEvent(IntPtr stream, IntPtr ev) => Check(cuStreamWaitEvent(stream, ev, 0), "cuStreamWaitEvent", "(event)");
+    /// <summary>Blocks the calling thread until the work before <paramref name="ev"/>'s last record is done (at once
+    /// for an event never recorded).</summary>
+    internal static void SynchronizeEvent(IntPtr ev) => Check(cuEventSynchronize(ev), "cuEventSynchronize", "(event)");
+
+    /// <summary>Page-locked host memory the device copies from at full speed and asynchronously (cuMemHostAlloc,
+    /// portable: usable from any context). Not write-combined: the decoder's draws may read it back.</summary>
+    internal static IntPtr HostAlloc(long bytes) { Check(cuMemHostAlloc(out var p, (nuint)bytes, HostAllocPortable), "cuMemHostAlloc", "(batch upload)"); return p; }
+    internal static void HostFree(IntPtr p) => Check(cuMemFreeHost(p), "cuMemFreeHost", "(batch upload)");
+    /// <summary>Queues a copy of page-locked host memory to the device on <paramref name="stream"/>; returns at once.</summary>
+    internal static void CopyHostToDeviceAsync(IntPtr device, IntPtr host, long bytes, IntPtr stream)
+        => Check(cuMemcpyHtoDAsync(device, host, (nuint)bytes, stream), "cuMemcpyHtoDAsync", "(batch upload)");
 
     static void Check(int rc, string call, string kernel)
     {

@@ -31,8 +31,11 @@ public sealed class DataConfig : IConfigSection
     public List<double> Mean { get; set; } = new();
     /// <summary>Per-channel normalization std; empty: the dataset's standard values.</summary>
     public List<double> Std { get; set; } = new();
-    /// <summary>Image folders: threads that decode a batch (two batches are decoded ahead).</summary>
+    /// <summary>Image folders: threads that decode images (one pool for the pass).</summary>
     public int Workers { get; set; } = 4;
+    /// <summary>Image folders: batches decoded ahead of the one in use, each in its own reusable buffer of
+    /// batch_size x image_size^2 x 4 bytes (page-locked on CUDA).</summary>
+    public int Prefetch { get; set; } = 3;
 
     /// <inheritdoc/>
     public void Validate(string path, ConfigErrors errors)
@@ -47,6 +50,7 @@ public sealed class DataConfig : IConfigSection
         errors.AtLeast(ConfigErrors.Join(path, "num_classes"), NumClasses, 2);
         errors.AtLeast(ConfigErrors.Join(path, "channels"), Channels, 1);
         errors.AtLeast(ConfigErrors.Join(path, "workers"), Workers, 1);
+        errors.AtLeast(ConfigErrors.Join(path, "prefetch"), Prefetch, 1);
         if (Mean.Count != Std.Count)
             errors.Add(ConfigErrors.Join(path, "std"), $"has {Std.Count} values but data.mean has {Mean.Count}; give both or neither");
         for (int i = 0; i < Std.Count; i++) errors.Positive($"{ConfigErrors.Join(path, "std")}[{i}]", Std[i]);

@@ -12,7 +12,9 @@ public static class DataThroughput
 {
     /// <summary>Measures <paramref name="epochs"/> epochs of <paramref name="config"/>'s data on <paramref name="device"/>,
     /// printing a line per epoch; returns the result written as JSON.</summary>
-    public static object Measure(ExperimentConfig config, Device device, int epochs, Action<string> print)
+    /// <param name="decodeImages">Image folders: also time each decoder route on this many images, one thread
+    /// (0: not).</param>
+    public static object Measure(ExperimentConfig config, Device device, int epochs, Action<string> print, int decodeImages = 0)
     {
         var clock = Stopwatch.StartNew();
         var (train, test) = DatasetFactory.Create(config.Data, device, config.Seed);
@@ -29,12 +31,24 @@ public static class DataThroughput
             print($"epoch {epoch}: train {trainRates[^1],10:F0} img/s (augmented batch mean {mean:F3}, std {std:F3}), " +
                               $"eval {testRates[^1],10:F0} img/s");
         }
+        var decode = new Dictionary<string, double>();
+        if (decodeImages > 0 && train is ImageFolderSource folder)
+        {
+            foreach (var route in new[] { DecodeRoute.Whole, DecodeRoute.CropOnly, DecodeRoute.Auto })
+                foreach (bool random in new[] { true, false })
+                    decode[$"{ConfigNames.Of(route)}_{(random ? "random_crop" : "center_crop")}"] = folder.DecodeMilliseconds(route, decodeImages, random);
+            print("decode, one thread, ms per image: " + string.Join(", ", decode.Select(kv => $"{kv.Key} {kv.Value:F2}")));
+        }
         var result = new
         {
             dataset = config.Data.Dataset, device = device.ToString(), train_count = train.Count, test_count = test.Count,
             batch_size = config.Data.BatchSize, eval_batch_size = config.Data.EvalBatchSize, augment = config.Data.Augment,
             load_seconds = loadSeconds, train_images_per_second = trainRates, eval_images_per_second = testRates,
+            workers = config.Data.Workers, prefetch = (train as ImageFolderSource)?.Prefetch ?? 0,
+            cpu_count = Environment.ProcessorCount, decode_ms_per_image = decode,
         };
+        (train as IDisposable)?.Dispose(); // image folders: page-locked slots and decode threads
+        (test as IDisposable)?.Dispose();
         return result;
     }
 

@@ -33,9 +33,9 @@ public static class DatasetFactory
         {
             int size = config.ImageSize > 0 ? config.ImageSize : info.NativeSize;
             if (!test)
-                return new ImageFolderSource(Take(ImageFolder.Scan(root, "train"), config.NumTrain), size, mean, std, config.Augment, config.Workers, seed, device);
+                return new ImageFolderSource(Take(ImageFolder.Scan(root, "train"), config.NumTrain), size, mean, std, config.Augment, config.Workers, seed, device, config.Prefetch);
             var val = ImageFolder.Scan(root, "val", trainClasses ?? ImageFolder.Scan(root, "train").Classes);
-            return new ImageFolderSource(Take(val, config.NumTest), size, mean, std, false, config.Workers, seed, device);
+            return new ImageFolderSource(Take(val, config.NumTest), size, mean, std, false, config.Workers, seed, device, config.Prefetch);
         }
 
         var (split, classes) = config.Dataset switch

@@ -61,7 +61,7 @@ public static class DistributedSampler
     };
 }
 
-/// <summary>A source that can give one rank's shard of itself (the in-memory datasets; image folders do not yet).</summary>
+/// <summary>A source that can give one rank's shard of itself (the in-memory datasets and image folders).</summary>
 public interface IShardableSource : IBatchSource
 {
     /// <summary>This split as rank <paramref name="shard"/> of a data-parallel job reads it: <see cref="IBatchSource.Count"/>

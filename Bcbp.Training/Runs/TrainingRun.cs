@@ -179,7 +179,7 @@ public static class TrainingRun
             int rank = options.Collective?.Rank ?? env!.Rank;
             if (train is not IShardableSource trainShards || test is not IShardableSource testShards)
                 throw new ArgumentException($"data.dataset '{config.Data.Dataset}' cannot be split over the ranks of a data-parallel job yet " +
-                                            "(only the in-memory datasets can): train it on one GPU (without --gpus).");
+                                            "(its batch source has no shards): train it on one GPU (without --gpus).");
             train = trainShards.Shard(new DataShard(rank, world), ShardRemainder.Pad);
             test = testShards.Shard(new DataShard(rank, world), ShardRemainder.Exact);
         }

@@ -86,14 +86,20 @@ internal static class CudaDriver
         IntPtr stream = default)
         => Check(cuLaunchKernel(f, grid.x, grid.y, grid.z, threads, 1, 1, sharedBytes, stream, args, IntPtr.Zero), "cuLaunchKernel", kernel);
 
-    const uint StreamNonBlocking = 1, EventDisableTiming = 2;
+    const uint StreamNonBlocking = 1, EventDisableTiming = 2, EventBlockingSync = 1;
     const int CaptureModeThreadLocal = 1;
 
     /// <summary>A stream of our own that does not synchronize with the legacy stream (work is handed over by events).</summary>
     internal static IntPtr CreateStream() { Check(cuStreamCreate(out var s, StreamNonBlocking), "cuStreamCreate", "(stream)"); return s; }
     internal static void DestroyStream(IntPtr s) => Check(cuStreamDestroy(s), "cuStreamDestroy", "(stream)");
     internal static void Synchronize(IntPtr s) => Check(cuStreamSynchronize(s), "cuStreamSynchronize", "(stream)");
-    internal static IntPtr CreateEvent() { Check(cuEventCreate(out var e, EventDisableTiming), "cuEventCreate", "(event)"); return e; }
+    /// <summary>An event without timing; <paramref name="blockingSync"/>: a host wait on it sleeps instead of spinning
+    /// (for threads that wait while others need the cores).</summary>
+    internal static IntPtr CreateEvent(bool blockingSync = false)
+    {
+        Check(cuEventCreate(out var e, EventDisableTiming | (blockingSync ? EventBlockingSync : 0)), "cuEventCreate", "(event)");
+        return e;
+    }
     internal static void DestroyEvent(IntPtr e) => Check(cuEventDestroy(e), "cuEventDestroy", "(event)");
 
     /// <summary>Makes <paramref name="waiter"/> wait for the work queued on <paramref name="after"/> so far.</summary>

@@ -49,7 +49,7 @@ public sealed class PinnedUploadRing : IDisposable
             for (int i = 0; i < slots; i++)
             {
                 _host[i] = CudaDriver.HostAlloc(slotBytes);
-                _copied[i] = CudaDriver.CreateEvent();
+                _copied[i] = CudaDriver.CreateEvent(blockingSync: true);   // decode threads wait on it
                 _consumed[i] = CudaDriver.CreateEvent();
             }
         }
@@ -109,14 +109,18 @@ public sealed class PinnedUploadRing : IDisposable
     {
         if (_disposed) return;
         _disposed = true;
-        CudaDriver.UseDevice(_ordinal);
-        if (_stream != IntPtr.Zero) CudaDriver.Synchronize(_stream);
+        var errors = new List<Exception>();
+        void Try(Action a) { try { a(); } catch (Exception e) { errors.Add(e); } }
+        Try(() => CudaDriver.UseDevice(_ordinal));
+        if (_stream != IntPtr.Zero) Try(() => CudaDriver.Synchronize(_stream));
         for (int i = 0; i < _host.Length; i++)
         {
-            if (_host[i] != IntPtr.Zero) CudaDriver.HostFree(_host[i]);
-            if (_copied[i] != IntPtr.Zero) CudaDriver.DestroyEvent(_copied[i]);
-            if (_consumed[i] != IntPtr.Zero) CudaDriver.DestroyEvent(_consumed[i]);
+            int k = i;
+            if (_host[k] != IntPtr.Zero) Try(() => CudaDriver.HostFree(_host[k]));
+            if (_copied[k] != IntPtr.Zero) Try(() => CudaDriver.DestroyEvent(_copied[k]));
+            if (_consumed[k] != IntPtr.Zero) Try(() => CudaDriver.DestroyEvent(_consumed[k]));
         }
-        if (_stream != IntPtr.Zero) CudaDriver.DestroyStream(_stream);
+        if (_stream != IntPtr.Zero) Try(() => CudaDriver.DestroyStream(_stream));
+        if (errors.Count > 0) throw new AggregateException("freeing the pinned upload ring failed", errors);
     }
 }

@@ -74,6 +74,9 @@ public static class NativeTorch
     {
         torch.InitializeDeviceType(DeviceType.CPU); // loads libtorch if nothing has yet
         IntPtr lib = OperatingSystem.IsLinux() ? DlOpen("libtorch_cpu.so", RtldLazy | RtldNoload) : IntPtr.Zero;
+        // On Linux only the copy already loaded will do (a second libtorch would have a context nobody reads).
+        if (lib == IntPtr.Zero && OperatingSystem.IsLinux())
+            throw new InvalidOperationException("libtorch_cpu.so is not loaded under that name; cannot call into at::Context");
         if (lib == IntPtr.Zero && !NativeLibrary.TryLoad("libtorch_cpu", typeof(torch).Assembly, null, out lib))
             throw new InvalidOperationException("libtorch_cpu is not loaded; cannot call into at::Context");
         return lib;
@@ -81,5 +84,5 @@ public static class NativeTorch
 
     static T Function<T>(string symbol) where T : Delegate =>
         NativeLibrary.TryGetExport(Library.Value, symbol, out var p) ? Marshal.GetDelegateForFunctionPointer<T>(p)
-            : throw new InvalidOperationException($"libtorch_cpu has no symbol {symbol} (this libtorch differs from 2.10)");
+            : throw new InvalidOperationException($"libtorch_cpu has no symbol {symbol} (this libtorch's C++ API differs from 2.10/2.11's)");
 }

@@ -49,7 +49,13 @@ internal sealed class BatchRing
         }
         // The previous holder (batch - Depth, or none) is released; wait, outside the lock (the other slots' batches go
         // on), until its copy has finished reading the slot.
-        _waitUntilIdle(slot);
+        try { _waitUntilIdle(slot); }
+        catch
+        {
+            // A failed wait (a CUDA error) must not leave the batch's other threads waiting for this one.
+            lock (_lock) { _preparing[slot] = -1; _canceled = true; Monitor.PulseAll(_lock); }
+            throw;
+        }
         lock (_lock)
         {
             _holder[slot] = batch;

@@ -94,6 +94,9 @@ internal abstract class BatchStaging : IDisposable
             _devicePixels = Enumerable.Range(0, depth).Select(_ => empty(capacity * ImageBytes, ScalarType.Byte, device)).ToArray();
             _deviceLabels = Enumerable.Range(0, depth).Select(_ => empty(capacity, ScalarType.Int64, device)).ToArray();
             scope.Detach(_devicePixels.Concat(_deviceLabels).ToArray());
+            // The allocator may hand out blocks that kernels still queued on the legacy stream use: the first copy into
+            // each slot waits for them, as every later one waits for the slot's consumer.
+            for (int i = 0; i < depth; i++) _ring.MarkConsumed(i);
         }
 
         public override IntPtr Pixels(int slot) => _ring.Host(slot);

@@ -26,6 +26,7 @@ internal sealed class DecodePass : IDisposable
     readonly Thread[] _threads;
     int _next = -1;
     volatile bool _canceled;
+    bool _failed;
 
     /// <param name="workers">Decoding threads.</param>
     /// <param name="batchSize">Images of every batch but the last.</param>
@@ -60,7 +61,15 @@ internal sealed class DecodePass : IDisposable
             int image = Interlocked.Increment(ref _next);
             if (image >= _images) return;
             int batch = image / _batchSize, index = image - batch * _batchSize;
-            int slot = _ring.Acquire(batch);
+            int slot;
+            try { slot = _ring.Acquire(batch); }
+            catch (Exception e)
+            {
+                // A driver error on this thread (e.g. a sticky CUDA fault): the consumer gets it, nobody hangs.
+                lock (_lock) { _errors[batch] ??= e; _done[batch] = true; _failed = true; Monitor.PulseAll(_lock); }
+                _ring.Cancel();
+                return;
+            }
             if (slot < 0) return;
             Exception? error = null;
             if (_errors[batch] is null)
@@ -80,8 +89,10 @@ internal sealed class DecodePass : IDisposable
     {
         lock (_lock)
         {
-            while (!_done[batch]) Monitor.Wait(_lock);
+            while (!_done[batch] && !_canceled && !_failed) Monitor.Wait(_lock);
             if (_errors[batch] is { } e) ExceptionDispatchInfo.Capture(e).Throw();
+            if (!_done[batch] && _failed && _errors.FirstOrDefault(x => x is not null) is { } first) ExceptionDispatchInfo.Capture(first).Throw();
+            if (!_done[batch]) throw new ObjectDisposedException(nameof(DecodePass), "the decoding pass was stopped (a newer enumeration of the source, or its disposal)");
         }
     }
 
@@ -92,7 +103,7 @@ internal sealed class DecodePass : IDisposable
     /// the slots.</summary>
     public void Dispose()
     {
-        _canceled = true;
+        lock (_lock) { _canceled = true; Monitor.PulseAll(_lock); }
         _ring.Cancel();
         foreach (var t in _threads) t.Join();
     }

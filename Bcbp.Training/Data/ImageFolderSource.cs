@@ -122,7 +122,8 @@ public sealed class ImageFolderSource : IShardableSource, IDisposable
                     input = BatchLayout.ToModelInput(pixels, scale, shift);
                     target = labels.clone(); // the slot's labels are overwritten by a later batch
                     staging.Consumed(slot);
-                    scope.Detach(input, target);
+                    // Into the caller's scope (the trainer's epoch scope frees the last batch); earlier ones are freed here.
+                    scope.MoveToOuter(input, target);
                 }
                 pass.Release(k);
                 yield return (input, target);

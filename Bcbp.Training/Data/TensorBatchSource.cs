@@ -151,7 +151,7 @@ public sealed class TensorBatchSource : IShardableSource, IDisposable
         if (draws?.Flips is { } flips) x = Augment.HorizontalFlip(x, flips.narrow(0, start, size));
         var input = Augment.Normalize(x, _normalize.Scale, _normalize.Shift);
         var target = y.alias();
-        scope.Detach(input, target);
+        scope.MoveToOuter(input, target);    // the caller's scope frees the last batch; earlier ones are freed here
         return (input, target);
     }
 

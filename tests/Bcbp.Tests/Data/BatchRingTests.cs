@@ -77,4 +77,34 @@ public class BatchRingTests
         Assert.That(blocked.Wait(5000) && blocked.Result == -1, Is.True);
         Assert.Throws<InvalidOperationException>(() => ring.Release(5));
     }
+
+    [Test]
+    public void AFailedSlotWaitReachesTheConsumerAsItsErrorAndNothingHangs()
+    {
+        // A CUDA error in the idle wait (a decoding thread's cuEventSynchronize) must end the epoch with that error.
+        int calls = 0;
+        var ring = new BatchRing(2, slot => { if (Interlocked.Increment(ref calls) == 3) throw new InvalidOperationException("sticky CUDA error"); });
+        using var pass = new DecodePass(3, 4, new[] { 4, 4, 4, 4 }, ring, (image, slot, index) => Thread.Sleep(1), (batch, slot, count) => { });
+        var consumer = Task.Run(() =>
+        {
+            for (int k = 0; k < 4; k++) { pass.WaitFor(k); pass.Release(k); }
+        });
+        var e = Assert.Throws<AggregateException>(() => consumer.Wait(10_000));
+        Assert.That(e!.InnerException, Is.InstanceOf<InvalidOperationException>().With.Message.Contains("sticky CUDA error"));
+    }
+
+    [Test]
+    public void AnEnumeratorWhosePassWasStoppedEndsInsteadOfWaiting()
+    {
+        var ring = new BatchRing(1, _ => { });
+        var gate = new ManualResetEventSlim();
+        var pass = new DecodePass(1, 2, new[] { 2, 2 }, ring, (image, slot, index) => gate.Wait(), (batch, slot, count) => { });
+        var waiting = Task.Run(() => pass.WaitFor(0));
+        Assert.That(waiting.Wait(100), Is.False);
+        var stopping = Task.Run(pass.Dispose);   // cancels at once, then joins the worker (held by the gate)
+        var e = Assert.Throws<AggregateException>(() => waiting.Wait(10_000), "the waiting consumer is woken by the cancel");
+        Assert.That(e!.InnerException, Is.InstanceOf<ObjectDisposedException>());
+        gate.Set();
+        Assert.That(stopping.Wait(10_000), Is.True);
+    }
 }

@@ -28,6 +28,7 @@ public static class Nccl
     [DllImport(CudaLibraries.Nccl)] static extern int ncclGetUniqueId(out UniqueId id);
     [DllImport(CudaLibraries.Nccl)] static extern int ncclCommInitRank(out IntPtr comm, int nranks, UniqueId id, int rank);
     [DllImport(CudaLibraries.Nccl)] static extern int ncclCommDestroy(IntPtr comm);
+    [DllImport(CudaLibraries.Nccl)] static extern int ncclCommAbort(IntPtr comm);
     [DllImport(CudaLibraries.Nccl)] static extern int ncclAllReduce(IntPtr send, IntPtr recv, nuint count, DataType type, RedOp op, IntPtr comm, IntPtr stream);
     [DllImport(CudaLibraries.Nccl)] static extern int ncclBroadcast(IntPtr send, IntPtr recv, nuint count, DataType type, int root, IntPtr comm, IntPtr stream);
     [DllImport(CudaLibraries.Nccl)] static extern int ncclGroupStart();
@@ -77,7 +78,13 @@ public static class Nccl
         return comm;
     }
 
+    /// <summary>Frees the communicator after every rank's collectives have completed (collective over the node's
+    /// ranks: call it only when every rank is finishing too).</summary>
     public static void Destroy(IntPtr comm) => Check(ncclCommDestroy(comm), "ncclCommDestroy");
+
+    /// <summary>Stops the communicator's pending work and frees it without waiting for the other ranks: the teardown
+    /// after a failure, when peers may never join the collectives queued on it.</summary>
+    public static void Abort(IntPtr comm) => Check(ncclCommAbort(comm), "ncclCommAbort");
 
     /// <summary>Queues an in-place all-reduce of <paramref name="t"/> (contiguous, on the communicator's device) on
     /// <paramref name="stream"/>.</summary>

@@ -38,4 +38,8 @@ public interface ICollective : IDisposable
     void Broadcast(IReadOnlyList<Tensor> tensors, int root);
     /// <summary>Returns when every rank has called it.</summary>
     void Barrier();
+    /// <summary>Releases the collective after a failure, without waiting for the other ranks (they may never join the
+    /// work still queued): NCCL aborts its communicator instead of synchronizing and destroying it. <see cref="IDisposable.Dispose"/>
+    /// is the teardown of a job that finished on every rank.</summary>
+    void Abort() => Dispose();
 }

@@ -116,12 +116,25 @@ public sealed class NcclCollective : ICollective
     /// <summary>Through the store (the host waits; NCCL work queued before stays queued).</summary>
     public void Barrier() => _store.Barrier(WorldSize);
 
+    /// <summary>The teardown of a job that finished on every rank (<see cref="ProcessGroup.Finish"/>): waits for our
+    /// stream, then ncclCommDestroy, which is collective over the node's ranks.</summary>
     public void Dispose()
     {
         if (_comm == IntPtr.Zero) return;
         _streams.Synchronize();
         Nccl.Destroy(_comm);
         _comm = IntPtr.Zero;
+        _streams.Dispose();
+    }
+
+    /// <summary>The teardown after a failure: ncclCommAbort, without synchronizing our stream (it may hold collectives
+    /// the other ranks never join) and without ncclCommDestroy (it would wait for the node's other ranks).</summary>
+    public void Abort()
+    {
+        var comm = Interlocked.Exchange(ref _comm, IntPtr.Zero);
+        if (comm == IntPtr.Zero) return;
+        CudaStreams.UseDevice(_device);
+        Nccl.Abort(comm);
         _streams.Dispose();
     }
 }

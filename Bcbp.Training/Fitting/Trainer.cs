@@ -21,7 +21,7 @@ namespace Bcbp.Training.Fitting;
 /// fp16 scales the loss with <see cref="LossScaler"/>. On CUDA the trainer turns cuDNN's benchmark mode on
 /// (docs/training.md, "Mixed precision"). Data parallel (a <see cref="ICollective"/>, docs/distributed.md): the
 /// weights and buffers start from rank 0's, rank 0's BatchNorm buffers are broadcast before every step (DDP's
-/// broadcast_buffers), the flat gradient is averaged over the ranks bucket by bucket (<see cref="FlatParameters.Buckets"/>),
+/// broadcast_buffers) and at the end of every epoch (so the evaluation is of rank 0's model on every rank), the flat gradient is averaged over the ranks bucket by bucket (<see cref="FlatParameters.Buckets"/>),
 /// each bucket as soon as backward has completed it (<see cref="BucketReducer"/>, <c>train.overlap_reduce</c>) or all
 /// after backward, and the epoch's training metrics and the evaluation are summed over the ranks; every rank then
 /// holds the same weights.
@@ -192,6 +192,9 @@ public sealed class Trainer
             var clock = Stopwatch.StartNew();
             var (trainLoss, trainTop1, images) = TrainEpoch(train, options, epoch, window);
             double trainSeconds = clock.Elapsed.TotalSeconds;
+            // The last step updated each rank's BatchNorm statistics with its own batch: evaluate (and let the hooks
+            // and the checkpoint see) rank 0's, the model every rank then holds.
+            if (_collective is not null && _buffers.Length > 0) _collective.Broadcast(_buffers, 0);
             foreach (var h in _hooks) h.OnEpochEnd(Context);
             last = Evaluator.Evaluate(_model, test, options.EvalBatchSize, options.Progress, $"{PhaseName} {epoch + 1}/{Epochs} eval", _precision, _collective);
             if (!double.IsFinite(last.Loss))

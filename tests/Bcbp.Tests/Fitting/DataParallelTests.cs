@@ -37,6 +37,26 @@ public class DataParallelTests : TempDirectoryTest
         }
     }
 
+    sealed class NormNet : nn.Module<Tensor, Tensor>
+    {
+        readonly nn.Module<Tensor, Tensor> conv, bn, fc;
+
+        public NormNet() : base(nameof(NormNet))
+        {
+            conv = nn.Conv2d(1, 4, 3, padding: 1);
+            bn = nn.BatchNorm2d(4);
+            fc = nn.Linear(4 * 4 * 4, 4);
+            RegisterComponents();
+        }
+
+        public override Tensor forward(Tensor x)
+        {
+            using var scope = NewDisposeScope();
+            var h = nn.functional.avg_pool2d(nn.functional.relu(bn.forward(conv.forward(x))), 2).flatten(1);
+            return fc.forward(h).MoveToOuterDisposeScope();
+        }
+    }
+
     static TensorBatchSource Data()
     {
         var gen = new Generator(11);
@@ -107,6 +127,45 @@ public class DataParallelTests : TempDirectoryTest
         AssertClose(two[0], one[0], "2 ranks vs 1 rank");
         // The run moved: the comparison is not of two untrained models.
         Assert.That(one[0].Zip(Train(world: 1, epochs: 1)[0], (a, b) => Math.Abs(a - b)).Max(), Is.GreaterThan(1e-3));
+    }
+
+    [Test]
+    public void TheEvaluationAfterAnEpochIsOfRankZerosModelOnEveryRank()
+    {
+        // 2 thread ranks, each training on its own shard: the last step leaves each rank's BatchNorm statistics its own.
+        using var whole = Data();
+        using var group = new InProcessGroup(2);
+        var models = Enumerable.Range(0, 2).Select(r => { random.manual_seed(1 + r); return new NormNet(); }).ToArray();
+        var reported = new EpochMetrics?[2];
+        var errors = new Exception?[2];
+        var threads = Enumerable.Range(0, 2).Select(rank => new Thread(() =>
+        {
+            try
+            {
+                var shard = new DataShard(rank, 2);
+                var plan = DataParallelPlan.Of(DataCfg, TrainCfg, 2);
+                var train = whole.Shard(shard, ShardRemainder.Pad);
+                var trainer = new Trainer(models[rank], TrainCfg, TrainingPhase.Dense, 1, (train.Count + plan.BatchPerRank - 1) / plan.BatchPerRank,
+                    CPU, log: Serilog.Core.Logger.None, collective: group.For(rank), lrScale: plan.LrScale);
+                trainer.Fit(train, whole.Shard(shard, ShardRemainder.Exact), new FitOptions
+                {
+                    BatchSize = plan.BatchPerRank, EvalBatchSize = 16, Augment = false, Seed = 3, WritesFiles = false,
+                    OnEpoch = (m, _) => reported[rank] = m,
+                });
+            }
+            catch (Exception e) { errors[rank] = e; group.Abort(); }
+        })).ToList();
+        threads.ForEach(t => t.Start());
+        threads.ForEach(t => t.Join());
+        Assert.That(errors, Is.All.Null);
+
+        float[] Buffers(NormNet m) => m.buffers().Where(b => b.is_floating_point()).SelectMany(b => b.data<float>().ToArray()).ToArray();
+        Assert.That(Buffers(models[1]), Is.EqualTo(Buffers(models[0])), "rank 1 evaluated with rank 0's BatchNorm statistics");
+        // The job's evaluation (each rank on its test shard, sums all-reduced) is rank 0's model on the whole test set.
+        var alone = Evaluator.Evaluate(models[0], whole, 16);
+        Assert.That(reported[0]!.TestLoss, Is.EqualTo(alone.Loss).Within(1e-5));
+        Assert.That(reported[0]!.TestTop1, Is.EqualTo(alone.Top1).Within(1e-9));
+        Assert.That(reported[1]!.TestLoss, Is.EqualTo(reported[0]!.TestLoss), "every rank reports the same metrics");
     }
 
     [Test]

@@ -48,8 +48,9 @@ public sealed record LaunchSpec(string Executable, IReadOnlyList<string> Argumen
 /// <summary>
 /// Starts the ranks of this node as child processes (what <c>torchrun --nproc-per-node N</c> does for PyTorch): each
 /// gets MASTER_ADDR, MASTER_PORT, WORLD_SIZE, RANK, LOCAL_RANK, LOCAL_WORLD_SIZE and NCCL_NVLS_ENABLE=0; their output
-/// lines come back prefixed by <c>[rank R]</c>. Fails fast: when one rank exits with an error, the others are killed
-/// (they would wait for it forever inside NCCL) and the launcher returns that first failure's exit code.
+/// lines come back prefixed by <c>[rank R]</c>. Fails fast: when one rank exits with an error, the others get a few
+/// seconds to exit on their own, then are killed (they would wait for it forever inside NCCL), and the launcher returns
+/// rank 0's exit code when rank 0 failed (repeating its last lines), else that first failure's.
 /// </summary>
 public static class ProcessLauncher
 {
@@ -62,14 +63,26 @@ public static class ProcessLauncher
         return (path, Array.Empty<string>());
     }
 
-    /// <summary>Runs <paramref name="spec"/>'s ranks to the end; returns 0 when all succeeded, else the exit code of
-    /// the first rank that failed. Lines go to <paramref name="output"/> (stdout) and <paramref name="error"/> (stderr).</summary>
-    public static int Run(LaunchSpec spec, TextWriter output, TextWriter error, IReadOnlyDictionary<string, string>? extraEnv = null)
+    /// <summary>How long the other ranks get to exit on their own after the first failure before they are killed: a
+    /// rank that fails because rank 0 failed first (the store closed) must not hide rank 0's own error.</summary>
+    public static readonly TimeSpan DefaultGrace = TimeSpan.FromSeconds(10);
+
+    /// <summary>Lines of each rank's output kept to repeat rank 0's when it failed.</summary>
+    const int TailLines = 20;
+
+    /// <summary>Runs <paramref name="spec"/>'s ranks to the end; returns 0 when all succeeded, else rank 0's exit code
+    /// when it failed (the root cause, usually: the others then fail on the closed store), else the first failure's.
+    /// After the first failure the others get <paramref name="grace"/> (<see cref="DefaultGrace"/>) to exit on their own,
+    /// then are killed. Lines go to <paramref name="output"/> (stdout) and <paramref name="error"/> (stderr).</summary>
+    public static int Run(LaunchSpec spec, TextWriter output, TextWriter error, IReadOnlyDictionary<string, string>? extraEnv = null,
+        TimeSpan? grace = null)
     {
         var ranks = spec.Ranks();
         var children = new List<(DistributedEnv Env, Process Process)>();
+        var tails = new Dictionary<int, Queue<string>>();
         var sync = new object();
-        int? firstFailure = null;
+        (int Rank, int Code)? firstFailure = null;
+        int? rootCode = null; // rank 0's exit code when it exited on its own (not killed by us)
         var exited = new SemaphoreSlim(0);
         try
         {
@@ -85,15 +98,17 @@ public static class ProcessLauncher
                 foreach (var (k, v) in extraEnv ?? new Dictionary<string, string>()) psi.Environment[k] = v;
                 var p = new Process { StartInfo = psi, EnableRaisingEvents = true };
                 string prefix = $"[rank {env.Rank}] ";
-                p.OutputDataReceived += (_, e) => { if (e.Data is { } line) lock (sync) output.WriteLine(prefix + line); };
-                p.ErrorDataReceived += (_, e) => { if (e.Data is { } line) lock (sync) error.WriteLine(prefix + line); };
+                var tail = tails[env.Rank] = new Queue<string>();
+                void Keep(string line) { tail.Enqueue(line); if (tail.Count > TailLines) tail.Dequeue(); }
+                p.OutputDataReceived += (_, e) => { if (e.Data is { } line) lock (sync) { output.WriteLine(prefix + line); Keep(line); } };
+                p.ErrorDataReceived += (_, e) => { if (e.Data is { } line) lock (sync) { error.WriteLine(prefix + line); Keep(line); } };
                 p.Exited += (_, _) => exited.Release();
                 p.Start();
                 p.BeginOutputReadLine();
                 p.BeginErrorReadLine();
                 children.Add((env, p));
             }
-            for (int done = 0; done < children.Count; done++)
+            for (int done = 0; done < children.Count && firstFailure is null; done++)
             {
                 exited.Wait();
                 foreach (var (env, p) in children)
@@ -101,10 +116,21 @@ public static class ProcessLauncher
                     if (!p.HasExited || firstFailure is not null) continue;
                     p.WaitForExit(); // drains the output readers
                     if (p.ExitCode == 0) continue;
-                    firstFailure = p.ExitCode;
+                    firstFailure = (env.Rank, p.ExitCode);
                     lock (sync) error.WriteLine($"error: rank {env.Rank} exited with code {p.ExitCode}; stopping the other ranks");
-                    KillAll(children);
                 }
+            }
+            if (firstFailure is not null)
+            {
+                // The others usually follow within seconds (the store closed, NCCL aborted); then the rest are killed.
+                var deadline = DateTime.UtcNow + (grace ?? DefaultGrace);
+                foreach (var (_, p) in children)
+                {
+                    var left = deadline - DateTime.UtcNow;
+                    if (left > TimeSpan.Zero) p.WaitForExit(left);
+                }
+                if (children.FirstOrDefault(c => c.Env.Rank == 0) is { Process: { } root } && root.HasExited) rootCode = root.ExitCode;
+                KillAll(children);
             }
             foreach (var (_, p) in children) p.WaitForExit();
         }
@@ -113,9 +139,21 @@ public static class ProcessLauncher
             KillAll(children);
             foreach (var (_, p) in children) p.Dispose();
         }
+        int code = firstFailure?.Code ?? 0;
+        // Rank 0's failure is the one to report (the others' usually follow from it), with its last lines, which
+        // the other ranks' lines may have buried.
+        if (rootCode is { } rc and not 0)
+        {
+            code = rc;
+            lock (sync)
+            {
+                error.WriteLine($"error: rank 0 exited with code {rc}; its last lines:");
+                foreach (var line in tails[0]) error.WriteLine("[rank 0] " + line);
+            }
+        }
         output.Flush();
         error.Flush();
-        return firstFailure ?? 0;
+        return code;
     }
 
     static void KillAll(IEnumerable<(DistributedEnv Env, Process Process)> children)

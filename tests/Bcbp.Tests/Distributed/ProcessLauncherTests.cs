@@ -13,11 +13,11 @@ public class ProcessLauncherTests : TempDirectoryTest
 {
     static string Sh(string script) => script;
 
-    static (int Code, string Out, string Err) Launch(LaunchSpec spec)
+    static (int Code, string Out, string Err) Launch(LaunchSpec spec, TimeSpan? grace = null)
     {
         var output = new StringWriter();
         var error = new StringWriter();
-        int code = ProcessLauncher.Run(spec, output, error);
+        int code = ProcessLauncher.Run(spec, output, error, grace: grace);
         return (code, output.ToString(), error.ToString());
     }
 
@@ -36,9 +36,24 @@ public class ProcessLauncherTests : TempDirectoryTest
     public void ARankThatFailsStopsTheOthersAndGivesItsExitCode()
     {
         // Rank 1 fails at once; the others would run for ten minutes.
-        var (code, _, error) = Launch(new LaunchSpec("/bin/sh", new[] { "-c", "if [ \"$RANK\" = 1 ]; then echo bad >&2; exit 7; fi; sleep 600" }, 3));
+        var (code, _, error) = Launch(new LaunchSpec("/bin/sh", new[] { "-c", "if [ \"$RANK\" = 1 ]; then echo bad >&2; exit 7; fi; sleep 600" }, 3),
+            TimeSpan.FromSeconds(1));
         Assert.That(code, Is.EqualTo(7));
         Assert.That(error, Does.Contain("[rank 1] bad").And.Contain("error: rank 1 exited with code 7; stopping the other ranks"));
+    }
+
+    [Test]
+    public void RankZerosErrorIsReportedWhenAnotherRankNoticedItsFailureFirst()
+    {
+        // Rank 1 fails first because rank 0 is going down (as a rank does when rank 0's store closes); rank 0 exits
+        // with its own error once rank 1's process has gone.
+        string flag = Path.Combine(Dir, "rank1.pid");
+        string script = $"if [ $RANK = 1 ]; then echo $$ > {flag}.tmp; mv {flag}.tmp {flag}; echo 'the store closed' >&2; exit 7; fi; " +
+                        $"while [ ! -e {flag} ]; do sleep 0.05; done; while [ -e /proc/$(cat {flag}) ]; do sleep 0.05; done; " +
+                        "echo 'cannot write model.safetensors: disk full' >&2; exit 3";
+        var (code, _, error) = Launch(new LaunchSpec("/bin/sh", new[] { "-c", script }, 2), TimeSpan.FromSeconds(120));
+        Assert.That(code, Is.EqualTo(3), error);
+        Assert.That(error, Does.Contain($"error: rank 0 exited with code 3; its last lines:{Environment.NewLine}[rank 0] cannot write model.safetensors: disk full"));
     }
 
     [Test]

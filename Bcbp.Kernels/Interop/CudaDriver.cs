@@ -29,6 +29,7 @@ internal static class CudaDriver
     [DllImport(CudaLibraries.Driver)] static extern int cuGraphDestroy(IntPtr graph);
     [DllImport(CudaLibraries.Driver)] static extern int cuGraphExecDestroy(IntPtr exec);
     [DllImport(CudaLibraries.Driver)] static extern int cuEventSynchronize(IntPtr ev);
+    [DllImport(CudaLibraries.Driver)] static extern int cuEventQuery(IntPtr ev);
     [DllImport(CudaLibraries.Driver)] static extern int cuMemHostAlloc(out IntPtr pointer, nuint bytes, uint flags);
     [DllImport(CudaLibraries.Driver)] static extern int cuMemFreeHost(IntPtr pointer);
     [DllImport(CudaLibraries.Driver, EntryPoint = "cuMemcpyHtoDAsync_v2")] static extern int cuMemcpyHtoDAsync(IntPtr device, IntPtr host, nuint bytes, IntPtr stream);
@@ -133,6 +134,16 @@ internal static class CudaDriver
     /// <summary>Blocks the calling thread until the work before <paramref name="ev"/>'s last record is done (at once
     /// for an event never recorded).</summary>
     internal static void SynchronizeEvent(IntPtr ev) => Check(cuEventSynchronize(ev), "cuEventSynchronize", "(event)");
+    /// <summary>Whether the work before <paramref name="ev"/>'s last record is done, without waiting (cuEventQuery:
+    /// CUDA_ERROR_NOT_READY means not yet; any other error throws).</summary>
+    internal static bool EventDone(IntPtr ev)
+    {
+        int rc = cuEventQuery(ev);
+        if (rc == ErrorNotReady) return false;
+        Check(rc, "cuEventQuery", "(event)");
+        return true;
+    }
+    const int ErrorNotReady = 600;
 
     /// <summary>Page-locked host memory the device copies from at full speed and asynchronously (cuMemHostAlloc,
     /// portable: usable from any context). Not write-combined: the decoder's draws may read it back.</summary>

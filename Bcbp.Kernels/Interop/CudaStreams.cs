@@ -9,7 +9,7 @@ namespace Bcbp.Kernels.Interop;
 /// </summary>
 public sealed class CudaStreams : IDisposable
 {
-    readonly IntPtr _defaultDone, _streamDone;
+    readonly IntPtr _defaultDone, _streamDone, _progress;
     bool _disposed;
 
     /// <summary>Our stream's handle (a CUstream / cudaStream_t).</summary>
@@ -23,7 +23,16 @@ public sealed class CudaStreams : IDisposable
         Stream = CudaDriver.CreateStream();
         _defaultDone = CudaDriver.CreateEvent();
         _streamDone = CudaDriver.CreateEvent();
+        _progress = CudaDriver.CreateEvent();
     }
+
+    /// <summary>Records the progress event after the work queued on our stream so far (a watchdog polls it with
+    /// <see cref="ProgressDone"/>).</summary>
+    public void MarkProgress() => CudaDriver.RecordEvent(_progress, Stream);
+
+    /// <summary>Whether the work before the last <see cref="MarkProgress"/> has completed (at once true before the first;
+    /// never waits). Callable from any thread whose current context is the stream's device (<see cref="UseDevice"/>).</summary>
+    public bool ProgressDone() => CudaDriver.EventDone(_progress);
 
     /// <summary>Makes PyTorch's primary context of <paramref name="ordinal"/> current on this thread (NCCL and the
     /// runtime API then use that device).</summary>
@@ -50,6 +59,7 @@ public sealed class CudaStreams : IDisposable
         _disposed = true;
         CudaDriver.DestroyEvent(_defaultDone);
         CudaDriver.DestroyEvent(_streamDone);
+        CudaDriver.DestroyEvent(_progress);
         CudaDriver.DestroyStream(Stream);
     }
 }

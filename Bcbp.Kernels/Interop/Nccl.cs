@@ -29,6 +29,7 @@ public static class Nccl
     [DllImport(CudaLibraries.Nccl)] static extern int ncclCommInitRank(out IntPtr comm, int nranks, UniqueId id, int rank);
     [DllImport(CudaLibraries.Nccl)] static extern int ncclCommDestroy(IntPtr comm);
     [DllImport(CudaLibraries.Nccl)] static extern int ncclCommAbort(IntPtr comm);
+    [DllImport(CudaLibraries.Nccl)] static extern int ncclCommGetAsyncError(IntPtr comm, out int asyncError);
     [DllImport(CudaLibraries.Nccl)] static extern int ncclAllReduce(IntPtr send, IntPtr recv, nuint count, DataType type, RedOp op, IntPtr comm, IntPtr stream);
     [DllImport(CudaLibraries.Nccl)] static extern int ncclBroadcast(IntPtr send, IntPtr recv, nuint count, DataType type, int root, IntPtr comm, IntPtr stream);
     [DllImport(CudaLibraries.Nccl)] static extern int ncclGroupStart();
@@ -85,6 +86,16 @@ public static class Nccl
     /// <summary>Stops the communicator's pending work and frees it without waiting for the other ranks: the teardown
     /// after a failure, when peers may never join the collectives queued on it.</summary>
     public static void Abort(IntPtr comm) => Check(ncclCommAbort(comm), "ncclCommAbort");
+
+    /// <summary>NCCL's asynchronous error of the communicator (a peer or the network failed under a collective), as
+    /// its error string; null while there is none (ncclSuccess, or ncclInProgress).</summary>
+    public static string? AsyncError(IntPtr comm)
+    {
+        Check(ncclCommGetAsyncError(comm, out int rc), "ncclCommGetAsyncError");
+        return rc is 0 or InProgress ? null : $"{ErrorString(rc)} (ncclResult {rc})";
+    }
+
+    const int InProgress = 7;
 
     /// <summary>Queues an in-place all-reduce of <paramref name="t"/> (contiguous, on the communicator's device) on
     /// <paramref name="stream"/>.</summary>

@@ -11,7 +11,9 @@ namespace Bcbp.Training.Distributed;
 /// stream waits for the work queued before the call (backward), and the default stream waits for the collective
 /// before anything queued after it (the optimizer step). The host never blocks, and all buckets of one call go in one
 /// NCCL group. Averages use NCCL's ncclAvg. <c>NCCL_NVLS_ENABLE=0</c> is set before the communicator is made: NVLink
-/// multicast can put the GPUs of a shared host out of service.
+/// multicast can put the GPUs of a shared host out of service. NCCL has no timeout: a <see cref="CollectiveWatchdog"/>
+/// polls an event recorded after every queued collective and NCCL's asynchronous error, and stops the process when
+/// a collective stays pending past the store's timeout (<c>BCBP_DIST_TIMEOUT</c>).
 /// </summary>
 public sealed class NcclCollective : ICollective
 {
@@ -21,6 +23,7 @@ public sealed class NcclCollective : ICollective
     readonly TcpStore _store;
     readonly CudaStreams _streams;
     readonly int _device;
+    readonly CollectiveWatchdog _watchdog;
     IntPtr _comm;
 
     public int Rank { get; }
@@ -34,6 +37,10 @@ public sealed class NcclCollective : ICollective
         _device = device;
         Rank = rank;
         WorldSize = worldSize;
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        _watchdog = new CollectiveWatchdog(store.Timeout, () => clock.Elapsed, streams.ProgressDone,
+            () => _comm == IntPtr.Zero ? null : Nccl.AsyncError(_comm), CollectiveWatchdog.ExitNow, store.Who);
+        _watchdog.Start(TimeSpan.FromSeconds(1), () => CudaStreams.UseDevice(device));
     }
 
     /// <summary>Joins the job's communicator on CUDA device <paramref name="device"/> (blocks until every rank has).</summary>
@@ -110,6 +117,9 @@ public sealed class NcclCollective : ICollective
         Nccl.GroupStart();
         try { foreach (var t in tensors) queue(t); }
         finally { Nccl.GroupEnd(); }
+        // The watchdog's mark: the time first, then the event (CollectiveWatchdog.Marked says why).
+        _watchdog.Marked();
+        _streams.MarkProgress();
         return true;
     }
 
@@ -121,6 +131,7 @@ public sealed class NcclCollective : ICollective
     public void Dispose()
     {
         if (_comm == IntPtr.Zero) return;
+        _watchdog.Dispose();
         _streams.Synchronize();
         Nccl.Destroy(_comm);
         _comm = IntPtr.Zero;
@@ -131,6 +142,7 @@ public sealed class NcclCollective : ICollective
     /// the other ranks never join) and without ncclCommDestroy (it would wait for the node's other ranks).</summary>
     public void Abort()
     {
+        _watchdog.Dispose();
         var comm = Interlocked.Exchange(ref _comm, IntPtr.Zero);
         if (comm == IntPtr.Zero) return;
         CudaStreams.UseDevice(_device);

@@ -33,14 +33,37 @@ public sealed record DistributedEnv(string MasterAddr, int MasterPort, int World
 
     /// <summary>In a job of several ranks each process trains on its own GPU, the one of its local rank (as torchrun
     /// scripts call torch.cuda.set_device(LOCAL_RANK)): <c>cuda</c>, <c>cuda:N</c> and <c>auto</c> become
-    /// <c>cuda:LOCAL_RANK</c> (auto stays the CPU where CUDA is missing). One process (or no env): <paramref name="device"/>.</summary>
-    public static string DeviceOf(string device, DistributedEnv? env, string? libTorchDir)
+    /// <c>cuda:LOCAL_RANK</c> (auto stays the CPU where CUDA is missing), or <c>cuda:0</c> when the process sees one
+    /// device only (<c>srun --gpus-per-task=1</c>, or a launcher that sets CUDA_VISIBLE_DEVICES per rank). One process
+    /// (or no env): <paramref name="device"/>.</summary>
+    /// <param name="device">The config's device.</param>
+    /// <param name="env">The job; null or one process: no change.</param>
+    /// <param name="libTorchDir">The libtorch to load to count the devices.</param>
+    /// <param name="visibleDevices">Counts the CUDA devices this process sees; null: libtorch's (tests inject one).</param>
+    /// <exception cref="ArgumentException">LOCAL_RANK is not below the number of visible devices (but more than one):
+    /// one line with the fix.</exception>
+    public static string DeviceOf(string device, DistributedEnv? env, string? libTorchDir, Func<int>? visibleDevices = null)
     {
         if (env is not { IsDistributed: true }) return device;
-        if (device.StartsWith("cuda", StringComparison.OrdinalIgnoreCase)) return $"cuda:{env.LocalRank}";
-        if (device.Equals("auto", StringComparison.OrdinalIgnoreCase))
-            return Backend.TorchBackend.Initialize("auto", libTorchDir).type == TorchSharp.DeviceType.CUDA ? $"cuda:{env.LocalRank}" : "cpu";
-        return device;
+        bool cuda = device.StartsWith("cuda", StringComparison.OrdinalIgnoreCase);
+        if (!cuda && device.Equals("auto", StringComparison.OrdinalIgnoreCase))
+        {
+            if (visibleDevices is null && Backend.TorchBackend.Initialize("auto", libTorchDir).type != TorchSharp.DeviceType.CUDA) return "cpu";
+            cuda = true;
+        }
+        if (!cuda) return device;
+        int visible = (visibleDevices ?? (() =>
+        {
+            Backend.TorchBackend.Initialize("cuda", libTorchDir);
+            return TorchSharp.torch.cuda.device_count();
+        }))();
+        if (visible == 1) return "cuda:0";
+        if (env.LocalRank >= visible)
+            throw new ArgumentException($"LOCAL_RANK is {env.LocalRank} but this process sees {visible} CUDA device(s) (CUDA_VISIBLE_DEVICES is " +
+                $"'{Environment.GetEnvironmentVariable("CUDA_VISIBLE_DEVICES") ?? "unset"}'): a rank trains on GPU LOCAL_RANK of the node's " +
+                "GPUs, or on its only visible GPU. Fix: let every rank see all the node's GPUs (unset CUDA_VISIBLE_DEVICES or list them " +
+                "all), or each rank exactly one (srun --gpus-per-task=1, or CUDA_VISIBLE_DEVICES=$LOCAL_RANK in each rank).");
+        return $"cuda:{env.LocalRank}";
     }
 
     /// <summary>Rank 0: the process that locks and writes the run folder.</summary>

@@ -63,4 +63,19 @@ public class DistributedEnvTests
         Assert.That(ProcessGroup.Timeout("2.5"), Is.EqualTo(TimeSpan.FromSeconds(2.5)));
         Assert.That(Assert.Throws<ArgumentException>(() => ProcessGroup.Timeout("-1"))!.Message, Does.StartWith("BCBP_DIST_TIMEOUT is '-1'"));
     }
+
+    [Test]
+    public void ARankTrainsOnItsLocalRanksGpuOrItsOnlyVisibleOne()
+    {
+        var rank3 = new DistributedEnv("node0", 29500, 8, 3, 3, 4);
+        Assert.That(DistributedEnv.DeviceOf("cuda", rank3, null, () => 4), Is.EqualTo("cuda:3"), "every rank sees the node's GPUs");
+        Assert.That(DistributedEnv.DeviceOf("cuda:1", rank3, null, () => 8), Is.EqualTo("cuda:3"));
+        Assert.That(DistributedEnv.DeviceOf("auto", rank3, null, () => 4), Is.EqualTo("cuda:3"));
+        Assert.That(DistributedEnv.DeviceOf("cuda", rank3, null, () => 1), Is.EqualTo("cuda:0"), "one GPU per rank (srun --gpus-per-task=1)");
+        Assert.That(DistributedEnv.DeviceOf("cpu", rank3, null, () => 4), Is.EqualTo("cpu"));
+        Assert.That(DistributedEnv.DeviceOf("cuda:2", DistributedEnv.Single, null, () => 4), Is.EqualTo("cuda:2"), "one process: unchanged");
+        var e = Assert.Throws<ArgumentException>(() => DistributedEnv.DeviceOf("cuda", rank3, null, () => 2))!;
+        Assert.That(e.Message, Does.StartWith("LOCAL_RANK is 3 but this process sees 2 CUDA device(s) (CUDA_VISIBLE_DEVICES is ")
+            .And.Contain("srun --gpus-per-task=1").And.Not.Contain("\n"));
+    }
 }

@@ -80,7 +80,7 @@ public sealed class TcpStore : IDisposable
     {
         _writer.Write(key);
         _writer.Write((long)Timeout.TotalMilliseconds);
-    }, () => _reader.ReadBytes(_reader.ReadInt32()));
+    }, () => StoreWire.ReadExactly(_reader, _reader.ReadInt32()));
 
     /// <summary>Adds <paramref name="delta"/> to the 64-bit counter <paramref name="key"/> (0 when absent); returns the
     /// new value. Atomic: N ranks adding 1 see 1..N, each once.</summary>
@@ -131,8 +131,14 @@ public sealed class TcpStore : IDisposable
             }
             catch (Exception e) when (e is IOException or ObjectDisposedException or SocketException or EndOfStreamException)
             {
-                throw new IOException($"rendezvous: the store at {_where} closed the connection of {Who} during '{key}' ({e.GetType().Name}): " +
-                                      "rank 0 has exited; its output says why.", e);
+                throw new IOException($"rendezvous: the store at {_where} closed the connection of {Who} during '{key}' ({e.GetType().Name}" +
+                                      (e is EndOfStreamException && e.Message.StartsWith("the connection ended after") ? $": {e.Message}" : "") +
+                                      "): rank 0 has exited; its output says why.", e);
+            }
+            catch (InvalidDataException e)
+            {
+                throw new IOException($"rendezvous: the reply of {_where} to {Who} during '{key}' is not the store's ({e.Message}): " +
+                                      "another program listens on MASTER_PORT; pick a free port.", e);
             }
         }
     }

@@ -24,9 +24,7 @@ public sealed class TcpStoreServer : IDisposable
     /// <exception cref="IOException">The port is taken or cannot be bound; the message names it and the fix.</exception>
     public TcpStoreServer(int port)
     {
-        _listener = new TcpListener(IPAddress.IPv6Any, port);
-        _listener.Server.DualMode = true;
-        try { _listener.Start(backlog: 1024); }
+        try { _listener = Listen(port); }
         catch (SocketException e)
         {
             throw new IOException($"rendezvous: rank 0 cannot listen on port {port} ({e.SocketErrorCode}): another job or a stopped one still " +
@@ -35,6 +33,31 @@ public sealed class TcpStoreServer : IDisposable
         Port = ((IPEndPoint)_listener.LocalEndpoint).Port;
         _acceptor = new Thread(Accept) { IsBackground = true, Name = "bcbp-store-accept" };
         _acceptor.Start();
+    }
+
+    /// <summary>IPv6 and IPv4 on one dual-mode socket; IPv4 alone where IPv6 is disabled (a kernel booted with
+    /// ipv6.disable=1, some containers), where the IPv6 socket cannot even be made.</summary>
+    static TcpListener Listen(int port)
+    {
+        if (Socket.OSSupportsIPv6)
+        {
+            TcpListener? dual = null;
+            try
+            {
+                dual = new TcpListener(IPAddress.IPv6Any, port);
+                dual.Server.DualMode = true;
+                dual.Start(backlog: 1024);
+                return dual;
+            }
+            catch (SocketException e) when (e.SocketErrorCode is SocketError.AddressFamilyNotSupported or SocketError.ProtocolNotSupported
+                                                or SocketError.AddressNotAvailable or SocketError.ProtocolFamilyNotSupported)
+            {
+                dual?.Stop();
+            }
+        }
+        var v4 = new TcpListener(IPAddress.Any, port);
+        v4.Start(backlog: 1024);
+        return v4;
     }
 
     void Accept()
@@ -65,7 +88,7 @@ public sealed class TcpStoreServer : IDisposable
                     case StoreOp.Set:
                     {
                         string key = reader.ReadString();
-                        byte[] value = reader.ReadBytes(reader.ReadInt32());
+                        byte[] value = StoreWire.ReadExactly(reader, reader.ReadInt32());
                         lock (_values) { _values[key] = value; Monitor.PulseAll(_values); }
                         writer.Write((byte)StoreStatus.Ok);
                         break;
@@ -97,7 +120,9 @@ public sealed class TcpStoreServer : IDisposable
                     }
                     case StoreOp.Wait:
                     {
-                        var keys = new string[reader.ReadInt32()];
+                        int count = reader.ReadInt32();
+                        if (count is < 0 or > 1 << 16) return; // not our protocol: a job waits on a few keys at once
+                        var keys = new string[count];
                         for (int i = 0; i < keys.Length; i++) keys[i] = reader.ReadString();
                         long timeoutMs = reader.ReadInt64();
                         writer.Write((byte)(WaitFor(keys, timeoutMs, () => { }) ? StoreStatus.Ok : StoreStatus.Timeout));
@@ -123,7 +148,9 @@ public sealed class TcpStoreServer : IDisposable
                 writer.Flush();
             }
         }
-        catch (Exception e) when (e is IOException or ObjectDisposedException or SocketException or EndOfStreamException) { }
+        // Whatever a connection sends (a port scanner, another program on MASTER_PORT, a truncated request), only that
+        // connection is dropped: an exception escaping this background thread would end rank 0's process.
+        catch (Exception) { }
         finally
         {
             lock (_clients) _clients.Remove(client);
@@ -172,6 +199,25 @@ public sealed class TcpStoreServer : IDisposable
         _listener.Stop();
         lock (_clients) foreach (var c in _clients) c.Dispose();
         lock (_values) Monitor.PulseAll(_values);
+    }
+}
+
+/// <summary>Reads of the store's wire protocol shared by the client and the server.</summary>
+static class StoreWire
+{
+    /// <summary>The most bytes one value may have (a length beyond it is not our protocol).</summary>
+    public const int MaxValueBytes = int.MaxValue - 1024;
+
+    /// <summary>Exactly <paramref name="count"/> bytes (BinaryReader.ReadBytes returns fewer when the stream ends).</summary>
+    /// <exception cref="InvalidDataException">A negative length: not our protocol.</exception>
+    /// <exception cref="EndOfStreamException">The connection ended inside the value; the message says after how many bytes.</exception>
+    public static byte[] ReadExactly(BinaryReader reader, int count)
+    {
+        if (count < 0 || count > MaxValueBytes) throw new InvalidDataException($"the store's message declares a value of {count} bytes: not the store's protocol.");
+        var bytes = reader.ReadBytes(count);
+        if (bytes.Length != count)
+            throw new EndOfStreamException($"the connection ended after {bytes.Length} of the value's {count} bytes");
+        return bytes;
     }
 }
 

@@ -92,6 +92,79 @@ public class TcpStoreTests
         Assert.That(e.Message, Does.Contain("closed the connection of rank 1 of 2").And.Contain("rank 0 has exited"));
     }
 
+    /// <summary>Sends <paramref name="bytes"/> on a raw connection to the server and closes it.</summary>
+    static void SendRaw(int port, byte[] bytes)
+    {
+        using var raw = new System.Net.Sockets.TcpClient("127.0.0.1", port);
+        var stream = raw.GetStream();
+        stream.Write(bytes);
+        stream.Flush();
+        raw.Client.Shutdown(System.Net.Sockets.SocketShutdown.Send);
+        // Wait for the server to drop us (a read of 0 bytes), so the junk was processed before the next check.
+        var buffer = new byte[256];
+        try { while (stream.Read(buffer) > 0) { } } catch (IOException) { }
+    }
+
+    static byte[] Request(Action<BinaryWriter> write)
+    {
+        var ms = new MemoryStream();
+        using (var w = new BinaryWriter(ms, Encoding.UTF8, leaveOpen: true)) write(w);
+        return ms.ToArray();
+    }
+
+    [Test]
+    public void JunkOnAConnectionDropsThatConnectionOnlyAndTheStoreGoesOn()
+    {
+        using var server = new TcpStoreServer(0);
+        var junk = new List<byte[]>
+        {
+            Encoding.ASCII.GetBytes("GET / HTTP/1.1\r\nHost: x\r\n\r\n"), // not our protocol at all
+            Request(w => { w.Write((byte)1); w.Write("k"); w.Write(1000); w.Write(new byte[10]); }), // a Set cut short
+            Request(w => { w.Write((byte)1); w.Write("k"); w.Write(-5); }), // a negative length
+            Request(w => { w.Write((byte)4); w.Write(int.MaxValue); }), // a Wait for 2^31 keys
+            Request(w => { w.Write((byte)2); w.Write((byte)0xff); w.Write((byte)0xff); w.Write((byte)0xff); w.Write((byte)0xff); w.Write((byte)0x7f); }), // a bad string length
+            new byte[] { 1 }, // a lone op byte
+        };
+        var rng = new Random(5);
+        for (int i = 0; i < 20; i++) { var b = new byte[rng.Next(1, 200)]; rng.NextBytes(b); junk.Add(b); }
+        foreach (var bytes in junk) SendRaw(server.Port, bytes);
+
+        using var store = TcpStore.Connect("127.0.0.1", server.Port, Long, "rank 1 of 2");
+        store.Set("after", new byte[] { 7, 8 });
+        Assert.That(store.Get("after"), Is.EqualTo(new byte[] { 7, 8 }), "the store still serves its ranks");
+        Assert.That(server.KeyCount, Is.EqualTo(1), "the cut-short Set stored nothing");
+    }
+
+    [Test]
+    public void AReplyCutShortIsAClearErrorNotAShortValue()
+    {
+        // A "store" that answers a Get with a value of 100 bytes, sends 10 and closes.
+        var listener = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
+        listener.Start();
+        int port = ((System.Net.IPEndPoint)listener.LocalEndpoint).Port;
+        var fake = new Thread(() =>
+        {
+            using var c = listener.AcceptTcpClient();
+            var stream = c.GetStream();
+            var r = new BinaryReader(stream);
+            r.ReadByte(); r.ReadString(); r.ReadInt64(); // the Get request
+            stream.Write(Request(w => { w.Write((byte)0); w.Write(100); w.Write(new byte[10]); }));
+            stream.Flush();
+        });
+        fake.Start();
+        try
+        {
+            using var store = TcpStore.Connect("127.0.0.1", port, Long, "rank 1 of 2");
+            var e = Assert.Throws<IOException>(() => store.Get(NcclCollective.UniqueIdKey))!;
+            Assert.That(e.Message, Does.Contain($"during '{NcclCollective.UniqueIdKey}'").And.Contain("the connection ended after 10 of the value's 100 bytes"));
+        }
+        finally
+        {
+            fake.Join();
+            listener.Stop();
+        }
+    }
+
     [Test]
     public void StoreCollectiveSumsAveragesAndBroadcastsLikeOneProcessAndCleansUp()
     {

@@ -55,6 +55,21 @@ public static class Nccl
         if (!OperatingSystem.IsWindows()) SetEnv(name, value, 1);
     }
 
+    /// <summary>The variable that turns NVLink multicast (NVLS) on or off; NVLS can put the GPUs of a shared host out of
+    /// service, so bcbp turns it off unless the user chose.</summary>
+    public const string NvlsVariable = "NCCL_NVLS_ENABLE";
+
+    /// <summary>Sets <c>NCCL_NVLS_ENABLE=0</c> unless the environment already has a value (the user's, kept). Call it
+    /// once at process start, before any thread of ours runs: setenv while another thread calls getenv is undefined
+    /// behaviour in glibc. Returns the value found, or null when it was unset and is now 0.</summary>
+    public static string? DefaultNvlsOff()
+    {
+        string? set = Environment.GetEnvironmentVariable(NvlsVariable);
+        if (!string.IsNullOrEmpty(set)) return set;
+        SetNativeEnvironment(NvlsVariable, "0");
+        return null;
+    }
+
     /// <summary>NCCL's version as "2.21.5".</summary>
     public static string Version()
     {

@@ -10,8 +10,8 @@ namespace Bcbp.Training.Distributed;
 /// stream of our own, ordered against TorchSharp's legacy default stream by events (<see cref="CudaStreams"/>): the
 /// stream waits for the work queued before the call (backward), and the default stream waits for the collective
 /// before anything queued after it (the optimizer step). The host never blocks, and all buckets of one call go in one
-/// NCCL group. Averages use NCCL's ncclAvg. <c>NCCL_NVLS_ENABLE=0</c> is set before the communicator is made: NVLink
-/// multicast can put the GPUs of a shared host out of service. NCCL has no timeout: a <see cref="CollectiveWatchdog"/>
+/// NCCL group. Averages use NCCL's ncclAvg. <c>NCCL_NVLS_ENABLE=0</c> is set at process start unless the user set it
+/// (<see cref="Nccl.DefaultNvlsOff"/>): NVLink multicast can put the GPUs of a shared host out of service. NCCL has no timeout: a <see cref="CollectiveWatchdog"/>
 /// polls an event recorded after every queued collective and NCCL's asynchronous error, and stops the process when
 /// a collective stays pending past the store's timeout (<c>BCBP_DIST_TIMEOUT</c>).
 /// </summary>
@@ -51,7 +51,12 @@ public sealed class NcclCollective : ICollective
     /// <param name="libTorchDir">The libtorch in use, whose PyTorch install's NCCL is preferred.</param>
     public static NcclCollective Create(TcpStore store, int rank, int worldSize, int device, string? libTorchDir)
     {
-        Nccl.SetNativeEnvironment("NCCL_NVLS_ENABLE", "0");
+        // Set at process start (Program.cs); a library caller that did not gets the default here, before NCCL loads.
+        string? nvls = Environment.GetEnvironmentVariable(Nccl.NvlsVariable);
+        if (string.IsNullOrEmpty(nvls)) Nccl.DefaultNvlsOff();
+        else if (nvls != "0" && rank == 0)
+            Console.Error.WriteLine($"warning: {Nccl.NvlsVariable}={nvls} from the environment is kept (bcbp's default is 0: NVLink multicast " +
+                                    "can put the GPUs of a shared host out of service).");
         Nccl.SearchNear(libTorchDir);
         CudaStreams.UseDevice(device);
         Nccl.UniqueId id;

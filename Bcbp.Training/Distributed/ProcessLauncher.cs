@@ -47,7 +47,7 @@ public sealed record LaunchSpec(string Executable, IReadOnlyList<string> Argumen
 
 /// <summary>
 /// Starts the ranks of this node as child processes (what <c>torchrun --nproc-per-node N</c> does for PyTorch): each
-/// gets MASTER_ADDR, MASTER_PORT, WORLD_SIZE, RANK, LOCAL_RANK, LOCAL_WORLD_SIZE and NCCL_NVLS_ENABLE=0; their output
+/// gets MASTER_ADDR, MASTER_PORT, WORLD_SIZE, RANK, LOCAL_RANK, LOCAL_WORLD_SIZE and NCCL_NVLS_ENABLE=0 (unless set); their output
 /// lines come back prefixed by <c>[rank R]</c>. Fails fast: when one rank exits with an error, the others get a few
 /// seconds to exit on their own, then are killed (they would wait for it forever inside NCCL), and the launcher returns
 /// rank 0's exit code when rank 0 failed (repeating its last lines), else that first failure's.
@@ -94,7 +94,9 @@ public static class ProcessLauncher
                 };
                 foreach (var a in spec.Arguments) psi.ArgumentList.Add(a);
                 foreach (var (k, v) in env.ToVariables()) psi.Environment[k] = v;
-                psi.Environment["NCCL_NVLS_ENABLE"] = "0";
+                // NVLink multicast off, unless the user chose (their value is inherited and kept).
+                if (string.IsNullOrEmpty(psi.Environment.TryGetValue("NCCL_NVLS_ENABLE", out var nvls) ? nvls : null))
+                    psi.Environment["NCCL_NVLS_ENABLE"] = "0";
                 foreach (var (k, v) in extraEnv ?? new Dictionary<string, string>()) psi.Environment[k] = v;
                 var p = new Process { StartInfo = psi, EnableRaisingEvents = true };
                 string prefix = $"[rank {env.Rank}] ";

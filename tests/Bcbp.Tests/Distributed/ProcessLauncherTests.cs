@@ -33,6 +33,19 @@ public class ProcessLauncherTests : TempDirectoryTest
     }
 
     [Test]
+    public void AnNvlsValueTheUserSetReachesTheRanksUnchanged()
+    {
+        string? before = Environment.GetEnvironmentVariable("NCCL_NVLS_ENABLE");
+        Environment.SetEnvironmentVariable("NCCL_NVLS_ENABLE", "1"); // the launcher's environment, as the user set it
+        try
+        {
+            var (code, output, _) = Launch(new LaunchSpec("/bin/sh", new[] { "-c", "echo nvls=$NCCL_NVLS_ENABLE" }, 1));
+            Assert.That((code, output.Trim()), Is.EqualTo((0, "[rank 0] nvls=1")));
+        }
+        finally { Environment.SetEnvironmentVariable("NCCL_NVLS_ENABLE", before); }
+    }
+
+    [Test]
     public void ARankThatFailsStopsTheOthersAndGivesItsExitCode()
     {
         // Rank 1 fails at once; the others would run for ten minutes.

@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Net;
 using System.Net.Sockets;
+using System.Runtime.InteropServices;
 
 namespace Bcbp.Training.Distributed;
 
@@ -84,6 +85,15 @@ public static class ProcessLauncher
         (int Rank, int Code)? firstFailure = null;
         int? rootCode = null; // rank 0's exit code when it exited on its own (not killed by us)
         var exited = new SemaphoreSlim(0);
+        // The launcher stopped by a signal (scancel, a closed terminal, kill) stops its ranks first: they would run on
+        // as orphans holding the GPUs. The signal's default then ends the launcher.
+        void OnSignal(PosixSignalContext context)
+        {
+            lock (sync) error.WriteLine($"error: the launcher got {context.Signal}; stopping the ranks");
+            lock (children) KillAll(children);
+        }
+        using var term = PosixSignalRegistration.Create(PosixSignal.SIGTERM, OnSignal);
+        using var hup = PosixSignalRegistration.Create(PosixSignal.SIGHUP, OnSignal);
         try
         {
             foreach (var env in ranks)
@@ -105,10 +115,13 @@ public static class ProcessLauncher
                 p.OutputDataReceived += (_, e) => { if (e.Data is { } line) lock (sync) { output.WriteLine(prefix + line); Keep(line); } };
                 p.ErrorDataReceived += (_, e) => { if (e.Data is { } line) lock (sync) { error.WriteLine(prefix + line); Keep(line); } };
                 p.Exited += (_, _) => exited.Release();
-                p.Start();
+                lock (children)
+                {
+                    p.Start();
+                    children.Add((env, p));
+                }
                 p.BeginOutputReadLine();
                 p.BeginErrorReadLine();
-                children.Add((env, p));
             }
             for (int done = 0; done < children.Count && firstFailure is null; done++)
             {
@@ -132,14 +145,17 @@ public static class ProcessLauncher
                     if (left > TimeSpan.Zero) p.WaitForExit(left);
                 }
                 if (children.FirstOrDefault(c => c.Env.Rank == 0) is { Process: { } root } && root.HasExited) rootCode = root.ExitCode;
-                KillAll(children);
+                lock (children) KillAll(children);
             }
             foreach (var (_, p) in children) p.WaitForExit();
         }
         finally
         {
-            KillAll(children);
-            foreach (var (_, p) in children) p.Dispose();
+            lock (children)
+            {
+                KillAll(children);
+                foreach (var (_, p) in children) p.Dispose();
+            }
         }
         int code = firstFailure?.Code ?? 0;
         // Rank 0's failure is the one to report (the others' usually follow from it), with its last lines, which

@@ -69,6 +69,45 @@ public class ProcessLauncherTests : TempDirectoryTest
         Assert.That(error, Does.Contain($"error: rank 0 exited with code 3; its last lines:{Environment.NewLine}[rank 0] cannot write model.safetensors: disk full"));
     }
 
+    /// <summary>The pids of <paramref name="pid"/>'s children (Linux: /proc/PID/task/TID/children).</summary>
+    static List<int> ChildrenOf(int pid) => Directory.GetDirectories($"/proc/{pid}/task")
+        .SelectMany(t => { try { return File.ReadAllText(Path.Combine(t, "children")).Split(' ', StringSplitOptions.RemoveEmptyEntries); } catch (IOException) { return Array.Empty<string>(); } })
+        .Select(int.Parse).ToList();
+
+    /// <summary>Gone, or a zombie nobody reaps (a container's init may not): either way no longer running.</summary>
+    static bool Dead(int pid)
+    {
+        try { return File.ReadAllText($"/proc/{pid}/stat").Split(") ")[1][0] is 'Z' or 'X'; }
+        catch (IOException) { return true; }
+        catch (UnauthorizedAccessException) { return true; }
+    }
+
+    [TestCase("TERM")]
+    [TestCase("HUP")]
+    public void ALauncherStoppedByASignalStopsItsRanks(string signal)
+    {
+        if (!OperatingSystem.IsLinux()) Assert.Ignore("reads /proc");
+        var config = Bcbp.Tests.Runs.TrainingRunTests.TinyConfig(Dir, "long", epochs: 100000);
+        string file = Path.Combine(Dir, "long.json");
+        ConfigSerializer.Save(config, file);
+        string bcbp = Path.Combine(AppContext.BaseDirectory, "bcbp");
+        var psi = new System.Diagnostics.ProcessStartInfo(bcbp) { RedirectStandardOutput = true, RedirectStandardError = true };
+        foreach (var a in new[] { "train", "--config", file, "--threads", "1", "--no-progress", "--gpus", "2" }) psi.ArgumentList.Add(a);
+        using var launcher = System.Diagnostics.Process.Start(psi)!;
+        launcher.OutputDataReceived += (_, _) => { };
+        launcher.ErrorDataReceived += (_, _) => { };
+        launcher.BeginOutputReadLine();
+        launcher.BeginErrorReadLine();
+        var deadline = DateTime.UtcNow.AddMinutes(2);
+        List<int> ranks;
+        while ((ranks = ChildrenOf(launcher.Id)).Count < 2 && DateTime.UtcNow < deadline) Thread.Sleep(50);
+        Assert.That(ranks, Has.Count.EqualTo(2), "the launcher started its 2 ranks");
+        using (var kill = System.Diagnostics.Process.Start("kill", new[] { $"-{signal}", launcher.Id.ToString() })) kill.WaitForExit();
+        Assert.That(launcher.WaitForExit(TimeSpan.FromMinutes(2)), Is.True, "the launcher ends on the signal");
+        while (!ranks.All(Dead) && DateTime.UtcNow < deadline.AddMinutes(1)) Thread.Sleep(50);
+        Assert.That(ranks.Where(r => !Dead(r)), Is.Empty, "no rank outlives its launcher");
+    }
+
     [Test]
     public void BadLaunchOptionsAreOneLineEach()
     {

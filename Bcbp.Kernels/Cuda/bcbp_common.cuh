@@ -8,6 +8,38 @@ typedef unsigned short u16;
 typedef unsigned int u32;
 typedef unsigned long long u64;
 
+#ifdef BCBP_HOST
+// The tests' host build of the kernels (tests/Bcbp.Tests/Kernels/HostCuda: g++, one thread per CUDA thread): the
+// conversions in C with the same rounding (round to nearest even); the shared-memory and cp.async helpers are
+// device-only and left out.
+__device__ __forceinline__ float to_f32(u16 h) {
+#if BF16
+  u32 bits = (u32)h << 16;
+  float f;
+  memcpy(&f, &bits, 4);
+  return f;
+#else
+  _Float16 v;
+  memcpy(&v, &h, 2);
+  return (float)v;
+#endif
+}
+
+__device__ __forceinline__ u16 to_h(float f) {
+#if BF16
+  u32 bits;
+  memcpy(&bits, &f, 4);
+  if ((bits & 0x7fffffffu) > 0x7f800000u) return (u16)((bits >> 16) | 0x40);  // NaN stays NaN
+  bits += 0x7fffu + ((bits >> 16) & 1u);
+  return (u16)(bits >> 16);
+#else
+  _Float16 v = (_Float16)f;
+  u16 h;
+  memcpy(&h, &v, 2);
+  return h;
+#endif
+}
+#else
 __device__ __forceinline__ u32 smem_addr(const void* p) {
   u32 r;
   asm("{ .reg .u64 a; cvta.to.shared.u64 a, %1; cvt.u32.u64 %0, a; }\n" : "=r"(r) : "l"(p));
@@ -38,6 +70,8 @@ __device__ __forceinline__ u16 to_h(float f) {
 #endif
   return h;
 }
+
+#endif
 
 // Writes 8 output elements src[0..8) (already biased and rounded, staged in shared memory) to dst, adding the residual
 // res (Y's layout, or null) and applying ReLU on the way. `full`: all 8 are inside the row and 16-byte aligned;

@@ -20,7 +20,6 @@ namespace Bcbp.Kernels.Plan;
 /// </summary>
 public sealed class ModelPlan : IDisposable
 {
-    const int Threads = 256;
     readonly List<KernelLaunch> _launches = new();
     readonly Tensor[] _buffers;
     readonly PlanGraph _graph;
@@ -104,18 +103,8 @@ public sealed class ModelPlan : IDisposable
     {
         Tensor B(int i) => _buffers[i];
         int padded = (int)_graph.Padded;
-        KernelLaunch Elementwise(string kernel, long threads, KernelArgs args)
-            => new(KernelCache.Function("plan_ops.cu", kernel, defines, _device), kernel, ((uint)((threads + Threads - 1) / Threads), 1, 1), Threads, 0, args);
         switch (step)
         {
-            case ToChwnStep s:
-            {
-                var x = B(s.Input);
-                long batch = x.shape[0], f = x.shape[1] * x.shape[2] * x.shape[3];
-                var args = new KernelArgs(5).Ptr(Ptr(x)).Ptr(Ptr(B(s.Output))).I32((int)batch).I64(f).I32(padded);
-                return new KernelLaunch(KernelCache.Function("plan_ops.cu", "nchw_to_chwn", defines, _device), "nchw_to_chwn",
-                    ((uint)((f + 31) / 32), (uint)((batch + 31) / 32), 1), 256, 0, args);
-            }
             case ConvStep s:
             {
                 var (packed, bias) = s.Conv.PackedFor(device, dtype);
@@ -127,27 +116,20 @@ public sealed class ModelPlan : IDisposable
                 // CHWN [C x H x W x Bp] is the flattened [C*H*W x Bp] as it is.
                 return GatherGemm.PrepareGemm(packed, B(s.Input).view(-1, padded), B(s.Output).view(-1, padded), bias, null, s.Relu);
             }
-            case MaxPoolStep s:
+            default:
             {
-                var (x, y) = (B(s.Input), B(s.Output));
-                var args = new KernelArgs(11).Ptr(Ptr(x)).Ptr(Ptr(y)).I32((int)x.shape[0]).I32((int)x.shape[1]).I32((int)x.shape[2]).I32(padded)
-                    .I32((int)y.shape[1]).I32((int)y.shape[2]).I32(s.Kernel).I32(s.Stride).I32(s.Padding);
-                return Elementwise("maxpool_chwn", y.shape[0] * y.shape[1] * y.shape[2] * (padded / 8), args);
+                var op = PlanOps.Describe(step, _graph);
+                var args = new KernelArgs(op.Args.Count);
+                foreach (var a in op.Args)
+                    _ = a switch
+                    {
+                        BufferArg b => args.Ptr(Ptr(B(b.Index))),
+                        IntArg i => args.I32(i.Value),
+                        LongArg l => args.I64(l.Value),
+                        _ => throw new InvalidOperationException($"unknown kernel argument {a}"),
+                    };
+                return new KernelLaunch(KernelCache.Function("plan_ops.cu", op.Kernel, defines, _device), op.Kernel, op.Grid, op.Threads, 0, args);
             }
-            case AvgPoolStep s:
-            {
-                var x = B(s.Input);
-                var args = new KernelArgs(5).Ptr(Ptr(x)).Ptr(Ptr(B(s.Output))).I32((int)x.shape[0]).I32((int)(x.shape[1] * x.shape[2])).I32(padded);
-                return Elementwise("avgpool_chwn", x.shape[0] * (padded / 8), args);
-            }
-            case ShortcutAStep s:
-            {
-                var (x, y) = (B(s.Input), B(s.Output));
-                var args = new KernelArgs(11).Ptr(Ptr(x)).Ptr(Ptr(y)).I32((int)x.shape[0]).I32((int)x.shape[1]).I32((int)x.shape[2]).I32(padded)
-                    .I32((int)y.shape[0]).I32((int)y.shape[1]).I32((int)y.shape[2]).I32(s.Stride).I32(s.PadChannels / 2);
-                return Elementwise("shortcut_a_chwn", y.shape[0] * y.shape[1] * y.shape[2] * (padded / 8), args);
-            }
-            default: throw new NotSupportedException($"no kernel for {step.GetType().Name}");
         }
     }
 

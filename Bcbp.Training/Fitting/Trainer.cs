@@ -35,7 +35,7 @@ public sealed class Trainer
     readonly FlatParameters _flat;
     readonly ICollective? _collective;
     readonly BucketReducer? _reducer;
-    Tensor[] _buffers = Array.Empty<Tensor>();
+    FlatBuffers? _buffers;
     readonly MixedPrecision _precision;
     readonly LossScaler? _scaler;
 
@@ -54,6 +54,9 @@ public sealed class Trainer
     /// <summary>Data parallel with <c>train.overlap_reduce</c>: the reducer that overlaps the gradient all-reduce with
     /// backward; null otherwise (no collective, or the all-reduce after backward).</summary>
     public BucketReducer? Reducer => _reducer;
+    /// <summary>Data parallel, once <see cref="Fit"/> has begun: the BatchNorm buffers (every buffer but the masks) packed
+    /// per dtype, broadcast from rank 0 before every step and at every epoch's end (one collective per dtype); null otherwise.</summary>
+    public FlatBuffers? Buffers => _buffers;
     /// <summary>fp16's dynamic loss scale; null for off and bf16.</summary>
     public LossScaler? Scaler => _scaler;
     /// <summary>The last <see cref="Step"/> skipped its optimizer step (fp16: the gradient was not finite).</summary>
@@ -97,7 +100,7 @@ public sealed class Trainer
     /// reduction, on the master weights and the reduced fp32 gradient (as DDP's hooks see it).</summary>
     public (Tensor Loss, Tensor Correct) Step(Tensor input, Tensor target)
     {
-        if (_collective is not null && _buffers.Length > 0) _collective.Broadcast(_buffers, 0);
+        if (_collective is not null && _buffers is { Flats.Count: > 0 }) _collective.Broadcast(_buffers.Flats, 0);
         foreach (var h in _hooks) h.OnBatchBegin(Context);
         OptimizerFactory.SetLearningRate(Optimizer, Schedule.At(Context.GlobalStep));
         _flat.ClearGradients();
@@ -177,9 +180,12 @@ public sealed class Trainer
         if (_collective is not null)
         {
             // Masks are computed from identical weights on every rank (and not sent each step: they are as large as
-            // the weights); the other buffers (BatchNorm statistics) follow rank 0's before every step.
-            _buffers = _model.named_buffers().Where(b => !WeightMask.IsKey(b.name)).Select(b => b.buffer).ToArray();
-            var everything = _model.buffers().Prepend(_flat.Flat).ToArray();
+            // the weights); the other buffers (BatchNorm statistics) follow rank 0's before every step:
+            // the weights and buffers start from rank 0's before every step. Packed per dtype, so a step broadcasts them
+            // with one collective per dtype, not one per buffer (~160 for ResNet-50).
+            var named = _model.named_buffers().ToArray();
+            _buffers = new FlatBuffers(named.Where(b => !WeightMask.IsKey(b.name)).Select(b => b.buffer));
+            var everything = _buffers.Flats.Prepend(_flat.Flat).Concat(named.Where(b => WeightMask.IsKey(b.name)).Select(b => b.buffer)).ToArray();
             _collective.Broadcast(everything, 0);
         }
 
@@ -194,7 +200,7 @@ public sealed class Trainer
             double trainSeconds = clock.Elapsed.TotalSeconds;
             // The last step updated each rank's BatchNorm statistics with its own batch: evaluate (and let the hooks
             // and the checkpoint see) rank 0's, the model every rank then holds.
-            if (_collective is not null && _buffers.Length > 0) _collective.Broadcast(_buffers, 0);
+            if (_collective is not null && _buffers is { Flats.Count: > 0 }) _collective.Broadcast(_buffers.Flats, 0);
             foreach (var h in _hooks) h.OnEpochEnd(Context);
             last = Evaluator.Evaluate(_model, test, options.EvalBatchSize, options.Progress, $"{PhaseName} {epoch + 1}/{Epochs} eval", _precision, _collective);
             if (!double.IsFinite(last.Loss))

@@ -168,6 +168,107 @@ public class DataParallelTests : TempDirectoryTest
         Assert.That(reported[1]!.TestLoss, Is.EqualTo(reported[0]!.TestLoss), "every rank reports the same metrics");
     }
 
+    /// <summary>Two BatchNorms: 6 buffers (4 float statistics, 2 int64 counts).</summary>
+    sealed class TwoNormNet : nn.Module<Tensor, Tensor>
+    {
+        readonly nn.Module<Tensor, Tensor> conv1, bn1, conv2, bn2, fc;
+
+        public TwoNormNet() : base(nameof(TwoNormNet))
+        {
+            conv1 = nn.Conv2d(1, 4, 3, padding: 1);
+            bn1 = nn.BatchNorm2d(4);
+            conv2 = nn.Conv2d(4, 4, 3, padding: 1);
+            bn2 = nn.BatchNorm2d(4);
+            fc = nn.Linear(4 * 4 * 4, 4);
+            RegisterComponents();
+        }
+
+        public override Tensor forward(Tensor x)
+        {
+            using var scope = NewDisposeScope();
+            var h = nn.functional.relu(bn1.forward(conv1.forward(x)));
+            h = nn.functional.avg_pool2d(nn.functional.relu(bn2.forward(conv2.forward(h))), 2).flatten(1);
+            return fc.forward(h).MoveToOuterDisposeScope();
+        }
+    }
+
+    /// <summary>A rank's collective that records the tensors of every broadcast of the trainer's packed buffers;
+    /// with <paramref name="perBuffer"/> it broadcasts those buffers one tensor each instead (the code before the
+    /// packing), the reference the packed broadcast must match.</summary>
+    sealed class RecordingCollective(ICollective inner, Func<Trainer?> trainer, bool perBuffer) : ICollective
+    {
+        public readonly List<int> BufferBroadcasts = new();
+        public int Rank => inner.Rank;
+        public int WorldSize => inner.WorldSize;
+        public void AllReduce(IReadOnlyList<Tensor> tensors, ReduceOp op) => inner.AllReduce(tensors, op);
+        public void Barrier() => inner.Barrier();
+        public void Dispose() => inner.Dispose();
+        public void Broadcast(IReadOnlyList<Tensor> tensors, int root)
+        {
+            var packed = trainer()?.Buffers;
+            if (packed is null || !ReferenceEquals(tensors, packed.Flats)) { inner.Broadcast(tensors, root); return; }
+            var sent = perBuffer ? packed.Buffers : tensors;
+            BufferBroadcasts.Add(sent.Count);
+            inner.Broadcast(sent, root);
+        }
+    }
+
+    /// <summary>2 thread ranks (different initial models, different shards) train <see cref="TwoNormNet"/> for 2 epochs;
+    /// returns each rank's parameters and buffers (as doubles) and the sizes of its buffer broadcasts.</summary>
+    (double[][] State, List<int>[] Broadcasts, int Steps) TrainTwoNorm(bool perBuffer)
+    {
+        using var whole = Data();
+        using var group = new InProcessGroup(2);
+        var models = Enumerable.Range(0, 2).Select(r => { random.manual_seed(1 + r); return new TwoNormNet(); }).ToArray();
+        var state = new double[2][];
+        var broadcasts = new List<int>[2];
+        var errors = new Exception?[2];
+        int steps = 0;
+        var threads = Enumerable.Range(0, 2).Select(rank => new Thread(() =>
+        {
+            try
+            {
+                var shard = new DataShard(rank, 2);
+                var plan = DataParallelPlan.Of(DataCfg, TrainCfg, 2);
+                var train = whole.Shard(shard, ShardRemainder.Pad);
+                steps = (train.Count + plan.BatchPerRank - 1) / plan.BatchPerRank;
+                Trainer? trainer = null;
+                var collective = new RecordingCollective(group.For(rank), () => trainer, perBuffer);
+                broadcasts[rank] = collective.BufferBroadcasts;
+                trainer = new Trainer(models[rank], TrainCfg, TrainingPhase.Dense, 2, steps, CPU, log: Serilog.Core.Logger.None,
+                    collective: collective, lrScale: plan.LrScale);
+                trainer.Fit(train, whole.Shard(shard, ShardRemainder.Exact), new FitOptions
+                {
+                    BatchSize = plan.BatchPerRank, EvalBatchSize = 16, Augment = false, Seed = 3, WritesFiles = false,
+                });
+                state[rank] = models[rank].parameters().Select(p => (Tensor)p).Concat(models[rank].buffers())
+                    .SelectMany(t => t.detach().to_type(ScalarType.Float64).flatten().data<double>().ToArray()).ToArray();
+            }
+            catch (Exception e) { errors[rank] = e; group.Abort(); }
+        })).ToList();
+        threads.ForEach(t => t.Start());
+        threads.ForEach(t => t.Join());
+        if (errors.FirstOrDefault(e => e is not null and not OperationCanceledException) is { } first) throw first;
+        return (state, broadcasts, steps);
+    }
+
+    [Test]
+    public void TheBufferBroadcastIsOneCollectivePerDtypeAndGivesThePerBufferResult()
+    {
+        var (packed, packedCalls, steps) = TrainTwoNorm(perBuffer: false);
+        var (reference, referenceCalls, _) = TrainTwoNorm(perBuffer: true);
+        // Before every step and at each of the 2 epochs' ends: one tensor per dtype (float32 statistics, int64
+        // counts) instead of one per buffer (6).
+        Assert.That(packedCalls[0], Has.Count.EqualTo(2 * steps + 2).And.All.EqualTo(2));
+        Assert.That(referenceCalls[0], Has.Count.EqualTo(2 * steps + 2).And.All.EqualTo(6));
+        Assert.That(packed[1], Is.EqualTo(packed[0]), "every rank ends with rank 0's weights and buffers");
+        Assert.That(packed[0], Is.EqualTo(reference[0]), "bit for bit the per-buffer broadcast's weights and buffers");
+        // The statistics moved (the buffers end the state: bn1's mean, var, count, then bn2's): not a comparison of
+        // untouched buffers; bn2's batch count is the steps taken.
+        Assert.That(packed[0][^18], Is.Not.EqualTo(0.0), "bn1's running mean moved");
+        Assert.That(packed[0][^1], Is.EqualTo(2.0 * steps), "bn2's num_batches_tracked");
+    }
+
     [Test]
     public void OneRankThroughTheCollectiveIsThePlainTrainer()
     {

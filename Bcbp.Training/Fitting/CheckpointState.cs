@@ -27,4 +27,20 @@ public sealed record CheckpointState
     public bool ChannelsLast { get; init; }
     /// <summary>SHA-256 of the resolved config the run started with.</summary>
     public string ConfigHash { get; init; } = "";
+    /// <summary>TensorBoard's step of the phase's step s is the phase's offset + s + this: 0 unless the phase was resumed
+    /// with another world size (another number of steps per epoch, <see cref="ResumedWith"/>), so the run's event file
+    /// goes on at the step it stopped at, without a gap or a step written twice.</summary>
+    public long LogStepShift { get; init; }
+
+    /// <summary>The position a resume with <paramref name="worldSize"/> ranks and <paramref name="stepsPerEpoch"/> steps
+    /// per epoch continues from: the same, or with another world size (checkpoints are written at epoch ends) the first
+    /// step of epoch <see cref="Epoch"/> + 1 of the new schedule, the shift of the logged steps keeping TensorBoard's
+    /// step (GlobalStep + LogStepShift) where the checkpoint was written. The one rule of the trainer (schedule) and the
+    /// run (where TensorBoard continues).</summary>
+    public CheckpointState ResumedWith(int worldSize, int stepsPerEpoch)
+    {
+        if (worldSize == WorldSize) return this;
+        long step = (long)Epoch * stepsPerEpoch;
+        return this with { GlobalStep = step, LogStepShift = LogStepShift + GlobalStep - step };
+    }
 }

@@ -36,6 +36,7 @@ public sealed class Trainer
     readonly ICollective? _collective;
     readonly BucketReducer? _reducer;
     FlatBuffers? _buffers;
+    long _logStepShift;
     readonly MixedPrecision _precision;
     readonly LossScaler? _scaler;
 
@@ -167,14 +168,15 @@ public sealed class Trainer
         // Tensors load after OnTrainBegin: hooks may add buffers (weight_mask) that the checkpoint holds.
         if (options.Resume) Checkpoint.Load(options.CheckpointPath!, _model, Optimizer);
         // Checkpoints are written at epoch ends: a resume with another world size has another number of steps per epoch
-        // and continues at the same epoch, at that epoch's first step of the schedule.
-        if (state.WorldSize != WorldSize && state.GlobalStep != (long)state.Epoch * Context.StepsPerEpoch)
-        {
+        // and continues at the same epoch, at that epoch's first step of the schedule; the logged steps go on where the
+        // run's event file stopped (TrainingRun opens it there by the same rule).
+        var resumed = state.ResumedWith(WorldSize, Context.StepsPerEpoch);
+        if (resumed.GlobalStep != state.GlobalStep)
             _log.Information("{Phase}: the checkpoint was written at step {Old} with {OldWorld} rank(s); with {World} rank(s) epoch {Epoch} " +
-                             "starts at step {New}", PhaseName, state.GlobalStep, state.WorldSize, WorldSize, state.Epoch + 1, (long)state.Epoch * Context.StepsPerEpoch);
-            Context.GlobalStep = (long)state.Epoch * Context.StepsPerEpoch;
-            state = state with { GlobalStep = Context.GlobalStep };
-        }
+                             "starts at step {New} of the schedule", PhaseName, state.GlobalStep, state.WorldSize, WorldSize, state.Epoch + 1, resumed.GlobalStep);
+        state = resumed;
+        Context.GlobalStep = state.GlobalStep;
+        _logStepShift = state.LogStepShift;
         if (options.Resume && state.Epoch > 0)
             _log.Information("Resuming {Phase} at epoch {Epoch}/{Epochs} (step {Step})", PhaseName, state.Epoch + 1, Epochs, state.GlobalStep);
         if (_collective is not null)
@@ -220,7 +222,7 @@ public sealed class Trainer
             WriteEpochScalars(options, metrics);
             state = state with
             {
-                Epoch = epoch + 1, GlobalStep = Context.GlobalStep, WorldSize = WorldSize, BestTop1 = Math.Max(state.BestTop1, last.Top1),
+                Epoch = epoch + 1, GlobalStep = Context.GlobalStep, WorldSize = WorldSize, LogStepShift = _logStepShift, BestTop1 = Math.Max(state.BestTop1, last.Top1),
                 History = state.History.Append(metrics).ToList(),
                 LossScale = _scaler?.Scale, LossScaleGoodSteps = _scaler?.GoodSteps ?? 0, ChannelsLast = _flat.ChannelsLast,
             };
@@ -250,7 +252,7 @@ public sealed class Trainer
     void WriteEpochScalars(FitOptions options, EpochMetrics m)
     {
         if (options.Scalars is not { } tb) return;
-        long step = options.StepOffset + Context.GlobalStep;
+        long step = options.StepOffset + Context.GlobalStep + _logStepShift;
         tb.Scalar("loss/train", m.TrainLoss, step);
         tb.Scalar("loss/test", m.TestLoss, step);
         tb.Scalar("top1/train", m.TrainTop1, step);
@@ -342,7 +344,7 @@ public sealed class Trainer
                     window.Add(loss);
                     if (Context.GlobalStep % options.ScalarEvery == 0)
                     {
-                        long step = options.StepOffset + Context.GlobalStep;
+                        long step = options.StepOffset + Context.GlobalStep + _logStepShift;
                         options.Scalars!.Scalar("step/loss", window.TakeMean(), step);
                         options.Scalars.Scalar("step/lr", Schedule.At(Context.GlobalStep - 1), step);
                     }

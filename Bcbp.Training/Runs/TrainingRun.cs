@@ -240,7 +240,9 @@ public static class TrainingRun
         // One step axis for the run: fine-tuning continues after the dense steps. Resuming drops what an interrupted
         // start logged after the checkpoint's step.
         long denseSteps = (long)denseEpochs * stepsPerEpoch;
-        long resumeStep = saved is null ? 0 : (finetuneSaved ? denseSteps : 0) + saved.GlobalStep;
+        // A resume with another world size: the trainer's rule (CheckpointState.ResumedWith) keeps the logged step.
+        var resumed = saved?.ResumedWith(plan.WorldSize, stepsPerEpoch);
+        long resumeStep = resumed is null ? 0 : (finetuneSaved ? denseSteps : 0) + resumed.GlobalStep + resumed.LogStepShift;
         using var tensorBoard = config.Log.Tensorboard && main ? TensorBoardLog.Open(Path.Combine(runDir, TensorBoardLog.Folder), resumeStep) : null;
         var fit = new FitOptions
         {

@@ -73,7 +73,8 @@ public class DataParallelTests : TempDirectoryTest
 
     /// <summary>Trains <paramref name="epochs"/> dense epochs with <paramref name="world"/> thread ranks; returns each
     /// rank's final flat weights. <paramref name="stopAfter"/>: every rank stops after that epoch's checkpoint.</summary>
-    float[][] Train(int world, int epochs, bool resume = false, int? stopAfter = null, bool forceCollective = false)
+    float[][] Train(int world, int epochs, bool resume = false, int? stopAfter = null, bool forceCollective = false,
+        TrainConfig? config = null, string? tensorBoard = null)
     {
         using var whole = Data();
         using var group = new InProcessGroup(world);
@@ -90,14 +91,19 @@ public class DataParallelTests : TempDirectoryTest
                 var shard = new DataShard(rank, world);
                 var train = whole.Shard(shard, ShardRemainder.Pad);
                 var test = whole.Shard(shard, ShardRemainder.Exact);
-                var plan = DataParallelPlan.Of(DataCfg, TrainCfg, world);
+                var cfg = config ?? TrainCfg;
+                var plan = DataParallelPlan.Of(DataCfg, cfg, world);
                 int steps = (train.Count + plan.BatchPerRank - 1) / plan.BatchPerRank;
-                var trainer = new Trainer(models[rank], TrainCfg, TrainingPhase.Dense, epochs, steps, CPU, log: Serilog.Core.Logger.None,
+                var trainer = new Trainer(models[rank], cfg, TrainingPhase.Dense, epochs, steps, CPU, log: Serilog.Core.Logger.None,
                     collective: collective, lrScale: plan.LrScale);
+                // TensorBoard as TrainingRun opens it on rank 0: after the step the checkpoint's scalars were logged at.
+                using var tb = tensorBoard is not null && rank == 0
+                    ? Bcbp.Training.Logging.TensorBoardLog.Open(tensorBoard, resume ? ResumeLogStep(Checkpoint.ReadState(checkpoint), world, steps) : 0)
+                    : null;
                 trainer.Fit(train, test, new FitOptions
                 {
                     BatchSize = plan.BatchPerRank, EvalBatchSize = 16, Augment = false, Seed = 3, CheckpointPath = checkpoint,
-                    WritesFiles = rank == 0, Resume = resume,
+                    WritesFiles = rank == 0, Resume = resume, Scalars = tb, ScalarEvery = tb is null ? 0 : 1,
                     OnEpoch = (m, _) => { if (m.Epoch == stopAfter) throw new Stop(); },
                 });
                 weights[rank] = cat(models[rank].parameters().Select(p => p.detach().flatten()).ToArray()).data<float>().ToArray();
@@ -289,6 +295,35 @@ public class DataParallelTests : TempDirectoryTest
         var final = Checkpoint.ReadState(Path.Combine(Dir, "checkpoint.bin"));
         Assert.That(final.History.Select(m => m.Epoch), Is.EqualTo(new[] { 1, 2, 3 }));
         Assert.That(final.WorldSize, Is.EqualTo(1));
+    }
+
+    /// <summary>TrainingRun's rule for a dense checkpoint: the logged step where the resumed run goes on.</summary>
+    static long ResumeLogStep(CheckpointState saved, int world, int steps)
+    {
+        var resumed = saved.ResumedWith(world, steps);
+        return resumed.GlobalStep + resumed.LogStepShift;
+    }
+
+    [Test]
+    public void AResumeWithAnotherNumberOfStepsPerEpochContinuesTheEventFileWithoutAGapOrOverlap()
+    {
+        // batch_per_gpu 8: 2 ranks take 3 steps per epoch (24 examples each), 1 rank 6 (48).
+        var perGpu = new TrainConfig { Lr = 0.05, Momentum = 0.9, LrSchedule = "cosine", BatchPerGpu = 8 };
+        string tb = Path.Combine(Dir, "tb");
+        Train(world: 2, epochs: 3, stopAfter: 1, config: perGpu, tensorBoard: tb);
+        var saved = Checkpoint.ReadState(Path.Combine(Dir, "checkpoint.bin"));
+        Assert.That((saved.Epoch, saved.GlobalStep, saved.WorldSize), Is.EqualTo((1, 3L, 2)));
+        // The schedule goes on at epoch 2's first step of 6 per epoch; the logged steps where the file stopped.
+        Assert.That(saved.ResumedWith(1, 6) is { GlobalStep: 6, LogStepShift: -3 });
+        Train(world: 1, epochs: 3, resume: true, config: perGpu, tensorBoard: tb);
+
+        var scalars = Bcbp.Training.Logging.EventFile.ReadScalars(tb);
+        Assert.That(scalars.Where(p => p.Tag == "step/loss").Select(p => p.Step), Is.EqualTo(Enumerable.Range(1, 3 + 2 * 6).Select(i => (long)i)),
+            "one loss per optimizer step, each step once: 3 with 2 ranks, then 12 with 1");
+        Assert.That(scalars.Where(p => p.Tag == "loss/train").Select(p => p.Step), Is.EqualTo(new long[] { 3, 9, 15 }));
+        var final = Checkpoint.ReadState(Path.Combine(Dir, "checkpoint.bin"));
+        Assert.That((final.GlobalStep, final.LogStepShift), Is.EqualTo((18L, -3L)), "the schedule's step; the shift kept for a later resume");
+        Assert.That(ResumeLogStep(final, 1, 6), Is.EqualTo(15), "a later resume with 1 rank keeps all 15 logged steps");
     }
 
     [Test]

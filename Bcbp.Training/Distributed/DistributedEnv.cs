@@ -23,6 +23,20 @@ public sealed record DistributedEnv(string MasterAddr, int MasterPort, int World
     /// <summary>A job of one process (no rendezvous, no collective): the plain trainer.</summary>
     public static DistributedEnv Single { get; } = new("127.0.0.1", DefaultPort, 1, 0, 0, 1);
 
+    /// <summary>The variable <see cref="ProcessLauncher"/> sets to the job's id (one node; a user may set it for jobs of
+    /// several nodes).</summary>
+    public const string JobIdVariable = "BCBP_JOB_ID";
+
+    /// <summary>The job's id as the launcher names it: <c>BCBP_JOB_ID</c>, else torchrun's <c>TORCHELASTIC_RUN_ID</c>,
+    /// else Slurm's <c>SLURM_JOB_ID</c>; null when none is set (rank 0 then makes one and the others learn it when they
+    /// connect). The rendezvous store prefixes its keys with it and refuses a client of another job
+    /// (<see cref="TcpStore.Connect"/>), so a second job on the same MASTER_PORT cannot join the first.</summary>
+    public static string? JobId(Func<string, string?>? variable = null)
+    {
+        variable ??= Environment.GetEnvironmentVariable;
+        return new[] { JobIdVariable, "TORCHELASTIC_RUN_ID", "SLURM_JOB_ID" }.Select(variable).FirstOrDefault(v => !string.IsNullOrWhiteSpace(v));
+    }
+
     /// <summary>More than one process: gradients, buffers and metrics go through a collective.</summary>
     public bool IsDistributed => WorldSize > 1;
 

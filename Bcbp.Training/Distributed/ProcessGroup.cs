@@ -51,11 +51,14 @@ public sealed class ProcessGroup : IDisposable
     public static ProcessGroup Join(DistributedEnv env, Device device, string? libTorchDir, TimeSpan? timeout = null)
     {
         var wait = timeout ?? Timeout(Environment.GetEnvironmentVariable("BCBP_DIST_TIMEOUT"));
-        var server = env.IsMain ? new TcpStoreServer(env.MasterPort) : null;
+        // The job's id (the launcher's, torchrun's or Slurm's; else rank 0's own, learnt by the others when they
+        // connect) keeps a second job on the same MASTER_PORT out of this one's store.
+        string? jobId = DistributedEnv.JobId();
+        var server = env.IsMain ? new TcpStoreServer(env.MasterPort, jobId) : null;
         TcpStore? store = null;
         try
         {
-            store = TcpStore.Connect(env.MasterAddr, env.MasterPort, wait, $"rank {env.Rank} of {env.WorldSize}");
+            store = TcpStore.Connect(env.MasterAddr, env.MasterPort, wait, $"rank {env.Rank} of {env.WorldSize}", jobId ?? server?.JobId);
             store.Barrier(env.WorldSize);
             ICollective collective;
             string backend;

@@ -48,7 +48,7 @@ public sealed record LaunchSpec(string Executable, IReadOnlyList<string> Argumen
 
 /// <summary>
 /// Starts the ranks of this node as child processes (what <c>torchrun --nproc-per-node N</c> does for PyTorch): each
-/// gets MASTER_ADDR, MASTER_PORT, WORLD_SIZE, RANK, LOCAL_RANK, LOCAL_WORLD_SIZE and NCCL_NVLS_ENABLE=0 (unless set); their output
+/// gets MASTER_ADDR, MASTER_PORT, WORLD_SIZE, RANK, LOCAL_RANK, LOCAL_WORLD_SIZE, NCCL_NVLS_ENABLE=0 (unless set) and, on one node, BCBP_JOB_ID (unless set); their output
 /// lines come back prefixed by <c>[rank R]</c>. Fails fast: when one rank exits with an error, the others get a few
 /// seconds to exit on their own, then are killed (they would wait for it forever inside NCCL), and the launcher returns
 /// rank 0's exit code when rank 0 failed (repeating its last lines), else that first failure's.
@@ -79,6 +79,9 @@ public static class ProcessLauncher
         TimeSpan? grace = null)
     {
         var ranks = spec.Ranks();
+        // One node: the job's id for the store (a second job on the same MASTER_PORT is refused); several nodes share
+        // one only when the user (BCBP_JOB_ID) or the scheduler (SLURM_JOB_ID) gives it, else rank 0 makes it.
+        string? jobId = DistributedEnv.JobId() ?? (spec.Nodes == 1 ? Guid.NewGuid().ToString("N") : null);
         var children = new List<(DistributedEnv Env, Process Process)>();
         var tails = new Dictionary<int, Queue<string>>();
         var sync = new object();
@@ -107,6 +110,8 @@ public static class ProcessLauncher
                 // NVLink multicast off, unless the user chose (their value is inherited and kept).
                 if (string.IsNullOrEmpty(psi.Environment.TryGetValue("NCCL_NVLS_ENABLE", out var nvls) ? nvls : null))
                     psi.Environment["NCCL_NVLS_ENABLE"] = "0";
+                if (jobId is not null && string.IsNullOrEmpty(psi.Environment.TryGetValue(DistributedEnv.JobIdVariable, out var job) ? job : null))
+                    psi.Environment[DistributedEnv.JobIdVariable] = jobId;
                 foreach (var (k, v) in extraEnv ?? new Dictionary<string, string>()) psi.Environment[k] = v;
                 var p = new Process { StartInfo = psi, EnableRaisingEvents = true };
                 string prefix = $"[rank {env.Rank}] ";

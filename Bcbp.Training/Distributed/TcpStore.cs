@@ -39,9 +39,12 @@ public sealed class TcpStore : IDisposable
     }
 
     /// <summary>Connects to the store at <paramref name="host"/>:<paramref name="port"/>, retrying while nothing
-    /// listens there yet (rank 0 may start after the others) until <paramref name="timeout"/> has passed.</summary>
+    /// listens there yet (rank 0 may start after the others) until <paramref name="timeout"/> has passed, and joins job
+    /// <paramref name="jobId"/> (null or empty: the store's job, learnt here). Every key of this client is then kept
+    /// under the job's id, so the keys of two jobs never mix.</summary>
     /// <exception cref="StoreTimeoutException">No store answered in time.</exception>
-    public static TcpStore Connect(string host, int port, TimeSpan timeout, string who = "this rank")
+    /// <exception cref="InvalidOperationException">The store serves another job (one line with the fix).</exception>
+    public static TcpStore Connect(string host, int port, TimeSpan timeout, string who = "this rank", string? jobId = null)
     {
         var clock = Stopwatch.StartNew();
         string where = $"{host}:{port}";
@@ -53,7 +56,12 @@ public sealed class TcpStore : IDisposable
             {
                 var connect = client.ConnectAsync(host, port);
                 if (connect.Wait(TimeSpan.FromSeconds(Math.Max(1, Math.Min(10, (timeout - clock.Elapsed).TotalSeconds)))))
-                    return new TcpStore(client, where, who, timeout);
+                {
+                    var store = new TcpStore(client, where, who, timeout);
+                    try { store.Join(jobId ?? ""); }
+                    catch { store.Dispose(); throw; }
+                    return store;
+                }
                 client.Dispose();
             }
             catch (AggregateException e) when (e.InnerException is SocketException s)
@@ -67,10 +75,27 @@ public sealed class TcpStore : IDisposable
             (last is null ? "" : $" ({last.SocketErrorCode})") + ": start rank 0, or point MASTER_ADDR/MASTER_PORT at it.");
     }
 
+    /// <summary>The job this client belongs to (the store's).</summary>
+    public string JobId { get; private set; } = "";
+
+    /// <summary>The handshake: names this client's job (or none) and learns the store's.</summary>
+    void Join(string jobId)
+    {
+        var status = StoreStatus.Ok;
+        string storeJob = Call(StoreOp.Hello, "the job's id", () => _writer.Write(jobId), () => _reader.ReadString(), s => status = s);
+        if (status == StoreStatus.OtherJob)
+            throw new InvalidOperationException($"rendezvous: {Who} belongs to job '{jobId}' but the store at {_where} serves job '{storeJob}': " +
+                "another job uses this MASTER_PORT; give each job its own port (--master-port, MASTER_PORT).");
+        JobId = storeJob;
+    }
+
+    /// <summary>A key of this client's job in the store.</summary>
+    string Key(string key) => JobId + "/" + key;
+
     /// <summary>Stores <paramref name="value"/> under <paramref name="key"/> (replacing any value) and wakes its waiters.</summary>
     public void Set(string key, byte[] value) => Call(StoreOp.Set, key, () =>
     {
-        _writer.Write(key);
+        _writer.Write(Key(key));
         _writer.Write(value.Length);
         _writer.Write(value);
     }, () => 0);
@@ -78,7 +103,7 @@ public sealed class TcpStore : IDisposable
     /// <summary>The value of <paramref name="key"/>, waiting until some rank sets it.</summary>
     public byte[] Get(string key) => Call(StoreOp.Get, key, () =>
     {
-        _writer.Write(key);
+        _writer.Write(Key(key));
         _writer.Write((long)Timeout.TotalMilliseconds);
     }, () => StoreWire.ReadExactly(_reader, _reader.ReadInt32()));
 
@@ -86,7 +111,7 @@ public sealed class TcpStore : IDisposable
     /// new value. Atomic: N ranks adding 1 see 1..N, each once.</summary>
     public long Add(string key, long delta) => Call(StoreOp.Add, key, () =>
     {
-        _writer.Write(key);
+        _writer.Write(Key(key));
         _writer.Write(delta);
     }, () => _reader.ReadInt64());
 
@@ -94,12 +119,12 @@ public sealed class TcpStore : IDisposable
     public void Wait(params string[] keys) => Call(StoreOp.Wait, string.Join(", ", keys), () =>
     {
         _writer.Write(keys.Length);
-        foreach (var k in keys) _writer.Write(k);
+        foreach (var k in keys) _writer.Write(Key(k));
         _writer.Write((long)Timeout.TotalMilliseconds);
     }, () => 0);
 
     /// <summary>Removes every key that starts with <paramref name="prefix"/>; returns how many.</summary>
-    public int DeletePrefix(string prefix) => Call(StoreOp.DeletePrefix, prefix, () => _writer.Write(prefix), () => _reader.ReadInt32());
+    public int DeletePrefix(string prefix) => Call(StoreOp.DeletePrefix, prefix, () => _writer.Write(Key(prefix)), () => _reader.ReadInt32());
 
     /// <summary>Returns when all <paramref name="worldSize"/> ranks have called it (the n-th call of each rank meets the
     /// n-th of the others).</summary>
@@ -114,7 +139,7 @@ public sealed class TcpStore : IDisposable
         Wait($"barrier/{n}/go");
     }
 
-    T Call<T>(StoreOp op, string key, Action write, Func<T> read)
+    T Call<T>(StoreOp op, string key, Action write, Func<T> read, Action<StoreStatus>? onStatus = null)
     {
         lock (_lock)
         {
@@ -124,6 +149,7 @@ public sealed class TcpStore : IDisposable
                 write();
                 _writer.Flush();
                 var status = (StoreStatus)_reader.ReadByte();
+                onStatus?.Invoke(status);
                 if (status == StoreStatus.Timeout)
                     throw new StoreTimeoutException($"rendezvous: {Who} waited {Timeout.TotalSeconds:F0} s for '{key}' in the store at {_where} " +
                         "and no rank set it: a rank has stopped or never started; check every rank's output (or raise BCBP_DIST_TIMEOUT).");

@@ -20,10 +20,15 @@ public sealed class TcpStoreServer : IDisposable
     /// <summary>The port it listens on (the one asked for, or the one the system chose for port 0).</summary>
     public int Port { get; }
 
-    /// <summary>Listens on every interface at <paramref name="port"/> (0: any free port, for tests).</summary>
+    /// <summary>The job this store serves: clients' keys live under it, and a client naming another job is refused.</summary>
+    public string JobId { get; }
+
+    /// <summary>Listens on every interface at <paramref name="port"/> (0: any free port, for tests) for job
+    /// <paramref name="jobId"/> (null: a fresh random id, which the clients learn when they connect).</summary>
     /// <exception cref="IOException">The port is taken or cannot be bound; the message names it and the fix.</exception>
-    public TcpStoreServer(int port)
+    public TcpStoreServer(int port, string? jobId = null)
     {
+        JobId = string.IsNullOrEmpty(jobId) ? Guid.NewGuid().ToString("N") : jobId;
         try { _listener = Listen(port); }
         catch (SocketException e)
         {
@@ -142,6 +147,14 @@ public sealed class TcpStoreServer : IDisposable
                         writer.Write(removed);
                         break;
                     }
+                    case StoreOp.Hello:
+                    {
+                        // A client names its job (or "" to learn it): one of another job gets this store's id and an error.
+                        string job = reader.ReadString();
+                        writer.Write((byte)(job.Length == 0 || job == JobId ? StoreStatus.Ok : StoreStatus.OtherJob));
+                        writer.Write(JobId);
+                        break;
+                    }
                     default:
                         return; // not our protocol: drop the connection
                 }
@@ -222,7 +235,7 @@ static class StoreWire
 }
 
 /// <summary>The requests of the store's wire protocol (one byte, then the request's fields).</summary>
-enum StoreOp : byte { Set = 1, Get = 2, Add = 3, Wait = 4, DeletePrefix = 5 }
+enum StoreOp : byte { Set = 1, Get = 2, Add = 3, Wait = 4, DeletePrefix = 5, Hello = 6 }
 
 /// <summary>The first byte of every reply.</summary>
-enum StoreStatus : byte { Ok = 0, Timeout = 1 }
+enum StoreStatus : byte { Ok = 0, Timeout = 1, OtherJob = 2 }

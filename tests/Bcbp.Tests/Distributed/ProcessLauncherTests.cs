@@ -46,6 +46,22 @@ public class ProcessLauncherTests : TempDirectoryTest
     }
 
     [Test]
+    public void TheRanksOfOneLaunchShareAJobIdAndTwoLaunchesDiffer()
+    {
+        if (DistributedEnv.JobId() is not null) Assert.Ignore("a job id is set in this environment (BCBP_JOB_ID, TORCHELASTIC_RUN_ID, SLURM_JOB_ID)");
+        string[] Ids()
+        {
+            var (code, output, _) = Launch(new LaunchSpec("/bin/sh", new[] { "-c", "echo id=$BCBP_JOB_ID" }, 2));
+            Assert.That(code, Is.EqualTo(0));
+            return output.Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(l => l[(l.IndexOf("id=") + 3)..].Trim()).ToArray();
+        }
+        var first = Ids();
+        Assert.That(first, Has.Length.EqualTo(2).And.All.Not.Empty);
+        Assert.That(first[1], Is.EqualTo(first[0]), "both ranks of a launch");
+        Assert.That(Ids()[0], Is.Not.EqualTo(first[0]), "another launch is another job");
+    }
+
+    [Test]
     public void ARankThatFailsStopsTheOthersAndGivesItsExitCode()
     {
         // Rank 1 fails at once; the others would run for ten minutes.

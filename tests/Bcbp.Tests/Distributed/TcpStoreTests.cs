@@ -147,6 +147,8 @@ public class TcpStoreTests
             using var c = listener.AcceptTcpClient();
             var stream = c.GetStream();
             var r = new BinaryReader(stream);
+            r.ReadByte(); r.ReadString(); // the handshake: the job's id, answered as a store does
+            stream.Write(Request(w => { w.Write((byte)0); w.Write("fake-job"); }));
             r.ReadByte(); r.ReadString(); r.ReadInt64(); // the Get request
             stream.Write(Request(w => { w.Write((byte)0); w.Write(100); w.Write(new byte[10]); }));
             stream.Flush();
@@ -191,6 +193,37 @@ public class TcpStoreTests
             Assert.That(b, Is.EqualTo(new double[] { 1, -1 }));
         }
         Assert.That(server.KeyCount, Is.LessThanOrEqualTo(2), "the collectives' keys are deleted (only the last barrier's remain)");
+    }
+
+    [Test]
+    public void AClientOfAnotherJobIsRefusedAndOneWithoutAnIdLearnsTheStoresJob()
+    {
+        // Job a's store on a fixed port; a rank of job b (its launcher gave it another BCBP_JOB_ID) reaches it.
+        using var server = new TcpStoreServer(0, "job-a");
+        var e = Assert.Throws<InvalidOperationException>(() => TcpStore.Connect("127.0.0.1", server.Port, Long, "rank 1 of 2", "job-b"))!;
+        Assert.That(e.Message, Does.StartWith("rendezvous: rank 1 of 2 belongs to job 'job-b' but the store at 127.0.0.1:")
+            .And.Contain("serves job 'job-a'").And.Contain("MASTER_PORT"));
+        Assert.That(e.Message.Split('\n'), Has.Length.EqualTo(1));
+        // The store is unharmed; a client without an id joins the store's job and shares its keys.
+        using var named = TcpStore.Connect("127.0.0.1", server.Port, Long, "rank 0 of 2", "job-a");
+        using var learnt = TcpStore.Connect("127.0.0.1", server.Port, Long, "rank 1 of 2");
+        Assert.That((named.JobId, learnt.JobId), Is.EqualTo(("job-a", "job-a")));
+        named.Set("k", new byte[] { 7 });
+        Assert.That(learnt.Get("k"), Is.EqualTo(new byte[] { 7 }));
+        // Without an id the server makes a fresh one per store: a second job's store never shares the first's.
+        using var other = new TcpStoreServer(0);
+        using var fresh = new TcpStoreServer(0);
+        Assert.That(other.JobId, Is.Not.Empty.And.Not.EqualTo(fresh.JobId));
+    }
+
+    [Test]
+    public void TheJobIdIsTheLaunchersElseTorchrunsElseSlurms()
+    {
+        string? Of(params (string Name, string Value)[] vars) => DistributedEnv.JobId(n => vars.FirstOrDefault(v => v.Name == n).Value);
+        Assert.That(Of(("BCBP_JOB_ID", "b"), ("TORCHELASTIC_RUN_ID", "t"), ("SLURM_JOB_ID", "s")), Is.EqualTo("b"));
+        Assert.That(Of(("TORCHELASTIC_RUN_ID", "t"), ("SLURM_JOB_ID", "s")), Is.EqualTo("t"));
+        Assert.That(Of(("SLURM_JOB_ID", "s"), ("BCBP_JOB_ID", " ")), Is.EqualTo("s"));
+        Assert.That(Of(), Is.Null);
     }
 
     [Test]

@@ -65,6 +65,16 @@ public sealed class MixedPrecision
         _swapped = swapped.ToArray();
     }
 
+    /// <summary>The parameters a mixed-precision step computes in the half type: those of every Conv2d and Linear.</summary>
+    public static IReadOnlySet<Parameter> ComputeTyped(nn.Module model)
+    {
+        var set = new HashSet<Parameter>(ReferenceEqualityComparer.Instance);
+        foreach (var (_, module) in model.named_modules())
+            if (module is Conv2d or Linear)
+                foreach (var (_, p) in module.named_parameters(recurse: false)) set.Add(p);
+        return set;
+    }
+
     /// <summary>Whether conv and linear layers run in a half type.</summary>
     public bool Enabled => Mode != AmpMode.Off;
 

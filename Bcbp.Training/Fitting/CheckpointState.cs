@@ -25,6 +25,9 @@ public sealed record CheckpointState
     /// <summary>The optimizer state's layout: conv weights OHWI (channels_last) or OIHW in the flat buffer
     /// (<see cref="FlatParameters"/>). A resume must use the same, or the momentum of conv weights would be scrambled.</summary>
     public bool ChannelsLast { get; init; }
+    /// <summary>The flat buffer holds the half-computed parameters first, then the fp32 ones (mixed precision,
+    /// <see cref="FlatParameters.Grouped"/>); a resume must use the same order for the same reason.</summary>
+    public bool GroupedByPrecision { get; init; }
     /// <summary>SHA-256 of the resolved config the run started with.</summary>
     public string ConfigHash { get; init; } = "";
     /// <summary>TensorBoard's step of the phase's step s is the phase's offset + s + this: 0 unless the phase was resumed

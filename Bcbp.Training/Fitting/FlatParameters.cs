@@ -11,7 +11,8 @@ namespace Bcbp.Training.Fitting;
 /// parameter tensors) that is the difference between PyTorch's multi-tensor SGD and a loop of ~800 small launches.
 /// Build it after the model is on its device and before the optimizer; do not move the model afterwards.
 /// <para>
-/// Layout: parameters in registration order. With <c>channelsLast</c>, a 4-D (conv) weight's slice holds it in OHWI
+/// Layout: parameters in registration order (with a <c>group</c>, the groups one after the other, each in
+/// registration order). With <c>channelsLast</c>, a 4-D (conv) weight's slice holds it in OHWI
 /// order and the parameter is the view <c>slice.view(O,H,W,I).permute(0,3,1,2)</c>: logically OIHW, NHWC-strided,
 /// which is what cuDNN's channels_last kernels want; any buffer of the same size and layout (the mixed-precision
 /// compute copy, the gradient) maps onto the parameters through <see cref="ViewOf"/>, so one elementwise kernel
@@ -31,6 +32,7 @@ public sealed class FlatParameters
 
     readonly Parameter[] _params;
     readonly long[] _offsets;
+    readonly int[] _groups;
     readonly bool[] _nhwc;
 
     /// <summary>All trainable parameters, one after the other, as one Parameter for the optimizer.</summary>
@@ -49,7 +51,13 @@ public sealed class FlatParameters
     /// completes them (reverse registration order).</summary>
     public IReadOnlyList<GradientBucket> Buckets { get; }
 
-    public FlatParameters(nn.Module model, bool channelsLast = false, long bucketBytes = DefaultBucketBytes)
+    /// <param name="model">The model whose trainable parameters are packed.</param>
+    /// <param name="channelsLast">Conv weights as NHWC-strided views of OHWI slices.</param>
+    /// <param name="bucketBytes">Target size of a gradient bucket.</param>
+    /// <param name="group">Optional group of each parameter (mixed precision: 0 for those computed in the half type,
+    /// 1 for the fp32 ones): the flat buffer holds the groups one after the other, each in registration order, and a
+    /// bucket never mixes groups, so its gradients (one dtype) concatenate in one kernel.</param>
+    public FlatParameters(nn.Module model, bool channelsLast = false, long bucketBytes = DefaultBucketBytes, Func<Parameter, int>? group = null)
     {
         if (bucketBytes <= 0) throw new ArgumentException($"bucket size must be > 0 bytes, got {bucketBytes}.");
         _params = model.parameters().Where(p => p.requires_grad).ToArray();
@@ -59,9 +67,14 @@ public sealed class FlatParameters
             throw new NotSupportedException("parameters of mixed dtypes or devices cannot share one flat buffer.");
         ChannelsLast = channelsLast;
         _nhwc = _params.Select(p => channelsLast && p.dim() == 4).ToArray();
+        _groups = _params.Select(p => group?.Invoke(p) ?? 0).ToArray();
         _offsets = new long[_params.Length];
         long total = 0;
-        for (int i = 0; i < _params.Length; i++) { _offsets[i] = total; total += _params[i].numel(); }
+        foreach (int i in Enumerable.Range(0, _params.Length).OrderBy(i => _groups[i]).ThenBy(i => i))
+        {
+            _offsets[i] = total;
+            total += _params[i].numel();
+        }
 
         using var noGrad = no_grad();
         var flat = empty(total, dtype: first.dtype, device: first.device).DetachFromDisposeScope();
@@ -77,6 +90,10 @@ public sealed class FlatParameters
         Flat.grad = Gradient;
         Buckets = MakeBuckets(bucketBytes);
     }
+
+    /// <summary>Whether the layout groups parameters (<c>group</c> given and not all equal): the optimizer state of a
+    /// checkpoint follows it.</summary>
+    public bool Grouped => _groups.Distinct().Count() > 1;
 
     /// <summary>Offset of parameter <paramref name="index"/>'s slice in <see cref="Flat"/> (elements).</summary>
     public long OffsetOf(int index) => _offsets[index];
@@ -100,7 +117,9 @@ public sealed class FlatParameters
 
     /// <summary>Copies the parameters' gradients (after hooks changed them; of any floating dtype, the
     /// mixed-precision compute type included) into <see cref="Gradient"/>, bucket by bucket: one concatenation and one
-    /// converting copy per bucket. A parameter without a gradient contributes zeros.</summary>
+    /// converting copy per bucket. A parameter without a gradient contributes zeros. Under mixed precision the groups
+    /// keep each bucket to one dtype: CUDA's cat batches only inputs of one dtype (mixed, it would copy gradient by
+    /// gradient, ~170 small kernels a step for ResNet-56).</summary>
     public void GatherGradients()
     {
         using var noGrad = no_grad();
@@ -128,29 +147,33 @@ public sealed class FlatParameters
     /// <see cref="FlatOrder"/> gives is copied into it).</summary>
     public Tensor GradientSlice(int index) => Gradient.narrow(0, _offsets[index], _params[index].numel());
 
+    // Per group, parameters in reverse registration order cut into ~bucketBytes runs (each run a contiguous range of
+    // the group's slices); then all buckets in the order backward completes them: a bucket is complete when its
+    // earliest-registered parameter's gradient exists, and backward produces those last-registered first.
     IReadOnlyList<GradientBucket> MakeBuckets(long bucketBytes)
     {
         long elementBytes = Gradient.element_size();
+        var runs = new List<int[]>();
+        foreach (var g in _groups.Distinct().Order())
+        {
+            var members = new List<int>();
+            long bytes = 0;
+            for (int i = _params.Length - 1; i >= 0; i--)
+            {
+                if (_groups[i] != g) continue;
+                members.Add(i);
+                bytes += _params[i].numel() * elementBytes;
+                if (bytes >= bucketBytes) { runs.Add(members.AsEnumerable().Reverse().ToArray()); members.Clear(); bytes = 0; }
+            }
+            if (members.Count > 0) runs.Add(members.AsEnumerable().Reverse().ToArray());
+        }
         var buckets = new List<GradientBucket>();
-        var members = new List<int>();
-        long bytes = 0;
-        void Close()
+        foreach (var m in runs.OrderByDescending(r => r[0]))
         {
-            members.Reverse(); // registration order inside the bucket: the slices run upwards from the lowest offset
-            long offset = _offsets[members[0]];
-            long length = _offsets[members[^1]] + _params[members[^1]].numel() - offset;
-            buckets.Add(new GradientBucket(buckets.Count, offset, length,
-                Gradient.narrow(0, offset, length).DetachFromDisposeScope(), members.ToArray()));
-            members.Clear();
-            bytes = 0;
+            long offset = _offsets[m[0]];
+            long length = _offsets[m[^1]] + _params[m[^1]].numel() - offset;
+            buckets.Add(new GradientBucket(buckets.Count, offset, length, Gradient.narrow(0, offset, length).DetachFromDisposeScope(), m));
         }
-        for (int i = _params.Length - 1; i >= 0; i--)
-        {
-            members.Add(i);
-            bytes += _params[i].numel() * elementBytes;
-            if (bytes >= bucketBytes) Close();
-        }
-        if (members.Count > 0) Close();
         return buckets;
     }
 }

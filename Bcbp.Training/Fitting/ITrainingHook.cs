@@ -30,6 +30,9 @@ public interface ITrainingHook
 {
     void OnTrainBegin(TrainContext ctx) { }
     void OnBatchBegin(TrainContext ctx) { }
+    /// <summary>After backward, before the optimizer step: the parameters' gradients exist (in the compute type under
+    /// <c>train.amp</c>, and multiplied by the loss scale under fp16: a hook that needs their true size, e.g. for
+    /// clipping, must divide by it; masking does not care).</summary>
     void OnAfterBackward(TrainContext ctx) { }
     void OnAfterOptimizerStep(TrainContext ctx) { }
     void OnEpochEnd(TrainContext ctx) { }

@@ -12,8 +12,8 @@ namespace Bcbp.Training.Fitting;
 /// checkpoints and state dicts see them unchanged). For a forward pass, <see cref="UseComputeWeights"/> casts the
 /// whole master buffer into a bfloat16/float16 buffer of the same layout (one kernel) and points every Conv2d and
 /// Linear parameter at its slice of it; disposing points them back at their master slices. BatchNorm parameters stay
-/// fp32 masters (libtorch's and cuDNN's batch_norm take a half input with fp32 weight and running statistics and
-/// compute the statistics in fp32). The logits are cast to fp32 for the loss and softmax (<see cref="Logits"/>).
+/// fp32 masters, as under PyTorch's autocast (libtorch sends a bf16 input to its own channels-last capable kernels, an
+/// fp16 one to cuDNN's; both take fp32 weight and running statistics and compute the statistics in fp32). The logits are cast to fp32 for the loss and softmax (<see cref="Logits"/>).
 /// <para>
 /// The repointing uses libtorch's <c>set_data</c> (<see cref="NativeTorch.SetData"/>), not <c>set_</c> as
 /// <see cref="FlatParameters"/> does: <c>set_</c> keeps the parameter's dtype and rejects a bfloat16 storage. The
@@ -63,6 +63,16 @@ public sealed class MixedPrecision
             }
         }
         _swapped = swapped.ToArray();
+    }
+
+    /// <summary>The parameters a mixed-precision step computes in the half type: those of every Conv2d and Linear.</summary>
+    public static IReadOnlySet<Parameter> ComputeTyped(nn.Module model)
+    {
+        var set = new HashSet<Parameter>(ReferenceEqualityComparer.Instance);
+        foreach (var (_, module) in model.named_modules())
+            if (module is Conv2d or Linear)
+                foreach (var (_, p) in module.named_parameters(recurse: false)) set.Add(p);
+        return set;
     }
 
     /// <summary>Whether conv and linear layers run in a half type.</summary>

@@ -77,7 +77,11 @@ public sealed class Trainer
         Epochs = epochs;
         _collective = collective;
         bool cuda = device.type == DeviceType.CUDA;
-        _flat = new FlatParameters(model, channelsLast: config.ChannelsLast ?? cuda, bucketBytes: bucketBytes);
+        // Under mixed precision the half-computed parameters and the fp32 ones (BatchNorm) lie in two groups, so every
+        // gradient bucket has one dtype and gathers in one kernel.
+        var half = config.Amp == AmpMode.Off ? null : MixedPrecision.ComputeTyped(model);
+        _flat = new FlatParameters(model, channelsLast: config.ChannelsLast ?? cuda, bucketBytes: bucketBytes,
+            group: half is null ? null : p => half.Contains(p) ? 0 : 1);
         _reducer = collective is not null && config.OverlapReduce ? new BucketReducer(model, _flat, collective) : null;
         _precision = new MixedPrecision(model, _flat, config.Amp, _flat.ChannelsLast);
         _scaler = config.Amp == AmpMode.Fp16 ? new LossScaler() : null;
@@ -158,6 +162,10 @@ public sealed class Trainer
                 throw new CheckpointException($"checkpoint '{options.CheckpointPath}' was written with train.channels_last " +
                     $"{(saved.ChannelsLast ? "true" : "false")} (its optimizer state is laid out so); resume with " +
                     $"--set train.channels_last={(saved.ChannelsLast ? "true" : "false")}, or start without --resume.");
+            if (saved.GroupedByPrecision != _flat.Grouped)
+                throw new CheckpointException($"checkpoint '{options.CheckpointPath}' was written with its parameters " +
+                    $"{(saved.GroupedByPrecision ? "grouped by precision (train.amp on)" : "in one group (train.amp off)")}, and its optimizer " +
+                    "state is laid out so; resume with the train.amp it was written with, or start without --resume.");
             state = saved;
         }
         if (_scaler is not null && state.LossScale is { } scale) _scaler.Restore(scale, state.LossScaleGoodSteps);
@@ -224,7 +232,7 @@ public sealed class Trainer
             {
                 Epoch = epoch + 1, GlobalStep = Context.GlobalStep, WorldSize = WorldSize, LogStepShift = _logStepShift, BestTop1 = Math.Max(state.BestTop1, last.Top1),
                 History = state.History.Append(metrics).ToList(),
-                LossScale = _scaler?.Scale, LossScaleGoodSteps = _scaler?.GoodSteps ?? 0, ChannelsLast = _flat.ChannelsLast,
+                LossScale = _scaler?.Scale, LossScaleGoodSteps = _scaler?.GoodSteps ?? 0, ChannelsLast = _flat.ChannelsLast, GroupedByPrecision = _flat.Grouped,
             };
             if (options.CheckpointPath is not null && options.WritesFiles) Checkpoint.Save(options.CheckpointPath, state, _model, Optimizer);
             options.OnEpoch?.Invoke(metrics, state);

@@ -3,7 +3,8 @@
 # throughput"): ResNet-50 224x224 batch 256 (torchvision's, 1000 classes) and CIFAR ResNet-56 batch 128, each as
 #   ours    fp32                 bcbp bench-train --amp off
 #   ours    bf16 + channels_last bcbp bench-train --amp bf16 --channels-last
-#   PyTorch fp32                 train_throughput.py --variant fp32
+#   PyTorch fp32                 train_throughput.py --variant fp32 (PyTorch's defaults) and fp32_benchmark
+#                                (cudnn.benchmark on, as our trainer sets it on CUDA: the like-for-like pair)
 #   PyTorch bf16 autocast + channels_last + cudnn.benchmark   --variant bf16_autocast_channels_last
 # then experiments/bench/train_summary.py over those JSONs. Everything goes under OUT (default $OUT): train/*.json and
 # *.log, train_summary.json, env.txt. Each run is its own process (so each reads its own idle memory) and is kept
@@ -42,6 +43,7 @@ for model in r50 r56; do
   name=$([ $model = r50 ] && echo resnet50_b256 || echo resnet56_b128)
   ours      "ours_${name}_fp32"           $args --amp off
   torch_ref "pytorch_${name}_fp32"        $args --variant fp32
+  torch_ref "pytorch_${name}_fp32_bench"  $args --variant fp32_benchmark   # like ours: cudnn.benchmark on
   ours      "ours_${name}_bf16_cl"        $args --amp bf16 --channels-last
   torch_ref "pytorch_${name}_bf16_cl"     $args --variant bf16_autocast_channels_last
 done

@@ -11,6 +11,8 @@ while the timed windows run; Bcbp.Training.Backend.GpuMemorySampler is ours), an
 
 Variants (--variant):
   fp32                         eager float32, NCHW, cudnn.benchmark off (PyTorch's defaults)
+  fp32_benchmark               eager float32, NCHW, cudnn.benchmark on (what bcbp's trainer sets on CUDA: the
+                               like-for-like fp32 comparison)
   bf16_autocast_channels_last  torch.autocast(dtype=torch.bfloat16), model and input channels_last,
                                torch.backends.cudnn.benchmark = True (what a PyTorch user does for speed)
 
@@ -86,6 +88,7 @@ TORCHVISION_RESNETS = ("resnet18", "resnet34", "resnet50", "resnet101", "resnet1
 VARIANTS = {
     # name: (autocast dtype or None, channels_last, cudnn.benchmark)
     "fp32": (None, False, False),
+    "fp32_benchmark": (None, False, True),
     "bf16_autocast_channels_last": (torch.bfloat16, True, True),
 }
 MIB = 1024.0 * 1024.0
@@ -229,16 +232,21 @@ def main():
     layout = torch.channels_last if channels_last else torch.contiguous_format
     model = build_model(a.arch, a.classes, a.in_channels).to(device).train().to(memory_format=layout)
     opt = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9, weight_decay=5e-4)
-    x = torch.randn(a.batch, a.in_channels, a.image_size, a.image_size, device=device).contiguous(memory_format=layout)
+    # The batch arrives NCHW, as a loader gives it, and is made channels_last per step, as a training loop does (and as
+    # bcbp's trainer does); the step also counts its correct predictions, as bcbp's does for the epoch's top-1.
+    x = torch.randn(a.batch, a.in_channels, a.image_size, a.image_size, device=device)
     y = torch.randint(0, a.classes, (a.batch,), device=device)
 
     def run(steps):
         for _ in range(steps):
             opt.zero_grad()
+            xb = x.contiguous(memory_format=layout)
             with (torch.autocast(device.type, dtype=autocast_dtype) if autocast_dtype else contextlib.nullcontext()):
-                loss = F.cross_entropy(model(x), y)
+                logits = model(xb)
+                loss = F.cross_entropy(logits, y)
             loss.backward()
             opt.step()
+            (logits.argmax(1) == y).sum()
         if device.type == "cuda":
             torch.cuda.synchronize(device)
 

@@ -14,6 +14,8 @@ public class SuiteShardTests
         public readonly ConcurrentQueue<(string Event, string Cell, string? Pretrained)> Events = new();
         int _running;
         public int MostAtOnce;
+        /// <summary>Pruning cells not yet started (set by the test that counts concurrency; else 0: no waiting).</summary>
+        public int PruningCellsToStart;
 
         public RunResult Run(SuiteCell cell, string configPath, IReadOnlyList<string> overrides, bool resume)
         {
@@ -21,7 +23,14 @@ public class SuiteShardTests
             Events.Enqueue(("start", cell.Name, JsonTree.Get(config, "model.pretrained")?.GetValue<string>()));
             int now = Interlocked.Increment(ref _running);
             lock (Events) MostAtOnce = Math.Max(MostAtOnce, now);
-            Thread.Sleep(20); // long enough for other cells to start beside this one
+            // A pruning cell stays until another cell runs beside it (or no other is left to start): concurrency is then
+            // observed however busy the machine is, instead of hoping a sleep is long enough. A serial executor never
+            // gets a second cell, and the wait ends after 10 s.
+            if (!cell.IsDense)
+            {
+                int left = Interlocked.Decrement(ref PruningCellsToStart);
+                SpinWait.SpinUntil(() => Volatile.Read(ref _running) >= 2 || Volatile.Read(ref PruningCellsToStart) <= 0 && left <= 0, 10_000);
+            }
             var runDir = Path.Combine(JsonTree.Get(config, "output_dir")!.GetValue<string>(), JsonTree.Get(config, "name")!.GetValue<string>());
             Directory.CreateDirectory(runDir);
             var result = new RunResult { Name = cell.Name, RunDir = runDir, Top1 = 90, Method = cell.Method, ModelFile = TrainingRun.ModelFile };
@@ -70,7 +79,7 @@ public class SuiteShardTests
     {
         var suite = SuiteFixtures.Suite(_dir);
         var cells = GridExpander.Expand(suite);
-        var executor = new RecordingExecutor();
+        var executor = new RecordingExecutor { PruningCellsToStart = cells.Count(c => !c.IsDense) };
         var outcomes = new SuiteExecutor(suite, executor, _ => { }, new SuiteShard(Parallel: 3)).Run(cells, Array.Empty<string>());
         Assert.That(outcomes.Select(o => o.Status), Is.All.EqualTo(CellStatus.Ran));
         Assert.That(executor.MostAtOnce, Is.InRange(2, 3));

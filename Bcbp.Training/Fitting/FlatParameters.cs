@@ -95,6 +95,15 @@ public sealed class FlatParameters
     /// checkpoint follows it.</summary>
     public bool Grouped => _groups.Distinct().Count() > 1;
 
+    /// <summary>Frees <see cref="Gradient"/> and its bucket views (the trainer that owned them is done); the parameters
+    /// and <see cref="Flat"/> stay.</summary>
+    public void DisposeGradient()
+    {
+        Flat.grad = null;
+        foreach (var b in Buckets) b.View.Dispose();
+        Gradient.Dispose();
+    }
+
     /// <summary>Offset of parameter <paramref name="index"/>'s slice in <see cref="Flat"/> (elements).</summary>
     public long OffsetOf(int index) => _offsets[index];
 

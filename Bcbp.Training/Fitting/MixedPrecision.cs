@@ -23,7 +23,7 @@ namespace Bcbp.Training.Fitting;
 /// A masked weight is zero in the master (the pruning hook re-masks it after every step and mask update) and so in
 /// the cast copy; the hook's gradient masking runs on the compute-type gradients before they are gathered.
 /// </summary>
-public sealed class MixedPrecision
+public sealed class MixedPrecision : IDisposable
 {
     readonly (Parameter Param, Tensor Master, Tensor Compute)[] _swapped;
     readonly FlatParameters _flat;
@@ -73,6 +73,14 @@ public sealed class MixedPrecision
             if (module is Conv2d or Linear)
                 foreach (var (_, p) in module.named_parameters(recurse: false)) set.Add(p);
         return set;
+    }
+
+    /// <summary>Frees the compute copy and the views into it and into the masters (the parameters keep pointing at
+    /// their masters).</summary>
+    public void Dispose()
+    {
+        foreach (var (_, master, compute) in _swapped) { master.Dispose(); compute.Dispose(); }
+        _compute?.Dispose();
     }
 
     /// <summary>Whether conv and linear layers run in a half type.</summary>

@@ -256,7 +256,8 @@ public static class TrainingRun
         EvalMetrics? last = null;
         if (!finetuneSaved)
         {
-            var dense = new Trainer(model, config.Train, TrainingPhase.Dense, denseEpochs, stepsPerEpoch, device, options.Hooks, log,
+            // Disposed at the end of the phase: its optimizer state and gradient buffers are not fine-tuning's.
+            using var dense = new Trainer(model, config.Train, TrainingPhase.Dense, denseEpochs, stepsPerEpoch, device, options.Hooks, log,
                 collective, plan.LrScale);
             var result = dense.Fit(train, test, fit with { Resume = saved is not null, Carry = state with { ConfigHash = configHash } });
             state = result.State;
@@ -268,7 +269,7 @@ public static class TrainingRun
         if (config.Prune is { } prune)
         {
             hook = PruningHook.Create(prune, model, stepsPerEpoch, log);
-            var finetune = new Trainer(model, config.Train, TrainingPhase.Finetune, prune.FinetuneEpochs, stepsPerEpoch, device,
+            using var finetune = new Trainer(model, config.Train, TrainingPhase.Finetune, prune.FinetuneEpochs, stepsPerEpoch, device,
                 new ITrainingHook[] { hook }.Concat(options.Hooks), log, collective, plan.LrScale);
             // Measured as the dense run's epochs measured it (same precision, every rank's shard), so a suite can match the two.
             denseTop1 = finetuneSaved ? saved!.DenseTop1 : (last ?? finetune.Evaluate(test, config.Data.EvalBatchSize)).Top1;

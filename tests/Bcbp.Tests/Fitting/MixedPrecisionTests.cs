@@ -352,4 +352,23 @@ public class MixedPrecisionTests
         for (int i = 0; i < flat.Parameters.Count; i++)
             Assert.That(Same(flat.ViewOf(flat.Gradient, i), flat.Parameters[i].grad!), $"parameter {i}'s gradient");
     }
+
+    [Test]
+    public void ADisposedTrainerFreesItsBuffersAndTheNextPhaseTrainsOnTheSameModel()
+    {
+        var model = ResNet20(4);
+        var (x, y) = new InMemorySource(16, seed: 4).Batches(16, false, false, 0).First();
+        var first = new Trainer(model, Config(AmpMode.Bf16), TrainingPhase.Dense, 1, 1, CPU);
+        first.Step(x, y);
+        var gradient = first.Parameters.Gradient;
+        var weights = model.parameters().Select(p => p.detach().clone()).ToArray();
+        first.Dispose();
+        first.Dispose();                                   // idempotent
+        Assert.That(gradient.IsInvalid, "the flat gradient is freed");
+        Assert.That(model.parameters().Zip(weights).All(p => Same(p.First.detach(), p.Second)), "the model keeps its weights");
+        Assert.That(model.parameters().All(p => p.grad is null), "no gradient of the finished phase is held");
+        using var second = new Trainer(model, Config(AmpMode.Bf16), TrainingPhase.Finetune, 1, 1, CPU);
+        var (loss, _) = second.Step(x, y);
+        Assert.That(double.IsFinite(loss.item<float>()));
+    }
 }

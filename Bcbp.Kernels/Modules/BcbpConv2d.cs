@@ -13,9 +13,7 @@ namespace Bcbp.Kernels.Modules;
 /// </summary>
 public sealed class BcbpConv2d : nn.Module<Tensor, Tensor>
 {
-    // Per device and dtype: the packed weight and the fp32 bias on that device (a host bias would be copied at every
-    // call, and that pageable copy synchronizes the host with the GPU queue).
-    readonly Dictionary<(string, ScalarType), (PackedWeight Weight, Tensor? Bias)> _packed = new();
+    readonly PackedWeights _packed;
 
     /// <summary>Creates the module from a packed weight, the conv geometry and an optional bias [out].</summary>
     public BcbpConv2d(TiledSparseMatrix weight, long inChannels, ConvGeometry geometry, Tensor? bias = null) : base(nameof(BcbpConv2d))
@@ -25,6 +23,7 @@ public sealed class BcbpConv2d : nn.Module<Tensor, Tensor>
         // The module owns its weight, like a Parameter: it outlives any dispose scope open at conversion.
         Weight = weight.DetachFromDisposeScope(); InChannels = inChannels; Geometry = geometry;
         Bias = bias?.detach().to(ScalarType.Float32).cpu().DetachFromDisposeScope();
+        _packed = new PackedWeights(Weight, Bias, geometry.IsPointwise);
     }
 
     /// <summary>The sparse weight [out x in*kh*kw].</summary>
@@ -72,15 +71,5 @@ public sealed class BcbpConv2d : nn.Module<Tensor, Tensor>
 
     /// <summary>The weight packed for the kernel of <paramref name="device"/> in <paramref name="dtype"/>, and the bias
     /// there; made once per device and dtype.</summary>
-    internal (PackedWeight Weight, Tensor? Bias) PackedFor(Device device, ScalarType dtype)
-    {
-        var key = (device.ToString(), dtype);
-        if (!_packed.TryGetValue(key, out var p))
-        {
-            var path = KernelPaths.Choose(device.index < 0 ? 0 : device.index, Weight.TileRows, Geometry.IsPointwise, Path);
-            _packed[key] = p = (PackedWeight.Create(Weight, device, dtype, ForceBlockKernel, path).DetachFromDisposeScope(),
-                Bias?.to(device).DetachFromDisposeScope());
-        }
-        return p;
-    }
+    internal (PackedWeight Weight, Tensor? Bias) PackedFor(Device device, ScalarType dtype) => _packed.For(device, dtype, Path, ForceBlockKernel);
 }

@@ -9,8 +9,7 @@ namespace Bcbp.Kernels.Modules;
 /// CUDA fp16/bf16 inputs, the CPU reference elsewhere.</summary>
 public sealed class BcbpLinear : nn.Module<Tensor, Tensor>
 {
-    // Per device and dtype: the packed weight and the fp32 bias on that device (see BcbpConv2d).
-    readonly Dictionary<(string, ScalarType), (PackedWeight Weight, Tensor? Bias)> _packed = new();
+    readonly PackedWeights _packed;
 
     /// <summary>Creates the module from a packed weight and an optional bias [out].</summary>
     public BcbpLinear(TiledSparseMatrix weight, Tensor? bias = null) : base(nameof(BcbpLinear))
@@ -18,6 +17,7 @@ public sealed class BcbpLinear : nn.Module<Tensor, Tensor>
         // The module owns its weight, like a Parameter: it outlives any dispose scope open at conversion.
         Weight = weight.DetachFromDisposeScope();
         Bias = bias?.detach().to(ScalarType.Float32).cpu().DetachFromDisposeScope();
+        _packed = new PackedWeights(Weight, Bias, pointwise: true);
     }
 
     /// <summary>The sparse weight [out x in].</summary>
@@ -29,16 +29,7 @@ public sealed class BcbpLinear : nn.Module<Tensor, Tensor>
 
     /// <summary>The weight packed for the kernel of <paramref name="device"/> in <paramref name="dtype"/>, and the bias
     /// there; made once per device and dtype.</summary>
-    internal (PackedWeight Weight, Tensor? Bias) PackedFor(Device device, ScalarType dtype)
-    {
-        var key = (device.ToString(), dtype);
-        if (!_packed.TryGetValue(key, out var p))
-        {
-            var path = KernelPaths.Choose(device.index < 0 ? 0 : device.index, Weight.TileRows, pointwise: true, Path);
-            _packed[key] = p = (PackedWeight.Create(Weight, device, dtype, path: path).DetachFromDisposeScope(), Bias?.to(device).DetachFromDisposeScope());
-        }
-        return p;
-    }
+    internal (PackedWeight Weight, Tensor? Bias) PackedFor(Device device, ScalarType dtype) => _packed.For(device, dtype, Path);
 
     /// <inheritdoc/>
     public override Tensor forward(Tensor x)

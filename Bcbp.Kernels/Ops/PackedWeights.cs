@@ -1,0 +1,30 @@
+using Bcbp.Kernels.Formats;
+using static TorchSharp.torch;
+
+namespace Bcbp.Kernels.Ops;
+
+/// <summary>
+/// A sparse layer's weight packed for the GPU kernel of each device and dtype it meets, with its fp32 bias on that
+/// device, made once and kept outside any dispose scope (a host bias would be copied at every call, and that pageable
+/// copy synchronizes the host with the GPU queue). The one cache of <see cref="Modules.BcbpConv2d"/> and
+/// <see cref="Modules.BcbpLinear"/>.
+/// </summary>
+internal sealed class PackedWeights(TiledSparseMatrix weight, Tensor? bias, bool pointwise)
+{
+    readonly Dictionary<(string, ScalarType), (PackedWeight Weight, Tensor? Bias)> _cache = new();
+
+    /// <summary>The packing for <paramref name="device"/> in <paramref name="dtype"/>: for <paramref name="path"/>, or
+    /// the kernel <see cref="KernelPaths.Choose(int, int, bool, KernelPath?)"/> picks; the block kernel's layout when
+    /// <paramref name="forceBlockKernel"/>.</summary>
+    public (PackedWeight Weight, Tensor? Bias) For(Device device, ScalarType dtype, KernelPath? path, bool forceBlockKernel = false)
+    {
+        var key = (device.ToString(), dtype);
+        if (!_cache.TryGetValue(key, out var p))
+        {
+            var chosen = KernelPaths.Choose(device.index < 0 ? 0 : device.index, weight.TileRows, pointwise, path);
+            _cache[key] = p = (PackedWeight.Create(weight, device, dtype, forceBlockKernel, chosen).DetachFromDisposeScope(),
+                bias?.to(device).DetachFromDisposeScope());
+        }
+        return p;
+    }
+}

@@ -102,7 +102,10 @@ public static class GatherGemm
         int device = x.device.index < 0 ? 0 : x.device.index;
         CudaDriver.UseDevice(device);
         bool bf16 = x.dtype == ScalarType.BFloat16;
-        Tensor? b32 = bias?.to(ScalarType.Float32).to(x.device).contiguous().DetachFromDisposeScope();
+        // The modules' biases are fp32 on the device already (PackedWeights); only another bias is converted, and kept
+        // alive (and freed) by the launch.
+        bool convert = bias is not null && (bias.dtype != ScalarType.Float32 || bias.device.ToString() != x.device.ToString() || !bias.is_contiguous());
+        Tensor? b32 = convert ? bias!.to(ScalarType.Float32).to(x.device).contiguous().DetachFromDisposeScope() : bias;
         IntPtr Ptr(Tensor? t, string what) => t is null ? IntPtr.Zero : TensorPointer.Of(t, what);
 
         string file, kernel; int threads, shared; (uint, uint, uint) grid;
@@ -141,6 +144,6 @@ public static class GatherGemm
             .I32((int)w.Source.Rows).I32((int)n).I32(w.Source.TileRows)
             .I32(batch).I32(h).I32(wd).I32(oh).I32(ow).I32(g.KernelH).I32(g.KernelW)
             .I32(g.StrideH).I32(g.StrideW).I32(g.PadH).I32(g.PadW).I32(g.DilationH).I32(g.DilationW);
-        return new KernelLaunch(f, kernel, grid, threads, shared, args, b32);
+        return new KernelLaunch(f, kernel, grid, threads, shared, args, convert ? b32 : null);
     }
 }

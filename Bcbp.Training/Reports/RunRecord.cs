@@ -40,6 +40,8 @@ public static class RunCollector
         var costPath = Path.Combine(runDir, ModelCost.FileName);
         var configPath = Path.Combine(runDir, "config.json");
         var config = File.Exists(configPath) ? JsonNode.Parse(File.ReadAllText(configPath)) as JsonObject : null;
+        var evalPath = Path.Combine(runDir, Inference.SparseReport.FileName);
+        var eval = File.Exists(evalPath) ? JsonNode.Parse(File.ReadAllText(evalPath)) as JsonObject : null;
         return new RunRecord(
             runDir,
             RunResult.Read(Path.Combine(runDir, RunResult.FileName)),
@@ -47,16 +49,15 @@ public static class RunCollector
             File.Exists(costPath) ? OutputJson.Read<ModelCost>(costPath) : null,
             WitMaxOf(Path.Combine(runDir, PruneReportWriter.JsonFile)),
             PruneUnit.Describe(config?["prune"] as JsonObject),
-            MeasuredSpeedupOf(Path.Combine(runDir, Inference.SparseReport.FileName)),
+            MeasuredSpeedupOf(eval),
             config?["data"]?["dataset"]?.GetValue<string>(),
-            SparseSpeedOf(Path.Combine(runDir, Inference.SparseReport.FileName)));
+            SparseSpeedOf(eval));
     }
 
     /// <summary>Images/s of the sparse model at its timed batch, from a passed GPU evaluation; null otherwise.</summary>
-    static SparseSpeed? SparseSpeedOf(string path)
+    static SparseSpeed? SparseSpeedOf(JsonObject? eval)
     {
-        if (MeasuredSpeedupOf(path) is null) return null;
-        var eval = (JsonObject)JsonNode.Parse(File.ReadAllText(path))!;
+        if (eval is null || MeasuredSpeedupOf(eval) is null) return null;
         if ((eval["input_shape"] as JsonArray)?.FirstOrDefault()?.GetValue<long>() is not { } batch) return null;
         return new SparseSpeed((int)batch, batch * 1000.0 / BestSparseMs(eval));
     }
@@ -73,10 +74,8 @@ public static class RunCollector
 
     /// <summary>Masked dense time over sparse time from a sparse evaluation that ran our CUDA kernels and passed; null
     /// otherwise (a CPU evaluation times the reference path, not the kernels).</summary>
-    static double? MeasuredSpeedupOf(string path)
+    static double? MeasuredSpeedupOf(JsonObject? eval)
     {
-        if (!File.Exists(path)) return null;
-        var eval = JsonNode.Parse(File.ReadAllText(path)) as JsonObject;
         bool onGpu = eval?["device"]?.GetValue<string>().StartsWith("cuda", StringComparison.Ordinal) == true;
         double dense = eval?["dense_ms"]?.GetValue<double>() ?? 0, sparse = BestSparseMs(eval);
         return onGpu && eval?["passed"]?.GetValue<bool>() == true && dense > 0 && sparse > 0 ? dense / sparse : null;

@@ -19,7 +19,6 @@ Not run yet (no multi-GPU machine was lent when it was written): experiments/ben
 import argparse
 import contextlib
 import datetime
-import json
 import os
 import platform
 import statistics
@@ -34,7 +33,7 @@ import torch.nn.functional as F
 from torch.nn.parallel import DistributedDataParallel
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from train_throughput import VARIANTS, GpuMemorySampler, build_model  # noqa: E402
+from train_throughput import VARIANTS, GpuMemorySampler, build_model, write_json  # noqa: E402
 
 
 def nccl_version():
@@ -125,12 +124,7 @@ def main():
               f"{median:.0f} images/s ({median / world:.0f} per GPU; windows {', '.join(f'{w:.0f}' for w in windows)}); "
               f"peak GPU memory per rank {peaks} MiB above idle")
         out = a.output or os.path.join("results", f"pytorch_ddp_{a.arch}_b{a.batch}_{a.variant}_g{world}.json")
-        os.makedirs(os.path.dirname(out) or ".", exist_ok=True)
-        with open(out + ".tmp", "w") as f:
-            json.dump(report, f, indent=2)
-            f.write("\n")
-        os.replace(out + ".tmp", out)
-        print(f"wrote {out}")
+        write_json(out, report)
     dist.barrier()
     dist.destroy_process_group()
 

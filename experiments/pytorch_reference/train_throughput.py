@@ -276,6 +276,11 @@ def main():
     print(f"pytorch train {a.arch} batch {a.batch} {a.variant} on {device}: {median:.0f} images/s "
           f"({1000.0 * a.batch / median:.2f} ms/step; windows {', '.join(f'{w:.0f}' for w in windows)}); {mem}")
     out = a.output or os.path.join("results", f"pytorch_train_{a.arch}_b{a.batch}_{a.variant}_{device.type}.json")
+    write_json(out, report)
+
+
+def write_json(out, report):
+    """Writes report to out through a temp file and a rename (a killed run leaves no half file)."""
     os.makedirs(os.path.dirname(out) or ".", exist_ok=True)
     with open(out + ".tmp", "w") as f:
         json.dump(report, f, indent=2)

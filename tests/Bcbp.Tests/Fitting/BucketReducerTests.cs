@@ -45,25 +45,6 @@ public class BucketReducerTests
         }
     }
 
-    /// <summary>Modules run through <c>forward</c>: no hook fires, so no bucket can be signalled.</summary>
-    sealed class ForwardNet : nn.Module<Tensor, Tensor>
-    {
-        readonly nn.Module<Tensor, Tensor> conv, fc;
-
-        public ForwardNet() : base(nameof(ForwardNet))
-        {
-            conv = nn.Conv2d(1, 4, 3, padding: 1);
-            fc = nn.Linear(4 * 4 * 4, 4);
-            RegisterComponents();
-        }
-
-        public override Tensor forward(Tensor x)
-        {
-            using var scope = NewDisposeScope();
-            var h = nn.functional.avg_pool2d(nn.functional.relu(conv.forward(x)), 2).flatten(1);
-            return fc.forward(h).MoveToOuterDisposeScope();
-        }
-    }
 
     static TensorBatchSource Data()
     {
@@ -156,8 +137,8 @@ public class BucketReducerTests
     [Test]
     public void ModulesRunThroughForwardFallBackToTheReductionAfterBackward()
     {
-        var after = Train(2, Config(overlap: false), () => new ForwardNet(), 16);
-        var overlapped = Train(2, Config(overlap: true), () => new ForwardNet(), 16);
+        var after = Train(2, Config(overlap: false), () => new DataParallelNet(), 16);
+        var overlapped = Train(2, Config(overlap: true), () => new DataParallelNet(), 16);
         Assert.That(overlapped[0].Weights, Is.EqualTo(after[0].Weights), "same reductions in the same order: bit for bit");
         Assert.That(overlapped[0].ReadyOrder, Is.Empty);
         Assert.That(overlapped[0].Launches.Select(l => (l.Bucket, l.DuringBackward)), Is.EqualTo(new[] { (0, false), (1, false), (2, false), (3, false) }));

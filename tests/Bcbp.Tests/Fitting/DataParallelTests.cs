@@ -17,26 +17,6 @@ public class DataParallelTests : TempDirectoryTest
 {
     [SetUp] public void Init() => Bcbp.Training.Backend.TorchBackend.Initialize("cpu");
 
-    /// <summary>No BatchNorm: with it each rank normalizes by its own half batch, and the ranks' sum is another computation.</summary>
-    sealed class PlainNet : nn.Module<Tensor, Tensor>
-    {
-        readonly nn.Module<Tensor, Tensor> conv, fc;
-
-        public PlainNet() : base(nameof(PlainNet))
-        {
-            conv = nn.Conv2d(1, 4, 3, padding: 1);
-            fc = nn.Linear(4 * 4 * 4, 4);
-            RegisterComponents();
-        }
-
-        public override Tensor forward(Tensor x)
-        {
-            using var scope = NewDisposeScope();
-            var h = nn.functional.avg_pool2d(nn.functional.relu(conv.forward(x)), 2).flatten(1);
-            return fc.forward(h).MoveToOuterDisposeScope();
-        }
-    }
-
     sealed class NormNet : nn.Module<Tensor, Tensor>
     {
         readonly nn.Module<Tensor, Tensor> conv, bn, fc;
@@ -82,7 +62,7 @@ public class DataParallelTests : TempDirectoryTest
         var errors = new Exception?[world];
         string checkpoint = Path.Combine(Dir, "checkpoint.bin");
         // Rank 1's model starts elsewhere: the broadcast of rank 0's weights must make that irrelevant.
-        var models = Enumerable.Range(0, world).Select(r => { random.manual_seed(r == 0 ? 1 : 100 + r); return new PlainNet(); }).ToList();
+        var models = Enumerable.Range(0, world).Select(r => { random.manual_seed(r == 0 ? 1 : 100 + r); return new DataParallelNet(); }).ToList();
         var threads = Enumerable.Range(0, world).Select(rank => new Thread(() =>
         {
             try

@@ -89,7 +89,7 @@ compile)
   step compile 560 python3 experiments/bench/pytorch_baselines.py --models resnet50 --batch 1,256 --variants compile \
        --out "$out/pytorch_compile.json"
   ;;
-*) echo "gpu_session: unknown part '$part' (smoke, verify, engine, data, train, grid, amp, nccl, compile)" >&2; return ;;
+*) echo "gpu_session: unknown part '$part' (smoke, verify, engine, data, train, grid, amp, nccl, compile)" >&2; failed=$((failed + 1)); return ;;
 esac
 tar czf "$OUT/$part.tar.gz" -C "$OUT" "$part" && rm -rf "$out"
 echo "gpu_session $part: $failed step(s) failed so far; results in $part.tar.gz"

@@ -22,8 +22,7 @@ public sealed class BcbpConv2d : nn.Module<Tensor, Tensor>
             throw new ArgumentException($"weight has {weight.Cols} columns but in_channels * kh * kw = {inChannels * geometry.KernelH * geometry.KernelW}");
         // The module owns its weight, like a Parameter: it outlives any dispose scope open at conversion.
         Weight = weight.DetachFromDisposeScope(); InChannels = inChannels; Geometry = geometry;
-        Bias = bias?.detach().to(ScalarType.Float32).cpu().DetachFromDisposeScope();
-        _packed = new PackedWeights(Weight, Bias, geometry.IsPointwise);
+        _packed = new PackedWeights(Weight, bias, geometry.IsPointwise);
     }
 
     /// <summary>The sparse weight [out x in*kh*kw].</summary>
@@ -34,8 +33,8 @@ public sealed class BcbpConv2d : nn.Module<Tensor, Tensor>
     public long OutChannels => Weight.Rows;
     /// <summary>Kernel, stride, padding, dilation.</summary>
     public ConvGeometry Geometry { get; }
-    /// <summary>Bias (fp32) or null.</summary>
-    public Tensor? Bias { get; }
+    /// <summary>Bias (fp32, on the host; not a buffer, so <c>to(float16)</c> keeps its precision) or null.</summary>
+    public Tensor? Bias => _packed.Bias;
     /// <summary>Run the block (per-tile offsets) kernel even for a BCBP weight (to measure its cost).</summary>
     public bool ForceBlockKernel { get; init; }
     /// <summary>The GPU kernel to use; null = <see cref="KernelPaths.Choose(int, int, bool)"/> for the device.</summary>

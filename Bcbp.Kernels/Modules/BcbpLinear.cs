@@ -16,14 +16,13 @@ public sealed class BcbpLinear : nn.Module<Tensor, Tensor>
     {
         // The module owns its weight, like a Parameter: it outlives any dispose scope open at conversion.
         Weight = weight.DetachFromDisposeScope();
-        Bias = bias?.detach().to(ScalarType.Float32).cpu().DetachFromDisposeScope();
-        _packed = new PackedWeights(Weight, Bias, pointwise: true);
+        _packed = new PackedWeights(Weight, bias, pointwise: true);
     }
 
     /// <summary>The sparse weight [out x in].</summary>
     public TiledSparseMatrix Weight { get; }
-    /// <summary>Bias (fp32) or null.</summary>
-    public Tensor? Bias { get; }
+    /// <summary>Bias (fp32, on the host; not a buffer, so <c>to(float16)</c> keeps its precision) or null.</summary>
+    public Tensor? Bias => _packed.Bias;
     /// <summary>The GPU kernel to use; null = <see cref="KernelPaths.Choose(int, int, bool)"/> for the device.</summary>
     public KernelPath? Path { get; init; }
 

@@ -70,6 +70,38 @@ public class ConversionTests
         Assert.That(children["block"].named_children().First().module, Is.InstanceOf<BcbpConv2d>());
     }
 
+    /// <summary>TorchSharp registers a child module's tensor fields as buffers, and <c>module.to(...)</c> replaces and
+    /// disposes them: a suite's --sparse-eval met a packing made from such a disposed bias on the GPU ("Tensor invalid --
+    /// empty handle"), and the folded bias was rounded to fp16. The sparse modules' fp32 bias is no buffer: it survives
+    /// <c>to()</c> unchanged, and so does the packing made from it.</summary>
+    [Test]
+    public void PackingAfterModuleToReadsTheMovedBiasNotTheDisposedOne()
+    {
+        var gen = new Generator(10);
+        var w = randn(new long[] { 32, 16 * 9 }, generator: gen);
+        var mask = SyntheticMasks.RandomBcbp(32, 16 * 9, 32, 0.5, gen);
+        var weight = BcbpMatrix.Pack(w * mask, mask, 32);
+        var bias = randn(32, generator: gen);
+        var path = Bcbp.Kernels.Ops.KernelPath.MmaSync;   // named, so packing on the CPU asks no GPU which kernel to use
+        var conv = new BcbpConv2d(weight, 16, new Bcbp.Kernels.Ops.ConvGeometry(3, 3, PadH: 1, PadW: 1), bias) { Path = path };
+        var fc = new BcbpLinear(BcbpMatrix.Pack(w * mask, mask, 32), bias) { Path = path };
+        var parent = nn.Sequential();
+        parent.register_module("conv", conv);   // as SparseResidualBlock does: TorchSharp registers the child's tensor fields
+        parent.register_module("fc", fc);
+
+        conv.to(ScalarType.Float64);   // a real conversion on the CPU: new tensors, the old ones disposed
+        fc.to(ScalarType.Float64);
+
+        Assert.That(conv.named_buffers().Concat(fc.named_buffers()), Is.Empty, "no tensor of the sparse modules is a buffer");
+        Assert.That(conv.Bias!.dtype, Is.EqualTo(ScalarType.Float32), "the folded bias keeps its precision");
+        Assert.That(conv.Bias.allclose(bias) && fc.Bias!.allclose(bias), Is.True);
+        foreach (var packedBias in new[] { conv.PackedFor(CPU, ScalarType.Float16).Bias!, fc.PackedFor(CPU, ScalarType.Float16).Bias! })
+        {
+            Assert.That(packedBias.dtype, Is.EqualTo(ScalarType.Float32), "the kernels' bias is fp32");
+            Assert.That(packedBias.allclose(bias), Is.True);
+        }
+    }
+
     [Test]
     public void BatchNormFoldingMatchesConvThenBatchNorm()
     {

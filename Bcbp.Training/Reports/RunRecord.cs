@@ -59,26 +59,26 @@ public static class RunCollector
     {
         if (eval is null || MeasuredSpeedupOf(eval) is null) return null;
         if ((eval["input_shape"] as JsonArray)?.FirstOrDefault()?.GetValue<long>() is not { } batch) return null;
-        return new SparseSpeed((int)batch, batch * 1000.0 / BestSparseMs(eval));
+        return new SparseSpeed((int)batch, batch * 1000.0 / BestSparse(eval).Ms);
     }
 
-    /// <summary>sparse_ms, or the whole-model plan's plan_ms where it is faster and its error is within the bound
-    /// (<see cref="Inference.SparseReport.BestSparseMs"/>, read from the JSON).</summary>
-    static double BestSparseMs(JsonObject? eval)
+    /// <summary><see cref="Inference.SparseReport.Best"/> over the JSON's fields (a file without the plan's fields, or
+    /// with <c>passed</c> alone, reads as the layer-by-layer path).</summary>
+    static (double Ms, long FailingSamples) BestSparse(JsonObject eval)
     {
-        double sparse = eval?["sparse_ms"]?.GetValue<double>() ?? 0;
-        double? plan = eval?["plan_ms"]?.GetValue<double?>(), err = eval?["max_plan_rel_err_vs_reference"]?.GetValue<double?>();
-        double tol = eval?["tolerance"]?.GetValue<double>() ?? 0;
-        return plan is { } p && err is { } e && e <= tol ? Math.Min(p, sparse) : sparse;
+        long failing = eval["failing_samples"]?.GetValue<long>() ?? (eval["passed"]?.GetValue<bool>() == true ? 0 : 1);
+        return Inference.SparseReport.Best(eval["sparse_ms"]?.GetValue<double>() ?? 0, failing,
+            eval["plan_ms"]?.GetValue<double?>(), eval["plan_failing_samples"]?.GetValue<long?>());
     }
 
-    /// <summary>Masked dense time over sparse time from a sparse evaluation that ran our CUDA kernels and passed; null
-    /// otherwise (a CPU evaluation times the reference path, not the kernels).</summary>
+    /// <summary>Masked dense time over our fastest sparse path's time, from a sparse evaluation that ran our CUDA
+    /// kernels and passed on that path; null otherwise (a CPU evaluation times the reference path, not the kernels).</summary>
     static double? MeasuredSpeedupOf(JsonObject? eval)
     {
-        bool onGpu = eval?["device"]?.GetValue<string>().StartsWith("cuda", StringComparison.Ordinal) == true;
-        double dense = eval?["dense_ms"]?.GetValue<double>() ?? 0, sparse = BestSparseMs(eval);
-        return onGpu && eval?["passed"]?.GetValue<bool>() == true && dense > 0 && sparse > 0 ? dense / sparse : null;
+        if (eval is null || eval["device"]?.GetValue<string>().StartsWith("cuda", StringComparison.Ordinal) != true) return null;
+        double dense = eval["dense_ms"]?.GetValue<double>() ?? 0;
+        var (sparse, failing) = BestSparse(eval);
+        return failing == 0 && dense > 0 && sparse > 0 ? dense / sparse : null;
     }
 
     /// <summary>Max of <c>layers[].wit</c> in a pruning report, or null without one.</summary>

@@ -5,7 +5,7 @@
 #   bash build/gpu-bundle.sh Bcbp.Training -p:TorchBackend=external     # here, once, before the first call
 #   bash experiments/gpu_session.sh smoke          # ~4 min: every new GPU path once, small (first run of new code)
 #   bash experiments/gpu_session.sh verify         # ~2 min: every kernel and the whole-model plan against float32
-#   bash experiments/gpu_session.sh engine data    # ~4 + ~3 min: bench e2e + PyTorch eager/CUDA-graph + summary; image pipeline
+#   bash experiments/gpu_session.sh engine data    # ~4 + ~3 min: bench e2e + PyTorch eager/CUDA-graph + summary; image pipeline + a JPEG-fed epoch
 #   bash experiments/gpu_session.sh train grid     # ~3 + ~4 min: training vs PyTorch; quick grid --sparse-eval + its baselines
 #   bash experiments/gpu_session.sh amp            # ~6 min: bf16 vs fp32 accuracy, 3 seeds
 #   bash experiments/gpu_session.sh nccl           # ~1 min: world size 1 through NCCL gives the plain trainer's weights
@@ -71,6 +71,15 @@ nccl)
   ;;
 data)
   step data_bench 240 env TRAIN=${TRAIN:-10000} bash experiments/bench/data_bench.sh "$out/data"
+  # A real training epoch fed from that folder (issue 10: the epoch is GPU-bound when its img/s matches bench-train's
+  # random-data bf16 figure): ResNet-50 bf16 + channels_last, batch 256, 3 epochs (the first warms cuDNN up).
+  step jpeg_epochs 200 bash .gpu/run.sh train --config configs/quick.json --device cuda --no-progress \
+       --set data.dataset=image_folder --set data.root=/tmp/bcbp-jpegs --set data.workers=$(nproc) --set data.batch_size=256 \
+       --set data.eval_batch_size=256 --set data.augment=true --set data.num_train=0 --set data.num_test=0 \
+       --set model.arch=resnet50 --set model.in_channels=3 --set model.num_classes=100 --set train.epochs=3 --set train.lr=0.02 \
+       --set train.amp=bf16 --set train.channels_last=true --set output_dir=/tmp/jpeg-runs --set name=r50_jpeg \
+       --set log.tensorboard=false --force
+  grep "epoch" "$out/jpeg_epochs.log" | tail -3
   ;;
 amp)
   # Fashion-MNIST comes in the bundle: python3 experiments/bench/idx_subset.py /usr/share/datasets/fashion-mnist .gpu/data --train 20000 --test 10000
@@ -79,9 +88,10 @@ amp)
   ;;
 grid)
   step quick_grid 200 bash .gpu/run.sh suite --suite experiments/quick.json --no-progress --set device=cuda --set data.root=.gpu/data --sparse-eval
-  step quick_baselines 60 python3 experiments/bench/pytorch_baselines.py --models resnet20 --in-channels 1 --size 28 --batch 256,512 \
+  # At the batch the sparse evaluation times (the suite's data.eval_batch_size), so the report can set them side by side.
+  step quick_baselines 60 python3 experiments/bench/pytorch_baselines.py --models resnet20 --in-channels 1 --size 28 --batch 1000 \
        --variants eager,cuda_graph --out "$out/quick_baselines.json"
-  step quick_report 60 bash .gpu/run.sh compare --suite experiments/quick.json --set device=cuda --bench "$out/quick_baselines.json"
+  step quick_report 60 bash .gpu/run.sh compare --suite experiments/quick.json --set device=cuda --set data.root=.gpu/data --bench "$out/quick_baselines.json"
   cp -r runs/quick/report "$out/quick_report" 2>/dev/null || true
   ;;
 compile)

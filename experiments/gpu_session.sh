@@ -7,7 +7,8 @@
 #   bash experiments/gpu_session.sh verify         # ~2 min: every kernel and the whole-model plan against float32
 #   bash experiments/gpu_session.sh engine data    # ~4 + ~3 min: bench e2e + PyTorch eager/CUDA-graph + summary; image pipeline + a JPEG-fed epoch
 #   bash experiments/gpu_session.sh train grid     # ~3 + ~4 min: training vs PyTorch; quick grid --sparse-eval + its baselines
-#   bash experiments/gpu_session.sh amp            # ~6 min: bf16 vs fp32 accuracy, 3 seeds
+#   bash experiments/gpu_session.sh amp            # ~2 min: bf16 vs fp32 accuracy, 3 seeds
+#   bash experiments/gpu_session.sh paper          # ~5-7 min: the CIFAR-grid stand-in --sparse-eval, PyTorch baselines, report
 #   bash experiments/gpu_session.sh nccl           # ~1 min: world size 1 through NCCL gives the plain trainer's weights
 #   bash experiments/gpu_session.sh compile        # ~10 min: torch.compile max-autotune at batch 1 and 256 (inductor cache)
 #
@@ -16,7 +17,7 @@
 # Publishing into experiments/results/ is done afterwards, deliberately, from what came back.
 set -uo pipefail
 cd "$(dirname "$0")/.."
-[ $# -gt 0 ] || { echo "usage: gpu_session.sh PART... (smoke, verify, engine, data, train, grid, amp, nccl, compile)" >&2; exit 2; }
+[ $# -gt 0 ] || { echo "usage: gpu_session.sh PART... (smoke, verify, engine, data, train, grid, amp, paper, nccl, compile)" >&2; exit 2; }
 : "${OUT:?set OUT (the device tool sets it)}"
 [ -x .gpu/run.sh ] || { echo "gpu_session: .gpu/run.sh is missing: bash build/gpu-bundle.sh Bcbp.Training -p:TorchBackend=external" >&2; exit 2; }
 export BCBP_KERNEL_CACHE=${BCBP_KERNEL_CACHE:-/tmp/bcbp-kernels}
@@ -94,12 +95,23 @@ grid)
   step quick_report 60 bash .gpu/run.sh compare --suite experiments/quick.json --set device=cuda --set data.root=.gpu/data --bench "$out/quick_baselines.json"
   cp -r runs/quick/report "$out/quick_report" 2>/dev/null || true
   ;;
+paper)
+  # Issue 9 item 6: the CIFAR-grid stand-in (docs: experiments/results/paper_cifar10_fmnist_standin/NOTES.md) on the
+  # new engine, each cell's sparse speed set against PyTorch's best dense model of its architecture at the same batch.
+  sets=(--set data.dataset=fashion_mnist --set data.root=.gpu/data --set model.in_channels=1 --set train.epochs=8
+        --set prune.finetune_epochs=3 --set prune.schedule.end_epoch=2 --set prune.schedule.frequency=10)
+  step paper_grid 420 bash .gpu/run.sh suite --suite experiments/paper_cifar10.json --no-progress --sparse-eval "${sets[@]}"
+  step paper_baselines 90 python3 experiments/bench/pytorch_baselines.py --models resnet56,vgg16_cifar --in-channels 1 --size 28 \
+       --batch 1000 --variants eager,cuda_graph --out "$out/paper_baselines.json"
+  step paper_report 60 bash .gpu/run.sh compare --suite experiments/paper_cifar10.json "${sets[@]}" --bench "$out/paper_baselines.json"
+  cp -r runs/paper_cifar10/report "$out/paper_report" 2>/dev/null || true
+  ;;
 compile)
   export TORCHINDUCTOR_CACHE_DIR=$out/inductor
   step compile 560 python3 experiments/bench/pytorch_baselines.py --models resnet50 --batch 1,256 --variants compile \
        --out "$out/pytorch_compile.json"
   ;;
-*) echo "gpu_session: unknown part '$part' (smoke, verify, engine, data, train, grid, amp, nccl, compile)" >&2; failed=$((failed + 1)); return ;;
+*) echo "gpu_session: unknown part '$part' (smoke, verify, engine, data, train, grid, amp, paper, nccl, compile)" >&2; failed=$((failed + 1)); return ;;
 esac
 tar czf "$OUT/$part.tar.gz" -C "$OUT" "$part" && rm -rf "$out"
 echo "gpu_session $part: $failed step(s) failed so far; results in $part.tar.gz"

@@ -10,10 +10,11 @@ namespace Bcbp.Training.Reports;
 /// <summary>A finished run folder as the report sees it: results.json, and where present the suite's cell info
 /// (<c>suite_cell.json</c>), the counted cost (<c>cost.json</c>) and the largest per-layer workload imbalance among
 /// tiles from the pruning report (<c>prune_report.json</c>), the pruning unit (from <c>config.json</c>) and the speedup of
-/// its own model on our CUDA kernels (<c>sparse_eval.json</c> of <c>bcbp sparse --run</c>) and the dataset it was
-/// trained on (<c>data.dataset</c> of config.json; a suite's dataset axis only names it).</summary>
+/// its own model on our CUDA kernels (<c>sparse_eval.json</c> of <c>bcbp sparse --run</c>), the dataset it was
+/// trained on (<c>data.dataset</c> of config.json; a suite's dataset axis only names it) and its architecture
+/// (<c>model.arch</c>; a suite's model axis only names it, e.g. "vgg16" for vgg16_cifar).</summary>
 public sealed record RunRecord(string Dir, RunResult Result, CellInfo? Info, ModelCost? Cost, double? WitMax = null, string Unit = "-",
-                               double? MeasuredSpeedup = null, string? TrainedOn = null, SparseSpeed? Sparse = null);
+                               double? MeasuredSpeedup = null, string? TrainedOn = null, SparseSpeed? Sparse = null, string? Arch = null);
 
 /// <summary>A run's own model on our CUDA kernels (<c>sparse_eval.json</c>, passed): images/s at the timed batch.</summary>
 public sealed record SparseSpeed(int Batch, double ImagesPerSecond);
@@ -51,7 +52,8 @@ public static class RunCollector
             PruneUnit.Describe(config?["prune"] as JsonObject),
             MeasuredSpeedupOf(eval),
             config?["data"]?["dataset"]?.GetValue<string>(),
-            SparseSpeedOf(eval));
+            SparseSpeedOf(eval),
+            config?["model"]?["arch"]?.GetValue<string>());
     }
 
     /// <summary>Images/s of the sparse model at its timed batch, from a passed GPU evaluation; null otherwise.</summary>

@@ -89,7 +89,8 @@ public sealed record SuiteReport
         string model = info?.Model ?? "-";
         string method = r.Method ?? info?.Method ?? "dense";
         double target = r.TargetSparsity ?? info?.Sparsity ?? 0;
-        var best = record.Sparse is { } sp && method != "dense" ? speedups.BestDense(model, sp.Batch) : null;
+        // PyTorch's dense baseline of the same architecture (pytorch_baselines.py names models by architecture).
+        var best = record.Sparse is { } sp && method != "dense" ? speedups.BestDense(record.Arch ?? model, sp.Batch) : null;
         return new ReportRow
         {
             Model = model,

@@ -2,7 +2,7 @@
 engine must beat them). fp16, BatchNorm folded (torch.fx fuse), channels_last, cudnn.benchmark; eager and CUDA-graph
 replay by default, torch.compile(mode="max-autotune") with --compile (autotuning takes minutes per batch size: give it
 its own device call; TORCHINDUCTOR_CACHE_DIR can be carried between calls).
-usage: python3 experiments/bench/pytorch_baselines.py [--models resnet50,vgg16,resnet56|resnet20,...] [--batch 1,32,256]
+usage: python3 experiments/bench/pytorch_baselines.py [--models resnet50,vgg16,resnet56|resnet20,vgg16_cifar,...] [--batch 1,32,256]
                                                      [--in-channels 3] [--size N (default per model)]
                                                      [--variants eager,cuda_graph[,compile]] [--out FILE.json]
 """
@@ -52,9 +52,28 @@ class CifarResNet(nn.Module):
         return self.fc(torch.flatten(F.adaptive_avg_pool2d(x, 1), 1))
 
 
+class CifarVgg16(nn.Module):
+    """Bcbp.Models' vgg16_cifar: VGG-16 (config D) with BatchNorm and ceil-mode pools, AdaptiveAvgPool2d(1) and a
+    512 -> 512 -> 512 -> classes head."""
+
+    def __init__(self, classes=10, in_channels=3):
+        super().__init__()
+        layers, cin = [], in_channels
+        for w in (64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512, "M", 512, 512, 512, "M"):
+            if w == "M": layers.append(nn.MaxPool2d(2, 2, ceil_mode=True)); continue
+            layers += [nn.Conv2d(cin, w, 3, padding=1), nn.BatchNorm2d(w), nn.ReLU(inplace=True)]; cin = w
+        self.features = nn.Sequential(*layers)
+        self.classifier = nn.Sequential(nn.Linear(512, 512), nn.ReLU(inplace=True), nn.Dropout(0.5),
+                                        nn.Linear(512, 512), nn.ReLU(inplace=True), nn.Dropout(0.5), nn.Linear(512, classes))
+
+    def forward(self, x):
+        return self.classifier(torch.flatten(F.adaptive_avg_pool2d(self.features(x), 1), 1))
+
+
 # name -> (build(in_channels), default image size). The CIFAR ResNets also stand for the suites' Fashion-MNIST runs:
 # --in-channels 1 --size 28 gives the dense baseline that `compare --bench` sets a pruned run's sparse speed against.
 MODELS = {"resnet50": (lambda c: torchvision.models.resnet50(), 224), "vgg16": (lambda c: torchvision.models.vgg16(), 224),
+          "vgg16_cifar": (lambda c: CifarVgg16(in_channels=c), 32),
           **{f"resnet{d}": (lambda c, d=d: CifarResNet(d, in_channels=c), 32) for d in (20, 32, 44, 56, 110)}}
 
 

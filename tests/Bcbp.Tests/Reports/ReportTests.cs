@@ -70,6 +70,25 @@ public class ReportTests
         Assert.That(row.Speedup, Is.EqualTo(expected ?? 1.25));
     }
 
+    [Test]
+    public void PyTorchBaselineIsTheRunsArchitectureNotTheGridsModelName()
+    {
+        // The grid calls the model "resnet20" here; the run's config says which architecture it is.
+        var cell = Path.Combine(_dir, "resnet20_fmnist_bcbp_s75");
+        File.WriteAllText(Path.Combine(cell, "config.json"),
+            """{ "model": { "arch": "resnet20_wide" }, "prune": { "method": "bcbp", "tile_rows": 16, "tile_cols": 0 } }""");
+        File.WriteAllText(Path.Combine(cell, "sparse_eval.json"),
+            """{ "device": "cuda", "passed": true, "dense_ms": 10.0, "sparse_ms": 4.0, "input_shape": [256, 1, 28, 28] }""");
+        var baselines = Path.Combine(_dir, "pytorch_baselines.json");
+        File.WriteAllText(baselines, """
+            { "device": "H200", "rows": [
+              { "model": "resnet20", "batch": 256, "variant": "cuda_graph", "img_s": 64000 },
+              { "model": "resnet20_wide", "batch": 256, "variant": "cuda_graph", "img_s": 16000 } ] }
+            """);
+        var row = Build(SpeedupTable.Load(new[] { baselines })).Rows.Single(r => r.Cell == "resnet20_fmnist_bcbp_s75");
+        Assert.That(row.SpeedupOverBest, Is.EqualTo(4.0).Within(1e-12), "64,000 img/s over resnet20_wide's 16,000");
+    }
+
     [TestCase("""{ "method": "bcbp", "tile_rows": 64, "tile_cols": 0 }""", "64x1")]
     [TestCase("""{ "method": "bcbp", "tile_rows": 32, "tile_cols": 128 }""", "32x1 (tile 32x128)")]
     [TestCase("""{ "method": "block", "block_rows": 8, "block_cols": 4 }""", "8x4")]

@@ -8,66 +8,14 @@ usage: python3 experiments/bench/pytorch_baselines.py [--models resnet50,vgg16,r
 """
 import json, os, sys, time
 import numpy as np
-import torch, torch.nn as nn, torch.nn.functional as F
+import torch
 import torchvision
 from torch.fx.experimental.optimization import fuse
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "pytorch_reference"))
+from cifar_models import CifarResNet, CifarVgg16  # noqa: E402  (the one PyTorch copy of Bcbp.Models' CIFAR models)
+
 arg = lambda name, d: next((sys.argv[i + 1] for i, a in enumerate(sys.argv) if a == name), d)
-
-
-class CifarBlock(nn.Module):
-    """He et al.'s CIFAR block with the option-A shortcut (Bcbp.Models' CifarBasicBlock)."""
-
-    def __init__(self, cin, cout, stride):
-        super().__init__()
-        self.conv1 = nn.Conv2d(cin, cout, 3, stride, 1, bias=False); self.bn1 = nn.BatchNorm2d(cout)
-        self.conv2 = nn.Conv2d(cout, cout, 3, 1, 1, bias=False); self.bn2 = nn.BatchNorm2d(cout)
-        self.stride, self.pad = stride, cout - cin
-
-    def forward(self, x):
-        out = F.relu(self.bn1(self.conv1(x)))
-        out = self.bn2(self.conv2(out))
-        sc = x[:, :, ::self.stride, ::self.stride] if self.stride > 1 else x
-        if self.pad: sc = F.pad(sc, (0, 0, 0, 0, self.pad // 2, self.pad // 2))
-        return F.relu(out + sc)
-
-
-class CifarResNet(nn.Module):
-    def __init__(self, depth=56, classes=10, in_channels=3):
-        super().__init__()
-        n = (depth - 2) // 6
-        self.conv1 = nn.Conv2d(in_channels, 16, 3, 1, 1, bias=False); self.bn1 = nn.BatchNorm2d(16)
-        layers, cin = [], 16
-        for i, w in enumerate((16, 32, 64)):
-            blocks = []
-            for j in range(n):
-                blocks.append(CifarBlock(cin, w, 2 if (i > 0 and j == 0) else 1)); cin = w
-            layers.append(nn.Sequential(*blocks))
-        self.layer1, self.layer2, self.layer3 = layers
-        self.fc = nn.Linear(64, classes)
-
-    def forward(self, x):
-        x = F.relu(self.bn1(self.conv1(x)))
-        x = self.layer3(self.layer2(self.layer1(x)))
-        return self.fc(torch.flatten(F.adaptive_avg_pool2d(x, 1), 1))
-
-
-class CifarVgg16(nn.Module):
-    """Bcbp.Models' vgg16_cifar: VGG-16 (config D) with BatchNorm and ceil-mode pools, AdaptiveAvgPool2d(1) and a
-    512 -> 512 -> 512 -> classes head."""
-
-    def __init__(self, classes=10, in_channels=3):
-        super().__init__()
-        layers, cin = [], in_channels
-        for w in (64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512, "M", 512, 512, 512, "M"):
-            if w == "M": layers.append(nn.MaxPool2d(2, 2, ceil_mode=True)); continue
-            layers += [nn.Conv2d(cin, w, 3, padding=1), nn.BatchNorm2d(w), nn.ReLU(inplace=True)]; cin = w
-        self.features = nn.Sequential(*layers)
-        self.classifier = nn.Sequential(nn.Linear(512, 512), nn.ReLU(inplace=True), nn.Dropout(0.5),
-                                        nn.Linear(512, 512), nn.ReLU(inplace=True), nn.Dropout(0.5), nn.Linear(512, classes))
-
-    def forward(self, x):
-        return self.classifier(torch.flatten(F.adaptive_avg_pool2d(self.features(x), 1), 1))
 
 
 # name -> (build(in_channels), default image size). The CIFAR ResNets also stand for the suites' Fashion-MNIST runs:

@@ -35,52 +35,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-
-class CifarBasicBlock(nn.Module):
-    def __init__(self, in_planes, planes, stride):
-        super().__init__()
-        self.conv1 = nn.Conv2d(in_planes, planes, 3, stride, 1, bias=False)
-        self.bn1 = nn.BatchNorm2d(planes)
-        self.conv2 = nn.Conv2d(planes, planes, 3, 1, 1, bias=False)
-        self.bn2 = nn.BatchNorm2d(planes)
-        self.stride = stride
-        self.pad = planes - in_planes
-
-    def shortcut(self, x):
-        if self.stride == 1 and self.pad == 0:
-            return x
-        sub = x if self.stride == 1 else x[:, :, ::self.stride, ::self.stride]
-        half = self.pad // 2
-        return F.pad(sub, (0, 0, 0, 0, half, half))
-
-    def forward(self, x):
-        out = F.relu_(self.bn1(self.conv1(x)))
-        out = self.bn2(self.conv2(out))
-        return F.relu_(out.add_(self.shortcut(x)))
-
-
-class CifarResNet(nn.Module):
-    def __init__(self, depth, num_classes=10, in_channels=3):
-        super().__init__()
-        assert depth >= 8 and (depth - 2) % 6 == 0, "depth must be 6n+2"
-        n = (depth - 2) // 6
-        self.conv1 = nn.Conv2d(in_channels, 16, 3, 1, 1, bias=False)
-        self.bn1 = nn.BatchNorm2d(16)
-        self.layer1 = self._stage(16, 16, n, 1)
-        self.layer2 = self._stage(16, 32, n, 2)
-        self.layer3 = self._stage(32, 64, n, 2)
-        self.avgpool = nn.AdaptiveAvgPool2d(1)
-        self.fc = nn.Linear(64, num_classes)
-
-    @staticmethod
-    def _stage(in_planes, planes, blocks, stride):
-        return nn.Sequential(*[CifarBasicBlock(in_planes if i == 0 else planes, planes, stride if i == 0 else 1)
-                               for i in range(blocks)])
-
-    def forward(self, x):
-        x = F.relu_(self.bn1(self.conv1(x)))
-        x = self.layer3(self.layer2(self.layer1(x)))
-        return self.fc(torch.flatten(self.avgpool(x), 1))
+from cifar_models import CifarResNet
 
 
 CIFAR_DEPTHS = {"resnet20": 20, "resnet32": 32, "resnet44": 44, "resnet56": 56, "resnet110": 110}

@@ -65,15 +65,14 @@ public sealed class BucketReducer
     {
         _flat = flat;
         _collective = collective;
-        var index = flat.Parameters.Select((p, i) => (p, i)).ToDictionary(t => t.p, t => t.i, ReferenceEqualityComparer.Instance);
         _names = new string[flat.Parameters.Count];
         foreach (var (name, p) in model.named_parameters())
-            if (index.TryGetValue(p, out var i)) _names[i] = name;
+            if (flat.IndexOf(p) is var i and >= 0) _names[i] = name;
         var owners = new List<(nn.Module<Tensor, Tensor>, int[])>();
         foreach (var (_, module) in model.named_modules())
         {
             if (module is not nn.Module<Tensor, Tensor> hookable) continue;
-            var own = module.named_parameters(recurse: false).Select(np => index.TryGetValue(np.parameter, out var i) ? i : -1)
+            var own = module.named_parameters(recurse: false).Select(np => flat.IndexOf(np.parameter))
                 .Where(i => i >= 0).ToArray();
             if (own.Length > 0) owners.Add((hookable, own));
         }

@@ -31,6 +31,8 @@ public sealed class FlatParameters
     public const long DefaultBucketBytes = 25L * 1024 * 1024;
 
     readonly Parameter[] _params;
+
+    readonly Dictionary<Parameter, int> _index;
     readonly long[] _offsets;
     readonly int[] _groups;
     readonly bool[] _nhwc;
@@ -62,6 +64,8 @@ public sealed class FlatParameters
         if (bucketBytes <= 0) throw new ArgumentException($"bucket size must be > 0 bytes, got {bucketBytes}.");
         _params = model.parameters().Where(p => p.requires_grad).ToArray();
         if (_params.Length == 0) throw new ArgumentException("the model has no trainable parameter.");
+        _index = new Dictionary<Parameter, int>(ReferenceEqualityComparer.Instance);
+        for (int i = 0; i < _params.Length; i++) _index[_params[i]] = i;
         var first = _params[0];
         if (_params.Any(p => p.dtype != first.dtype || p.device.ToString() != first.device.ToString()))
             throw new NotSupportedException("parameters of mixed dtypes or devices cannot share one flat buffer.");
@@ -106,6 +110,10 @@ public sealed class FlatParameters
 
     /// <summary>Offset of parameter <paramref name="index"/>'s slice in <see cref="Flat"/> (elements).</summary>
     public long OffsetOf(int index) => _offsets[index];
+
+    /// <summary>The index of <paramref name="p"/> in <see cref="Parameters"/> (by reference), or -1 when it is not
+    /// trained here (frozen, or another model's).</summary>
+    public int IndexOf(Parameter p) => _index.TryGetValue(p, out var i) ? i : -1;
 
     /// <summary>Parameter <paramref name="index"/>'s slice of <paramref name="buffer"/> (a 1-D tensor of
     /// <see cref="Flat"/>'s size, any dtype), shaped and strided as the parameter lives in <see cref="Flat"/>.</summary>

@@ -47,33 +47,30 @@ public sealed class MixedPrecision : IDisposable
         if (flat.Flat.dtype != ScalarType.Float32)
             throw new NotSupportedException($"train.amp needs float32 master weights, the model's are {flat.Flat.dtype}.");
 
-        var index = flat.Parameters.Select((p, i) => (p, i)).ToDictionary(t => t.p, t => t.i, ReferenceEqualityComparer.Instance);
         _compute = empty(flat.Flat.numel(), dtype: ComputeType, device: flat.Flat.device).DetachFromDisposeScope();
         var swapped = new List<(Parameter, Tensor, Tensor)>();
-        foreach (var (name, module) in model.named_modules())
+        foreach (var (name, p) in ComputeTypedParameters(model))
         {
-            if (module is not (Conv2d or Linear)) continue;
-            foreach (var (pname, p) in module.named_parameters(recurse: false))
-            {
-                if (!index.TryGetValue(p, out var i))
-                    throw new NotSupportedException($"train.amp: {name}.{pname} is not trained (frozen), so it has no compute copy; " +
-                                                    "train it, or set train.amp: off.");
-                var master = flat.ViewOf(flat.Flat.detach(), i).DetachFromDisposeScope();
-                swapped.Add((p, master, flat.ViewOf(_compute, i).DetachFromDisposeScope()));
-            }
+            int i = flat.IndexOf(p);
+            if (i < 0)
+                throw new NotSupportedException($"train.amp: {name} is not trained (frozen), so it has no compute copy; " +
+                                                "train it, or set train.amp: off.");
+            var master = flat.ViewOf(flat.Flat.detach(), i).DetachFromDisposeScope();
+            swapped.Add((p, master, flat.ViewOf(_compute, i).DetachFromDisposeScope()));
         }
         _swapped = swapped.ToArray();
     }
 
     /// <summary>The parameters a mixed-precision step computes in the half type: those of every Conv2d and Linear.</summary>
     public static IReadOnlySet<Parameter> ComputeTyped(nn.Module model)
-    {
-        var set = new HashSet<Parameter>(ReferenceEqualityComparer.Instance);
-        foreach (var (_, module) in model.named_modules())
-            if (module is Conv2d or Linear)
-                foreach (var (_, p) in module.named_parameters(recurse: false)) set.Add(p);
-        return set;
-    }
+        => new HashSet<Parameter>(ComputeTypedParameters(model).Select(n => n.Parameter), ReferenceEqualityComparer.Instance);
+
+    /// <summary>The one rule of which parameters compute in the half type, with their dotted names.</summary>
+    static IEnumerable<(string Name, Parameter Parameter)> ComputeTypedParameters(nn.Module model)
+        => from m in model.named_modules()
+           where m.module is Conv2d or Linear
+           from p in m.module.named_parameters(recurse: false)
+           select ($"{m.name}.{p.name}", p.parameter);
 
     /// <summary>Frees the compute copy and the views into it and into the masters (the parameters keep pointing at
     /// their masters).</summary>

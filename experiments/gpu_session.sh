@@ -98,7 +98,7 @@ grid)
 paper)
   # Issue 9 item 6: the CIFAR-grid stand-in (docs: experiments/results/paper_cifar10_fmnist_standin/NOTES.md) on the
   # new engine, each cell's sparse speed set against PyTorch's best dense model of its architecture at the same batch.
-  sets=(--set data.dataset=fashion_mnist --set data.root=.gpu/data --set model.in_channels=1 --set train.epochs=8
+  sets=(--set data.dataset=fashion_mnist --set data.root=.gpu/data --set data.num_train=12000 --set model.in_channels=1 --set train.epochs=8
         --set prune.finetune_epochs=3 --set prune.schedule.end_epoch=2 --set prune.schedule.frequency=10)
   step paper_grid 420 bash .gpu/run.sh suite --suite experiments/paper_cifar10.json --no-progress --sparse-eval "${sets[@]}"
   step paper_baselines 90 python3 experiments/bench/pytorch_baselines.py --models resnet56,vgg16_cifar --in-channels 1 --size 28 \

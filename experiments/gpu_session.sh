@@ -13,7 +13,8 @@
 #   bash experiments/gpu_session.sh compile        # ~10 min: torch.compile max-autotune at batch 1 and 256 (inductor cache)
 #
 # Each part writes under $OUT/PART/ and is then packed into ONE file, $OUT/PART.tar.gz (the device tool brings back at
-# most 8 files). A failing step is reported and the part goes on; the last line says how many steps failed.
+# most 8 files). Steps are cut to fit DEADLINE (570 s) for the whole call, so the parts already run are still packed.
+# A failing step is reported and the part goes on; the last line says how many steps failed.
 # Publishing into experiments/results/ is done afterwards, deliberately, from what came back.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -21,10 +22,19 @@ cd "$(dirname "$0")/.."
 : "${OUT:?set OUT (the device tool sets it)}"
 [ -x .gpu/run.sh ] || { echo "gpu_session: .gpu/run.sh is missing: bash build/gpu-bundle.sh Bcbp.Training -p:TorchBackend=external" >&2; exit 2; }
 export BCBP_KERNEL_CACHE=${BCBP_KERNEL_CACHE:-/tmp/bcbp-kernels}
+parts="smoke verify engine data train grid amp paper nccl compile"
+for part in "$@"; do
+  [[ " $parts " == *" $part "* ]] || { echo "gpu_session: unknown part '$part' (${parts// /, })" >&2; exit 2; }
+done
 failed=0
+started=$(date +%s)
+deadline=${DEADLINE:-570}  # seconds for the whole call: under the device's 600 s, so the last part is still packed
 step() {  # step NAME SECONDS COMMAND...: output in $out/NAME.log, the tail shown; a failure is counted
   local name=$1 limit=$2; shift 2
-  echo "== $name ($(date +%T))"
+  local left=$(( deadline - ($(date +%s) - started) - 15 ))
+  if [ $left -lt 10 ]; then echo "gpu_session: $name skipped (the call's ${deadline} s are spent)"; failed=$((failed + 1)); return; fi
+  [ $limit -le $left ] || limit=$left
+  echo "== $name ($(date +%T), up to ${limit} s)"
   timeout "$limit" "$@" > "$out/$name.log" 2>&1; local rc=$?
   tail -n "${TAIL:-6}" "$out/$name.log"
   [ $rc -eq 0 ] || { echo "gpu_session: $name failed (exit $rc)"; failed=$((failed + 1)); }
@@ -75,7 +85,7 @@ data)
   # A real training epoch fed from that folder (issue 10: the epoch is GPU-bound when its img/s matches bench-train's
   # random-data bf16 figure): ResNet-50 bf16 + channels_last, batch 256, 3 epochs (the first warms cuDNN up).
   step jpeg_epochs 200 bash .gpu/run.sh train --config configs/quick.json --device cuda --no-progress \
-       --set data.dataset=image_folder --set data.root=/tmp/bcbp-jpegs --set data.workers=$(nproc) --set data.batch_size=256 \
+       --set data.dataset=image_folder --set data.root=${ROOT:-/tmp/bcbp-jpegs} --set data.workers=$(nproc) --set data.batch_size=256 \
        --set data.eval_batch_size=256 --set data.augment=true --set data.num_train=0 --set data.num_test=0 \
        --set model.arch=resnet50 --set model.in_channels=3 --set model.num_classes=100 --set train.epochs=3 --set train.lr=0.02 \
        --set train.amp=bf16 --set train.channels_last=true --set output_dir=/tmp/jpeg-runs --set name=r50_jpeg \
@@ -107,11 +117,13 @@ paper)
   cp -r runs/paper_cifar10/report "$out/paper_report" 2>/dev/null || true
   ;;
 compile)
-  export TORCHINDUCTOR_CACHE_DIR=$out/inductor
-  step compile 560 python3 experiments/bench/pytorch_baselines.py --models resnet50 --batch 1,256 --variants compile \
-       --out "$out/pytorch_compile.json"
+  # The inductor cache stays outside the part's folder (it can pass the 16 MiB a returned file may have); it comes
+  # back as its own file when it is small enough, to be carried next time.
+  step compile 540 env TORCHINDUCTOR_CACHE_DIR=/tmp/inductor python3 experiments/bench/pytorch_baselines.py --models resnet50 \
+       --batch 1,256 --variants compile --out "$out/pytorch_compile.json"
+  tar czf "$OUT/inductor.tar.gz" -C /tmp inductor 2>/dev/null
+  [ "$(stat -c %s "$OUT/inductor.tar.gz" 2>/dev/null || echo 0)" -lt 15000000 ] || { rm -f "$OUT/inductor.tar.gz"; echo "gpu_session: inductor cache over 15 MB, not returned"; }
   ;;
-*) echo "gpu_session: unknown part '$part' (smoke, verify, engine, data, train, grid, amp, paper, nccl, compile)" >&2; failed=$((failed + 1)); return ;;
 esac
 tar czf "$OUT/$part.tar.gz" -C "$OUT" "$part" && rm -rf "$out"
 echo "gpu_session $part: $failed step(s) failed so far; results in $part.tar.gz"

@@ -68,6 +68,13 @@ public sealed class BcbpConv2d : nn.Module<Tensor, Tensor>
         return chwn.is_contiguous() ? chwn : chwn.contiguous();
     }
 
+    /// <inheritdoc/>
+    protected override void Dispose(bool disposing)
+    {
+        if (disposing) _packed.Dispose();
+        base.Dispose(disposing);
+    }
+
     /// <summary>The weight packed for the kernel of <paramref name="device"/> in <paramref name="dtype"/>, and the bias
     /// there; made once per device and dtype.</summary>
     internal (PackedWeight Weight, Tensor? Bias) PackedFor(Device device, ScalarType dtype) => _packed.For(device, dtype, Path, ForceBlockKernel);

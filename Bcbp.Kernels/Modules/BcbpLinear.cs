@@ -26,6 +26,13 @@ public sealed class BcbpLinear : nn.Module<Tensor, Tensor>
     /// <summary>The GPU kernel to use; null = <see cref="KernelPaths.Choose(int, int, bool)"/> for the device.</summary>
     public KernelPath? Path { get; init; }
 
+    /// <inheritdoc/>
+    protected override void Dispose(bool disposing)
+    {
+        if (disposing) _packed.Dispose();
+        base.Dispose(disposing);
+    }
+
     /// <summary>The weight packed for the kernel of <paramref name="device"/> in <paramref name="dtype"/>, and the bias
     /// there; made once per device and dtype.</summary>
     internal (PackedWeight Weight, Tensor? Bias) PackedFor(Device device, ScalarType dtype) => _packed.For(device, dtype, Path);

@@ -11,7 +11,7 @@ namespace Bcbp.Kernels.Ops;
 /// multiple of 64 with zero weights and index -1, each [rows-per-block x 64] piece stored 128-byte-swizzled, as the
 /// kernel's shared memory holds it.
 /// </summary>
-public sealed class PackedWeight
+public sealed class PackedWeight : IDisposable
 {
     /// <summary>The mma.sync kernel's K step; its counts are padded to a multiple of it.</summary>
     public const int Bk = 32;
@@ -48,6 +48,15 @@ public sealed class PackedWeight
     {
         Values.DetachFromDisposeScope(); Indices.DetachFromDisposeScope(); ColPtr.DetachFromDisposeScope();
         return this;
+    }
+
+    /// <summary>Frees the device tensors and the conv row tables (an owner's cache: the modules free theirs with
+    /// themselves).</summary>
+    public void Dispose()
+    {
+        Values.Dispose(); Indices.Dispose(); ColPtr.Dispose();
+        foreach (var t in _rowTables.Values) t.Dispose();
+        _rowTables.Clear();
     }
 
     /// <summary>Packs <paramref name="m"/> for <paramref name="device"/> in <paramref name="dtype"/> (Float16 or BFloat16)

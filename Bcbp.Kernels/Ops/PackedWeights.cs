@@ -11,7 +11,7 @@ namespace Bcbp.Kernels.Ops;
 /// it is no buffer, so <c>module.to(float16)</c> neither rounds the folded bias to fp16 nor disposes the tensor this
 /// cache was made from (TorchSharp registers a child's tensor fields as buffers and disposes the ones it moves).
 /// </summary>
-internal sealed class PackedWeights(TiledSparseMatrix weight, Tensor? bias, bool pointwise)
+internal sealed class PackedWeights(TiledSparseMatrix weight, Tensor? bias, bool pointwise) : IDisposable
 {
     /// <summary>The fp32 bias [out] on the host, or null.</summary>
     public Tensor? Bias { get; } = bias?.detach().to(ScalarType.Float32).cpu().DetachFromDisposeScope();
@@ -31,5 +31,13 @@ internal sealed class PackedWeights(TiledSparseMatrix weight, Tensor? bias, bool
                 Bias?.to(ScalarType.Float32, device, copy: true).DetachFromDisposeScope());
         }
         return p;
+    }
+
+    /// <summary>Frees every packing, its device bias and the host bias (the owning module's Dispose).</summary>
+    public void Dispose()
+    {
+        foreach (var (w, b) in _cache.Values) { w.Dispose(); b?.Dispose(); }
+        _cache.Clear();
+        Bias?.Dispose();
     }
 }

@@ -89,10 +89,17 @@ public static class SparseEvaluation
             failing += es.gt(bound).sum().item<long>();
             if (planFailing is not null)
             {
-                // The plan (what a user ships) is held to the same per-image rule on every batch.
-                var ep = OutputComparison.SampleRelErr(yr, planned!.call(x));
-                planFailing += ep.gt(bound).sum().item<long>();
-                planErr = Math.Max(planErr!.Value, ep.max().item<float>());
+                // The plan (what a user ships) is held to the same per-image rule on every batch; a batch shape it
+                // cannot plan (it then runs layer by layer) voids its figures, with the reason.
+                var yp = planned!.call(x);
+                if (planned.FallbackReason is { } why)
+                    (planMs, planErr, planFailing, planNote) = (null, null, null, $"batch of {x.shape[0]}: {why}");
+                else
+                {
+                    var ep = OutputComparison.SampleRelErr(yr, yp);
+                    planFailing += ep.gt(bound).sum().item<long>();
+                    planErr = Math.Max(planErr!.Value, ep.max().item<float>());
+                }
             }
             worstSparse = Math.Max(worstSparse, es.max().item<float>());
             worstDense = Math.Max(worstDense, ed.max().item<float>());

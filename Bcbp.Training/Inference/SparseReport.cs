@@ -60,13 +60,18 @@ public sealed record SparseReport
     public long? PlanFailingSamples { get; init; }
     public string? PlanNote { get; init; }
 
-    /// <summary>Our fastest sparse path (<see cref="Best"/>): its time and the images over the pass rule's bound there.</summary>
+    /// <summary>The sparse path a report quotes (<see cref="Best"/>): its time and the images over the pass rule's bound.</summary>
+    [System.Text.Json.Serialization.JsonIgnore]
     public (double Ms, long FailingSamples) BestSparse => Best(SparseMs, FailingSamples, PlanMs, PlanFailingSamples);
 
-    /// <summary>The one rule for which sparse path a report quotes: the whole-model plan where it is faster and breaks
-    /// the pass rule on no more images than the layer-by-layer model, else the layer-by-layer model.</summary>
+    /// <summary>The one rule for which sparse path a report quotes: a path that passes the rule before one that does
+    /// not, then the faster (the whole-model plan or the layer-by-layer model; the plan only where it ran).</summary>
     public static (double Ms, long FailingSamples) Best(double sparseMs, long failing, double? planMs, long? planFailing)
-        => planMs is { } p && planFailing is { } f && f <= failing && p < sparseMs ? (p, f) : (sparseMs, failing);
+    {
+        if (planMs is not { } p || planFailing is not { } f) return (sparseMs, failing);
+        bool planFirst = (f == 0) != (failing == 0) ? f == 0 : p < sparseMs;
+        return planFirst ? (p, f) : (sparseMs, failing);
+    }
 
     /// <summary>The lines <c>bcbp sparse</c> and <c>bcbp suite --sparse-eval</c> print.</summary>
     public string Summary()

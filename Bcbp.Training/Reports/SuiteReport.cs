@@ -89,8 +89,9 @@ public sealed record SuiteReport
         string model = info?.Model ?? "-";
         string method = r.Method ?? info?.Method ?? "dense";
         double target = r.TargetSparsity ?? info?.Sparsity ?? 0;
-        // PyTorch's dense baseline of the same architecture (pytorch_baselines.py names models by architecture).
-        var best = record.Sparse is { } sp && method != "dense" ? speedups.BestDense(record.Arch ?? model, sp.Batch) : null;
+        // Benchmarks and PyTorch's baselines name models by architecture (a grid's name, e.g. vgg16, may be vgg16_cifar).
+        string arch = record.Arch ?? model;
+        var best = record.Sparse is { } sp && method != "dense" ? speedups.BestDense(arch, sp.Batch) : null;
         return new ReportRow
         {
             Model = model,
@@ -112,7 +113,7 @@ public sealed record SuiteReport
             KeptMacs = record.Cost?.KeptMacs,
             Params = record.Cost?.Params,
             KeptParams = record.Cost?.KeptParams,
-            Speedup = method == "dense" ? null : record.MeasuredSpeedup ?? speedups.Find(model, method, target),
+            Speedup = method == "dense" ? null : record.MeasuredSpeedup ?? speedups.Find(arch, method, target),
             SpeedupOverBest = best is null ? null : record.Sparse!.ImagesPerSecond / best.ImagesPerSecond,
             BestDense = best is null ? null : $"PyTorch {best.Variant}, batch {best.Batch}",
             WitMax = record.WitMax,

@@ -7,6 +7,8 @@ namespace Bcbp.Training.Backend;
 /// Both are null, and <see cref="Source"/> says why, where no reading was possible (CPU, no NVML).
 /// </summary>
 /// <param name="Source">"nvml: NAME, index N", or "not available: REASON".</param>
+/// <param name="IdleMib">the device's used memory before the work (MiB), or null.</param>
+/// <param name="PeakMib">the largest reading while the work ran (MiB), or null.</param>
 /// <param name="Samples">readings taken while the work ran.</param>
 public sealed record GpuMemoryPeak(string Source, double? IdleMib, double? PeakMib, int Samples)
 {

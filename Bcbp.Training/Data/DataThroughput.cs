@@ -12,6 +12,10 @@ public static class DataThroughput
 {
     /// <summary>Measures <paramref name="epochs"/> epochs of <paramref name="config"/>'s data on <paramref name="device"/>,
     /// printing a line per epoch; returns the result written as JSON.</summary>
+    /// <param name="config">The experiment config whose data section is measured.</param>
+    /// <param name="device">Where the batches are delivered.</param>
+    /// <param name="epochs">Epochs to time (the first includes warm-up).</param>
+    /// <param name="print">Receives one line per epoch.</param>
     /// <param name="decodeImages">Image folders: also time each decoder route on this many images, one thread
     /// (0: not).</param>
     public static object Measure(ExperimentConfig config, Device device, int epochs, Action<string> print, int decodeImages = 0)

@@ -83,7 +83,7 @@ public sealed record DistributedEnv(string MasterAddr, int MasterPort, int World
     /// <summary>Rank 0: the process that locks and writes the run folder.</summary>
     public bool IsMain => Rank == 0;
 
-    /// <summary>The variables this record stands for, as <see cref="FromEnvironment"/> reads them (the launcher sets
+    /// <summary>The variables this record stands for, as <see cref="FromEnvironment()"/> reads them (the launcher sets
     /// them in its children).</summary>
     public IReadOnlyDictionary<string, string> ToVariables() => new Dictionary<string, string>
     {

@@ -16,6 +16,15 @@ namespace Bcbp.Training.Inference;
 
 /// <summary>What <c>bcbp bench</c> measures (<see cref="KernelBenchmark"/>).</summary>
 /// <param name="Only">"all" or one model's layers.</param>
+/// <param name="Batches">Batch sizes of the per-layer cases.</param>
+/// <param name="Sparsities">Sparsities of the per-layer cases.</param>
+/// <param name="TileRows">Rows per BCBP tile (and block height).</param>
+/// <param name="Iters">Timed calls per case.</param>
+/// <param name="Layers">Time the per-layer cases.</param>
+/// <param name="EndToEnd">Time whole models end to end.</param>
+/// <param name="Models">Models of the end-to-end runs.</param>
+/// <param name="EndToEndBatches">Batch sizes of the end-to-end runs.</param>
+/// <param name="EndToEndSparsities">Sparsities of every conv but the first in the end-to-end runs.</param>
 public sealed record KernelBenchmarkSettings(string Only, int[] Batches, double[] Sparsities, int TileRows, int Iters, bool Layers,
     bool EndToEnd, string[] Models, int[] EndToEndBatches, double[] EndToEndSparsities);
 

@@ -16,7 +16,6 @@ largest). NCCL_NVLS_ENABLE=0 is set before NCCL starts (NVLink multicast can put
 
 Not run yet (no multi-GPU machine was lent when it was written): experiments/bench/ddp_vs_torchrun.sh runs it.
 """
-import argparse
 import contextlib
 import datetime
 import os
@@ -33,7 +32,7 @@ import torch.nn.functional as F
 from torch.nn.parallel import DistributedDataParallel
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from train_throughput import VARIANTS, GpuMemorySampler, build_model, write_json  # noqa: E402
+from train_throughput import VARIANTS, GpuMemorySampler, build_model, step_arguments, write_json  # noqa: E402
 
 
 def nccl_version():
@@ -42,19 +41,9 @@ def nccl_version():
 
 
 def main():
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--arch", default="resnet50")
-    p.add_argument("--batch", type=int, default=256, help="images per GPU and step")
-    p.add_argument("--steps", type=int, default=100)
-    p.add_argument("--warmup", type=int, default=20)
-    p.add_argument("--repeats", type=int, default=3)
-    p.add_argument("--classes", type=int, default=1000)
-    p.add_argument("--in-channels", type=int, default=3)
-    p.add_argument("--image-size", type=int, default=224)
-    p.add_argument("--variant", choices=list(VARIANTS), default="fp32")
-    p.add_argument("--device", default="cuda", help="cuda (NCCL, one GPU per rank) or cpu (gloo: a smoke test only)")
-    p.add_argument("--output", default=None)
-    a = p.parse_args()
+    a = step_arguments(__doc__.splitlines()[0], "resnet50", 256, 1000, 224,
+                       {"default": "cuda", "help": "cuda (NCCL, one GPU per rank) or cpu (gloo: a smoke test only)"},
+                       batch_help="images per GPU and step").parse_args()
     autocast_dtype, channels_last, benchmark = VARIANTS[a.variant]
 
     if "LOCAL_RANK" not in os.environ:

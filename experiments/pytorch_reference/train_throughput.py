@@ -163,20 +163,26 @@ class GpuMemorySampler:
         }
 
 
-def main():
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--arch", default="resnet56")
-    p.add_argument("--batch", type=int, default=128)
+def step_arguments(description, arch, batch, classes, image_size, device, batch_help=None):
+    """The options of a training-step benchmark, shared with ddp_throughput.py (defaults differ per script)."""
+    p = argparse.ArgumentParser(description=description)
+    p.add_argument("--arch", default=arch)
+    p.add_argument("--batch", type=int, default=batch, help=batch_help)
     p.add_argument("--steps", type=int, default=100)
     p.add_argument("--warmup", type=int, default=20)
     p.add_argument("--repeats", type=int, default=3)
-    p.add_argument("--classes", type=int, default=10)
+    p.add_argument("--classes", type=int, default=classes)
     p.add_argument("--in-channels", type=int, default=3)
-    p.add_argument("--image-size", type=int, default=32)
+    p.add_argument("--image-size", type=int, default=image_size)
     p.add_argument("--variant", choices=list(VARIANTS), default="fp32")
-    p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    p.add_argument("--device", **device)
     p.add_argument("--output", default=None)
-    a = p.parse_args()
+    return p
+
+
+def main():
+    a = step_arguments(__doc__.splitlines()[0], "resnet56", 128, 10, 32,
+                       {"default": "cuda" if torch.cuda.is_available() else "cpu"}).parse_args()
     autocast_dtype, channels_last, benchmark = VARIANTS[a.variant]
 
     device = torch.device(a.device)

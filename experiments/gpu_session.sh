@@ -9,6 +9,7 @@
 #   bash experiments/gpu_session.sh train grid     # ~3 + ~4 min: training vs PyTorch; quick grid --sparse-eval + its baselines
 #   bash experiments/gpu_session.sh amp            # ~2 min: bf16 vs fp32 accuracy, 3 seeds
 #   bash experiments/gpu_session.sh paper          # ~5-7 min: the CIFAR-grid stand-in --sparse-eval, PyTorch baselines, report
+#   bash experiments/gpu_session.sh profile        # ~1 min: ResNet-50 75% plan at b1/b256, each launch timed (bench --profile-plan)
 #   bash experiments/gpu_session.sh nccl           # ~1 min: world size 1 through NCCL gives the plain trainer's weights
 #   bash experiments/gpu_session.sh compile        # ~10 min: torch.compile max-autotune at batch 1 and 256 (inductor cache)
 #
@@ -22,7 +23,7 @@ cd "$(dirname "$0")/.."
 : "${OUT:?set OUT (the device tool sets it)}"
 [ -x .gpu/run.sh ] || { echo "gpu_session: .gpu/run.sh is missing: bash build/gpu-bundle.sh Bcbp.Training -p:TorchBackend=external" >&2; exit 2; }
 export BCBP_KERNEL_CACHE=${BCBP_KERNEL_CACHE:-/tmp/bcbp-kernels}
-parts="smoke verify engine data train grid amp paper nccl compile"
+parts="smoke verify engine profile data train grid amp paper nccl compile"
 for part in "$@"; do
   [[ " $parts " == *" $part "* ]] || { echo "gpu_session: unknown part '$part' (${parts// /, })" >&2; exit 2; }
 done
@@ -76,6 +77,12 @@ engine)
   ;;
 train)
   step train_bench 300 bash experiments/bench/train_bench.sh "$out/train_bench"
+  ;;
+profile)
+  # Where the plan's time goes, launch by launch (bench --profile-plan: timing events, no hardware counters needed).
+  step profile 200 bash .gpu/run.sh bench --out "$out/bench" --layers no --e2e-model resnet50 --e2e-batch 1,256 \
+       --e2e-sparsity 0.75 --iters 20 --profile-plan
+  grep -A12 "plan profile" "$out/profile.log" | head -30
   ;;
 nccl)
   step nccl_world1 120 env OUT="$out/nccl" NTRAIN=2048 EPOCHS=1 bash experiments/bench/nccl_world1.sh

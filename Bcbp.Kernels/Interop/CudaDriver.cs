@@ -30,6 +30,7 @@ internal static class CudaDriver
     [DllImport(CudaLibraries.Driver)] static extern int cuGraphExecDestroy(IntPtr exec);
     [DllImport(CudaLibraries.Driver)] static extern int cuEventSynchronize(IntPtr ev);
     [DllImport(CudaLibraries.Driver)] static extern int cuEventQuery(IntPtr ev);
+    [DllImport(CudaLibraries.Driver)] static extern int cuEventElapsedTime(out float ms, IntPtr start, IntPtr end);
     [DllImport(CudaLibraries.Driver)] static extern int cuMemHostAlloc(out IntPtr pointer, nuint bytes, uint flags);
     [DllImport(CudaLibraries.Driver)] static extern int cuMemFreeHost(IntPtr pointer);
     [DllImport(CudaLibraries.Driver, EntryPoint = "cuMemcpyHtoDAsync_v2")] static extern int cuMemcpyHtoDAsync(IntPtr device, IntPtr host, nuint bytes, IntPtr stream);
@@ -102,6 +103,10 @@ internal static class CudaDriver
         return e;
     }
     internal static void DestroyEvent(IntPtr e) => Check(cuEventDestroy(e), "cuEventDestroy", "(event)");
+    /// <summary>An event that records a time stamp (for <see cref="ElapsedMs"/>).</summary>
+    internal static IntPtr CreateTimingEvent() { Check(cuEventCreate(out var e, 0), "cuEventCreate", "(timing event)"); return e; }
+    /// <summary>Milliseconds between two recorded timing events (both complete).</summary>
+    internal static float ElapsedMs(IntPtr start, IntPtr end) { Check(cuEventElapsedTime(out var ms, start, end), "cuEventElapsedTime", "(timing event)"); return ms; }
 
     /// <summary>Makes <paramref name="waiter"/> wait for the work queued on <paramref name="after"/> so far.</summary>
     internal static void Order(IntPtr after, IntPtr waiter, IntPtr ev)

@@ -99,6 +99,58 @@ public sealed class ModelPlan : IDisposable
         return logits.is_contiguous() ? logits.clone() : logits.contiguous();
     }
 
+    /// <summary>Where the forward's time goes: each launch run one by one on the plan's stream between timing events,
+    /// <paramref name="iters"/> times after one untimed pass, the median per launch (ms) with the step's description
+    /// (<see cref="PlanStepTime"/>). Graph replay also removes the gaps between launches, so the sum is an upper bound
+    /// of a replay's time. Runs on the current buffers (the last input).</summary>
+    public IReadOnlyList<PlanStepTime> ProfileSteps(int iters = 20)
+    {
+        if (iters < 1) throw new ArgumentException($"iters must be >= 1, got {iters}");
+        CudaDriver.UseDevice(_device);
+        int n = _launches.Count;
+        var events = new IntPtr[n + 1];
+        try
+        {
+            for (int i = 0; i <= n; i++) events[i] = CudaDriver.CreateTimingEvent();
+            var ms = new double[n][];
+            for (int i = 0; i < n; i++) ms[i] = new double[iters];
+            for (int it = -1; it < iters; it++)
+            {
+                for (int i = 0; i < n; i++)
+                {
+                    CudaDriver.RecordEvent(events[i], _stream);
+                    _launches[i].Run(_stream);
+                }
+                CudaDriver.RecordEvent(events[n], _stream);
+                CudaDriver.SynchronizeEvent(events[n]);
+                if (it < 0) continue;   // the untimed pass
+                for (int i = 0; i < n; i++) ms[i][it] = CudaDriver.ElapsedMs(events[i], events[i + 1]);
+            }
+            return Enumerable.Range(0, n).Select(i =>
+            {
+                var sorted = ms[i].Order().ToArray();
+                return new PlanStepTime(i, Describe(_graph.Steps[i]), _launches[i].Name, sorted[sorted.Length / 2]);
+            }).ToArray();
+        }
+        finally
+        {
+            foreach (var e in events) if (e != IntPtr.Zero) CudaDriver.DestroyEvent(e);
+        }
+    }
+
+    /// <summary>A step as a profile names it: what it computes and the shape it writes.</summary>
+    string Describe(PlanStep step)
+    {
+        string shape = string.Join("x", _graph.Shapes[step.Output]);
+        return step switch
+        {
+            ConvStep s => $"conv {s.Conv.InChannels}->{s.Conv.OutChannels} {s.Conv.Geometry.KernelH}x{s.Conv.Geometry.KernelW}/{s.Conv.Geometry.StrideH}" +
+                          $" ({s.Conv.Weight.Sparsity:P0} sparse{(s.Residual is null ? "" : ", +residual")}{(s.Relu ? ", relu" : "")}) -> {shape}",
+            LinearStep s => $"linear {s.Linear.Weight.Cols}->{s.Linear.Weight.Rows} ({s.Linear.Weight.Sparsity:P0} sparse{(s.Relu ? ", relu" : "")}) -> {shape}",
+            _ => $"{step.GetType().Name.Replace("Step", "")} -> {shape}",
+        };
+    }
+
     KernelLaunch Prepare(PlanStep step, ScalarType dtype, Device device, string[] defines)
     {
         Tensor B(int i) => _buffers[i];

@@ -18,6 +18,7 @@ public sealed class BenchCommand : ICliCommand
     readonly Option<string> _e2eModel = CliOptions.Text("--e2e-model", "resnet50", "models of the end-to-end runs: resnet50, vgg16, resnet56 (comma-separated)", "LIST");
     readonly Option<string> _e2eBatch = CliOptions.IntList("--e2e-batch", "1,32,256", "batch sizes of the end-to-end runs");
     readonly Option<string> _e2eSparsity = CliOptions.FractionList("--e2e-sparsity", "0.75", "sparsities of every conv but the first in the end-to-end runs");
+    readonly Option<bool> _profilePlan = new("--profile-plan") { Description = "also time each launch of the whole-model plan (where an end-to-end forward spends its time)" };
     readonly DeviceOptions _device = new();
 
     public Command Build()
@@ -25,7 +26,7 @@ public sealed class BenchCommand : ICliCommand
         var command = new Command("bench", "time our BCBP and block kernels against dense cuDNN and the ideal compacted GEMM per ResNet-50/VGG-16 " +
                                            "layer, then ResNet-50 end to end (needs CUDA; docs/kernels.md)")
         {
-            _out, _model, _batch, _sparsity, _tileRows, _iters, _layers, _e2e, _e2eModel, _e2eBatch, _e2eSparsity,
+            _out, _model, _batch, _sparsity, _tileRows, _iters, _layers, _e2e, _e2eModel, _e2eBatch, _e2eSparsity, _profilePlan,
         };
         _device.AddTo(command);
         command.SetAction(Run);
@@ -44,7 +45,8 @@ public sealed class BenchCommand : ICliCommand
         var e2eModels = p.GetValue(_e2eModel)!.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
         bool layers = p.GetValue(_layers) == "yes", e2e = p.GetValue(_e2e) == "yes";
 
-        var settings = new KernelBenchmarkSettings(only, batches, sparsities, tileRows, iters, layers, e2e, e2eModels, e2eBatches, e2eSparsities);
+        var settings = new KernelBenchmarkSettings(only, batches, sparsities, tileRows, iters, layers, e2e, e2eModels, e2eBatches, e2eSparsities,
+            p.GetValue(_profilePlan));
         var (rows, endToEnd) = KernelBenchmark.Run(settings, device, Console.WriteLine);
         KernelBenchmark.Write(outDir, settings, rows, endToEnd);
         Console.WriteLine($"bench: {rows.Count} cases written to {outDir}/bench.json and bench.md");

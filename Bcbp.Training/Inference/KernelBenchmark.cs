@@ -25,8 +25,9 @@ namespace Bcbp.Training.Inference;
 /// <param name="Models">Models of the end-to-end runs.</param>
 /// <param name="EndToEndBatches">Batch sizes of the end-to-end runs.</param>
 /// <param name="EndToEndSparsities">Sparsities of every conv but the first in the end-to-end runs.</param>
+/// <param name="ProfilePlan">Also time each launch of the whole-model plan (<see cref="ModelPlan.ProfileSteps"/>).</param>
 public sealed record KernelBenchmarkSettings(string Only, int[] Batches, double[] Sparsities, int TileRows, int Iters, bool Layers,
-    bool EndToEnd, string[] Models, int[] EndToEndBatches, double[] EndToEndSparsities);
+    bool EndToEnd, string[] Models, int[] EndToEndBatches, double[] EndToEndSparsities, bool ProfilePlan = false);
 
 /// <summary>
 /// The kernel benchmark of <c>bcbp bench</c>: per ResNet-50 and VGG-16 conv layer shape, batch and sparsity, the time of the dense cuDNN conv
@@ -61,10 +62,12 @@ public static class KernelBenchmark
 
     /// <summary>One end-to-end measurement; <c>LogitsRelErr</c> compares the BCBP model's logits with the masked dense model's.
     /// <c>Plan*</c>: the whole model (dense stem and classifier included) as one <see cref="PlannedModel"/>; <c>PlanNote</c>
-    /// says why it fell back or could not capture a graph (null when it replayed one).</summary>
+    /// says why it fell back or could not capture a graph (null when it replayed one); <c>PlanProfile</c> each launch's
+    /// time (with --profile-plan).</summary>
     public sealed record EndToEndRow(string Model, int Batch, double Sparsity, int TileRows, double DenseMs, double BcbpMs,
         double DenseImagesPerSec, double BcbpImagesPerSec, double LogitsRelErr, double Top1Agreement, int ConvertedLayers,
-        double PlanMs, double PlanImagesPerSec, double PlanLogitsRelErr, bool PlanGraphed, string? PlanNote);
+        double PlanMs, double PlanImagesPerSec, double PlanLogitsRelErr, bool PlanGraphed, string? PlanNote,
+        IReadOnlyList<PlanStepTime>? PlanProfile = null);
 
     // CIFAR ResNet-56's 16-channel stages are one tile at 64 rows: it runs with the suites' 16-row tiles.
     static readonly (string Arch, int Size, int Classes, int? TileRows)[] EndToEndModels =
@@ -96,12 +99,13 @@ public static class KernelBenchmark
         if (s.EndToEnd)
             foreach (var arch in s.Models)
                 foreach (var sp in s.EndToEndSparsities)
-                    foreach (var r in EndToEnd(arch, s.EndToEndBatches, sp, s.TileRows, Math.Max(5, s.Iters / 2), device))
+                    foreach (var r in EndToEnd(arch, s.EndToEndBatches, sp, s.TileRows, Math.Max(5, s.Iters / 2), device, s.ProfilePlan))
                     {
                         endToEnd.Add(r);
                         print($"{r.Model} end-to-end b{r.Batch} s{r.Sparsity}: dense {r.DenseMs:F2} ms ({r.DenseImagesPerSec:F0} img/s), bcbp {r.BcbpMs:F2} ms " +
                                           $"({r.BcbpImagesPerSec:F0} img/s), speedup {r.DenseMs / r.BcbpMs:F2}, logits rel err {r.LogitsRelErr:E2}, top-1 agreement {r.Top1Agreement:P1}; " +
                                           $"plan {r.PlanMs:F2} ms ({r.PlanImagesPerSec:F0} img/s, {(r.PlanGraphed ? "CUDA graph" : "no graph: " + r.PlanNote)}), rel err {r.PlanLogitsRelErr:E2}");
+                        if (r.PlanProfile is { } profile) PrintProfile(profile, r.PlanMs, print);
                     }
         return (rows, endToEnd);
     }
@@ -157,7 +161,7 @@ public static class KernelBenchmark
     /// <summary>One model with random balanced masks on every conv but the first: dense TorchSharp timed at each batch,
     /// then converted (BN folded, epilogues fused) and timed layer by layer, then converted with its dense stem and
     /// classifier too and timed as a whole-model plan replaying a CUDA graph (<see cref="PlannedModel"/>).</summary>
-    static IEnumerable<EndToEndRow> EndToEnd(string arch, int[] batches, double sparsity, int tileRows, int iters, Device device)
+    static IEnumerable<EndToEndRow> EndToEnd(string arch, int[] batches, double sparsity, int tileRows, int iters, Device device, bool profile)
     {
         using var scope = NewDisposeScope();
         using var _ = no_grad();
@@ -195,8 +199,20 @@ public static class KernelBenchmark
             yield return new EndToEndRow(arch, batches[i], sparsity, tileRows, denseMs[i], sparseMs, batches[i] * 1000 / denseMs[i],
                 batches[i] * 1000 / sparseMs, comparison.RelErr, comparison.Agreement, converted.Count,
                 planMs, batches[i] * 1000 / planMs, planComparison.RelErr, planned.LastPlan?.Graphed ?? false,
-                planned.FallbackReason ?? planned.LastPlan?.CaptureError);
+                planned.FallbackReason ?? planned.LastPlan?.CaptureError,
+                profile && planned.FallbackReason is null ? planned.LastPlan?.ProfileSteps(iters) : null);
         }
+    }
+
+    /// <summary>The profile's sum against the graph's time, the time per kind of kernel, and the slowest launches.</summary>
+    static void PrintProfile(IReadOnlyList<PlanStepTime> steps, double graphMs, Action<string> print)
+    {
+        double sum = steps.Sum(s => s.Ms);
+        print(string.Create(CultureInfo.InvariantCulture, $"  plan profile: {steps.Count} launches one by one {sum:F3} ms (graph replay {graphMs:F3} ms); by kernel: ") +
+              string.Join(", ", steps.GroupBy(s => s.Kernel).OrderByDescending(g => g.Sum(s => s.Ms))
+                  .Select(g => string.Create(CultureInfo.InvariantCulture, $"{g.Key} {g.Count()}x {g.Sum(s => s.Ms):F3} ms"))));
+        foreach (var s in steps.OrderByDescending(s => s.Ms).Take(10))
+            print(string.Create(CultureInfo.InvariantCulture, $"    #{s.Index,-3} {s.Ms,7:F4} ms  {s.Kernel,-18} {s.Step}"));
     }
 
     static string Markdown(IReadOnlyList<EndToEndRow> rows)

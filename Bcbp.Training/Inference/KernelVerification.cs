@@ -33,6 +33,9 @@ public static class KernelVerification
         new("resnet56 layer3 8-row tiles s2", 32, 64, 3, 2, 1, 1, 8, 16, 8, 0.5),
         new("24-row tiles b5", 40, 48, 3, 1, 1, 1, 5, 9, 24, 0.6),
         new("resnet50 layer4.0.conv3 256-row tiles", 512, 2048, 1, 1, 0, 1, 8, 7, 256, 0.75),
+        // Tiles taller than the Hopper kernel's 256-row block: each tile is run as row chunks sharing its index list.
+        new("512-row tiles 1x1 (2 blocks of 256 per tile)", 128, 1024, 1, 1, 0, 1, 8, 7, 512, 0.75),
+        new("384-row tiles 3x3 (2 blocks of 192 per tile)", 32, 768, 3, 1, 1, 1, 8, 8, 384, 0.5),
     };
 
     /// <summary>Runs every check on <paramref name="device"/>, printing one line per check; returns the counts and the

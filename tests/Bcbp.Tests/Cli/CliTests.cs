@@ -59,6 +59,14 @@ public class CliTests
     }
 
     [Test]
+    public void BenchTakesProfilePlanAndRefusesACpuDeviceInOneLine()
+    {
+        var (code, _, err) = Run("bench", "--device", "cpu", "--layers", "no", "--profile-plan", "--out", Path.Combine(Path.GetTempPath(), "bcbp-bench-cpu-" + Guid.NewGuid().ToString("N")));
+        Assert.That(code, Is.EqualTo(ExitCodes.UsageError));
+        Assert.That(err, Does.Contain("bench needs a CUDA device").And.Not.Contain("--profile-plan"));
+    }
+
+    [Test]
     public void VersionNamesTheCommit()
     {
         var (code, output, _) = Run("--version");

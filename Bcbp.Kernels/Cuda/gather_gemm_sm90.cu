@@ -37,6 +37,11 @@
 // adds the fp32 bias before rounding, then writes 16-byte pieces of Y (CHWN for a conv: [M x (OH, OW, B)]) after
 // adding the residual Res (same layout as Y, or null) and applying ReLU when `relu` is set.
 //
+// Split K (splits > 1; for small N, where the blocks alone would not fill the GPU and each would run the whole K loop):
+// block z of the grid takes K blocks [z * nkb / splits, (z + 1) * nkb / splits) of its tile and writes its fp32
+// partial sums, no epilogue, to part[z][row][n] (dense [splits x M x N]); splitk_reduce.cu then sums them and applies
+// the epilogue above. Column blocks then never continue in z (the host keeps grid.y <= 65535 for split launches).
+//
 // Compile-time parameters (NVRTC -D): TR (rows per block, multiple of 8, <= 256, divides tile_rows), NC (wgmma N, a
 // power of two dividing TR, <= 256), MW (64-pixel blocks per consumer), CONS (consumer warpgroups), STAGES, BF16,
 // FETCH, BALANCED. Needs --gpu-architecture=sm_90a (wgmma); no headers.
@@ -213,6 +218,7 @@ struct Args {
   u16* Y; long long ldy; const float* bias; const u16* Res; int relu;
   int M, N, tile_rows;
   int batch, H, Wd, OH, OW, R, S, sh, sw, ph, pw, dh, dw;
+  float* part; int splits;
 };
 
 // Where a producer thread's chunk column reads: the image offset of its receptive field's corner.
@@ -294,7 +300,7 @@ __device__ __forceinline__ void produce(const Args& p, u32 sbase, u32 bars, cons
 }
 
 __device__ __forceinline__ void consume(const Args& p, u32 sbase, u32 bars, int cw, int nkb, int m0, int p0,
-                                        unsigned char* smem) {
+                                        unsigned char* smem, int split) {
   constexpr int NI = TR / NC, NV = NC / 2;
   // No zero-initialisation: the first k16 step overwrites (scale-d 0). ptxas serialises wgmmas whose accumulators
   // other instructions define inside the pipeline (C7515), so nothing but wgmma and empty fences touches them.
@@ -352,10 +358,25 @@ __device__ __forceinline__ void consume(const Args& p, u32 sbase, u32 bars, int 
         for (int v = 0; v < NV; ++v) acc[a][b][v] = 0.f;
   }
 
-  // Epilogue through this warpgroup's X buffer of stage 0 (only it reads that buffer, and nothing refills it now).
-  u16* cs = reinterpret_cast<u16*>(smem + (sbase - smem_addr(smem)) + cw * MW * 8192);
   const int warp = tid >> 5, lane = tid & 31, g = lane >> 2, t4 = lane & 3;
   const int px0 = p0 + cw * 64 * MW;
+  if (p.splits > 1) {  // split K: this block's fp32 partial sums, straight from the accumulators
+    float* out = p.part + (long long)split * p.M * p.N;
+#pragma unroll
+    for (int a = 0; a < MW; ++a)
+#pragma unroll
+      for (int b = 0; b < NI; ++b)
+#pragma unroll
+        for (int v = 0; v < NV; ++v) {
+          const int row = m0 + b * NC + 8 * (v >> 2) + 2 * t4 + (v & 1);
+          const int n = px0 + a * 64 + 16 * warp + g + 8 * ((v >> 1) & 1);
+          if (row < m0 + TR && row < p.M && n < p.N) out[(long long)row * p.N + n] = acc[a][b][v];
+        }
+    return;
+  }
+
+  // Epilogue through this warpgroup's X buffer of stage 0 (only it reads that buffer, and nothing refills it now).
+  u16* cs = reinterpret_cast<u16*>(smem + (sbase - smem_addr(smem)) + cw * MW * 8192);
   const bool vec = (p.ldy & 7) == 0;
 #pragma unroll
   for (int e0 = 0; e0 < TR; e0 += EPI_ROWS) {
@@ -389,12 +410,14 @@ __device__ __forceinline__ void gather_gemm_sm90(const Args& p) {
   const u32 sbase = (raw + 1023) & ~1023u;               // 128-byte swizzle atoms are 1024-byte aligned
   const u32 bars = sbase + STAGES * STAGE_BYTES;          // full[STAGES], then empty[STAGES]
 
-  const int p0 = (blockIdx.z * gridDim.y + blockIdx.y) * BP;  // column blocks beyond grid.y continue in z
+  // Column blocks beyond grid.y continue in z, except under split K, where z is the split.
+  const int split = p.splits > 1 ? (int)blockIdx.z : 0;
+  const int p0 = ((p.splits > 1 ? 0 : blockIdx.z) * gridDim.y + blockIdx.y) * BP;
   if (p0 >= p.N) return;
   const int m0 = blockIdx.x * TR, tile = m0 / p.tile_rows, chunk = (m0 - tile * p.tile_rows) / TR;
   const int ptr = BALANCED ? tile * p.kp64 : p.colptr[tile];
   const int cnt64 = BALANCED ? p.kp64 : p.colptr[tile + 1] - ptr;
-  const int nkb = cnt64 / BK;
+  const int all = cnt64 / BK, kb0 = split * all / p.splits, nkb = (split + 1) * all / p.splits - kb0;
 
   const int wg = threadIdx.x / 128;
   if (threadIdx.x == 0) {
@@ -409,10 +432,10 @@ __device__ __forceinline__ void gather_gemm_sm90(const Args& p) {
   // No setmaxnreg: a consumer's accumulators (MW * TR / 2 <= 128 floats) fit the 168 registers that 384 threads
   // get anyway, and an increase that the register pool cannot cover would hang the block.
   if (wg == 0) {
-    produce(p, sbase, bars, p.W + (long long)ptr * p.tile_rows + (long long)chunk * TR * cnt64,
-            p.idx + (ROWTAB ? 2 : 1) * ptr, nkb, p0);
+    produce(p, sbase, bars, p.W + (long long)ptr * p.tile_rows + (long long)chunk * TR * cnt64 + (long long)kb0 * TR * BK,
+            p.idx + (ROWTAB ? 2 : 1) * (ptr + kb0 * BK), nkb, p0);
   } else {
-    consume(p, sbase, bars, wg - 1, nkb, m0, p0, smem);
+    consume(p, sbase, bars, wg - 1, nkb, m0, p0, smem, split);
   }
 }
 
@@ -421,9 +444,9 @@ __device__ __forceinline__ void gather_gemm_sm90(const Args& p) {
       const u16* W, const int* idx, const int* colptr, int kp64, const u16* X,                                \
       long long ldx, u16* Y, long long ldy, const float* bias, const u16* Res, int relu, int M, int N,        \
       int tile_rows, int batch, int H, int Wd, int OH, int OW, int R, int S, int sh, int sw, int ph, int pw,  \
-      int dh, int dw) {                                                                                       \
+      int dh, int dw, float* part, int splits) {                                                              \
     Args p{W, idx, colptr, kp64, X, ldx, Y, ldy, bias, Res, relu, M, N, tile_rows,                            \
-           batch, H, Wd, OH, OW, R, S, sh, sw, ph, pw, dh, dw};                                               \
+           batch, H, Wd, OH, OW, R, S, sh, sw, ph, pw, dh, dw, part, splits};                                 \
     gather_gemm_sm90(p);                                                                                      \
   }
 

@@ -37,7 +37,8 @@ internal static class CudaDriver
     [DllImport(CudaLibraries.Driver)] static extern int cuGetErrorName(int error, out IntPtr name);
     [DllImport(CudaLibraries.Driver)] static extern int cuGetErrorString(int error, out IntPtr str);
 
-    const int AttrComputeMajor = 75, AttrComputeMinor = 76, FuncAttrMaxDynamicShared = 8;
+    const int AttrComputeMajor = 75, AttrComputeMinor = 76, AttrMultiprocessors = 16, FuncAttrMaxDynamicShared = 8;
+    static readonly System.Collections.Concurrent.ConcurrentDictionary<int, int> Multiprocessors = new();
     static readonly Dictionary<int, IntPtr> Contexts = new();
     static readonly object Lock = new();
     static bool _initialized;
@@ -59,6 +60,15 @@ internal static class CudaDriver
         }
         Check(cuCtxSetCurrent(ctx), "cuCtxSetCurrent", "(init)");
     }
+
+    /// <summary>The device's streaming multiprocessors (132 on an H200), read once per device.</summary>
+    internal static int MultiprocessorCount(int ordinal) => Multiprocessors.GetOrAdd(ordinal, o =>
+    {
+        UseDevice(o);
+        Check(cuDeviceGet(out int dev, o), "cuDeviceGet", "(init)");
+        Check(cuDeviceGetAttribute(out int sms, AttrMultiprocessors, dev), "cuDeviceGetAttribute", "(init)");
+        return sms;
+    });
 
     /// <summary>The device's compute capability as NVRTC's arch number (90 for sm_90).</summary>
     internal static int ComputeCapability(int ordinal)

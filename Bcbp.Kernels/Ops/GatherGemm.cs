@@ -111,6 +111,7 @@ public static class GatherGemm
         string file, kernel; int threads, shared; (uint, uint, uint) grid;
         IReadOnlyList<string> defines; string suffix = "";
         Tensor indices = w.Indices;
+        int splits = 1;
         if (w.Path == KernelPath.Wgmma)
         {
             var cfg = Sm90Config.For(w.Source.TileRows, w.KBlocks);
@@ -120,8 +121,9 @@ public static class GatherGemm
             file = "gather_gemm_sm90.cu"; kernel = "gather_gemm_sm90"; suffix = "a";
             defines = cfg.Defines(bf16, (int)fetch, w.Balanced, table);
             threads = cfg.Threads; shared = cfg.SharedBytes;
-            uint gy = (uint)((n + cfg.ColumnsPerBlock - 1) / cfg.ColumnsPerBlock);
-            grid = ((uint)((w.Source.Rows + cfg.Tr - 1) / cfg.Tr), Math.Min(gy, 65535u), (gy + 65534) / 65535);
+            uint gy = (uint)((n + cfg.ColumnsPerBlock - 1) / cfg.ColumnsPerBlock), gx = (uint)((w.Source.Rows + cfg.Tr - 1) / cfg.Tr);
+            splits = SplitK.Splits((long)gx * gy, w.KBlocks, CudaDriver.MultiprocessorCount(device), gy);
+            grid = splits > 1 ? (gx, gy, (uint)splits) : (gx, Math.Min(gy, 65535u), (gy + 65534) / 65535);
         }
         else
         {
@@ -134,8 +136,10 @@ public static class GatherGemm
             grid = ((uint)((w.Source.Rows + cfg.Bm - 1) / cfg.Bm), Math.Min(gy, 65535u), (gy + 65534) / 65535);
         }
         var f = KernelCache.Function(file, kernel, defines, device, suffix);
-        // Both kernels take the same parameter list (gather_gemm.cu and gather_gemm_sm90.cu, ENTRY).
-        var args = new KernelArgs(27);
+        // Both kernels take the same parameter list (gather_gemm.cu and gather_gemm_sm90.cu, ENTRY), the Hopper one two
+        // more at its end (split K), which the mma.sync kernel does not read (a launch reads as many as its kernel takes).
+        var partials = splits > 1 ? empty((long)splits * w.Source.Rows * n, dtype: ScalarType.Float32, device: x.device).DetachFromDisposeScope() : null;
+        var args = new KernelArgs(29);
         args.Ptr(TensorPointer.Of(w.Values, "weight values")).Ptr(TensorPointer.Of(indices, "indices"))
             .Ptr(TensorPointer.Of(w.ColPtr, "tile offsets")).I32(w.KeptPadded)
             .Ptr(TensorPointer.Of(x, "input")).I64(ldx)
@@ -143,7 +147,9 @@ public static class GatherGemm
             .Ptr(Ptr(b32, "bias")).Ptr(Ptr(residual, "residual")).I32(relu ? 1 : 0)
             .I32((int)w.Source.Rows).I32((int)n).I32(w.Source.TileRows)
             .I32(batch).I32(h).I32(wd).I32(oh).I32(ow).I32(g.KernelH).I32(g.KernelW)
-            .I32(g.StrideH).I32(g.StrideW).I32(g.PadH).I32(g.PadW).I32(g.DilationH).I32(g.DilationW);
-        return new KernelLaunch(f, kernel, grid, threads, shared, args, convert ? b32 : null);
+            .I32(g.StrideH).I32(g.StrideW).I32(g.PadH).I32(g.PadW).I32(g.DilationH).I32(g.DilationW)
+            .Ptr(partials is null ? IntPtr.Zero : TensorPointer.Of(partials, "split-K partials")).I32(splits);
+        var launch = new KernelLaunch(f, kernel, grid, threads, shared, args, convert ? b32 : null, partials);
+        return partials is null ? launch : launch.Then(SplitK.Reduce(partials, splits, w.Source.Rows, n, b32, residual, y, relu, device));
     }
 }

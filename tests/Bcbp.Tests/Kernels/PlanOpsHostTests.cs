@@ -1,6 +1,4 @@
-using System.Diagnostics;
 using Bcbp.Kernels.Plan;
-using Bcbp.Tests.Support;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -8,70 +6,39 @@ namespace Bcbp.Tests.Kernels;
 
 /// <summary>
 /// The whole-model plan's own kernels (Cuda/plan_ops.cu: input transpose, max and average pooling, option-A shortcut),
-/// their real source compiled for the host by g++ (HostCuda/cuda_host.h: one thread per CUDA thread, __syncthreads as
-/// a barrier) and launched exactly as <see cref="PlanOps.Describe"/> says the GPU launches them, against TorchSharp's
-/// ops on the same fp16/bf16 values. Catches index, layout and launch-shape mistakes without a GPU.
+/// their real source compiled for the host (<see cref="HostKernels"/>) and launched exactly as
+/// <see cref="PlanOps.Describe"/> says the GPU launches them, against TorchSharp's ops on the same fp16/bf16 values.
+/// Catches index, layout and launch-shape mistakes without a GPU.
 /// </summary>
 public class PlanOpsHostTests
 {
-    string _dir = "";
-    readonly Dictionary<bool, string> _exe = new();
+    HostKernels _host = null!;
 
     [OneTimeSetUp]
     public void Build()
     {
         KernelTestSupport.UseCpu();
-        _dir = Path.Combine(Path.GetTempPath(), "bcbp-hostcuda-" + Guid.NewGuid().ToString("N")[..8]);
-        Directory.CreateDirectory(_dir);
-        string host = Path.Combine(RepoPaths.Root, "tests", "Bcbp.Tests", "Kernels", "HostCuda");
-        foreach (bool bf16 in new[] { false, true })
-        {
-            string exe = Path.Combine(_dir, bf16 ? "plan_ops_bf16" : "plan_ops_fp16");
-            var (rc, output) = Run("g++", "-std=c++20", "-O1", "-pthread", "-DBCBP_HOST", $"-DBF16={(bf16 ? 1 : 0)}",
-                "-include", Path.Combine(host, "cuda_host.h"), "-I", Path.Combine(RepoPaths.Root, "Bcbp.Kernels", "Cuda"), "-x", "c++",
-                Path.Combine(RepoPaths.Root, "Bcbp.Kernels", "Cuda", "plan_ops.cu"), Path.Combine(host, "plan_ops_host.cpp"), "-o", exe);
-            if (rc == -1) Assert.Ignore("g++ is not installed (apt-get install -y g++): the host build of the plan kernels is skipped");
-            Assert.That(rc, Is.Zero, $"g++ failed:\n{output}");
-            _exe[bf16] = exe;
-        }
+        _host = new HostKernels();
     }
 
-    [OneTimeTearDown] public void Clean() { if (Directory.Exists(_dir)) Directory.Delete(_dir, true); }
-
-    static (int Rc, string Output) Run(string file, params string[] args)
-    {
-        var psi = new ProcessStartInfo(file) { RedirectStandardOutput = true, RedirectStandardError = true };
-        foreach (var a in args) psi.ArgumentList.Add(a);
-        Process p;
-        try { p = Process.Start(psi)!; }
-        catch (System.ComponentModel.Win32Exception) { return (-1, $"{file} not found"); }
-        string output = p.StandardOutput.ReadToEnd() + p.StandardError.ReadToEnd();
-        p.WaitForExit();
-        return (p.ExitCode, output);
-    }
+    [OneTimeTearDown] public void Clean() => _host?.Dispose();
 
     /// <summary>Runs <paramref name="step"/>'s kernel on the host over <paramref name="buffers"/> (by plan buffer
     /// index; the output's initial content included) and returns the output buffer.</summary>
     Tensor Launch(PlanStep step, PlanGraph graph, Dictionary<int, Tensor> buffers, bool bf16)
     {
         var op = PlanOps.Describe(step, graph);
-        var args = new List<string> { op.Kernel, op.Grid.X.ToString(), op.Grid.Y.ToString(), op.Grid.Z.ToString(), op.Threads.ToString() };
-        foreach (var a in op.Args)
-            switch (a)
-            {
-                case BufferArg b:
-                    string file = Path.Combine(_dir, $"buf{b.Index}.bin");
-                    File.WriteAllBytes(file, buffers[b.Index].contiguous().bytes.ToArray());
-                    args.Add("b:" + file);
-                    break;
-                case IntArg i: args.Add($"i:{i.Value}"); break;
-                case LongArg l: args.Add($"l:{l.Value}"); break;
-            }
-        var (rc, output) = Run(_exe[bf16], args.ToArray());
-        Assert.That(rc, Is.Zero, output);
-        var y = zeros(graph.Shapes[step.Output], dtype: buffers[step.Output].dtype);
-        y.bytes = File.ReadAllBytes(Path.Combine(_dir, $"buf{step.Output}.bin"));
-        return y;
+        var args = op.Args.Select(a => a switch
+        {
+            BufferArg b => (HostKernels.Arg)new HostKernels.Buffer(buffers[b.Index]),
+            IntArg i => new HostKernels.Int(i.Value),
+            LongArg l => new HostKernels.Long(l.Value),
+            _ => throw new InvalidOperationException($"unknown kernel argument {a}"),
+        }).ToArray();
+        var outputs = _host.Launch(op.Kernel, (op.Grid.X, op.Grid.Y, op.Grid.Z), op.Threads, bf16, args);
+        // The output is the buffer argument with the step's output index.
+        int k = op.Args.OfType<BufferArg>().Select((b, i) => (b, i)).First(p => p.b.Index == step.Output).i;
+        return outputs[k];
     }
 
     static ScalarType Type(bool bf16) => bf16 ? ScalarType.BFloat16 : ScalarType.Float16;

@@ -299,6 +299,11 @@ __device__ __forceinline__ void produce(const Args& p, u32 sbase, u32 bars, cons
   }
 }
 
+// Where accumulator value v of wgmma (a, b) lives in a consumer warpgroup's output (the m64nNC fp32 layout, transposed
+// orientation): the output row inside the block and the pixel inside the warpgroup's 64 * MW columns.
+__device__ __forceinline__ int acc_row(int b, int v, int t4) { return b * NC + 8 * (v >> 2) + 2 * t4 + (v & 1); }
+__device__ __forceinline__ int acc_pixel(int a, int v, int warp, int g) { return a * 64 + 16 * warp + g + 8 * ((v >> 1) & 1); }
+
 __device__ __forceinline__ void consume(const Args& p, u32 sbase, u32 bars, int cw, int nkb, int m0, int p0,
                                         unsigned char* smem, int split) {
   constexpr int NI = TR / NC, NV = NC / 2;
@@ -368,9 +373,8 @@ __device__ __forceinline__ void consume(const Args& p, u32 sbase, u32 bars, int 
       for (int b = 0; b < NI; ++b)
 #pragma unroll
         for (int v = 0; v < NV; ++v) {
-          const int row = m0 + b * NC + 8 * (v >> 2) + 2 * t4 + (v & 1);
-          const int n = px0 + a * 64 + 16 * warp + g + 8 * ((v >> 1) & 1);
-          if (row < m0 + TR && row < p.M && n < p.N) out[(long long)row * p.N + n] = acc[a][b][v];
+          const int row = m0 + acc_row(b, v, t4), n = px0 + acc_pixel(a, v, warp, g);
+          if (row < p.M && n < p.N) out[(long long)row * p.N + n] = acc[a][b][v];
         }
     return;
   }
@@ -389,8 +393,8 @@ __device__ __forceinline__ void consume(const Args& p, u32 sbase, u32 bars, int 
         for (int v = 0; v < NV; ++v) {
           const int n8 = b * NC + 8 * (v >> 2);  // compile-time: which pass holds this value
           if (n8 < e0 || n8 >= e0 + EPI_ROWS) continue;
-          const int n = n8 + 2 * t4 + (v & 1);  // output row inside the block
-          const int m = a * 64 + 16 * warp + g + 8 * ((v >> 1) & 1);   // pixel inside the warpgroup's columns
+          const int n = acc_row(b, v, t4);       // output row inside the block
+          const int m = acc_pixel(a, v, warp, g);  // pixel inside the warpgroup's columns
           const float bias = (p.bias && m0 + n < p.M) ? __ldg(p.bias + m0 + n) : 0.f;
           cs[(n - e0) * EPI_LD + m] = to_h(acc[a][b][v] + bias);
         }

@@ -14,7 +14,7 @@
 //    k = (c, r, s), dy = r * dil_h, dx = s * dil_w, or (-1, 0): the producer then does no division per row.
 //  - values: the tile's [tile_rows x cnt64_t] block starts at element colptr[t] * tile_rows. Inside it, row chunk c
 //    (TR rows) and K block kb (64 columns) are one contiguous [TR x 64] piece at element
-//    (c * cnt64_t + kb * TR) * 64 ... i.e. ((c * nkb + kb) * TR * 64), nkb = cnt64_t / 64, stored exactly as the
+//    (c * cnt64_t + kb * 64) * TR ... i.e. ((c * nkb + kb) * TR * 64), nkb = cnt64_t / 64, stored exactly as the
 //    kernel's shared memory wants it: row n is 128 bytes, its 16-byte chunk q sits at chunk position q ^ (n % 8)
 //    (the 128-byte swizzle of wgmma's K-major layout). One cp.async.bulk copies it to shared memory as it is.
 //    Zero weights pad the rows past M of a partial last tile and the columns past cnt_t.
@@ -354,7 +354,7 @@ __device__ __forceinline__ void consume(const Args& p, u32 sbase, u32 bars, int 
 #if INFLIGHT
   if (nkb > 0 && (tid & 31) == 0) mbar_arrive(bars + 8 * (STAGES + (nkb - 1) % STAGES));
 #endif
-  if (nkb == 0) {  // a tile that keeps nothing: bias only
+  if (nkb == 0) {  // no K blocks here (a tile that keeps nothing, or an empty split): zeros; the bias comes after
 #pragma unroll
     for (int a = 0; a < MW; ++a)
 #pragma unroll

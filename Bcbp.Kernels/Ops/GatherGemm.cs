@@ -150,6 +150,8 @@ public static class GatherGemm
             .I32(g.StrideH).I32(g.StrideW).I32(g.PadH).I32(g.PadW).I32(g.DilationH).I32(g.DilationW)
             .Ptr(partials is null ? IntPtr.Zero : TensorPointer.Of(partials, "split-K partials")).I32(splits);
         var launch = new KernelLaunch(f, kernel, grid, threads, shared, args, convert ? b32 : null, partials);
-        return partials is null ? launch : launch.Then(SplitK.Reduce(partials, splits, w.Source.Rows, n, b32, residual, y, relu, device));
+        if (partials is null) return launch;
+        try { return launch.Then(SplitK.Reduce(partials, splits, w.Source.Rows, n, b32, residual, y, relu, device)); }
+        catch { launch.Dispose(); throw; }
     }
 }

@@ -57,7 +57,7 @@ public static class SparseEvaluation
         bool tf32Conv = torch.backends.cudnn.allow_tf32, tf32Mm = torch.backends.cuda.matmul.allow_tf32;
         torch.backends.cudnn.allow_tf32 = false;
         torch.backends.cuda.matmul.allow_tf32 = false;
-        long failing = 0;
+        long failing = 0, control = 0;
         double worstSparse = 0, worstDense = 0, tightest = double.PositiveInfinity;
 
         var tally = new OutputComparison();
@@ -85,8 +85,9 @@ public static class SparseEvaluation
             var yr = reference is null ? yd.to(ScalarType.Float32) : reference.call(input.to(settings.Device).to(ScalarType.Float32));
             var es = OutputComparison.SampleRelErr(yr, ys);
             var ed = reference is null ? zeros_like(es) : OutputComparison.SampleRelErr(yr, yd);
-            var bound = (ed * settings.DenseFactor).clamp_min(settings.Floor);
-            failing += es.gt(bound).sum().item<long>();
+            var bound = settings.Bound(ed);
+            failing += settings.Failing(es, ed);
+            control += settings.Failing(ed, es);   // the same rule with the two models swapped: how noisy the rule is
             if (planFailing is not null)
             {
                 // The plan (what a user ships) is held to the same per-image rule on every batch; a batch shape it
@@ -121,7 +122,7 @@ public static class SparseEvaluation
             Agreement = tally.Agreement, Disagreements = tally.Disagreements,
             LogitsRelErr = tally.RelErr, MaxLogitsRelErr = maxErr,
             MaxSparseRelErrVsReference = worstSparse, MaxDenseRelErrVsReference = worstDense,
-            Tolerance = tightest, FailingSamples = failing, Passed = failing == 0, DenseMs = denseMs, SparseMs = sparseMs,
+            Tolerance = tightest, FailingSamples = failing, SwappedFailingSamples = control, Passed = failing == 0, DenseMs = denseMs, SparseMs = sparseMs,
             PlanMs = planMs, MaxPlanRelErrVsReference = planErr, PlanFailingSamples = planFailing, PlanNote = planNote,
         };
     }

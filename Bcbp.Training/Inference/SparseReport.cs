@@ -48,6 +48,9 @@ public sealed record SparseReport
     public double Tolerance { get; init; }
     /// <summary>Images whose sparse logits break the bound; <see cref="Passed"/> when none do.</summary>
     public long FailingSamples { get; init; }
+    /// <summary>A control for the rule's noise: images whose dense logits break the same rule with the two models
+    /// swapped (dense error over max(2 x the sparse model's, floor)). Two equally precise models give similar counts.</summary>
+    public long SwappedFailingSamples { get; init; }
     public bool Passed { get; init; }
     /// <summary>Mean time of one forward pass over the first batch.</summary>
     public double DenseMs { get; init; }
@@ -90,7 +93,8 @@ public sealed record SparseReport
         lines.Add(Invariant($"  predictions agree on {Agreement:P2} ({Disagreements} of {Samples} differ); logits rel err ") +
                   Invariant($"{LogitsRelErr:E2} overall, {MaxLogitsRelErr:E2} worst sample"));
         lines.Add(Invariant($"  against the float32 reference (TF32 off), worst image: sparse {MaxSparseRelErrVsReference:E2}, dense {MaxDenseRelErrVsReference:E2}; ") +
-                  Invariant($"{FailingSamples} of {Samples} images over max(2 x dense error, floor) (tightest bound {Tolerance:E1}): ") + (Passed ? "PASS" : "FAIL"));
+                  Invariant($"{FailingSamples} of {Samples} images over max(2 x dense error, floor) (tightest bound {Tolerance:E1}): ") + (Passed ? "PASS" : "FAIL") +
+                  Invariant($"; swapped (dense over max(2 x sparse error, floor)): {SwappedFailingSamples}"));
         lines.Add(Invariant($"  time per batch of {InputShape[0]}: dense {DenseMs:F3} ms, sparse {SparseMs:F3} ms ({DenseMs / SparseMs:F2}x)") +
                   (PlanMs is { } p ? Invariant($", whole-model plan {p:F3} ms ({DenseMs / p:F2}x; worst image {MaxPlanRelErrVsReference:E2} vs float32, {PlanFailingSamples} images over the bound)") : "") +
                   (PlanNote is { } n ? $"; plan: {n}" : ""));

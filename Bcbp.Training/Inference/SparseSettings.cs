@@ -19,4 +19,10 @@ public sealed record SparseSettings(int TileRows, SparseLayout Layout, bool Fold
     public double Floor => Dtype == ScalarType.Float32 ? 1e-4 : 1e-3;
     /// <inheritdoc cref="Floor"/>
     public double DenseFactor => Dtype == ScalarType.Float32 ? 0 : 2;
+
+    /// <summary>The rule's per-image bound given the other model's per-image errors [B]: max(factor x error, floor).</summary>
+    public Tensor Bound(Tensor otherErrors) => (otherErrors * DenseFactor).clamp_min(Floor);
+
+    /// <summary>Images whose <paramref name="errors"/> exceed <see cref="Bound"/> of <paramref name="otherErrors"/>.</summary>
+    public long Failing(Tensor errors, Tensor otherErrors) => errors.gt(Bound(otherErrors)).sum().item<long>();
 }

@@ -55,9 +55,23 @@ public class SparseCommandTests
         Assert.That(report.MaxSparseRelErrVsReference, Is.EqualTo(report.MaxLogitsRelErr).Within(1e-12));
         Assert.That(report.Tolerance, Is.EqualTo(1e-4).Within(1e-9));
         Assert.That(report.FailingSamples, Is.Zero);
+        Assert.That(report.SwappedFailingSamples, Is.Zero, "the reference's own error is 0");
         Assert.That(report.Passed);
         Assert.That(report.DenseTop1, Is.Null, "a random batch has no labels");
         Assert.That(report.InputShape, Is.EqualTo(new long[] { 2, 3, 32, 32 }));
+    }
+
+    [Test]
+    public void PassRuleBoundsEachImageByTwiceTheOtherModelsErrorOrTheFloor()
+    {
+        var half = Cpu(32) with { Dtype = ScalarType.Float16 };
+        var sparse = tensor(new[] { 1e-3, 5e-3, 2e-4, 3e-3 });
+        var dense = tensor(new[] { 1e-3, 1e-3, 1e-5, 4e-3 });
+        Assert.That(half.Bound(dense).data<double>().ToArray(), Is.EqualTo(new[] { 2e-3, 2e-3, 1e-3, 8e-3 }).Within(1e-15));
+        Assert.That(half.Failing(sparse, dense), Is.EqualTo(1), "only the second image: 5e-3 > 2 x 1e-3");
+        Assert.That(half.Failing(dense, sparse), Is.Zero, "swapped: every dense error is within 2 x the sparse one or the floor");
+        var fp32 = Cpu(32);
+        Assert.That(fp32.Failing(tensor(new[] { 5e-5, 2e-4 }), tensor(new[] { 1.0, 1.0 })), Is.EqualTo(1), "float32: the 1e-4 floor alone");
     }
 
     [Test]

@@ -9,7 +9,7 @@
 #   bash experiments/gpu_session.sh train grid     # ~3 + ~4 min: training vs PyTorch; quick grid --sparse-eval + its baselines
 #   bash experiments/gpu_session.sh amp            # ~2 min: bf16 vs fp32 accuracy, 3 seeds
 #   bash experiments/gpu_session.sh paper          # ~5-7 min: the CIFAR-grid stand-in --sparse-eval, PyTorch baselines, report
-#   bash experiments/gpu_session.sh profile        # ~1 min: ResNet-50 75% plan at b1/b256, each launch timed (bench --profile-plan)
+#   bash experiments/gpu_session.sh profile        # ~2 min: ResNet-50 75% plan at b1/32/256, each launch timed, split K off and on
 #   bash experiments/gpu_session.sh nccl           # ~1 min: world size 1 through NCCL gives the plain trainer's weights
 #   bash experiments/gpu_session.sh compile        # ~10 min: torch.compile max-autotune at batch 1 and 256 (inductor cache)
 #
@@ -48,6 +48,9 @@ case $part in
 smoke)
   step verify 150 bash .gpu/run.sh verify
   grep -E "^FAIL|plan " "$out/verify.log" | head -40
+  # Split K is off until it passes here (Bcbp.Kernels/Ops/SplitK.cs): the same checks with it on.
+  step verify_splitk 150 env BCBP_SPLIT_K=1 bash .gpu/run.sh verify
+  grep -E "^FAIL|checks passed" "$out/verify_splitk.log" | head -20
   step bench 120 bash .gpu/run.sh bench --out "$out/bench" --layers no --e2e-model resnet50,resnet56 --e2e-batch 1,256 \
        --e2e-sparsity 0.75 --iters 5
   grep -E "plan" "$out/bench.log" | head -10
@@ -80,9 +83,13 @@ train)
   ;;
 profile)
   # Where the plan's time goes, launch by launch (bench --profile-plan: timing events, no hardware counters needed).
-  step profile 200 bash .gpu/run.sh bench --out "$out/bench" --layers no --e2e-model resnet50 --e2e-batch 1,256 \
+  step profile 200 bash .gpu/run.sh bench --out "$out/bench" --layers no --e2e-model resnet50 --e2e-batch 1,32,256 \
        --e2e-sparsity 0.75 --iters 20 --profile-plan
-  grep -A12 "plan profile" "$out/profile.log" | head -30
+  grep -A12 "plan profile" "$out/profile.log" | head -45
+  # The same with split K on (only after verify_splitk passed: smoke's second verify).
+  step profile_splitk 200 env BCBP_SPLIT_K=1 bash .gpu/run.sh bench --out "$out/bench_splitk" --layers no --e2e-model resnet50 \
+       --e2e-batch 1,32,256 --e2e-sparsity 0.75 --iters 20 --profile-plan
+  grep -E "end-to-end|plan profile" "$out/profile_splitk.log" | head -12
   ;;
 nccl)
   step nccl_world1 120 env OUT="$out/nccl" NTRAIN=2048 EPOCHS=1 bash experiments/bench/nccl_world1.sh

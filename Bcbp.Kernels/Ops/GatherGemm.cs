@@ -122,7 +122,7 @@ public static class GatherGemm
             defines = cfg.Defines(bf16, (int)fetch, w.Balanced, table);
             threads = cfg.Threads; shared = cfg.SharedBytes;
             uint gy = (uint)((n + cfg.ColumnsPerBlock - 1) / cfg.ColumnsPerBlock), gx = (uint)((w.Source.Rows + cfg.Tr - 1) / cfg.Tr);
-            splits = SplitK.Splits((long)gx * gy, w.KBlocks, CudaDriver.MultiprocessorCount(device), gy);
+            if (SplitK.Enabled) splits = SplitK.Splits((long)gx * gy, w.KBlocks, CudaDriver.MultiprocessorCount(device), gy);
             grid = splits > 1 ? (gx, gy, (uint)splits) : (gx, Math.Min(gy, 65535u), (gy + 65534) / 65535);
         }
         else

@@ -8,9 +8,14 @@ namespace Bcbp.Kernels.Ops;
 /// a launch's blocks would not even give every multiprocessor one, each block runs its tile's whole K loop alone and
 /// the layer takes the latency of that loop (ResNet-50's layer3/layer4 at batch 1). Splitting the loop over grid z
 /// cuts it, at the cost of fp32 partials and one reduction launch that applies the epilogue.
+/// Off unless <c>BCBP_SPLIT_K=1</c> until it has passed <c>bcbp verify</c> on a Hopper GPU (it was written without one;
+/// docs/kernels.md): a kernel is correct on the hardware first.
 /// </summary>
 public static class SplitK
 {
+    /// <summary>Whether launches split K (<c>BCBP_SPLIT_K=1</c>, read once).</summary>
+    public static bool Enabled { get; } = Environment.GetEnvironmentVariable("BCBP_SPLIT_K") == "1";
+
     /// <summary>Fewest K blocks (of 64 columns) a split gets: the pipeline needs a few to overlap copies and MMA.</summary>
     public const int MinKBlocksPerSplit = 2;
     /// <summary>Most splits: the partials' traffic grows with them.</summary>

@@ -12,6 +12,7 @@ public class FormatTests
     public void SyntheticPruningKeepsTheActivationScaleThroughDepth()
     {
         var gen = new Generator(41);
+        random.manual_seed(41);   // the convs' own initialisation
         var layers = Enumerable.Range(0, 8).SelectMany(i => new (string, nn.Module<Tensor, Tensor>)[]
             { ($"c{i}", nn.Conv2d(32, 32, 3, padding: 1, bias: false)), ($"r{i}", nn.ReLU()) }).ToList();
         var net = nn.Sequential(layers.Prepend(("stem", (nn.Module<Tensor, Tensor>)nn.Conv2d(3, 32, 3, padding: 1, bias: false))).ToArray());
@@ -21,7 +22,8 @@ public class FormatTests
         var pruned = SyntheticMasks.PruneModel(net, 16, 0.875, gen);
         double sparse = net.forward(x).std().item<float>();
         Assert.That(pruned, Has.Count.EqualTo(8), "every conv but the stem");
-        Assert.That(sparse / dense, Is.InRange(0.5, 2.0));
+        // Random masks move the scale a little either way; without the rescaling it falls 8x per layer (~2e-4 here).
+        Assert.That(sparse / dense, Is.InRange(0.25, 4.0));
     }
 
     [SetUp] public void Setup() => KernelTestSupport.UseCpu();

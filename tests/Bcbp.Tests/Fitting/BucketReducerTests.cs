@@ -46,15 +46,6 @@ public class BucketReducerTests
     }
 
 
-    static TensorBatchSource Data()
-    {
-        var gen = new Generator(11);
-        var labels = randint(4, new long[] { 48 }, generator: gen, dtype: ScalarType.Int64);
-        var images = (labels.view(-1, 1, 1, 1).to_type(ScalarType.Float32) * 50 + randint(0, 60, new long[] { 48, 1, 8, 8 }, generator: gen))
-            .clamp(0, 255).to_type(ScalarType.Byte);
-        return new TensorBatchSource(images, labels, 4, new[] { 0.5 }, new[] { 0.25 }, 0, false, 3, CPU);
-    }
-
     // Per module (reverse registration order): fc 1040 B, conv2 592 B, conv1 160 B: 150 B buckets give one bucket per
     // module, fc's first.
     const long BucketPerModule = 150;
@@ -66,7 +57,7 @@ public class BucketReducerTests
     static RankResult[] Train(int world, TrainConfig config, Func<nn.Module<Tensor, Tensor>> make, long bucketBytes,
         Func<ICollective, ICollective>? wrap = null)
     {
-        using var whole = Data();
+        using var whole = DataParallelNet.Data();
         using var group = new InProcessGroup(world);
         var results = new RankResult[world];
         var errors = new Exception?[world];

@@ -37,15 +37,6 @@ public class DataParallelTests : TempDirectoryTest
         }
     }
 
-    static TensorBatchSource Data()
-    {
-        var gen = new Generator(11);
-        var labels = randint(4, new long[] { 48 }, generator: gen, dtype: ScalarType.Int64);
-        var images = (labels.view(-1, 1, 1, 1).to_type(ScalarType.Float32) * 50 + randint(0, 60, new long[] { 48, 1, 8, 8 }, generator: gen))
-            .clamp(0, 255).to_type(ScalarType.Byte);
-        return new TensorBatchSource(images, labels, 4, new[] { 0.5 }, new[] { 0.25 }, 0, false, 3, CPU);
-    }
-
     static readonly DataConfig DataCfg = new() { BatchSize = 16, EvalBatchSize = 16, Augment = false };
     static readonly TrainConfig TrainCfg = new() { Lr = 0.05, Momentum = 0.9, WeightDecay = 5e-4, LrSchedule = "cosine" };
 
@@ -56,7 +47,7 @@ public class DataParallelTests : TempDirectoryTest
     float[][] Train(int world, int epochs, bool resume = false, int? stopAfter = null, bool forceCollective = false,
         TrainConfig? config = null, string? tensorBoard = null)
     {
-        using var whole = Data();
+        using var whole = DataParallelNet.Data();
         using var group = new InProcessGroup(world);
         var weights = new float[world][];
         var errors = new Exception?[world];
@@ -119,7 +110,7 @@ public class DataParallelTests : TempDirectoryTest
     public void TheEvaluationAfterAnEpochIsOfRankZerosModelOnEveryRank()
     {
         // 2 thread ranks, each training on its own shard: the last step leaves each rank's BatchNorm statistics its own.
-        using var whole = Data();
+        using var whole = DataParallelNet.Data();
         using var group = new InProcessGroup(2);
         var models = Enumerable.Range(0, 2).Select(r => { random.manual_seed(1 + r); return new NormNet(); }).ToArray();
         var reported = new EpochMetrics?[2];
@@ -203,7 +194,7 @@ public class DataParallelTests : TempDirectoryTest
     /// returns each rank's parameters and buffers (as doubles) and the sizes of its buffer broadcasts.</summary>
     (double[][] State, List<int>[] Broadcasts, int Steps) TrainTwoNorm(bool perBuffer)
     {
-        using var whole = Data();
+        using var whole = DataParallelNet.Data();
         using var group = new InProcessGroup(2);
         var models = Enumerable.Range(0, 2).Select(r => { random.manual_seed(1 + r); return new TwoNormNet(); }).ToArray();
         var state = new double[2][];

@@ -42,6 +42,18 @@ __device__ __forceinline__ uint4 pack8(const float* in) {
   return v;
 }
 
+// Output element group i of a CHWN [C x OH x OW x Bp] output, one per 8 images: its channel, row, column and group.
+struct PixelGroup { int c, oh, ow, g; };
+__device__ __forceinline__ PixelGroup pixel_group(long long i, int OH, int OW, int groups) {
+  PixelGroup p;
+  p.g = (int)(i % groups);
+  long long t = i / groups;
+  p.ow = (int)(t % OW); t /= OW;
+  p.oh = (int)(t % OH);
+  p.c = (int)(t / OH);
+  return p;
+}
+
 // Max pooling CHWN -> CHWN, window k x k, stride s, padding p (out-of-image taps ignored, as PyTorch's -inf padding;
 // OH/OW from the caller, so ceil mode is just a larger OH). One thread per (c, oh, ow, 8 images).
 extern "C" __global__ void maxpool_chwn(const u16* __restrict__ x, u16* __restrict__ y, int C, int H, int W, int Bp, int OH,
@@ -49,11 +61,8 @@ extern "C" __global__ void maxpool_chwn(const u16* __restrict__ x, u16* __restri
   long long i = (long long)blockIdx.x * blockDim.x + threadIdx.x;
   int groups = Bp / 8;
   if (i >= (long long)C * OH * OW * groups) return;
-  int g = i % groups;
-  long long t = i / groups;
-  int ow = t % OW; t /= OW;
-  int oh = t % OH;
-  int c = t / OH;
+  const PixelGroup q = pixel_group(i, OH, OW, groups);
+  const int c = q.c, oh = q.oh, ow = q.ow, g = q.g;
   float m[8];
 #pragma unroll
   for (int e = 0; e < 8; ++e) m[e] = -__int_as_float(0x7f800000);
@@ -99,11 +108,8 @@ extern "C" __global__ void shortcut_a_chwn(const u16* __restrict__ x, u16* __res
   long long i = (long long)blockIdx.x * blockDim.x + threadIdx.x;
   int groups = Bp / 8;
   if (i >= (long long)Cout * OH * OW * groups) return;
-  int g = i % groups;
-  long long t = i / groups;
-  int ow = t % OW; t /= OW;
-  int oh = t % OH;
-  int co = t / OH, c = co - lo;
+  const PixelGroup q = pixel_group(i, OH, OW, groups);
+  const int co = q.c, oh = q.oh, ow = q.ow, g = q.g, c = co - lo;
   uint4 v = make_uint4(0, 0, 0, 0);
   if (c >= 0 && c < C) v = __ldg(reinterpret_cast<const uint4*>(x + (((long long)c * H + oh * s) * W + ow * s) * Bp + g * 8));
   *reinterpret_cast<uint4*>(y + (((long long)co * OH + oh) * OW + ow) * Bp + g * 8) = v;

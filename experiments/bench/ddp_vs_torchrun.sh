@@ -29,13 +29,8 @@ cat "$out/env.txt"
 common="--arch resnet50 --image-size 224 --classes 1000 --batch ${BATCH:-256} --warmup ${WARMUP:-10} --steps ${STEPS:-20} --repeats 3"
 overlap=$([ "${OVERLAP:-1}" = 0 ] && echo --reduce-after-backward || true)
 failed=0
-run() {  # run NAME COMMAND...: one job, its output in ddp/NAME.log; a failure is counted, not fatal
-  local name=$1; shift
-  echo "== $name"
-  timeout "${RUN_TIMEOUT:-300}" "$@" > "$out/ddp/$name.log" 2>&1; local rc=$?
-  tail -n 3 "$out/ddp/$name.log"
-  [ $rc -eq 0 ] || { echo "ddp_vs_torchrun: $name failed (exit $rc); see ddp/$name.log"; failed=$((failed + 1)); }
-}
+. experiments/bench/logged_run.sh
+run() { logged_run ddp_vs_torchrun "$out/ddp" "${RUN_TIMEOUT:-300}" "$@"; }  # run NAME COMMAND...: one job
 for n in 1 2 4 8; do
   [ "$n" -le "$gpus" ] || break
   # BCBP_DIST_FORCE=1: N = 1 goes through NCCL too, as DDP's one rank does (else it is the plain trainer).

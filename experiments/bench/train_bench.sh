@@ -28,13 +28,8 @@ cat "$out/env.txt"
 r50="--arch resnet50 --image-size 224 --classes 1000 --batch 256 --warmup ${R50_WARMUP:-10} --steps ${R50_STEPS:-20} --repeats 3"
 r56="--arch resnet56 --image-size 32 --classes 10 --batch 128 --warmup ${R56_WARMUP:-30} --steps ${R56_STEPS:-100} --repeats 3"
 failed=0
-run() {  # run NAME COMMAND...: one measurement, its output in train/NAME.log; a failure is counted, not fatal
-  local name=$1; shift
-  echo "== $name"
-  timeout "${RUN_TIMEOUT:-150}" "$@" > "$out/train/$name.log" 2>&1; local rc=$?
-  tail -n 3 "$out/train/$name.log"
-  [ $rc -eq 0 ] || { echo "train_bench: $name failed (exit $rc); see train/$name.log"; failed=$((failed + 1)); }
-}
+. experiments/bench/logged_run.sh
+run() { logged_run train_bench "$out/train" "${RUN_TIMEOUT:-150}" "$@"; }  # run NAME COMMAND...: one measurement
 ours() { run "$1" bash .gpu/run.sh bench-train "${@:2}" --device cuda --output "$out/train/$1.json"; }
 torch_ref() { run "$1" python3 experiments/pytorch_reference/train_throughput.py "${@:2}" --device cuda --output "$out/train/$1.json"; }
 

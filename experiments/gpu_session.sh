@@ -9,7 +9,8 @@
 #   bash experiments/gpu_session.sh train grid     # ~3 + ~4 min: training vs PyTorch; quick grid --sparse-eval + its baselines
 #   bash experiments/gpu_session.sh amp            # ~2 min: bf16 vs fp32 accuracy, 3 seeds
 #   bash experiments/gpu_session.sh paper          # ~5-7 min: the CIFAR-grid stand-in --sparse-eval, PyTorch baselines, report
-#   bash experiments/gpu_session.sh profile        # ~2 min: ResNet-50 75% plan at b1/32/256, each launch timed, split K off and on
+#   bash experiments/gpu_session.sh profile        # ~2 min: ResNet-50 75% plan at b1/32/256, each launch timed, split K on and off
+#   bash experiments/gpu_session.sh ncu            # ~3 min: Nsight Compute counters of our kernels on ResNet-50's layers (75%, b256)
 #   bash experiments/gpu_session.sh nccl           # ~1 min: world size 1 through NCCL gives the plain trainer's weights
 #   bash experiments/gpu_session.sh compile        # ~10 min: torch.compile max-autotune at batch 1 and 256 (inductor cache)
 #
@@ -23,7 +24,7 @@ cd "$(dirname "$0")/.."
 : "${OUT:?set OUT (the device tool sets it)}"
 [ -x .gpu/run.sh ] || { echo "gpu_session: .gpu/run.sh is missing: bash build/gpu-bundle.sh Bcbp.Training -p:TorchBackend=external" >&2; exit 2; }
 export BCBP_KERNEL_CACHE=${BCBP_KERNEL_CACHE:-/tmp/bcbp-kernels}
-parts="smoke verify engine profile data train grid amp paper nccl compile"
+parts="smoke verify engine profile ncu data train grid amp paper nccl compile"
 for part in "$@"; do
   [[ " $parts " == *" $part "* ]] || { echo "gpu_session: unknown part '$part' (${parts// /, })" >&2; exit 2; }
 done
@@ -48,9 +49,6 @@ case $part in
 smoke)
   step verify 150 bash .gpu/run.sh verify
   grep -E "^FAIL|plan " "$out/verify.log" | head -40
-  # Split K is off until it passes here (Bcbp.Kernels/Ops/SplitK.cs): the same checks with it on.
-  step verify_splitk 150 env BCBP_SPLIT_K=1 bash .gpu/run.sh verify
-  grep -E "^FAIL|checks passed" "$out/verify_splitk.log" | head -20
   step bench 120 bash .gpu/run.sh bench --out "$out/bench" --layers no --e2e-model resnet50,resnet56 --e2e-batch 1,256 \
        --e2e-sparsity 0.75 --iters 5
   grep -E "plan" "$out/bench.log" | head -10
@@ -86,10 +84,18 @@ profile)
   step profile 200 bash .gpu/run.sh bench --out "$out/bench" --layers no --e2e-model resnet50 --e2e-batch 1,32,256 \
        --e2e-sparsity 0.75 --iters 20 --profile-plan
   grep -A12 "plan profile" "$out/profile.log" | head -45
-  # The same with split K on (only after verify_splitk passed: smoke's second verify).
-  step profile_splitk 200 env BCBP_SPLIT_K=1 bash .gpu/run.sh bench --out "$out/bench_splitk" --layers no --e2e-model resnet50 \
+  # The same with split K off (Bcbp.Kernels/Ops/SplitK.cs: on for long K loops at small N), to see what it buys.
+  step profile_nosplit 200 env BCBP_SPLIT_K=0 bash .gpu/run.sh bench --out "$out/bench_nosplit" --layers no --e2e-model resnet50 \
        --e2e-batch 1,32,256 --e2e-sparsity 0.75 --iters 20 --profile-plan
-  grep -E "end-to-end|plan profile" "$out/profile_splitk.log" | head -12
+  grep -E "end-to-end|plan profile" "$out/profile_nosplit.log" | head -12
+  ;;
+ncu)
+  # Why a layer runs at its ratio to the ideal: Nsight Compute's raw counters (throughputs, occupancy, warp stalls) for
+  # our kernels on ResNet-50's layers at 75%, batch 256 (the first NCU_LAUNCHES launches: 3 warm-up + 1 per case).
+  step ncu 300 ncu --target-processes all -k regex:'bcbp_gemm|gather_gemm_sm90' --launch-count ${NCU_LAUNCHES:-24} \
+       --section SpeedOfLight --section MemoryWorkloadAnalysis --section WarpStateStats --section Occupancy --section LaunchStats \
+       --section ComputeWorkloadAnalysis --section SchedulerStats --page raw --csv \
+       bash .gpu/run.sh bench --out "$out/bench" --model resnet50 --batch 256 --sparsity 0.75 --e2e no --iters 1
   ;;
 nccl)
   step nccl_world1 120 env OUT="$out/nccl" NTRAIN=2048 EPOCHS=1 bash experiments/bench/nccl_world1.sh

@@ -73,18 +73,23 @@ __device__ __forceinline__ u16 to_h(float f) {
 
 #endif
 
+// The 8 residual elements a later store8 adds at res (Y's layout), loaded ahead: an epilogue reads all of a thread's
+// residual pieces before its first store, so several loads are in flight per thread (one load right before each store
+// left one in flight, and the residual layers ran at a third of DRAM bandwidth). Zeros where store8 reads res itself.
+__device__ __forceinline__ uint4 load_res8(const u16* res, bool full) {
+  return (res && full) ? __ldg(reinterpret_cast<const uint4*>(res)) : make_uint4(0, 0, 0, 0);
+}
+
 // Writes 8 output elements src[0..8) (already biased and rounded, staged in shared memory) to dst, adding the residual
-// res (Y's layout, or null) and applying ReLU on the way. `full`: all 8 are inside the row and 16-byte aligned;
-// otherwise only the first `valid` are written, one by one.
-__device__ __forceinline__ void store8(u16* dst, const u16* src, const u16* res, bool relu, bool full, int valid) {
+// (Y's layout, or res null) and applying ReLU on the way. `full`: all 8 are inside the row and 16-byte aligned, and rv
+// holds res[0..8) (load_res8); otherwise only the first `valid` are written, one by one, reading res directly.
+__device__ __forceinline__ void store8(u16* dst, const u16* src, const u16* res, uint4 rv, bool relu, bool full, int valid) {
   if (!res && !relu) {
     if (full) *reinterpret_cast<uint4*>(dst) = *reinterpret_cast<const uint4*>(src);
     else
       for (int e = 0; e < valid; ++e) dst[e] = src[e];
     return;
   }
-  uint4 rv = make_uint4(0, 0, 0, 0);
-  if (res && full) rv = __ldg(reinterpret_cast<const uint4*>(res));
   const u16* rvh = reinterpret_cast<const u16*>(&rv);
   u16 out[8];
 #pragma unroll

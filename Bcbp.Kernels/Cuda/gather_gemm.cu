@@ -26,7 +26,8 @@
 //
 // Compile-time parameters (NVRTC -D): BK in {32, 64} (the K step; counts are padded to it), BM in {32, 64, 128},
 // BN in {64, 128, 256}, WARPS_M x WARPS_N warps (each
-// warp computes (BM/WARPS_M) x (BN/WARPS_N), a multiple of 16 x 16), STAGES >= 2, BF16 (0 or 1).
+// warp computes (BM/WARPS_M) x (BN/WARPS_N), a multiple of 16 x 16), STAGES >= 2, BF16 (0 or 1), RES (residual: the
+// residual pieces' registers would cost the layers without one an SM's block).
 
 #ifndef BM
 #define BM 128
@@ -39,6 +40,10 @@
 #endif
 #ifndef BF16
 #define BF16 0
+#endif
+
+#ifndef RES
+#define RES 0  // 1: the launch adds a residual (Res); 0: Res is ignored (the host compiles the variant the launch needs)
 #endif
 
 #ifndef WARPS_M
@@ -63,6 +68,7 @@
 #define B_CHUNKS_PER_ROW (BN / 8)
 #define B_CHUNKS ((BK * BN / 8 + THREADS - 1) / THREADS)
 #define C_LD (BN + 8)  // output staging pitch; BM * C_LD fits in the pipeline's shared memory
+#define EPI_ITERS ((BM * (BN / 8) + THREADS - 1) / THREADS)  // 8-element output pieces per thread
 
 #include "bcbp_common.cuh"
 
@@ -289,7 +295,17 @@ __device__ __forceinline__ void gather_gemm(const Args& p) {
   cp_async_wait<0>();
   __syncthreads();  // the pipeline's shared memory is reused for the output tile
 
-  // Epilogue: bias, round to the input type into a shared [BM x BN] tile, then 16-byte coalesced stores.
+  // Epilogue: bias, round to the input type into a shared [BM x BN] tile, then 16-byte coalesced stores. The residual
+  // pieces this thread adds are loaded first, so their latency overlaps the staging and each other.
+  const bool vec = (p.ldy & 7) == 0;
+  const u16* res = RES ? p.Res : nullptr;
+  uint4 rv[EPI_ITERS];
+#pragma unroll
+  for (int i = 0; i < EPI_ITERS; ++i) {
+    int c = tid + i * THREADS, r = c / (BN / 8), m = m0 + r, n = n0 + (c % (BN / 8)) * 8;
+    rv[i] = RES ? load_res8(res ? res + (long long)m * p.ldy + n : nullptr, c < BM * (BN / 8) && m < p.M && vec && n + 8 <= p.N)
+                : make_uint4(0, 0, 0, 0);
+  }
   u16* Cs = smem;
   const int g = lane >> 2, t4 = lane & 3;
 #pragma unroll
@@ -305,13 +321,13 @@ __device__ __forceinline__ void gather_gemm(const Args& p) {
     }
   }
   __syncthreads();
-  const bool vec = (p.ldy & 7) == 0;
-  for (int c = tid; c < BM * (BN / 8); c += THREADS) {
-    int r = c / (BN / 8), cc = (c % (BN / 8)) * 8, m = m0 + r, n = n0 + cc;
-    if (m >= p.M || n >= p.N) continue;
+#pragma unroll
+  for (int i = 0; i < EPI_ITERS; ++i) {
+    int c = tid + i * THREADS, r = c / (BN / 8), cc = (c % (BN / 8)) * 8, m = m0 + r, n = n0 + cc;
+    if (c >= BM * (BN / 8) || m >= p.M || n >= p.N) continue;
     u16* dst = p.Y + (long long)m * p.ldy + n;
     const u16* src = Cs + r * C_LD + cc;
-    store8(dst, src, p.Res ? p.Res + (long long)m * p.ldy + n : nullptr, p.relu, vec && n + 8 <= p.N, min(8, p.N - n));
+    store8(dst, src, res ? res + (long long)m * p.ldy + n : nullptr, rv[i], p.relu, vec && n + 8 <= p.N, min(8, p.N - n));
   }
 }
 

@@ -44,7 +44,7 @@
 //
 // Compile-time parameters (NVRTC -D): TR (rows per block, multiple of 8, <= 256, divides tile_rows), NC (wgmma N, a
 // power of two dividing TR, <= 256), MW (64-pixel blocks per consumer), CONS (consumer warpgroups), STAGES, BF16,
-// FETCH, BALANCED. Needs --gpu-architecture=sm_90a (wgmma); no headers.
+// FETCH, BALANCED, RES (residual). Needs --gpu-architecture=sm_90a (wgmma); no headers.
 
 #ifndef TR
 #define TR 64
@@ -75,6 +75,9 @@
 #endif
 #ifndef INFLIGHT
 #define INFLIGHT 1  // wgmma groups left in flight across a stage boundary (0 or 1)
+#endif
+#ifndef RES
+#define RES 0  // 1: the launch adds a residual (Res); 0: Res is ignored (the host compiles the variant the launch needs)
 #endif
 #ifndef ROWTAB
 #define ROWTAB 0  // conv: idx holds precomputed (offset, dy << 16 | dx) pairs instead of im2col rows
@@ -380,10 +383,21 @@ __device__ __forceinline__ void consume(const Args& p, u32 sbase, u32 bars, int 
   }
 
   // Epilogue through this warpgroup's X buffer of stage 0 (only it reads that buffer, and nothing refills it now).
+  // A pass's residual pieces are loaded before its staging, so they are in flight together and behind it (RES only:
+  // their registers would cost the kernels without a residual an SM's second block).
   u16* cs = reinterpret_cast<u16*>(smem + (sbase - smem_addr(smem)) + cw * MW * 8192);
   const bool vec = (p.ldy & 7) == 0;
+  const u16* res = RES ? p.Res : nullptr;
+  constexpr int PIECES = EPI_ROWS * 8 * MW / 128;
+  uint4 rv[PIECES];
 #pragma unroll
   for (int e0 = 0; e0 < TR; e0 += EPI_ROWS) {
+#pragma unroll
+    for (int i = 0; i < PIECES; ++i) {
+      const int q = tid + i * 128, r = e0 + q / (8 * MW), row = m0 + r, n = px0 + (q % (8 * MW)) * 8;
+      rv[i] = RES ? load_res8(res ? res + (long long)row * p.ldy + n : nullptr, r < TR && row < p.M && vec && n + 8 <= p.N)
+                  : make_uint4(0, 0, 0, 0);
+    }
     named_sync(1 + cw, 128);  // the previous pass has been read
 #pragma unroll
     for (int a = 0; a < MW; ++a)
@@ -399,11 +413,12 @@ __device__ __forceinline__ void consume(const Args& p, u32 sbase, u32 bars, int 
           cs[(n - e0) * EPI_LD + m] = to_h(acc[a][b][v] + bias);
         }
     named_sync(1 + cw, 128);
-    for (int q = tid; q < EPI_ROWS * 8 * MW; q += 128) {
-      const int r = q / (8 * MW), ch = q - r * (8 * MW), row = m0 + e0 + r, n = px0 + ch * 8;
+#pragma unroll
+    for (int i = 0; i < PIECES; ++i) {
+      const int q = tid + i * 128, r = q / (8 * MW), ch = q - r * (8 * MW), row = m0 + e0 + r, n = px0 + ch * 8;
       if (e0 + r >= TR || row >= p.M || n >= p.N) continue;
-      store8(p.Y + (long long)row * p.ldy + n, cs + r * EPI_LD + ch * 8, p.Res ? p.Res + (long long)row * p.ldy + n : nullptr,
-             p.relu, vec && n + 8 <= p.N, min(8, p.N - n));
+      store8(p.Y + (long long)row * p.ldy + n, cs + r * EPI_LD + ch * 8, res ? res + (long long)row * p.ldy + n : nullptr,
+             rv[i], p.relu, vec && n + 8 <= p.N, min(8, p.N - n));
     }
   }
 }

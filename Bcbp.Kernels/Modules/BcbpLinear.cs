@@ -16,7 +16,9 @@ public sealed class BcbpLinear : nn.Module<Tensor, Tensor>
     {
         // The module owns its weight, like a Parameter: it outlives any dispose scope open at conversion.
         Weight = weight.DetachFromDisposeScope();
-        _packed = new PackedWeights(Weight, bias, pointwise: true);
+        // Not "pointwise" for the kernel choice: a linear layer's N is the batch, so on Hopper it takes the wgmma kernel,
+        // whose split K spreads its long K loop (the classifier) over the GPU.
+        _packed = new PackedWeights(Weight, bias, pointwise: false);
     }
 
     /// <summary>The sparse weight [out x in].</summary>

@@ -119,7 +119,7 @@ public static class GatherGemm
             bool table = fetch == Fetch.Conv && x.numel() < int.MaxValue;
             if (table) indices = w.RowTable(batch, h, wd, g);
             file = "gather_gemm_sm90.cu"; kernel = "gather_gemm_sm90"; suffix = "a";
-            defines = cfg.Defines(bf16, (int)fetch, w.Balanced, table);
+            defines = cfg.Defines(bf16, (int)fetch, w.Balanced, table, residual is not null);
             threads = cfg.Threads; shared = cfg.SharedBytes;
             uint gy = (uint)((n + cfg.ColumnsPerBlock - 1) / cfg.ColumnsPerBlock), gx = (uint)((w.Source.Rows + cfg.Tr - 1) / cfg.Tr);
             if (SplitK.Enabled) splits = SplitK.Splits((long)gx * gy, w.KBlocks, CudaDriver.MultiprocessorCount(device), gy);
@@ -130,7 +130,7 @@ public static class GatherGemm
             var cfg = KernelConfig.For(w.Source.TileRows);
             file = "gather_gemm.cu";
             kernel = (w.Balanced ? "bcbp_" : "block_") + fetch switch { Fetch.Gemm => "gemm", Fetch.Conv => "conv", _ => "conv_any" };
-            defines = cfg.Defines(bf16);
+            defines = cfg.Defines(bf16, residual is not null);
             threads = cfg.Threads; shared = cfg.SharedBytes;
             uint gy = (uint)((n + cfg.Bn - 1) / cfg.Bn);
             grid = ((uint)((w.Source.Rows + cfg.Bm - 1) / cfg.Bm), Math.Min(gy, 65535u), (gy + 65534) / 65535);

@@ -20,9 +20,10 @@ public sealed record KernelConfig(int Bm, int Bn, int WarpsM, int WarpsN, int St
     /// <summary>Dynamic shared memory: the pipeline, or the output tile if larger (the epilogue reuses it).</summary>
     public int SharedBytes => Math.Max(Stages * (Bm * (PackedWeight.Bk + 8) + PackedWeight.Bk * (Bn + 8)), Bm * (Bn + 8)) * 2;
 
-    /// <summary>NVRTC -D definitions.</summary>
-    public string[] Defines(bool bf16) => new[]
+    /// <summary>NVRTC -D definitions; <paramref name="residual"/>: the launch adds one (a variant of its own, RES).</summary>
+    public string[] Defines(bool bf16, bool residual) => new[]
     {
         $"BM={Bm}", $"BN={Bn}", $"WARPS_M={WarpsM}", $"WARPS_N={WarpsN}", $"STAGES={Stages}", $"BF16={(bf16 ? 1 : 0)}",
+        $"RES={(residual ? 1 : 0)}",
     };
 }

@@ -18,9 +18,9 @@ public static class KernelPaths
     /// <summary>
     /// The kernel for a layer with <paramref name="tileRows"/>-row tiles on a GPU of compute capability
     /// <paramref name="computeCapability"/> (90 = sm_90). Off Hopper only mma.sync exists. On Hopper a spatial conv
-    /// (kernel larger than 1x1 or strided) takes wgmma; a pointwise layer (1x1 stride 1, linear) keeps mma.sync where
-    /// its tile height allows, since that kernel measured faster on short-K 1x1 layers
-    /// (experiments/results/bench/sm90-probe-h200.json).
+    /// (kernel larger than 1x1 or strided) and a linear layer (N = the batch, long K: split K pays there) take wgmma; a
+    /// pointwise conv (1x1 stride 1) keeps mma.sync where its tile height allows, since that kernel measured faster on
+    /// short-K 1x1 layers (experiments/results/bench/sm90-probe-h200.json).
     /// </summary>
     public static KernelPath Choose(int computeCapability, int tileRows, bool pointwise)
     {

@@ -33,7 +33,9 @@ public sealed record Sm90Config(int Tr, int Nc, int Mw, int Cons, int Stages, in
         while (tr % nc != 0) nc /= 2;
         const int cons = 2, mw = 1;
         int threads = 128 * (cons + 1);
-        int regs = (mw * tr / 2 + 56 + 7) / 8 * 8;           // accumulators plus addressing, as ptxas reported
+        // Accumulators plus addressing: ptxas gave 80 at TR 64 (ncu on the H200, session 6), so 64-row tiles get two
+        // blocks per SM; the memory-bound layers (short K, large N) run at half speed with one.
+        int regs = (mw * tr / 2 + 48 + 7) / 8 * 8;
         int minRegs = Math.Max(1, 65536 / (threads * regs));
         int stage = StageBytes(tr, mw, cons);
         int want = Math.Min(6, Math.Max(2, kBlocks));
@@ -53,10 +55,12 @@ public sealed record Sm90Config(int Tr, int Nc, int Mw, int Cons, int Stages, in
     /// <summary>Dynamic shared memory: the stages, the barriers and the slack that aligns them to 1024 bytes.</summary>
     public int SharedBytes => 1024 + Stages * StageBytes(Tr, Mw, Cons) + 16 * Stages;
 
-    /// <summary>NVRTC -D definitions; <paramref name="fetch"/> 0 gemm, 1 conv (cp.async), 2 any batch.</summary>
-    public string[] Defines(bool bf16, int fetch, bool balanced, bool rowTable) => new[]
+    /// <summary>NVRTC -D definitions; <paramref name="fetch"/> 0 gemm, 1 conv (cp.async), 2 any batch;
+    /// <paramref name="residual"/>: the launch adds one (a variant of its own, RES).</summary>
+    public string[] Defines(bool bf16, int fetch, bool balanced, bool rowTable, bool residual) => new[]
     {
         $"TR={Tr}", $"NC={Nc}", $"MW={Mw}", $"CONS={Cons}", $"STAGES={Stages}", $"MINB={MinBlocks}",
         $"BF16={(bf16 ? 1 : 0)}", $"FETCH={fetch}", $"BALANCED={(balanced ? 1 : 0)}", $"ROWTAB={(rowTable ? 1 : 0)}", "INFLIGHT=1",
+        $"RES={(residual ? 1 : 0)}",
     };
 }

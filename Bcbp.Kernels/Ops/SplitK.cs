@@ -6,18 +6,21 @@ namespace Bcbp.Kernels.Ops;
 /// <summary>
 /// Split K for the Hopper gather-GEMM at small N (Cuda/gather_gemm_sm90.cu, "Split K"; Cuda/splitk_reduce.cu): where
 /// a launch's blocks would not even give every multiprocessor one, each block runs its tile's whole K loop alone and
-/// the layer takes the latency of that loop (ResNet-50's layer3/layer4 at batch 1). Splitting the loop over grid z
-/// cuts it, at the cost of fp32 partials and one reduction launch that applies the epilogue.
-/// Off unless <c>BCBP_SPLIT_K=1</c> until it has passed <c>bcbp verify</c> on a Hopper GPU (it was written without one;
-/// docs/kernels.md): a kernel is correct on the hardware first.
+/// the layer takes the latency of that loop (ResNet-50's layer4 and classifier at batch 1). Splitting the loop over
+/// grid z cuts it, at the cost of fp32 partials and one reduction launch that applies the epilogue.
+/// Passed <c>bcbp verify</c> on the H200 (session 6, 478/478 with it on) and pays only for long loops there: ResNet-50
+/// at batch 1, 18 K blocks went from 19.5-24.7 to 16.2-18.8 us per layer, 9 K blocks from 11.9-16.0 to 16.8-20.9 us
+/// (docs/kernels.md), hence <see cref="MinKBlocks"/>. On unless <c>BCBP_SPLIT_K=0</c>.
 /// </summary>
 public static class SplitK
 {
-    /// <summary>Whether launches split K (<c>BCBP_SPLIT_K=1</c>, read once).</summary>
-    public static bool Enabled { get; } = Environment.GetEnvironmentVariable("BCBP_SPLIT_K") == "1";
+    /// <summary>Whether launches may split K (<c>BCBP_SPLIT_K=0</c> turns it off; read once).</summary>
+    public static bool Enabled { get; } = Environment.GetEnvironmentVariable("BCBP_SPLIT_K") != "0";
 
-    /// <summary>Fewest K blocks (of 64 columns) a split gets: the pipeline needs a few to overlap copies and MMA.</summary>
-    public const int MinKBlocksPerSplit = 2;
+    /// <summary>Fewest K blocks (of 64 columns) a loop needs before it is split: shorter ones measured slower split.</summary>
+    public const int MinKBlocks = 16;
+    /// <summary>Fewest K blocks a split gets: the pipeline needs a few to overlap copies and MMA.</summary>
+    public const int MinKBlocksPerSplit = 4;
     /// <summary>Most splits: the partials' traffic grows with them.</summary>
     public const int MaxSplits = 8;
 
@@ -26,7 +29,7 @@ public static class SplitK
     /// K blocks: 1 when the blocks fill the GPU, the loop is short, or the column blocks need grid z themselves.</summary>
     public static int Splits(long blocks, int kBlocks, int multiprocessors, long columnBlocks)
     {
-        if (blocks <= 0 || blocks >= multiprocessors || kBlocks < 2 * MinKBlocksPerSplit || columnBlocks > 65535) return 1;
+        if (blocks <= 0 || blocks >= multiprocessors || kBlocks < MinKBlocks || columnBlocks > 65535) return 1;
         long want = (multiprocessors + blocks - 1) / blocks;
         return (int)Math.Min(Math.Min(want, kBlocks / MinKBlocksPerSplit), MaxSplits);
     }

@@ -7,17 +7,18 @@ namespace Bcbp.Tests.Kernels;
 /// (Cuda/splitk_reduce.cu, built for the host) against TorchSharp on the same values.</summary>
 public class SplitKTests
 {
-    [TestCase(8, 18, 132, 1, 8)]      // ResNet-50 layer4 conv2 at batch 1: 8 blocks, 18 K blocks -> 8 splits (the cap)
-    [TestCase(52, 9, 132, 13, 3)]     // layer3 conv2: ceil(132 / 52) = 3
-    [TestCase(32, 5, 132, 4, 2)]      // a short loop: at most K blocks / 2
+    [TestCase(8, 18, 132, 1, 4)]      // ResNet-50 layer4 conv2 at batch 1: 8 blocks, 18 K blocks -> 18 / 4 = 4 splits
+    [TestCase(16, 32, 132, 1, 8)]     // the classifier 2048 -> 1000 at batch 8: ceil(132 / 16) = 9 -> the cap, 8
+    [TestCase(52, 20, 132, 13, 3)]    // ceil(132 / 52) = 3
+    [TestCase(32, 16, 132, 4, 4)]     // the shortest loop that is split: 16 / 4
+    [TestCase(8, 9, 132, 1, 1)]       // layer3 conv2 (9 K blocks): measured slower split, so not split
     [TestCase(132, 18, 132, 1, 1)]    // the blocks fill the GPU
-    [TestCase(8, 3, 132, 1, 1)]       // too short a loop to split
     [TestCase(8, 18, 132, 70000, 1)]  // column blocks need grid z themselves
     public void SplitsFillTheGpuWithinTheLoopAndTheCap(long blocks, int kBlocks, int sms, long columnBlocks, int expected)
         => Assert.That(SplitK.Splits(blocks, kBlocks, sms, columnBlocks), Is.EqualTo(expected));
 
     [Test]
-    public void SplitsNeverLeaveASplitFewerThanTwoKBlocksOrExceedTheCap()
+    public void SplitsNeverLeaveASplitTooFewKBlocksOrExceedTheCap()
     {
         for (int kb = 0; kb <= 40; kb++)
             for (long blocks = 1; blocks <= 140; blocks += 7)
@@ -26,6 +27,7 @@ public class SplitKTests
                 Assert.That(s, Is.InRange(1, SplitK.MaxSplits));
                 if (s > 1) Assert.That(kb / s, Is.GreaterThanOrEqualTo(SplitK.MinKBlocksPerSplit), $"kb {kb}, blocks {blocks}");
                 if (s > 1) Assert.That(blocks, Is.LessThan(132));
+                if (s > 1) Assert.That(kb, Is.GreaterThanOrEqualTo(SplitK.MinKBlocks));
             }
     }
 

@@ -47,7 +47,7 @@ mkdir -p "$out"
 { nvidia-smi -L; python3 -c 'import torch; print("torch", torch.__version__, "cuda", torch.version.cuda, "cudnn", torch.backends.cudnn.version())'; git rev-parse HEAD 2>/dev/null; } > "$out/env.txt" 2>&1
 case $part in
 smoke)
-  step verify 150 bash .gpu/run.sh verify
+  step verify 240 bash .gpu/run.sh verify
   grep -E "^FAIL|plan " "$out/verify.log" | head -40
   step bench 120 bash .gpu/run.sh bench --out "$out/bench" --layers no --e2e-model resnet50,resnet56 --e2e-batch 1,256 \
        --e2e-sparsity 0.75 --iters 5
@@ -65,12 +65,13 @@ smoke)
       --set model.in_channels=3 --device cuda --epochs 2'
   ;;
 verify)
-  step verify 150 bash .gpu/run.sh verify
+  step verify 240 bash .gpu/run.sh verify
   grep -E "^FAIL|plan " "$out/verify.log" | head -40
   ;;
 engine)
-  step bench 300 bash .gpu/run.sh bench --out "$out/bench" --layers no --e2e-model resnet50,resnet56,vgg16 \
-       --e2e-batch 1,32,256 --e2e-sparsity 0.5,0.75,0.875 --iters 20
+  # LAYERS=yes adds the per-layer cases at batch 256 (ours against the ideal and cuDNN) to the same bench.json.
+  step bench 300 bash .gpu/run.sh bench --out "$out/bench" --layers ${LAYERS:-no} --batch 256 --e2e-model resnet50,resnet56,vgg16 \
+       --e2e-batch 1,32,256 --e2e-sparsity ${E2E_SPARSITY:-0.5,0.75,0.875} --iters ${ITERS:-20}
   step pytorch 150 python3 experiments/bench/pytorch_baselines.py --models resnet50,vgg16,resnet56 --batch 1,32,256 \
        --variants eager,cuda_graph --out "$out/pytorch_baselines.json"
   step summary 30 python3 experiments/bench/summarize.py "$out/bench/bench.json" "$out/pytorch_baselines.json" \

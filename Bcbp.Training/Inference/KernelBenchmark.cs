@@ -2,6 +2,7 @@ using Bcbp.Models.IO;
 using System.Globalization;
 using System.Text;
 using System.Text.Json;
+using System.Text.Json.Serialization;
 using Bcbp.Kernels.Conversion;
 using Bcbp.Kernels.Formats;
 using Bcbp.Kernels.Ops;
@@ -117,7 +118,7 @@ public static class KernelBenchmark
         AtomicFile.WriteAllText(Path.Combine(outDir, "bench.json"), JsonSerializer.Serialize(new
         {
             device = torch.cuda.is_available() ? "cuda" : "cpu", tile_rows = s.TileRows, iters = s.Iters, dtype = "float16", rows, end_to_end = endToEnd,
-        }, new JsonSerializerOptions { WriteIndented = true }));
+        }, new JsonSerializerOptions { WriteIndented = true, NumberHandling = JsonNumberHandling.AllowNamedFloatingPointLiterals }));
         AtomicFile.WriteAllText(Path.Combine(outDir, "bench.md"), Markdown(rows) + "\n" + Markdown(endToEnd));
     }
 
@@ -172,7 +173,7 @@ public static class KernelBenchmark
             random.manual_seed(7);                    // both copies get the same weights
             var m = ModelFactory.Create(arch, classes);
             SyntheticMasks.PruneModel(m, tileRows, sparsity, new Generator(11));
-            m.eval();
+            SyntheticMasks.CalibrateBatchNorm(m, new long[] { 8, 3, size, size }, new Generator(12));
             m.to(device);
             if (half) m.half();
             return m;

@@ -26,6 +26,26 @@ public class FormatTests
         Assert.That(sparse / dense, Is.InRange(0.25, 4.0));
     }
 
+    /// <summary>The benchmarks' ResNet-56 at initialisation (identity BatchNorm) grows its residual stream block by block;
+    /// calibrated on one random batch its BatchNorms normalise as a trained model's do, and its logits stay small.</summary>
+    [Test]
+    public void CalibratedBatchNormKeepsADeepResidualNetsLogitsBounded()
+    {
+        double Logits(bool calibrate)
+        {
+            random.manual_seed(43);
+            var net = Bcbp.Models.ModelFactory.Create("resnet56", 10);
+            SyntheticMasks.PruneModel(net, 16, 0.75, new Generator(44));
+            if (calibrate) SyntheticMasks.CalibrateBatchNorm(net, new long[] { 8, 3, 32, 32 }, new Generator(45));
+            else net.eval();
+            using var _ = no_grad();
+            return net.forward(randn(new long[] { 4, 3, 32, 32 }, generator: new Generator(46))).abs().max().item<float>();
+        }
+        double raw = Logits(calibrate: false), calibrated = Logits(calibrate: true);
+        Assert.That(calibrated, Is.LessThan(100), "a normalised net's logits");
+        Assert.That(raw, Is.GreaterThan(10 * calibrated), "identity BatchNorm lets the stream grow");
+    }
+
     [SetUp] public void Setup() => KernelTestSupport.UseCpu();
 
     [Test]

@@ -32,19 +32,21 @@ public static class SyntheticMasks
     }
 
     /// <summary>Sets every BatchNorm2d's running statistics to those one batch of random inputs of
-    /// <paramref name="inputShape"/> meets in <paramref name="model"/> (a train-mode forward with momentum 1, then eval),
+    /// <paramref name="inputShape"/> meets in <paramref name="model"/> (a train-mode forward with momentum 1), and leaves it in eval mode,
     /// as training leaves a real model's. Without it a deep residual net at initialisation (ResNet-56: identity BN,
     /// 27 blocks) grows its activations block by block until float16 overflows (logits rel err NaN on the H200).</summary>
     public static void CalibrateBatchNorm(nn.Module<Tensor, Tensor> model, long[] inputShape, Generator gen)
     {
         using var _ = no_grad();
         var norms = model.modules().OfType<TorchSharp.Modules.BatchNorm2d>().ToList();
-        if (norms.Count == 0) return;
-        foreach (var bn in norms) bn.momentum = 1.0;
-        model.train();
-        model.forward(randn(inputShape, generator: gen));
-        foreach (var bn in norms) bn.momentum = 0.1;
-        model.eval();
+        if (norms.Count > 0)
+        {
+            foreach (var bn in norms) bn.momentum = 1.0;
+            model.train();
+            model.forward(randn(inputShape, generator: gen));
+            foreach (var bn in norms) bn.momentum = 0.1;
+        }
+        model.eval();  // always: a net without BatchNorm may have dropout (VGG-16's classifier)
     }
 
     /// <summary>Every row tile keeps the same round(K * (1 - sparsity)) random columns of its own.</summary>

@@ -42,6 +42,9 @@ public class FormatTests
             return net.forward(randn(new long[] { 4, 3, 32, 32 }, generator: new Generator(46))).abs().max().item<float>();
         }
         double raw = Logits(calibrate: false), calibrated = Logits(calibrate: true);
+        var vgg = nn.Sequential(("fc", nn.Linear(4, 4)), ("drop", nn.Dropout(0.5)));
+        SyntheticMasks.CalibrateBatchNorm(vgg, new long[] { 2, 4 }, new Generator(47));
+        Assert.That(vgg.training, Is.False, "a net without BatchNorm is left in eval mode too (no dropout in a benchmark)");
         Assert.That(calibrated, Is.LessThan(100), "a normalised net's logits");
         Assert.That(raw, Is.GreaterThan(10 * calibrated), "identity BatchNorm lets the stream grow");
     }

@@ -49,6 +49,23 @@ public class FormatTests
         Assert.That(raw, Is.GreaterThan(10 * calibrated), "identity BatchNorm lets the stream grow");
     }
 
+    /// <summary>A calibrated synthetic ResNet-50 is not chaotic: its bfloat16 logits stay within rounding of float32's
+    /// (with unit BatchNorm weights every branch adds a unit-variance output and rounding grows through depth).</summary>
+    [Test]
+    public void CalibratedResNet50KeepsLowPrecisionRoundingSmall()
+    {
+        random.manual_seed(7);
+        var m = Bcbp.Models.ModelFactory.Create("resnet50", 1000);
+        SyntheticMasks.PruneModel(m, 16, 0.75, new Generator(11));
+        SyntheticMasks.CalibrateBatchNorm(m, new long[] { 8, 3, 64, 64 }, new Generator(12));
+        using var _ = no_grad();
+        var x = randn(new long[] { 2, 3, 64, 64 }, generator: new Generator(5));
+        var y32 = m.forward(x);
+        m.to(ScalarType.BFloat16);
+        var y16 = m.forward(x.to(ScalarType.BFloat16)).to(ScalarType.Float32);
+        Assert.That((y16 - y32).norm().item<float>() / y32.norm().item<float>(), Is.LessThan(2e-2));
+    }
+
     [SetUp] public void Setup() => KernelTestSupport.UseCpu();
 
     [Test]

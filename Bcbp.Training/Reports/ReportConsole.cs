@@ -23,7 +23,7 @@ public static class ReportConsole
                 sb.AppendLine($"  {Name(s),-13} {(s.IsDense ? "-" : Percent(s.AchievedSparsity)),8} {ReportMarkdown.Top1(s),-22} {drop,8} " +
                               $"{(s.FlopsKept is { } f ? Percent(f) : "-"),10} {(s.WitMax is { } w ? Number(w, 3) : "-"),8}" +
                               (speed ? $" {(s.Speedup is { } x ? Number(x) + "x" : "-"),8}" : "") +
-                              (s.SpeedupOverBest is { } o ? $" ({Number(o)}x {s.BestDense})" : ""));
+                              (s.SpeedupOverBest is { } o ? $" ({Number(o)}x {s.BestDense})" : "") + ReportMarkdown.RuleMark(s.Rule));
             }
         }
         if (!speed) sb.AppendLine("  (sparse speedup: measured on a GPU with bcbp suite --sparse-eval and device cuda)");

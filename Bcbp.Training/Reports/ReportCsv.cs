@@ -9,7 +9,7 @@ public static class ReportCsv
     public static readonly string[] Columns =
     {
         "model", "dataset", "cell", "method", "tile_rows", "unit", "target_sparsity", "achieved_sparsity", "top1", "top5",
-        "dense_top1", "top1_delta", "macs", "kept_macs", "flops_kept", "params", "kept_params", "params_kept", "speedup", "speedup_over_best_pytorch", "wit_max",
+        "dense_top1", "top1_delta", "macs", "kept_macs", "flops_kept", "params", "kept_params", "params_kept", "speedup", "speedup_over_best_pytorch", "rule_failing", "rule_samples", "wit_max",
         "train_seconds", "device", "machine", "commit", "finished_utc", "config_hash",
     };
 
@@ -23,7 +23,8 @@ public static class ReportCsv
             {
                 r.Model, r.Dataset, r.Cell, r.Method, r.TileRows?.ToString() ?? "", r.Unit, Csv(r.TargetSparsity), Csv(r.AchievedSparsity),
                 Csv(r.Top1), Csv(r.Top5), Csv(r.DenseTop1), Csv(r.Top1Delta), r.Macs?.ToString() ?? "", r.KeptMacs?.ToString() ?? "",
-                Csv(r.FlopsKept), r.Params?.ToString() ?? "", r.KeptParams?.ToString() ?? "", Csv(r.ParamsKept), Csv(r.Speedup), Csv(r.SpeedupOverBest), Csv(r.WitMax),
+                Csv(r.FlopsKept), r.Params?.ToString() ?? "", r.KeptParams?.ToString() ?? "", Csv(r.ParamsKept), Csv(r.Speedup), Csv(r.SpeedupOverBest),
+                r.Rule?.Failing.ToString() ?? "", r.Rule?.Samples.ToString() ?? "", Csv(r.WitMax),
                 Csv(r.TrainSeconds), r.Device, r.Machine, r.Commit, r.FinishedUtc.ToString("o"), r.ConfigHash,
             };
             sb.AppendLine(string.Join(",", fields.Select(Quote)));

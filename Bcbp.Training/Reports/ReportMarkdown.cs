@@ -20,6 +20,8 @@ public static class ReportMarkdown
                       "WIT = the largest per-layer workload imbalance among tiles (max / mean kept work per tile; 1.000 = balanced). " +
                       "Speedup = masked dense / sparse inference time of the run's own model on our CUDA kernels (bcbp sparse --run, or bcbp suite --sparse-eval), else from kernel benchmark files; '-' where not measured. " +
                       "vs PyTorch = the run's sparse images/s over the fastest dense PyTorch model of the same architecture and batch (a pytorch_baselines.py file given to --bench). " +
+                      "A measured speedup marked (rule: N/M) comes from a path whose outputs were over the per-image pass rule on N of its M test images " +
+                      "(relative error against float32 above max(2 x the dense fp16 model's, 1e-3); sparse_eval.json has the counts both ways). " +
                       "Top-1 over several seeds is mean ± sample std (n runs). ≈ marks a difference within noise: under two standard errors " +
                       "of the difference, from the seeds' spread and the test set's sampling error.").AppendLine();
         foreach (var group in report.Summaries.GroupBy(s => (s.Model, s.Dataset)))
@@ -43,7 +45,7 @@ public static class ReportMarkdown
                   .Append(s.KeptMacs is { } m ? $"{Count(m)} ({Percent(s.FlopsKept!.Value)}) | " : "- | ")
                   .Append(s.KeptParams is { } p ? $"{Count(p)} ({Percent(s.ParamsKept!.Value)}) | " : "- | ")
                   .Append(s.WitMax is { } w ? $"{Number(w, 3)} | " : "- | ")
-                  .Append(s.Speedup is { } x ? $"{Number(x)}x |" : "- |")
+                  .Append(s.Speedup is { } x ? $"{Number(x)}x{RuleMark(s.Rule)} |" : "- |")
                   .AppendLine(!overBest ? "" : s.SpeedupOverBest is { } o ? $" {Number(o)}x ({s.BestDense}) |" : " - |");
             }
             sb.AppendLine();
@@ -61,6 +63,9 @@ public static class ReportMarkdown
     public static string Top1(ReportSummary s) => s.Top1Std is { } sd ? $"{Number(s.Top1)} ± {Number(sd)} (n={s.Runs})" : Number(s.Top1);
 
     static string Mark(bool? withinNoise) => withinNoise == true ? " ≈" : "";
+
+    /// <summary>" (rule: 12/2000)" when the measured path's outputs were over the per-image rule on some images.</summary>
+    public static string RuleMark(SparseRule? rule) => rule is { Passed: false } r ? $" (rule: {r.Failing}/{r.Samples})" : "";
 
     static string Short(string hash) => hash.Length > 12 ? hash[..12] : hash.Length == 0 ? "-" : hash;
 }

@@ -142,6 +142,18 @@ public static class ReportPlots
                 label.OffsetX = 6;
             }
         }
+        // Points whose measured path was over the per-image pass rule on some images: ringed, so the picture shows the
+        // speed and says which outputs did not meet the rule (the report's tables give the counts).
+        var overRule = pruned.Where(r => r.Rule is { Passed: false }).ToList();
+        if (overRule.Count > 0)
+        {
+            var ring = plot.Add.ScatterPoints(overRule.Select(X).ToArray(), overRule.Select(r => r.Top1).ToArray());
+            ring.MarkerShape = MarkerShape.OpenCircle;
+            ring.MarkerSize = 22;
+            ring.MarkerLineWidth = 2;
+            ring.Color = Colors.Black;
+            ring.LegendText = "over the per-image rule on some images";
+        }
         var dense = rows.FirstOrDefault(r => r.IsDense)?.Top1 ?? rows.Select(r => r.DenseTop1).FirstOrDefault(d => d is not null);
         if (dense is { } d)
         {

@@ -38,6 +38,8 @@ public sealed record ReportRow
     /// <c>--bench</c> file from experiments/bench/pytorch_baselines.py), and that baseline's variant.</summary>
     public double? SpeedupOverBest { get; init; }
     public string? BestDense { get; init; }
+    /// <summary>The measured speedup's path against the per-image pass rule (null: no GPU evaluation).</summary>
+    public SparseRule? Rule { get; init; }
     /// <summary>Largest per-layer workload imbalance among tiles (Bcbp.Kernels.Formats.TileBalance: max kept work / mean; 1 = balanced).</summary>
     public double? WitMax { get; init; }
     public double TrainSeconds { get; init; }

@@ -41,6 +41,8 @@ public sealed record ReportSummary
     /// <summary>Mean of <see cref="ReportRow.SpeedupOverBest"/> over the runs, and the baseline it is over.</summary>
     public double? SpeedupOverBest { get; init; }
     public string? BestDense { get; init; }
+    /// <summary>The runs' measured paths against the per-image rule, summed (null: no run was evaluated on the GPU).</summary>
+    public SparseRule? Rule { get; init; }
 
     public bool IsDense => Method == "dense";
 
@@ -106,6 +108,8 @@ public sealed record ReportSummary
             Speedup = Mean(r => r.Speedup),
             SpeedupOverBest = Mean(r => r.SpeedupOverBest),
             BestDense = runs.Select(r => r.BestDense).FirstOrDefault(b => b is not null),
+            Rule = runs.Any(r => r.Rule is not null)
+                ? new SparseRule(runs.Sum(r => r.Rule?.Failing ?? 0), runs.Sum(r => r.Rule?.Samples ?? 0)) : null,
         };
     }
 }

@@ -116,6 +116,7 @@ public sealed record SuiteReport
             Speedup = method == "dense" ? null : record.MeasuredSpeedup ?? speedups.Find(arch, method, target),
             SpeedupOverBest = best is null ? null : record.Sparse!.ImagesPerSecond / best.ImagesPerSecond,
             BestDense = best is null ? null : $"PyTorch {best.Variant}, batch {best.Batch}",
+            Rule = method == "dense" ? null : record.Rule,
             WitMax = record.WitMax,
             TrainSeconds = r.TrainSeconds,
             Device = r.Device,

@@ -43,32 +43,38 @@ public class ReportTests
         Assert.That(md, Does.Contain("| resnet20_fmnist_filter_s50 | - | 88.00 | abcdef123456 | testbox | cpu | 2026-11-23 10:00 | f00d26 | x | 2.0 min |"));
     }
 
-    [TestCase("cuda", true, 2.0)]
-    [TestCase("cuda", false, null)]
-    [TestCase("cpu", true, null)]
-    public void SpeedupComesFromTheRunsOwnPassingGpuSparseEvaluation(string device, bool passed, double? expected)
+    [TestCase("cuda", true, 2.0, 0L)]
+    [TestCase("cuda", false, 2.0, 1L)]   // measured, and marked as over the rule (no count recorded: at least one image)
+    [TestCase("cpu", true, null, null)]  // a CPU evaluation times the reference path: the kernel benchmark's figure
+    public void SpeedupComesFromTheRunsOwnGpuSparseEvaluationWithItsRuleStanding(string device, bool passed, double? expected, long? failing)
     {
         File.WriteAllText(Path.Combine(_dir, "resnet20_fmnist_bcbp_s75", "sparse_eval.json"),
-            $$"""{ "device": "{{device}}", "passed": {{(passed ? "true" : "false")}}, "dense_ms": 5.0, "sparse_ms": 2.5 }""");
+            $$"""{ "device": "{{device}}", "passed": {{(passed ? "true" : "false")}}, "samples": 2000, "dense_ms": 5.0, "sparse_ms": 2.5 }""");
         var bench = new SpeedupTable(new[] { new SpeedupTable.Entry(null, "bcbp", 0.75, null, 1.25) });
         var row = Build(bench).Rows.Single(r => r.Cell == "resnet20_fmnist_bcbp_s75");
         Assert.That(row.Speedup, Is.EqualTo(expected ?? 1.25), "else the kernel benchmark's figure");
+        Assert.That(row.Rule?.Failing, Is.EqualTo(failing));
     }
 
-    // The quoted path is one that passes the per-image rule before one that does not, then the faster; a speedup is
-    // shown only when the quoted path passes.
-    [TestCase(false, 3, 2.0, 0, 2.5)]     // layer-by-layer fails on 3 images, the plan on none: the plan's 5 / 2 ms
-    [TestCase(false, 3, 3.0, 0, 5.0 / 3)] // ... even where the plan is slower
-    [TestCase(true, 0, 2.0, 1, 2.0)]      // the plan breaks the rule where layer-by-layer does not: layer-by-layer's 5 / 2.5
-    [TestCase(true, 0, 3.0, 0, 2.0)]      // both pass, the plan is slower: layer-by-layer
-    [TestCase(false, 3, 2.0, 3, null)]    // both fail: no speedup (the benchmark's figure instead)
-    public void SpeedupQuotesThePlanWhereItIsFasterAndNoLessCorrect(bool passed, int failing, double planMs, int planFailing, double? expected)
+    // The quoted path is one that passes the per-image rule before one that does not, then the faster; its speedup is
+    // shown either way, with the rule's count beside it where it failed.
+    [TestCase(false, 3, 2.0, 0, 2.5, 0)]        // layer-by-layer fails on 3 images, the plan on none: the plan's 5 / 2 ms
+    [TestCase(false, 3, 3.0, 0, 5.0 / 3, 0)]    // ... even where the plan is slower
+    [TestCase(true, 0, 2.0, 1, 2.0, 0)]         // the plan breaks the rule where layer-by-layer does not: layer-by-layer's 5 / 2.5
+    [TestCase(true, 0, 3.0, 0, 2.0, 0)]         // both pass, the plan is slower: layer-by-layer
+    [TestCase(false, 3, 2.0, 5, 2.5, 5)]        // both fail: the faster (the plan), with its 5 images over the rule
+    public void SpeedupQuotesThePlanWhereItIsFasterAndNoLessCorrect(bool passed, int failing, double planMs, int planFailing, double expected, long ruleFailing)
     {
         File.WriteAllText(Path.Combine(_dir, "resnet20_fmnist_bcbp_s75", "sparse_eval.json"),
-            $$"""{ "device": "cuda", "passed": {{(passed ? "true" : "false")}}, "failing_samples": {{failing}}, "dense_ms": 5.0, "sparse_ms": 2.5, "plan_ms": {{planMs}}, "plan_failing_samples": {{planFailing}} }""");
+            $$"""{ "device": "cuda", "passed": {{(passed ? "true" : "false")}}, "samples": 2000, "failing_samples": {{failing}}, "dense_ms": 5.0, "sparse_ms": 2.5, "plan_ms": {{planMs}}, "plan_failing_samples": {{planFailing}} }""");
         var bench = new SpeedupTable(new[] { new SpeedupTable.Entry(null, "bcbp", 0.75, null, 1.25) });
-        var row = Build(bench).Rows.Single(r => r.Cell == "resnet20_fmnist_bcbp_s75");
-        Assert.That(row.Speedup, Is.EqualTo(expected ?? 1.25).Within(1e-12));
+        var report = Build(bench);
+        var row = report.Rows.Single(r => r.Cell == "resnet20_fmnist_bcbp_s75");
+        Assert.That(row.Speedup, Is.EqualTo(expected).Within(1e-12));
+        Assert.That(row.Rule, Is.EqualTo(new SparseRule(ruleFailing, 2000)));
+        var md = ReportMarkdown.Render(report);
+        if (ruleFailing > 0) Assert.That(md, Does.Contain($"x (rule: {ruleFailing}/2000) |"));
+        else Assert.That(md, Does.Not.Contain("x (rule: "));
     }
 
     [Test]
@@ -159,10 +165,11 @@ public class ReportTests
     [Test]
     public void MeasuredSparseSpeedIsSetAgainstTheFastestPyTorchDenseModelAndPlottedAgainstTop1()
     {
-        // Each pruned run timed on our kernels at batch 256 (passed), and PyTorch's dense baselines of that model.
-        foreach (var (cell, ms) in new[] { ("resnet20_fmnist_bcbp_s50", 8.0), ("resnet20_fmnist_bcbp_s75", 4.0), ("resnet20_fmnist_filter_s50", 5.0) })
+        // Each pruned run timed on our kernels at batch 256 (bcbp 50%: over the per-image rule on 7 of 2,000 images), and
+        // PyTorch's dense baselines of that model.
+        foreach (var (cell, ms, failing) in new[] { ("resnet20_fmnist_bcbp_s50", 8.0, 7), ("resnet20_fmnist_bcbp_s75", 4.0, 0), ("resnet20_fmnist_filter_s50", 5.0, 0) })
             File.WriteAllText(Path.Combine(_dir, cell, "sparse_eval.json"),
-                $$"""{ "device": "cuda", "passed": true, "dense_ms": 10.0, "sparse_ms": {{ms}}, "input_shape": [256, 1, 28, 28] }""");
+                $$"""{ "device": "cuda", "passed": {{(failing == 0 ? "true" : "false")}}, "samples": 2000, "failing_samples": {{failing}}, "dense_ms": 10.0, "sparse_ms": {{ms}}, "input_shape": [256, 1, 28, 28] }""");
         var baselines = Path.Combine(_dir, "pytorch_baselines.json");
         File.WriteAllText(baselines, """
             { "device": "H200", "rows": [
@@ -180,11 +187,13 @@ public class ReportTests
         Assert.That(over["resnet20_fmnist_dense"], Is.Null);
         Assert.That(report.Rows.Single(r => r.Cell == "resnet20_fmnist_bcbp_s75").BestDense, Is.EqualTo("PyTorch cuda_graph, batch 256"));
         Assert.That(ReportMarkdown.Render(report), Does.Contain("| 2.50x | 2.00x (PyTorch cuda_graph, batch 256) |"));
+        Assert.That(ReportMarkdown.Render(report), Does.Contain("| 1.25x (rule: 7/2000) | 1.00x (PyTorch cuda_graph, batch 256) |"));
         Assert.That(ReportCsv.Columns, Does.Contain("speedup_over_best_pytorch"));
         var files = ReportPlots.Write(report, Path.Combine(_dir, "plots"));
         Assert.That(files.Select(Path.GetFileName), Does.Contain("accuracy_vs_speedup_resnet20_fmnist.png").And.Contain("accuracy_vs_speedup_resnet20_fmnist.svg"));
         Assert.That(File.ReadAllText(files.First(f => f.EndsWith("accuracy_vs_speedup_resnet20_fmnist.svg"))),
-                    Does.Contain("fastest dense PyTorch model"), "the axis says what the speedup is over");
+                    Does.Contain("fastest dense PyTorch model").And.Contain("over the per-image rule"),
+                    "the axis says what the speedup is over; the legend says which points' outputs were over the rule");
     }
 
     [Test]

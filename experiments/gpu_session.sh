@@ -9,7 +9,7 @@
 #   bash experiments/gpu_session.sh train grid     # ~3 + ~4 min: training vs PyTorch; quick grid --sparse-eval + its baselines
 #   bash experiments/gpu_session.sh amp            # ~2 min: bf16 vs fp32 accuracy, 3 seeds
 #   bash experiments/gpu_session.sh paper          # ~5-7 min: the CIFAR-grid stand-in --sparse-eval, PyTorch baselines, report
-#   bash experiments/gpu_session.sh profile        # ~2 min: ResNet-50 75% plan at b1/32/256, each launch timed, split K on and off
+#   bash experiments/gpu_session.sh profile        # ~2 min: ResNet-50 75% plan at b1/32/256, each launch timed, the mma.sync short-K shape off and on
 #   bash experiments/gpu_session.sh ncu            # ~3 min: Nsight Compute counters of our kernels on ResNet-50's layers (75%, b256)
 #   bash experiments/gpu_session.sh nccl           # ~1 min: world size 1 through NCCL gives the plain trainer's weights
 #   bash experiments/gpu_session.sh compile        # ~10 min: torch.compile max-autotune at batch 1 and 256 (inductor cache)
@@ -67,6 +67,9 @@ smoke)
 verify)
   step verify 240 bash .gpu/run.sh verify
   grep -E "^FAIL|plan " "$out/verify.log" | head -40
+  # The mma.sync short-K shape is off until it passes here (Bcbp.Kernels/Ops/KernelConfig.cs): the same checks with it on.
+  step verify_shortk 240 env BCBP_MMA_SHORTK=1 bash .gpu/run.sh verify
+  grep -E "^FAIL|checks passed" "$out/verify_shortk.log" | head -20
   ;;
 engine)
   # LAYERS=yes adds the per-layer cases at batch 256 (ours against the ideal and cuDNN) to the same bench.json.
@@ -85,10 +88,10 @@ profile)
   step profile 200 bash .gpu/run.sh bench --out "$out/bench" --layers no --e2e-model resnet50 --e2e-batch 1,32,256 \
        --e2e-sparsity 0.75 --iters 20 --profile-plan
   grep -A12 "plan profile" "$out/profile.log" | head -45
-  # The same with split K off (Bcbp.Kernels/Ops/SplitK.cs: on for long K loops at small N), to see what it buys.
-  step profile_nosplit 200 env BCBP_SPLIT_K=0 bash .gpu/run.sh bench --out "$out/bench_nosplit" --layers no --e2e-model resnet50 \
+  # The same with the mma.sync short-K shape on (Bcbp.Kernels/Ops/KernelConfig.cs; only after verify_shortk passed).
+  step profile_shortk 200 env BCBP_MMA_SHORTK=1 bash .gpu/run.sh bench --out "$out/bench_shortk" --layers no --e2e-model resnet50 \
        --e2e-batch 1,32,256 --e2e-sparsity 0.75 --iters 20 --profile-plan
-  grep -E "end-to-end|plan profile" "$out/profile_nosplit.log" | head -12
+  grep -E "end-to-end|plan profile" "$out/profile_shortk.log" | head -12
   ;;
 ncu)
   # Why a layer runs at its ratio to the ideal: Nsight Compute's raw counters (throughputs, occupancy, warp stalls) for

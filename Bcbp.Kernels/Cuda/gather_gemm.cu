@@ -27,7 +27,8 @@
 // Compile-time parameters (NVRTC -D): BK in {32, 64} (the K step; counts are padded to it), BM in {32, 64, 128},
 // BN in {64, 128, 256}, WARPS_M x WARPS_N warps (each
 // warp computes (BM/WARPS_M) x (BN/WARPS_N), a multiple of 16 x 16), STAGES >= 2, BF16 (0 or 1), RES (residual: the
-// residual pieces' registers would cost the layers without one an SM's block).
+// residual pieces' registers would cost the layers without one an SM's block), RES_SMEM (with RES: the residual tile
+// copied to shared memory at the block's start).
 
 #ifndef BM
 #define BM 128
@@ -44,6 +45,10 @@
 
 #ifndef RES
 #define RES 0  // 1: the launch adds a residual (Res); 0: Res is ignored (the host compiles the variant the launch needs)
+#endif
+
+#ifndef RES_SMEM
+#define RES_SMEM 0  // with RES: the residual tile is copied to shared memory at the block's start (short-K layers)
 #endif
 
 #ifndef WARPS_M
@@ -69,6 +74,8 @@
 #define B_CHUNKS ((BK * BN / 8 + THREADS - 1) / THREADS)
 #define C_LD (BN + 8)  // output staging pitch; BM * C_LD fits in the pipeline's shared memory
 #define EPI_ITERS ((BM * (BN / 8) + THREADS - 1) / THREADS)  // 8-element output pieces per thread
+// RES_SMEM's residual tile [BM x BN] sits after the pipeline and the output staging, which reuse each other's memory.
+#define RES_OFFSET (STAGES * (A_STAGE + B_STAGE) > BM * C_LD ? STAGES * (A_STAGE + B_STAGE) : BM * C_LD)
 
 #include "bcbp_common.cuh"
 
@@ -242,6 +249,22 @@ __device__ __forceinline__ void gather_gemm(const Args& p) {
 #pragma unroll
       for (int e = 0; e < 4; ++e) acc[i][j][e] = 0.f;
 
+#if RES && RES_SMEM
+  // The block's residual tile is copied to its own shared memory first (one cp.async group, the oldest, so the
+  // pipeline's waits finish it), its latency behind the main loop's: a short-K layer is otherwise two round trips to
+  // DRAM in a row (the gather, then the residual in the epilogue). Partial pieces stay zero; store8 reads those itself.
+  u16* Rs = smem + RES_OFFSET;
+#pragma unroll
+  for (int i = 0; i < EPI_ITERS; ++i) {
+    int c = tid + i * THREADS, r = c / (BN / 8), cc = (c % (BN / 8)) * 8, m = m0 + r, n = n0 + cc;
+    if (c < BM * (BN / 8)) {
+      bool full = m < p.M && (p.ldy & 7) == 0 && n + 8 <= p.N;
+      cp_async16(smem_addr(Rs + r * BN + cc), full ? p.Res + (long long)m * p.ldy + n : p.Res, full);
+    }
+  }
+  cp_async_commit();
+#endif
+
   // Prologue: fill STAGES-1 slots.
 #pragma unroll
   for (int s = 0; s < STAGES - 1; ++s) {
@@ -303,8 +326,12 @@ __device__ __forceinline__ void gather_gemm(const Args& p) {
 #pragma unroll
   for (int i = 0; i < EPI_ITERS; ++i) {
     int c = tid + i * THREADS, r = c / (BN / 8), m = m0 + r, n = n0 + (c % (BN / 8)) * 8;
+#if RES && RES_SMEM
+    rv[i] = c < BM * (BN / 8) ? *reinterpret_cast<const uint4*>(Rs + (c / (BN / 8)) * BN + (c % (BN / 8)) * 8) : make_uint4(0, 0, 0, 0);
+#else
     rv[i] = RES ? load_res8(res ? res + (long long)m * p.ldy + n : nullptr, c < BM * (BN / 8) && m < p.M && vec && n + 8 <= p.N)
                 : make_uint4(0, 0, 0, 0);
+#endif
   }
   u16* Cs = smem;
   const int g = lane >> 2, t4 = lane & 3;

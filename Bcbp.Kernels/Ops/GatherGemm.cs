@@ -127,7 +127,7 @@ public static class GatherGemm
         }
         else
         {
-            var cfg = KernelConfig.For(w.Source.TileRows);
+            var cfg = KernelConfig.For(w.Source.TileRows, w.KSteps, residual is not null);
             file = "gather_gemm.cu";
             kernel = (w.Balanced ? "bcbp_" : "block_") + fetch switch { Fetch.Gemm => "gemm", Fetch.Conv => "conv", _ => "conv_any" };
             defines = cfg.Defines(bf16, residual is not null);

@@ -19,10 +19,10 @@ public sealed class PackedWeight : IDisposable
     // Conv row tables of the Wgmma kernel per input geometry (batch, H, W): built once per batch size on the device.
     readonly Dictionary<(long, long, long, ConvGeometry), Tensor> _rowTables = new();
 
-    PackedWeight(TiledSparseMatrix source, bool balanced, KernelPath path, Tensor values, Tensor indices, Tensor colPtr, int keptPadded, int kBlocks)
+    PackedWeight(TiledSparseMatrix source, bool balanced, KernelPath path, Tensor values, Tensor indices, Tensor colPtr, int keptPadded, int longest)
     {
         Source = source; Balanced = balanced; Path = path; Values = values; Indices = indices; ColPtr = colPtr;
-        KeptPadded = keptPadded; KBlocks = kBlocks;
+        KeptPadded = keptPadded; LongestPadded = longest;
     }
 
     /// <summary>The matrix this was packed from.</summary>
@@ -39,8 +39,12 @@ public sealed class PackedWeight : IDisposable
     public Tensor ColPtr { get; }
     /// <summary>Padded count per tile when <see cref="Balanced"/>.</summary>
     public int KeptPadded { get; }
+    /// <summary>Padded count of the longest tile (the longest K loop, in columns).</summary>
+    public int LongestPadded { get; }
     /// <summary>K blocks of 64 columns of the longest tile (Wgmma layout): sizes the kernel's pipeline.</summary>
-    public int KBlocks { get; }
+    public int KBlocks => LongestPadded / Sm90Config.Bk;
+    /// <summary>K steps of <see cref="Bk"/> columns of the longest tile (MmaSync layout).</summary>
+    public int KSteps => LongestPadded / Bk;
 
     /// <summary>Takes the device tensors out of the caller's dispose scope, for an owner that keeps this packing across
     /// calls (a module's per-device cache); returns this.</summary>
@@ -94,9 +98,9 @@ public sealed class PackedWeight : IDisposable
         var indices = (idx.Count > 0 ? cat(idx, 0) : zeros(0, dtype: ScalarType.Int32)).to(device).contiguous();
         var colPtr = tensor(padded.Select(p => (int)p).ToArray(), dtype: ScalarType.Int32).to(device);
         int kp = m.Tiles > 0 ? (int)(padded[1] - padded[0]) : 0;
-        int kBlocks = m.Tiles > 0 ? (int)(Enumerable.Range(0, m.Tiles).Max(t => padded[t + 1] - padded[t]) / Sm90Config.Bk) : 0;
+        int longest = m.Tiles > 0 ? (int)Enumerable.Range(0, m.Tiles).Max(t => padded[t + 1] - padded[t]) : 0;
         return new PackedWeight(m, balanced, path, values.MoveToOuterDisposeScope(), indices.MoveToOuterDisposeScope(),
-            colPtr.MoveToOuterDisposeScope(), kp, kBlocks);
+            colPtr.MoveToOuterDisposeScope(), kp, longest);
     }
 
     /// <summary>For row n of a [rows x 64] piece, the source column of each stored position: 16-byte chunk q of the

@@ -250,9 +250,10 @@ __device__ __forceinline__ void gather_gemm(const Args& p) {
       for (int e = 0; e < 4; ++e) acc[i][j][e] = 0.f;
 
 #if RES && RES_SMEM
-  // The block's residual tile is copied to its own shared memory first (one cp.async group, the oldest, so the
-  // pipeline's waits finish it), its latency behind the main loop's: a short-K layer is otherwise two round trips to
-  // DRAM in a row (the gather, then the residual in the epilogue). Partial pieces stay zero; store8 reads those itself.
+  // The block's residual tile is copied to its own shared memory first (one cp.async group, the oldest, so the first
+  // wait of the pipeline finishes it), its latency overlapping the gather's: a short-K layer is otherwise two round
+  // trips to DRAM in a row (the gather, then the residual in the epilogue). Partial pieces stay zero; store8 reads
+  // those itself. RES implies a residual (the host compiles RES only for one), so p.Res is a valid dummy address.
   u16* Rs = smem + RES_OFFSET;
 #pragma unroll
   for (int i = 0; i < EPI_ITERS; ++i) {

@@ -82,6 +82,14 @@ public static class GatherGemm
     {
         if (!y.shape.SequenceEqual(shape) || y.dtype != x.dtype || !y.is_contiguous() || y.device.ToString() != x.device.ToString())
             throw new ArgumentException($"output must be a contiguous {x.dtype} [{string.Join(", ", shape)}] on {x.device}, got {y.dtype} [{string.Join(", ", y.shape)}]");
+        CheckAligned(y, "output");
+    }
+
+    // The kernels read and write 8 elements (16 bytes) at a time from the tensor's first element on.
+    static void CheckAligned(Tensor t, string what)
+    {
+        if (t.storage_offset() % 8 != 0)
+            throw new ArgumentException($"the {what} must start 16-byte aligned (a storage offset that is a multiple of 8 elements), got offset {t.storage_offset()}; pass a .clone() of the view");
     }
 
     static void CheckResidual(Tensor? residual, Tensor y)
@@ -89,6 +97,7 @@ public static class GatherGemm
         if (residual is null) return;
         if (!residual.shape.SequenceEqual(y.shape) || residual.dtype != y.dtype || !residual.is_contiguous() || residual.device.ToString() != y.device.ToString())
             throw new ArgumentException($"residual must be a contiguous {y.dtype} [{string.Join(", ", y.shape)}] on {y.device} (the output's layout), got {residual.dtype} [{string.Join(", ", residual.shape)}]");
+        CheckAligned(residual, "residual");
     }
 
     static KernelLaunch Prepare(PackedWeight w, Fetch fetch, Tensor x, long ldx, Tensor y, Tensor? bias, Tensor? residual, bool relu, long n,

@@ -1,4 +1,6 @@
+using Bcbp.Kernels.Formats;
 using Bcbp.Kernels.Ops;
+using static TorchSharp.torch;
 
 namespace Bcbp.Tests.Kernels;
 
@@ -37,5 +39,20 @@ public class KernelConfigTests
                     Assert.That(cfg.SharedBytes, Is.LessThanOrEqualTo(227 * 1024));
                     Assert.That(cfg.Threads % (cfg.Bn / 8), Is.Zero, "a thread's gather column stays fixed");
                 }
+    }
+
+    [TestCase("output")] [TestCase("residual")]
+    public void ALaunchRefusesAnOutputOrResidualThatDoesNotStart16ByteAligned(string which)
+    {
+        KernelTestSupport.UseCpu();
+        var gen = new Generator(3);
+        var mask = SyntheticMasks.RandomBcbp(32, 64, 32, 0.5, gen);
+        var w = PackedWeight.Create(BcbpMatrix.Pack(randn(32, 64, generator: gen) * mask, mask, 32), CPU, ScalarType.Float16);
+        var x = randn(new long[] { 64, 16 }, dtype: ScalarType.Float16);
+        Tensor Shifted() => empty(32 * 16 + 1, dtype: ScalarType.Float16).narrow(0, 1, 32 * 16).view(32, 16);
+        var y = which == "output" ? Shifted() : empty(32, 16, dtype: ScalarType.Float16);
+        var res = which == "residual" ? Shifted() : null;
+        var e = Assert.Throws<ArgumentException>(() => GatherGemm.PrepareGemm(w, x, y, null, res, false).Dispose());
+        Assert.That(e!.Message, Does.Contain($"the {which} must start 16-byte aligned").And.Contain("offset 1"));
     }
 }

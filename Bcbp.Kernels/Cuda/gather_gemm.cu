@@ -125,6 +125,19 @@ enum Fetch { kGemm = 0, kConv = 1, kConvAny = 2 };
 // Where the conv path reads: per column element, the image offset of the receptive field's corner.
 struct Column { int ih0, iw0, off; bool valid; };
 
+// This thread's output piece i (8 elements) of the block's [BM x BN] tile, as the epilogue and the residual copy see
+// it: row r and column cc in the tile, m and n in Y; `in`: one of the tile's pieces (EPI_ITERS rounds up); `full`: also
+// inside Y and a whole aligned 16-byte piece.
+struct Piece { int r, cc, m, n; bool in, full; };
+__device__ __forceinline__ Piece piece(const Args& p, int m0, int n0, int i) {
+  Piece q;
+  const int c = threadIdx.x + i * THREADS;
+  q.in = c < BM * (BN / 8);
+  q.r = c / (BN / 8); q.cc = (c % (BN / 8)) * 8; q.m = m0 + q.r; q.n = n0 + q.cc;
+  q.full = q.in && q.m < p.M && (p.ldy & 7) == 0 && q.n + 8 <= p.N;
+  return q;
+}
+
 template <bool BALANCED, int FETCH>
 __device__ __forceinline__ void gather_gemm(const Args& p) {
   extern __shared__ __align__(16) u16 smem[];
@@ -257,11 +270,8 @@ __device__ __forceinline__ void gather_gemm(const Args& p) {
   u16* Rs = smem + RES_OFFSET;
 #pragma unroll
   for (int i = 0; i < EPI_ITERS; ++i) {
-    int c = tid + i * THREADS, r = c / (BN / 8), cc = (c % (BN / 8)) * 8, m = m0 + r, n = n0 + cc;
-    if (c < BM * (BN / 8)) {
-      bool full = m < p.M && (p.ldy & 7) == 0 && n + 8 <= p.N;
-      cp_async16(smem_addr(Rs + r * BN + cc), full ? p.Res + (long long)m * p.ldy + n : p.Res, full);
-    }
+    const Piece q = piece(p, m0, n0, i);
+    if (q.in) cp_async16(smem_addr(Rs + q.r * BN + q.cc), q.full ? p.Res + (long long)q.m * p.ldy + q.n : p.Res, q.full);
   }
   cp_async_commit();
 #endif
@@ -321,17 +331,15 @@ __device__ __forceinline__ void gather_gemm(const Args& p) {
 
   // Epilogue: bias, round to the input type into a shared [BM x BN] tile, then 16-byte coalesced stores. The residual
   // pieces this thread adds are loaded first, so their latency overlaps the staging and each other.
-  const bool vec = (p.ldy & 7) == 0;
   const u16* res = RES ? p.Res : nullptr;
   uint4 rv[EPI_ITERS];
 #pragma unroll
   for (int i = 0; i < EPI_ITERS; ++i) {
-    int c = tid + i * THREADS, r = c / (BN / 8), m = m0 + r, n = n0 + (c % (BN / 8)) * 8;
+    const Piece q = piece(p, m0, n0, i);
 #if RES && RES_SMEM
-    rv[i] = c < BM * (BN / 8) ? *reinterpret_cast<const uint4*>(Rs + (c / (BN / 8)) * BN + (c % (BN / 8)) * 8) : make_uint4(0, 0, 0, 0);
+    rv[i] = q.in ? *reinterpret_cast<const uint4*>(Rs + q.r * BN + q.cc) : make_uint4(0, 0, 0, 0);
 #else
-    rv[i] = RES ? load_res8(res ? res + (long long)m * p.ldy + n : nullptr, c < BM * (BN / 8) && m < p.M && vec && n + 8 <= p.N)
-                : make_uint4(0, 0, 0, 0);
+    rv[i] = load_res8(res ? res + (long long)q.m * p.ldy + q.n : nullptr, q.full);
 #endif
   }
   u16* Cs = smem;
@@ -351,11 +359,10 @@ __device__ __forceinline__ void gather_gemm(const Args& p) {
   __syncthreads();
 #pragma unroll
   for (int i = 0; i < EPI_ITERS; ++i) {
-    int c = tid + i * THREADS, r = c / (BN / 8), cc = (c % (BN / 8)) * 8, m = m0 + r, n = n0 + cc;
-    if (c >= BM * (BN / 8) || m >= p.M || n >= p.N) continue;
-    u16* dst = p.Y + (long long)m * p.ldy + n;
-    const u16* src = Cs + r * C_LD + cc;
-    store8(dst, src, res ? res + (long long)m * p.ldy + n : nullptr, rv[i], p.relu, vec && n + 8 <= p.N, min(8, p.N - n));
+    const Piece q = piece(p, m0, n0, i);
+    if (!q.in || q.m >= p.M || q.n >= p.N) continue;
+    store8(p.Y + (long long)q.m * p.ldy + q.n, Cs + q.r * C_LD + q.cc, res ? res + (long long)q.m * p.ldy + q.n : nullptr, rv[i],
+           p.relu, q.full, min(8, p.N - q.n));
   }
 }
 

@@ -302,6 +302,18 @@ __device__ __forceinline__ void produce(const Args& p, u32 sbase, u32 bars, cons
   }
 }
 
+// This consumer thread's output piece i (8 elements) of the epilogue pass starting at block row e0: row r inside the
+// pass, chunk ch of the warpgroup's 64 * MW columns; row and n in Y; `full`: inside the block and Y, a whole aligned
+// 16-byte piece.
+struct Piece { int r, ch, row, n; bool full; };
+__device__ __forceinline__ Piece piece(const Args& p, int tid, int i, int e0, int m0, int px0) {
+  Piece q;
+  const int c = tid + i * 128;
+  q.r = c / (8 * MW); q.ch = c - q.r * (8 * MW); q.row = m0 + e0 + q.r; q.n = px0 + q.ch * 8;
+  q.full = e0 + q.r < TR && q.row < p.M && (p.ldy & 7) == 0 && q.n + 8 <= p.N;
+  return q;
+}
+
 // Where accumulator value v of wgmma (a, b) lives in a consumer warpgroup's output (the m64nNC fp32 layout, transposed
 // orientation): the output row inside the block and the pixel inside the warpgroup's 64 * MW columns.
 __device__ __forceinline__ int acc_row(int b, int v, int t4) { return b * NC + 8 * (v >> 2) + 2 * t4 + (v & 1); }
@@ -386,7 +398,6 @@ __device__ __forceinline__ void consume(const Args& p, u32 sbase, u32 bars, int 
   // A pass's residual pieces are loaded before its staging, so they are in flight together and behind it (RES only:
   // their registers would cost the kernels without a residual an SM's second block).
   u16* cs = reinterpret_cast<u16*>(smem + (sbase - smem_addr(smem)) + cw * MW * 8192);
-  const bool vec = (p.ldy & 7) == 0;
   const u16* res = RES ? p.Res : nullptr;
   constexpr int PIECES = EPI_ROWS * 8 * MW / 128;
   uint4 rv[PIECES];
@@ -394,9 +405,8 @@ __device__ __forceinline__ void consume(const Args& p, u32 sbase, u32 bars, int 
   for (int e0 = 0; e0 < TR; e0 += EPI_ROWS) {
 #pragma unroll
     for (int i = 0; i < PIECES; ++i) {
-      const int q = tid + i * 128, r = e0 + q / (8 * MW), row = m0 + r, n = px0 + (q % (8 * MW)) * 8;
-      rv[i] = RES ? load_res8(res ? res + (long long)row * p.ldy + n : nullptr, r < TR && row < p.M && vec && n + 8 <= p.N)
-                  : make_uint4(0, 0, 0, 0);
+      const Piece q = piece(p, tid, i, e0, m0, px0);
+      rv[i] = load_res8(res ? res + (long long)q.row * p.ldy + q.n : nullptr, q.full);
     }
     named_sync(1 + cw, 128);  // the previous pass has been read
 #pragma unroll
@@ -415,10 +425,10 @@ __device__ __forceinline__ void consume(const Args& p, u32 sbase, u32 bars, int 
     named_sync(1 + cw, 128);
 #pragma unroll
     for (int i = 0; i < PIECES; ++i) {
-      const int q = tid + i * 128, r = q / (8 * MW), ch = q - r * (8 * MW), row = m0 + e0 + r, n = px0 + ch * 8;
-      if (e0 + r >= TR || row >= p.M || n >= p.N) continue;
-      store8(p.Y + (long long)row * p.ldy + n, cs + r * EPI_LD + ch * 8, res ? res + (long long)row * p.ldy + n : nullptr,
-             rv[i], p.relu, vec && n + 8 <= p.N, min(8, p.N - n));
+      const Piece q = piece(p, tid, i, e0, m0, px0);
+      if (e0 + q.r >= TR || q.row >= p.M || q.n >= p.N) continue;
+      store8(p.Y + (long long)q.row * p.ldy + q.n, cs + q.r * EPI_LD + q.ch * 8, res ? res + (long long)q.row * p.ldy + q.n : nullptr,
+             rv[i], p.relu, q.full, min(8, p.N - q.n));
     }
   }
 }

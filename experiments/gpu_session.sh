@@ -4,12 +4,13 @@
 #
 #   bash build/gpu-bundle.sh Bcbp.Training -p:TorchBackend=external     # here, once, before the first call
 #   bash experiments/gpu_session.sh smoke          # ~4 min: every new GPU path once, small (first run of new code)
-#   bash experiments/gpu_session.sh verify         # ~2 min: every kernel and the whole-model plan against float32
+#   bash experiments/gpu_session.sh verify         # ~2 min: every kernel and the whole-model plan against float32 (VERIFY_ENV: again under those settings)
 #   bash experiments/gpu_session.sh engine data    # ~4 + ~3 min: bench e2e + PyTorch eager/CUDA-graph + summary; image pipeline + a JPEG-fed epoch
 #   bash experiments/gpu_session.sh train grid     # ~3 + ~4 min: training vs PyTorch; quick grid --sparse-eval + its baselines
 #   bash experiments/gpu_session.sh amp            # ~2 min: bf16 vs fp32 accuracy, 3 seeds
 #   bash experiments/gpu_session.sh paper          # ~5-7 min: the CIFAR-grid stand-in --sparse-eval, PyTorch baselines, report
-#   bash experiments/gpu_session.sh profile        # ~2 min: ResNet-50 75% plan at b1/32/256, each launch timed, the mma.sync short-K shape off and on
+#   bash experiments/gpu_session.sh profile        # ~1 min: ResNet-50 75% plan at b1/32/256, each launch timed
+#   bash experiments/gpu_session.sh tune           # ~2 min: the ResNet-50 75% plan (b1, b256) under each mma.sync block shape in TUNE_SHAPES
 #   bash experiments/gpu_session.sh ncu            # ~3 min: Nsight Compute counters of our kernels on ResNet-50's layers (75%, b256)
 #   bash experiments/gpu_session.sh nccl           # ~1 min: world size 1 through NCCL gives the plain trainer's weights
 #   bash experiments/gpu_session.sh compile        # ~10 min: torch.compile max-autotune at batch 1 and 256 (inductor cache)
@@ -20,11 +21,11 @@
 # Publishing into experiments/results/ is done afterwards, deliberately, from what came back.
 set -uo pipefail
 cd "$(dirname "$0")/.."
-[ $# -gt 0 ] || { echo "usage: gpu_session.sh PART... (smoke, verify, engine, data, train, grid, amp, paper, nccl, compile)" >&2; exit 2; }
+[ $# -gt 0 ] || { echo "usage: gpu_session.sh PART... (smoke, verify, engine, profile, tune, ncu, data, train, grid, amp, paper, nccl, compile)" >&2; exit 2; }
 : "${OUT:?set OUT (the device tool sets it)}"
 [ -x .gpu/run.sh ] || { echo "gpu_session: .gpu/run.sh is missing: bash build/gpu-bundle.sh Bcbp.Training -p:TorchBackend=external" >&2; exit 2; }
 export BCBP_KERNEL_CACHE=${BCBP_KERNEL_CACHE:-/tmp/bcbp-kernels}
-parts="smoke verify engine profile ncu data train grid amp paper nccl compile"
+parts="smoke verify engine profile tune ncu data train grid amp paper nccl compile"
 for part in "$@"; do
   [[ " $parts " == *" $part "* ]] || { echo "gpu_session: unknown part '$part' (${parts// /, })" >&2; exit 2; }
 done
@@ -47,7 +48,7 @@ mkdir -p "$out"
 { nvidia-smi -L; python3 -c 'import torch; print("torch", torch.__version__, "cuda", torch.version.cuda, "cudnn", torch.backends.cudnn.version())'; git rev-parse HEAD 2>/dev/null; } > "$out/env.txt" 2>&1
 case $part in
 smoke)
-  step verify 240 bash .gpu/run.sh verify
+  step verify 330 bash .gpu/run.sh verify
   grep -E "^FAIL|plan " "$out/verify.log" | head -40
   step bench 120 bash .gpu/run.sh bench --out "$out/bench" --layers no --e2e-model resnet50,resnet56 --e2e-batch 1,256 \
        --e2e-sparsity 0.75 --iters 5
@@ -65,11 +66,14 @@ smoke)
       --set model.in_channels=3 --device cuda --epochs 2'
   ;;
 verify)
-  step verify 240 bash .gpu/run.sh verify
+  step verify 330 bash .gpu/run.sh verify
   grep -E "^FAIL|plan " "$out/verify.log" | head -40
-  # The mma.sync short-K shape is off until it passes here (Bcbp.Kernels/Ops/KernelConfig.cs): the same checks with it on.
-  step verify_shortk 240 env BCBP_MMA_SHORTK=1 bash .gpu/run.sh verify
-  grep -E "^FAIL|checks passed" "$out/verify_shortk.log" | head -20
+  # VERIFY_ENV="VAR=value ...": the same checks again under those settings (a block shape of Ops/KernelConfig.cs
+  # before it becomes a default, e.g. VERIFY_ENV=BCBP_MMA_SHORTK=64,2,2,6,0).
+  if [ -n "${VERIFY_ENV:-}" ]; then
+    step verify_env 330 env $VERIFY_ENV bash .gpu/run.sh verify
+    grep -E "^FAIL|checks passed" "$out/verify_env.log" | head -20
+  fi
   ;;
 engine)
   # LAYERS=yes adds the per-layer cases at batch 256 (ours against the ideal and cuDNN) to the same bench.json.
@@ -88,10 +92,18 @@ profile)
   step profile 200 bash .gpu/run.sh bench --out "$out/bench" --layers no --e2e-model resnet50 --e2e-batch 1,32,256 \
        --e2e-sparsity 0.75 --iters 20 --profile-plan
   grep -A12 "plan profile" "$out/profile.log" | head -45
-  # The same with the mma.sync short-K shape on (Bcbp.Kernels/Ops/KernelConfig.cs; only after verify_shortk passed).
-  step profile_shortk 200 env BCBP_MMA_SHORTK=1 bash .gpu/run.sh bench --out "$out/bench_shortk" --layers no --e2e-model resnet50 \
-       --e2e-batch 1,32,256 --e2e-sparsity 0.75 --iters 20 --profile-plan
-  grep -E "end-to-end|plan profile" "$out/profile_shortk.log" | head -12
+  ;;
+tune)
+  # The mma.sync kernel's block shapes (Bcbp.Kernels/Ops/KernelConfig.cs: BCBP_MMA_MINB for the wide shape,
+  # BCBP_MMA_SHORTK=BN,WARPS_M,WARPS_N,MINB,RES_SMEM for loops of <= 4 K steps), each a whole ResNet-50 75% plan with
+  # every launch timed and its registers and blocks per SM; the plan's rel err against the fp16 model checks each shape.
+  for spec in ${TUNE_SHAPES:-base minb4 minb5 sk:64,2,2,4,0 sk:64,2,2,6,0 sk:64,2,2,6,1 sk:128,2,4,2,0 sk:256,2,4,1,0}; do
+    name=${spec//[:,]/_}; envs=()
+    case $spec in base) ;; minb*) envs=(BCBP_MMA_MINB=${spec#minb}) ;; sk:*) envs=(BCBP_MMA_SHORTK=${spec#sk:}) ;; esac
+    TAIL=0 step "tune_$name" 90 env "${envs[@]}" bash .gpu/run.sh bench --out "$out/$name" --layers no --e2e-model resnet50 \
+         --e2e-batch 1,256 --e2e-sparsity 0.75 --iters 20 --profile-plan
+    grep -E "end-to-end|plan profile" "$out/tune_$name.log" | sed "s/^/$name: /" | cut -c1-400
+  done
   ;;
 ncu)
   # Why a layer runs at its ratio to the ideal: Nsight Compute's raw counters (throughputs, occupancy, warp stalls) for

@@ -39,6 +39,18 @@ __device__ __forceinline__ u16 to_h(float f) {
   return h;
 #endif
 }
+
+// add_relu2 (below) element by element in float, as the device's packed instructions round.
+__device__ __forceinline__ u32 add_relu2(u32 s, u32 r, bool add, bool relu) {
+  u32 out = 0;
+  for (int e = 0; e < 2; ++e) {
+    float y = to_f32((u16)(s >> (16 * e)));
+    if (add) y += to_f32((u16)(r >> (16 * e)));
+    if (relu) y = fmaxf(y, 0.f);
+    out |= (u32)to_h(y) << (16 * e);
+  }
+  return out;
+}
 #else
 __device__ __forceinline__ u32 smem_addr(const void* p) {
   u32 r;
@@ -71,6 +83,21 @@ __device__ __forceinline__ u16 to_h(float f) {
   return h;
 }
 
+// Two packed outputs s (rounded) plus the residual's r, then ReLU: round(s + r) in one packed instruction. It equals
+// the float path's round(f32(s) + f32(r)) (splitk_reduce.cu, the host build): fp32 has 24 >= 2p + 2 bits for fp16's
+// p = 11 and bf16's p = 8, so rounding the sum to fp32 first changes nothing; max with 0 commutes with rounding. bf16
+// has no packed add before sm_90: fma with 1.0 rounds once, the same.
+__device__ __forceinline__ u32 add_relu2(u32 s, u32 r, bool add, bool relu) {
+#if BF16
+  if (add) asm("fma.rn.bf16x2 %0, %1, %2, %3;\n" : "=r"(s) : "r"(s), "r"(0x3f803f80u), "r"(r));
+  if (relu) asm("max.bf16x2 %0, %1, %2;\n" : "=r"(s) : "r"(s), "r"(0u));
+#else
+  if (add) asm("add.rn.f16x2 %0, %1, %2;\n" : "=r"(s) : "r"(s), "r"(r));
+  if (relu) asm("max.f16x2 %0, %1, %2;\n" : "=r"(s) : "r"(s), "r"(0u));
+#endif
+  return s;
+}
+
 #endif
 
 // The 8 residual elements a later store8 adds at res (Y's layout), loaded ahead: an epilogue reads all of a thread's
@@ -82,24 +109,25 @@ __device__ __forceinline__ uint4 load_res8(const u16* res, bool full) {
 
 // Writes 8 output elements src[0..8) (already biased and rounded, staged in shared memory) to dst, adding the residual
 // (Y's layout, or res null) and applying ReLU on the way. `full`: all 8 are inside the row and 16-byte aligned, and rv
-// holds res[0..8) (load_res8); otherwise only the first `valid` are written, one by one, reading res directly.
+// holds res[0..8) (load_res8): one 16-byte load, four packed add_relu2, one 16-byte store (the element-wise float path
+// was most of the 1x1 layers' instructions); otherwise only the first `valid` are written, one by one, reading res
+// directly.
 __device__ __forceinline__ void store8(u16* dst, const u16* src, const u16* res, uint4 rv, bool relu, bool full, int valid) {
-  if (!res && !relu) {
-    if (full) *reinterpret_cast<uint4*>(dst) = *reinterpret_cast<const uint4*>(src);
-    else
-      for (int e = 0; e < valid; ++e) dst[e] = src[e];
+  if (full) {
+    uint4 v = *reinterpret_cast<const uint4*>(src);
+    if (res || relu) {
+      v.x = add_relu2(v.x, rv.x, res != nullptr, relu);
+      v.y = add_relu2(v.y, rv.y, res != nullptr, relu);
+      v.z = add_relu2(v.z, rv.z, res != nullptr, relu);
+      v.w = add_relu2(v.w, rv.w, res != nullptr, relu);
+    }
+    *reinterpret_cast<uint4*>(dst) = v;
     return;
   }
-  const u16* rvh = reinterpret_cast<const u16*>(&rv);
-  u16 out[8];
-#pragma unroll
-  for (int e = 0; e < 8; ++e) {
+  for (int e = 0; e < valid; ++e) {
     float y = to_f32(src[e]);
-    if (res) y += to_f32(full ? rvh[e] : (e < valid ? res[e] : (u16)0));
+    if (res) y += to_f32(res[e]);
     if (relu) y = fmaxf(y, 0.f);
-    out[e] = to_h(y);
+    dst[e] = to_h(y);
   }
-  if (full) *reinterpret_cast<uint4*>(dst) = *reinterpret_cast<const uint4*>(out);
-  else
-    for (int e = 0; e < valid; ++e) dst[e] = out[e];
 }

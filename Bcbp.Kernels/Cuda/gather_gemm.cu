@@ -28,7 +28,7 @@
 // BN in {64, 128, 256}, WARPS_M x WARPS_N warps (each
 // warp computes (BM/WARPS_M) x (BN/WARPS_N), a multiple of 16 x 16), STAGES >= 2, BF16 (0 or 1), RES (residual: the
 // residual pieces' registers would cost the layers without one an SM's block), RES_SMEM (with RES: the residual tile
-// copied to shared memory at the block's start).
+// copied to shared memory at the block's start), MINB (blocks per SM ptxas budgets the registers for).
 
 #ifndef BM
 #define BM 128
@@ -60,6 +60,9 @@
 
 #ifndef BK
 #define BK 32
+#endif
+#ifndef MINB
+#define MINB 1  // blocks per SM the registers are budgeted for (__launch_bounds__' second argument)
 #endif
 #define THREADS (WARPS_M * WARPS_N * 32)
 #define WM (BM / WARPS_M)
@@ -367,7 +370,7 @@ __device__ __forceinline__ void gather_gemm(const Args& p) {
 }
 
 #define ENTRY(name, balanced, fetch)                                                                         \
-  extern "C" __global__ void __launch_bounds__(THREADS) name(                                                \
+  extern "C" __global__ void __launch_bounds__(THREADS, MINB) name(                                                \
       const u16* W, const int* idx, const int* colptr, int kp, const u16* X, long long ldx, u16* Y,          \
       long long ldy, const float* bias, const u16* Res, int relu, int M, int N, int tile_rows, int batch,     \
       int H, int Wd, int OH, int OW, int R, int S, int sh, int sw, int ph, int pw, int dh, int dw) {          \

@@ -13,6 +13,8 @@ internal static class CudaDriver
     [DllImport(CudaLibraries.Driver)] static extern int cuModuleLoadData(out IntPtr module, byte[] image);
     [DllImport(CudaLibraries.Driver)] static extern int cuModuleGetFunction(out IntPtr function, IntPtr module, [MarshalAs(UnmanagedType.LPStr)] string name);
     [DllImport(CudaLibraries.Driver)] static extern int cuFuncSetAttribute(IntPtr function, int attrib, int value);
+    [DllImport(CudaLibraries.Driver)] static extern int cuFuncGetAttribute(out int value, int attrib, IntPtr function);
+    [DllImport(CudaLibraries.Driver)] static extern int cuOccupancyMaxActiveBlocksPerMultiprocessor(out int blocks, IntPtr function, int blockSize, nuint dynamicShared);
     [DllImport(CudaLibraries.Driver)] static extern int cuLaunchKernel(IntPtr f, uint gx, uint gy, uint gz, uint bx, uint by, uint bz,
         uint sharedMem, IntPtr stream, IntPtr[] kernelParams, IntPtr extra);
     [DllImport(CudaLibraries.Driver)] static extern int cuStreamCreate(out IntPtr stream, uint flags);
@@ -89,6 +91,18 @@ internal static class CudaDriver
 
     internal static void SetMaxDynamicSharedMemory(IntPtr f, int bytes, string kernel)
         => Check(cuFuncSetAttribute(f, FuncAttrMaxDynamicShared, bytes), "cuFuncSetAttribute(max dynamic shared memory)", kernel);
+
+    const int FuncAttrNumRegs = 4, FuncAttrLocalBytes = 3;
+
+    /// <summary>What a kernel holds per thread and how many of its blocks fit an SM at a launch's block size and dynamic
+    /// shared memory (registers per thread, local memory per thread in bytes: spills, resident blocks per SM).</summary>
+    internal static (int Registers, int LocalBytes, int BlocksPerSm) Resources(IntPtr f, int threads, int sharedBytes, string kernel)
+    {
+        Check(cuFuncGetAttribute(out int regs, FuncAttrNumRegs, f), "cuFuncGetAttribute(registers)", kernel);
+        Check(cuFuncGetAttribute(out int local, FuncAttrLocalBytes, f), "cuFuncGetAttribute(local bytes)", kernel);
+        Check(cuOccupancyMaxActiveBlocksPerMultiprocessor(out int blocks, f, threads, (nuint)sharedBytes), "cuOccupancyMaxActiveBlocksPerMultiprocessor", kernel);
+        return (regs, local, blocks);
+    }
 
     /// <summary>The legacy default stream, the one PyTorch (and so TorchSharp) uses unless told otherwise.</summary>
     internal static readonly IntPtr LegacyStream = IntPtr.Zero;

@@ -25,6 +25,15 @@ internal sealed class KernelLaunch : IDisposable
     internal string Name => _next is null ? _name : $"{_name}+{_next.Name}";
     readonly string _name;
 
+    /// <summary>Registers per thread, local (spilled) bytes per thread and resident blocks per SM of this launch's
+    /// kernel at its block size and shared memory, e.g. "164 regs, 3 blocks/SM" (the follow-up's after a '+').</summary>
+    internal string Resources()
+    {
+        var (regs, local, blocks) = CudaDriver.Resources(_function, (int)_threads, (int)_shared, _name);
+        string own = $"{regs} regs{(local > 0 ? $" ({local} B local)" : "")}, {blocks} blocks/SM";
+        return _next is null ? own : $"{own} + {_next.Resources()}";
+    }
+
     /// <summary>Makes <paramref name="next"/> run right after this launch, on the same stream; it is disposed with it.
     /// Returns this.</summary>
     internal KernelLaunch Then(KernelLaunch next)

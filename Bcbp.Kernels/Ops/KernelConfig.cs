@@ -1,37 +1,63 @@
+using System.Globalization;
+
 namespace Bcbp.Kernels.Ops;
 
 /// <summary>
 /// Thread-block shape of the gather-GEMM: BM rows (inside one pruning tile, so BM divides tile_rows), BN columns,
-/// WarpsM x WarpsN warps, Stages-deep pipeline. Chosen from measurements on an H100 (docs/kernels.md).
+/// WarpsM x WarpsN warps, Stages-deep pipeline, MinBlocks blocks per SM the registers are budgeted for. Chosen from
+/// measurements on an H100 and the H200 (docs/kernels.md).
 /// </summary>
-public sealed record KernelConfig(int Bm, int Bn, int WarpsM, int WarpsN, int Stages, bool ResidualInShared = false)
+public sealed record KernelConfig(int Bm, int Bn, int WarpsM, int WarpsN, int Stages, bool ResidualInShared = false, int MinBlocks = 1)
 {
     /// <summary>
-    /// The short-K shape (<c>BCBP_MMA_SHORTK=1</c>, read once; off until <c>verify</c> and a profile on a GPU have
-    /// passed it, docs/kernels.md): for loops of at most <see cref="ShortKSteps"/> K steps (ResNet-50's 1x1 layers at
-    /// 75%: 1-4), 64-column blocks with as many stages as steps plus one, so an SM holds more blocks (the mma.sync 1x1
-    /// layers ran at 1-2 TB/s with 3 blocks per SM: each block's gather, MMA and epilogue come one after the other), and a
-    /// residual copied to shared memory at the block's start.
+    /// The block shape of short loops (at most <see cref="ShortKSteps"/> K steps: ResNet-50's 1x1 layers at 75% take
+    /// 1-4), or null for the wide shape everywhere. <c>BCBP_MMA_SHORTK</c> (read once) overrides it, a measurement knob:
+    /// <c>0</c> off; <c>1</c> the shape first tried (<see cref="FirstShortK"/>); or <c>BN,WARPS_M,WARPS_N,MINB,RES_SMEM</c>
+    /// (e.g. <c>64,2,2,4,0</c>). Unset: <see cref="DefaultShortK"/>, the best of those measured on the H200
+    /// (docs/kernels.md, session 7).
     /// </summary>
-    public static bool ShortKEnabled { get; } = Environment.GetEnvironmentVariable("BCBP_MMA_SHORTK") == "1";
+    public static ShortKShape? ShortK => LazyShortK.Value;
+    static readonly Lazy<ShortKShape?> LazyShortK = new(() => ShortKShape.Parse(Environment.GetEnvironmentVariable("BCBP_MMA_SHORTK")));
+
+    /// <summary>Blocks per SM the wide shape's registers are budgeted for: <c>BCBP_MMA_MINB</c> (a measurement knob),
+    /// default 1 (ptxas free).</summary>
+    public static int WideMinBlocks => LazyWideMinBlocks.Value;
+    static readonly Lazy<int> LazyWideMinBlocks = new(() => ParseMinBlocks(Environment.GetEnvironmentVariable("BCBP_MMA_MINB")));
 
     /// <summary>Longest loop (in K steps of <see cref="PackedWeight.Bk"/>) the short-K shape takes.</summary>
     public const int ShortKSteps = 4;
 
+    /// <summary>The short-K shape by default: 64-column blocks, 2 x 2 warps, registers budgeted for 6 blocks per SM, the
+    /// residual read in the epilogue (ResNet-50 75% on the H200: plan 7.21 -> 6.87 ms at batch 256, 0.594 -> 0.540 ms at
+    /// batch 1; <see cref="FirstShortK"/> was 3% faster on the residual 1x1 layers and 17% slower on the others).</summary>
+    public static readonly ShortKShape DefaultShortK = new(64, 2, 2, 6, false);
+
+    /// <summary>The short-K shape first tried, <c>BCBP_MMA_SHORTK=1</c>: 64-column blocks, 2 x 2 warps, the residual tile
+    /// copied to shared memory at the block's start.</summary>
+    public static readonly ShortKShape FirstShortK = new(64, 2, 2, 1, true);
+
     /// <summary>The configuration for a tile height: BM = the largest of 128, 64, 32 that divides it; with
-    /// <see cref="ShortKEnabled"/>, the short-K shape for loops of <paramref name="kSteps"/> &lt;= <see cref="ShortKSteps"/>
+    /// <see cref="ShortK"/>, that shape for loops of <paramref name="kSteps"/> &lt;= <see cref="ShortKSteps"/>
     /// (<paramref name="residual"/>: the launch adds one).</summary>
     public static KernelConfig For(int tileRows, int kSteps = int.MaxValue, bool residual = false)
-        => For(tileRows, kSteps, residual, ShortKEnabled);
+        => For(tileRows, kSteps, residual, ShortK, WideMinBlocks);
 
-    /// <summary><see cref="For(int, int, bool)"/> with the short-K shape on or off.</summary>
+    /// <summary><see cref="For(int, int, bool)"/> with the first short-K shape on or off.</summary>
     public static KernelConfig For(int tileRows, int kSteps, bool residual, bool shortK)
+        => For(tileRows, kSteps, residual, shortK ? FirstShortK : null, 1);
+
+    /// <summary><see cref="For(int, int, bool)"/> with a given short-K shape (null: none) and the wide shape's
+    /// blocks per SM.</summary>
+    public static KernelConfig For(int tileRows, int kSteps, bool residual, ShortKShape? shortK, int wideMinBlocks)
     {
         int bm = tileRows % 128 == 0 ? 128 : tileRows % 64 == 0 ? 64 : tileRows % 32 == 0 ? 32
             : throw new NotSupportedException($"the GPU kernels need tile_rows to be a multiple of 32, got {tileRows}; prune with tile_rows 32, 64 or 128 (or run on the CPU reference)");
-        if (shortK && kSteps <= ShortKSteps)
-            return new KernelConfig(bm, 64, 2, 2, Math.Clamp(kSteps + 1, 2, 4), residual);
-        return new KernelConfig(bm, 128, 2, 2, 4);
+        if (shortK is { } s && kSteps <= ShortKSteps)
+        {
+            int warpsM = Math.Min(s.WarpsM, bm / 16);   // a warp's rows stay a multiple of 16
+            return new KernelConfig(bm, s.Bn, warpsM, s.WarpsN, Math.Clamp(kSteps + 1, 2, 4), residual && s.ResidualInShared, s.MinBlocks);
+        }
+        return new KernelConfig(bm, 128, 2, 2, 4, false, wideMinBlocks);
     }
 
     /// <summary>Threads per block.</summary>
@@ -46,6 +72,42 @@ public sealed record KernelConfig(int Bm, int Bn, int WarpsM, int WarpsN, int St
     public string[] Defines(bool bf16, bool residual) => new[]
     {
         $"BM={Bm}", $"BN={Bn}", $"WARPS_M={WarpsM}", $"WARPS_N={WarpsN}", $"STAGES={Stages}", $"BF16={(bf16 ? 1 : 0)}",
-        $"RES={(residual ? 1 : 0)}", $"RES_SMEM={(residual && ResidualInShared ? 1 : 0)}",
+        $"RES={(residual ? 1 : 0)}", $"RES_SMEM={(residual && ResidualInShared ? 1 : 0)}", $"MINB={MinBlocks}",
     };
+
+    static int ParseMinBlocks(string? value)
+    {
+        if (string.IsNullOrEmpty(value)) return 1;
+        if (int.TryParse(value, NumberStyles.None, CultureInfo.InvariantCulture, out int b) && b is >= 1 and <= 16) return b;
+        throw new ArgumentException($"BCBP_MMA_MINB='{value}': give the blocks per SM to budget registers for, 1 to 16 (or unset it)");
+    }
+}
+
+/// <summary>The mma.sync kernel's block shape for short loops (<see cref="KernelConfig.ShortK"/>): BN columns,
+/// WarpsM x WarpsN warps (WarpsM shrinks where BM / WarpsM would drop under 16 rows), MinBlocks blocks per SM for the
+/// registers, the residual tile copied to shared memory or not.</summary>
+public sealed record ShortKShape(int Bn, int WarpsM, int WarpsN, int MinBlocks, bool ResidualInShared)
+{
+    /// <summary>Reads <c>BCBP_MMA_SHORTK</c>'s value (<see cref="KernelConfig.ShortK"/>; unset: the default shape); a
+    /// malformed one is refused with what to write instead.</summary>
+    public static ShortKShape? Parse(string? value)
+    {
+        if (string.IsNullOrEmpty(value)) return KernelConfig.DefaultShortK;
+        if (value == "0") return null;
+        if (value == "1") return KernelConfig.FirstShortK;
+        var parts = value.Split(',');
+        var n = new int[parts.Length];
+        bool ok = parts.Length == 5 && parts.Select((p, i) => int.TryParse(p.Trim(), NumberStyles.None, CultureInfo.InvariantCulture, out n[i])).All(x => x);
+        if (ok)
+        {
+            var shape = new ShortKShape(n[0], n[1], n[2], n[3], n[4] != 0);
+            int threads = shape.WarpsM * shape.WarpsN * 32;
+            if (shape.Bn is 64 or 128 or 256 && shape.WarpsM is 1 or 2 or 4 && shape.WarpsN is 1 or 2 or 4 or 8
+                && shape.Bn / shape.WarpsN % 16 == 0 && threads % (shape.Bn / 8) == 0 && shape.MinBlocks is >= 1 and <= 16 && n[4] is 0 or 1)
+                return shape;
+        }
+        throw new ArgumentException($"BCBP_MMA_SHORTK='{value}': give 0 (off), 1 (the default short-K shape) or BN,WARPS_M,WARPS_N,MINB,RES_SMEM " +
+                                    "with BN in {64, 128, 256}, WARPS_M in {1, 2, 4}, WARPS_N in {1, 2, 4, 8}, BN / WARPS_N a multiple of 16, " +
+                                    "BN / 8 dividing the threads, MINB 1-16, RES_SMEM 0 or 1 (e.g. 64,2,2,4,0)");
+    }
 }

@@ -129,7 +129,7 @@ public sealed class ModelPlan : IDisposable
             return Enumerable.Range(0, n).Select(i =>
             {
                 var sorted = ms[i].Order().ToArray();
-                return new PlanStepTime(i, Describe(_graph.Steps[i]), _launches[i].Name, sorted[sorted.Length / 2]);
+                return new PlanStepTime(i, Describe(_graph.Steps[i]), _launches[i].Name, sorted[sorted.Length / 2], _launches[i].Resources());
             }).ToArray();
         }
         finally

@@ -26,8 +26,8 @@ public sealed record AvgPoolStep(int Input, int Output) : PlanStep(Output);
 public sealed record ShortcutAStep(int Input, int Stride, int PadChannels, int Output) : PlanStep(Output);
 
 /// <summary>One launch of a plan as <see cref="ModelPlan.ProfileSteps"/> timed it: its index, what it computes, the
-/// kernel and the median time in milliseconds.</summary>
-public sealed record PlanStepTime(int Index, string Step, string Kernel, double Ms);
+/// kernel, the median time in milliseconds and the kernel's registers, spills and blocks per SM.</summary>
+public sealed record PlanStepTime(int Index, string Step, string Kernel, double Ms, string Resources);
 
 /// <summary>A model's forward as steps over buffers of known shapes, for inputs [<see cref="Batch"/> x ...];
 /// <see cref="Padded"/> is the batch rounded up to a multiple of 8 (the CHWN buffers' last dimension).</summary>

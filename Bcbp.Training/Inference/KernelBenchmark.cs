@@ -213,7 +213,7 @@ public static class KernelBenchmark
               string.Join(", ", steps.GroupBy(s => s.Kernel).OrderByDescending(g => g.Sum(s => s.Ms))
                   .Select(g => string.Create(CultureInfo.InvariantCulture, $"{g.Key} {g.Count()}x {g.Sum(s => s.Ms):F3} ms"))));
         foreach (var s in steps.OrderByDescending(s => s.Ms).Take(10))
-            print(string.Create(CultureInfo.InvariantCulture, $"    #{s.Index,-3} {s.Ms,7:F4} ms  {s.Kernel,-18} {s.Step}"));
+            print(string.Create(CultureInfo.InvariantCulture, $"    #{s.Index,-3} {s.Ms,7:F4} ms  {s.Kernel,-18} {s.Step}  [{s.Resources}]"));
     }
 
     static string Markdown(IReadOnlyList<EndToEndRow> rows)

@@ -27,15 +27,38 @@ public class KernelConfigTests
         Assert.That(KernelConfig.For(64, 1, residual: false, shortK: true).Defines(false, false), Does.Contain("RES_SMEM=0"));
     }
 
+    [Test]
+    public void AShortKShapeSpecNamesColumnsWarpsBlocksPerSmAndTheResidualsPlace()
+    {
+        Assert.That(ShortKShape.Parse(null), Is.EqualTo(KernelConfig.DefaultShortK));
+        Assert.That(ShortKShape.Parse("0"), Is.Null);
+        Assert.That(ShortKShape.Parse("1"), Is.EqualTo(KernelConfig.FirstShortK));
+        var shape = ShortKShape.Parse("64,4,2,5,0")!;
+        Assert.That(shape, Is.EqualTo(new ShortKShape(64, 4, 2, 5, false)));
+        var cfg = KernelConfig.For(32, 2, residual: true, shape, 1);
+        Assert.That((cfg.Bm, cfg.Bn, cfg.WarpsM, cfg.WarpsN, cfg.Stages, cfg.ResidualInShared, cfg.MinBlocks), Is.EqualTo((32, 64, 2, 2, 3, false, 5)),
+            "32-row blocks keep 16 rows per warp: 2 warps down M, not 4");
+        Assert.That(cfg.Defines(false, true), Does.Contain("MINB=5").And.Contain("WARPS_M=2"));
+        Assert.That(KernelConfig.For(64, 8, residual: true, shape, 3), Is.EqualTo(new KernelConfig(64, 128, 2, 2, 4, false, 3)), "long loops: the wide shape");
+    }
+
+    [TestCase("2")] [TestCase("64,2,2")] [TestCase("96,2,2,1,0")] [TestCase("64,2,8,1,0")] [TestCase("64,2,2,0,0")] [TestCase("64,2,2,1,2")] [TestCase("64,2,x,1,0")]
+    public void AMalformedShortKShapeIsRefusedWithTheForm(string value)
+    {
+        var e = Assert.Throws<ArgumentException>(() => ShortKShape.Parse(value));
+        Assert.That(e!.Message, Does.Contain($"BCBP_MMA_SHORTK='{value}'").And.Contain("BN,WARPS_M,WARPS_N,MINB,RES_SMEM"));
+    }
+
     [TestCase(32)] [TestCase(64)] [TestCase(128)] [TestCase(256)]
     public void EveryShapeFitsABlocksSharedMemory(int tileRows)
     {
         foreach (var kSteps in new[] { 1, 2, 4, 8, 64 })
             foreach (var residual in new[] { false, true })
-                foreach (var shortK in new[] { false, true })
+                foreach (var shortK in new[] { null, "0", "1", "64,2,2,4,0", "128,2,4,2,0", "256,4,4,1,1", "64,4,1,1,1" })
                 {
-                    var cfg = KernelConfig.For(tileRows, kSteps, residual, shortK);
+                    var cfg = KernelConfig.For(tileRows, kSteps, residual, ShortKShape.Parse(shortK), 1);
                     Assert.That(tileRows % cfg.Bm, Is.Zero);
+                    Assert.That((cfg.Bm / cfg.WarpsM % 16, cfg.Bn / cfg.WarpsN % 16), Is.EqualTo((0, 0)), "each warp's piece is whole 16 x 16 MMA tiles");
                     Assert.That(cfg.SharedBytes, Is.LessThanOrEqualTo(227 * 1024));
                     Assert.That(cfg.Threads % (cfg.Bn / 8), Is.Zero, "a thread's gather column stays fixed");
                 }

@@ -4,7 +4,7 @@
 #
 #   bash build/gpu-bundle.sh Bcbp.Training -p:TorchBackend=external     # here, once, before the first call
 #   bash experiments/gpu_session.sh smoke          # ~4 min: every new GPU path once, small (first run of new code)
-#   bash experiments/gpu_session.sh verify         # ~2 min: every kernel and the whole-model plan against float32 (VERIFY_ENV: again under those settings)
+#   bash experiments/gpu_session.sh verify         # 1-5 min (a fresh machine compiles every kernel first): every kernel and the whole-model plan against float32 (VERIFY_ENV: again under those settings)
 #   bash experiments/gpu_session.sh engine data    # ~4 + ~3 min: bench e2e + PyTorch eager/CUDA-graph + summary; image pipeline + a JPEG-fed epoch
 #   bash experiments/gpu_session.sh train grid     # ~3 + ~4 min: training vs PyTorch; quick grid --sparse-eval + its baselines
 #   bash experiments/gpu_session.sh amp            # ~2 min: bf16 vs fp32 accuracy, 3 seeds

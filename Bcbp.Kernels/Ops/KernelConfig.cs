@@ -13,7 +13,7 @@ public sealed record KernelConfig(int Bm, int Bn, int WarpsM, int WarpsN, int St
     /// The block shape of short loops (at most <see cref="ShortKSteps"/> K steps: ResNet-50's 1x1 layers at 75% take
     /// 1-4), or null for the wide shape everywhere. <c>BCBP_MMA_SHORTK</c> (read once) overrides it, a measurement knob:
     /// <c>0</c> off; <c>1</c> the shape first tried (<see cref="FirstShortK"/>); or <c>BN,WARPS_M,WARPS_N,MINB,RES_SMEM</c>
-    /// (e.g. <c>64,2,2,4,0</c>). Unset: <see cref="DefaultShortK"/>, the best of those measured on the H200
+    /// with an optional sixth field <c>1</c> for residual launches only (e.g. <c>64,2,2,4,0</c>, <c>64,2,2,6,0,1</c>). Unset: <see cref="DefaultShortK"/>, the best of those measured on the H200
     /// (docs/kernels.md, session 7).
     /// </summary>
     public static ShortKShape? ShortK => LazyShortK.Value;
@@ -52,7 +52,7 @@ public sealed record KernelConfig(int Bm, int Bn, int WarpsM, int WarpsN, int St
     {
         int bm = tileRows % 128 == 0 ? 128 : tileRows % 64 == 0 ? 64 : tileRows % 32 == 0 ? 32
             : throw new NotSupportedException($"the GPU kernels need tile_rows to be a multiple of 32, got {tileRows}; prune with tile_rows 32, 64 or 128 (or run on the CPU reference)");
-        if (shortK is { } s && kSteps <= ShortKSteps)
+        if (shortK is { } s && kSteps <= ShortKSteps && (residual || !s.ResidualOnly))
         {
             int warpsM = Math.Min(s.WarpsM, bm / 16);   // a warp's rows stay a multiple of 16
             return new KernelConfig(bm, s.Bn, warpsM, s.WarpsN, Math.Clamp(kSteps + 1, 2, 4), residual && s.ResidualInShared, s.MinBlocks);
@@ -85,8 +85,9 @@ public sealed record KernelConfig(int Bm, int Bn, int WarpsM, int WarpsN, int St
 
 /// <summary>The mma.sync kernel's block shape for short loops (<see cref="KernelConfig.ShortK"/>): BN columns,
 /// WarpsM x WarpsN warps (WarpsM shrinks where BM / WarpsM would drop under 16 rows), MinBlocks blocks per SM for the
-/// registers, the residual tile copied to shared memory or not.</summary>
-public sealed record ShortKShape(int Bn, int WarpsM, int WarpsN, int MinBlocks, bool ResidualInShared)
+/// registers, the residual tile copied to shared memory or not; ResidualOnly: short loops without a residual keep the
+/// wide shape (on the H200 they ran slower in this one, docs/kernels.md session 7).</summary>
+public sealed record ShortKShape(int Bn, int WarpsM, int WarpsN, int MinBlocks, bool ResidualInShared, bool ResidualOnly = false)
 {
     /// <summary>Reads <c>BCBP_MMA_SHORTK</c>'s value (<see cref="KernelConfig.ShortK"/>; unset: the default shape); a
     /// malformed one is refused with what to write instead.</summary>
@@ -97,17 +98,17 @@ public sealed record ShortKShape(int Bn, int WarpsM, int WarpsN, int MinBlocks, 
         if (value == "1") return KernelConfig.FirstShortK;
         var parts = value.Split(',');
         var n = new int[parts.Length];
-        bool ok = parts.Length == 5 && parts.Select((p, i) => int.TryParse(p.Trim(), NumberStyles.None, CultureInfo.InvariantCulture, out n[i])).All(x => x);
+        bool ok = parts.Length is 5 or 6 && parts.Select((p, i) => int.TryParse(p.Trim(), NumberStyles.None, CultureInfo.InvariantCulture, out n[i])).All(x => x);
         if (ok)
         {
-            var shape = new ShortKShape(n[0], n[1], n[2], n[3], n[4] != 0);
+            var shape = new ShortKShape(n[0], n[1], n[2], n[3], n[4] != 0, parts.Length == 6 && n[5] != 0);
             int threads = shape.WarpsM * shape.WarpsN * 32;
             if (shape.Bn is 64 or 128 or 256 && shape.WarpsM is 1 or 2 or 4 && shape.WarpsN is 1 or 2 or 4 or 8
-                && shape.Bn / shape.WarpsN % 16 == 0 && threads % (shape.Bn / 8) == 0 && shape.MinBlocks is >= 1 and <= 16 && n[4] is 0 or 1)
+                && shape.Bn / shape.WarpsN % 16 == 0 && threads % (shape.Bn / 8) == 0 && shape.MinBlocks is >= 1 and <= 16 && n[4] is 0 or 1 && (parts.Length == 5 || n[5] is 0 or 1))
                 return shape;
         }
-        throw new ArgumentException($"BCBP_MMA_SHORTK='{value}': give 0 (off), 1 (the default short-K shape) or BN,WARPS_M,WARPS_N,MINB,RES_SMEM " +
+        throw new ArgumentException($"BCBP_MMA_SHORTK='{value}': give 0 (off), 1 (the first short-K shape) or BN,WARPS_M,WARPS_N,MINB,RES_SMEM[,RESIDUAL_ONLY] " +
                                     "with BN in {64, 128, 256}, WARPS_M in {1, 2, 4}, WARPS_N in {1, 2, 4, 8}, BN / WARPS_N a multiple of 16, " +
-                                    "BN / 8 dividing the threads, MINB 1-16, RES_SMEM 0 or 1 (e.g. 64,2,2,4,0)");
+                                    "BN / 8 dividing the threads, MINB 1-16, RES_SMEM and RESIDUAL_ONLY 0 or 1 (e.g. 64,2,2,6,0,1)");
     }
 }

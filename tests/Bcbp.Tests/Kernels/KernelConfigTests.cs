@@ -40,9 +40,14 @@ public class KernelConfigTests
             "32-row blocks keep 16 rows per warp: 2 warps down M, not 4");
         Assert.That(cfg.Defines(false, true), Does.Contain("MINB=5").And.Contain("WARPS_M=2"));
         Assert.That(KernelConfig.For(64, 8, residual: true, shape, 3), Is.EqualTo(new KernelConfig(64, 128, 2, 2, 4, false, 3)), "long loops: the wide shape");
+        var residualOnly = ShortKShape.Parse("64,2,2,6,0,1")!;
+        Assert.That(residualOnly.ResidualOnly, Is.True);
+        Assert.That(KernelConfig.For(64, 2, residual: true, residualOnly, 1).Bn, Is.EqualTo(64));
+        Assert.That(KernelConfig.For(64, 2, residual: false, residualOnly, 1), Is.EqualTo(new KernelConfig(64, 128, 2, 2, 4)), "no residual: the wide shape");
+        Assert.That(ShortKShape.Parse("64,2,2,6,0,0")!.ResidualOnly, Is.False);
     }
 
-    [TestCase("2")] [TestCase("64,2,2")] [TestCase("96,2,2,1,0")] [TestCase("64,2,8,1,0")] [TestCase("64,2,2,0,0")] [TestCase("64,2,2,1,2")] [TestCase("64,2,x,1,0")]
+    [TestCase("2")] [TestCase("64,2,2")] [TestCase("96,2,2,1,0")] [TestCase("64,2,8,1,0")] [TestCase("64,2,2,0,0")] [TestCase("64,2,2,1,2")] [TestCase("64,2,x,1,0")] [TestCase("64,2,2,6,0,2")] [TestCase("64,2,2,6,0,1,1")]
     public void AMalformedShortKShapeIsRefusedWithTheForm(string value)
     {
         var e = Assert.Throws<ArgumentException>(() => ShortKShape.Parse(value));
@@ -54,7 +59,7 @@ public class KernelConfigTests
     {
         foreach (var kSteps in new[] { 1, 2, 4, 8, 64 })
             foreach (var residual in new[] { false, true })
-                foreach (var shortK in new[] { null, "0", "1", "64,2,2,4,0", "128,2,4,2,0", "256,4,4,1,1", "64,4,1,1,1" })
+                foreach (var shortK in new[] { null, "0", "1", "64,2,2,4,0", "128,2,4,2,0", "256,4,4,1,1", "64,4,1,1,1", "64,2,2,6,0,1" })
                 {
                     var cfg = KernelConfig.For(tileRows, kSteps, residual, ShortKShape.Parse(shortK), 1);
                     Assert.That(tileRows % cfg.Bm, Is.Zero);

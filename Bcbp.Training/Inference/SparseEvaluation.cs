@@ -3,6 +3,7 @@ using Bcbp.Models;
 using Bcbp.Kernels.Conversion;
 using Bcbp.Training.Backend;
 using Bcbp.Training.Fitting;
+using Bcbp.Training.Pruning.Surgery;
 using Bcbp.Training.Runs;
 using Bcbp.Training.Data;
 using TorchSharp;
@@ -19,7 +20,9 @@ namespace Bcbp.Training.Inference;
 /// TF32 off): per image the sparse logits may be off by at most max(2 x the dense model's own error, 1e-3) in
 /// float16/bfloat16, 1e-4 in float32 (<see cref="SparseSettings.Floor"/>). On our GPU kernels it also times the
 /// whole-model plan (<see cref="Bcbp.Kernels.Plan.PlannedModel"/>: the dense stem and classifier on our kernels too,
-/// one CUDA graph) and checks its first batch against the same float32 reference.
+/// one CUDA graph) and holds every batch of it to the same rule; where whole filters were pruned, also the physically
+/// smaller model's plan (<see cref="FilterSurgery"/>: silent filters and their consumers' input columns removed, as a
+/// user who shrinks a filter-pruned model runs it), held to the same rule.
 /// </summary>
 public static class SparseEvaluation
 {
@@ -44,10 +47,12 @@ public static class SparseEvaluation
         using var whole = kernels ? MaskedModel.Load(arch, numClasses, inChannels, weights) : null;
         if (whole is not null) SparseConversion.Convert(whole, settings.TileRows, settings.Layout, foldBatchNorm: true, dense: true);
         whole?.to(settings.Device).to(settings.Dtype);
-        using var planned = whole is null ? null : new Bcbp.Kernels.Plan.PlannedModel(whole);
-        double? planMs = null, planErr = null;
-        long? planFailing = null;
-        string? planNote = null;
+        using var plan = whole is null ? null : new PlanPath(new Bcbp.Kernels.Plan.PlannedModel(whole));
+        // Where whole filters were pruned, the physically smaller model too, as a plan of its own.
+        var built = kernels ? Shrunk(arch, numClasses, inChannels, weights, settings) : default;
+        using var shrunkModel = built.Model;
+        using var shrunk = shrunkModel is null ? null : new PlanPath(new Bcbp.Kernels.Plan.PlannedModel(shrunkModel));
+        var plans = new[] { plan, shrunk }.OfType<PlanPath>().ToArray();
         // The float32 reference: the dense model itself when it runs in float32, else a float32 copy.
         bool lowPrecision = settings.Dtype != ScalarType.Float32;
         using var reference = lowPrecision ? MaskedModel.Load(arch, numClasses, inChannels, weights) : null;
@@ -71,14 +76,10 @@ public static class SparseEvaluation
             {
                 shape = x.shape;
                 var timed = new List<Func<Tensor>> { () => dense.call(x), () => sparse.call(x) };
-                if (planned is not null) timed.Add(() => planned.call(x));
+                timed.AddRange(plans.Select(p => (Func<Tensor>)(() => p.Model.call(x))));
                 var ms = ForwardTimer.MedianMs(timed.ToArray(), ForwardTimer.DefaultWarmup, settings.Iters, settings.Device);
                 (denseMs, sparseMs) = (ms[0], ms[1]);
-                if (planned is not null)
-                {
-                    planNote = planned.FallbackReason ?? (planned.LastPlan is { Graphed: false } p ? $"no CUDA graph: {p.CaptureError}" : null);
-                    if (planned.FallbackReason is null) (planMs, planErr, planFailing) = (ms[2], 0, 0);
-                }
+                for (int i = 0; i < plans.Length; i++) plans[i].Timed(ms[2 + i]);
             }
             var yd = dense.call(x); var ys = sparse.call(x);
             tally.Add(yd, ys, target);
@@ -88,20 +89,7 @@ public static class SparseEvaluation
             var bound = settings.Bound(ed);
             failing += settings.Failing(es, ed);
             control += settings.Failing(ed, es);   // the same rule with the two models swapped: how noisy the rule is
-            if (planFailing is not null)
-            {
-                // The plan (what a user ships) is held to the same per-image rule on every batch; a batch shape it
-                // cannot plan (it then runs layer by layer) voids its figures, with the reason.
-                var yp = planned!.call(x);
-                if (planned.FallbackReason is { } why)
-                    (planMs, planErr, planFailing, planNote) = (null, null, null, $"batch of {x.shape[0]}: {why}");
-                else
-                {
-                    var ep = OutputComparison.SampleRelErr(yr, yp);
-                    planFailing += ep.gt(bound).sum().item<long>();
-                    planErr = Math.Max(planErr!.Value, ep.max().item<float>());
-                }
-            }
+            foreach (var p in plans) p.Check(x, yr, bound);
             worstSparse = Math.Max(worstSparse, es.max().item<float>());
             worstDense = Math.Max(worstDense, ed.max().item<float>());
             tightest = Math.Min(tightest, bound.min().item<float>());
@@ -123,8 +111,63 @@ public static class SparseEvaluation
             LogitsRelErr = tally.RelErr, MaxLogitsRelErr = maxErr,
             MaxSparseRelErrVsReference = worstSparse, MaxDenseRelErrVsReference = worstDense,
             Tolerance = tightest, FailingSamples = failing, SwappedFailingSamples = control, Passed = failing == 0, DenseMs = denseMs, SparseMs = sparseMs,
-            PlanMs = planMs, MaxPlanRelErrVsReference = planErr, PlanFailingSamples = planFailing, PlanNote = planNote,
+            PlanMs = plan?.Ms, MaxPlanRelErrVsReference = plan?.Err, PlanFailingSamples = plan?.Failing, PlanNote = plan?.Note,
+            ShrunkChannels = built.Removed, ShrunkPlanMs = shrunk?.Ms, MaxShrunkPlanRelErrVsReference = shrunk?.Err,
+            ShrunkPlanFailingSamples = shrunk?.Failing, ShrunkPlanNote = shrunk?.Note ?? built.Note,
         };
+    }
+
+    /// <summary>A whole-model plan as the evaluation times and checks it: its time over the first batch, then every
+    /// batch against the float32 reference under the pass rule's bound; a batch shape it cannot plan (it then runs
+    /// layer by layer) voids its figures, with the reason.</summary>
+    sealed class PlanPath(Bcbp.Kernels.Plan.PlannedModel model) : IDisposable
+    {
+        public Bcbp.Kernels.Plan.PlannedModel Model { get; } = model;
+        public double? Ms { get; private set; }
+        public double? Err { get; private set; }
+        public long? Failing { get; private set; }
+        public string? Note { get; private set; }
+
+        public void Timed(double ms)
+        {
+            Note = Model.FallbackReason ?? (Model.LastPlan is { Graphed: false } p ? $"no CUDA graph: {p.CaptureError}" : null);
+            if (Model.FallbackReason is null) (Ms, Err, Failing) = (ms, 0, 0);
+        }
+
+        public void Check(Tensor x, Tensor reference, Tensor bound)
+        {
+            if (Failing is null) return;
+            var y = Model.call(x);
+            if (Model.FallbackReason is { } why) { (Ms, Err, Failing, Note) = (null, null, null, $"batch of {x.shape[0]}: {why}"); return; }
+            var e = OutputComparison.SampleRelErr(reference, y);
+            Failing += e.gt(bound).sum().item<long>();
+            Err = Math.Max(Err!.Value, e.max().item<float>());
+        }
+
+        public void Dispose() => Model.Dispose();
+    }
+
+    /// <summary>The model physically shrunk by <see cref="FilterSurgery"/> and converted whole (BN folded, the dense
+    /// layers too) on <paramref name="settings"/>' device and type, with what was removed; (null, null, null) when no
+    /// whole filter can be removed, (null, null, why) when the shrunk model cannot be converted.</summary>
+    internal static (nn.Module<Tensor, Tensor>? Model, string? Removed, string? Note) Shrunk(string arch, int numClasses, int inChannels, string weights,
+        SparseSettings settings)
+    {
+        var model = MaskedModel.Load(arch, numClasses, inChannels, weights);
+        try
+        {
+            var removed = FilterSurgery.Apply(model);
+            if (removed.Count == 0) { model.Dispose(); return (null, null, null); }
+            SparseConversion.Convert(model, settings.TileRows, settings.Layout, foldBatchNorm: true, dense: true);
+            model.to(settings.Device).to(settings.Dtype);
+            long before = removed.Sum(r => r.ChannelsBefore), after = removed.Sum(r => r.ChannelsAfter);
+            return (model, $"{before - after} of {before} channels removed in {removed.Count} layers", null);
+        }
+        catch (Exception e) when (e is ArgumentException or InvalidOperationException or NotSupportedException)
+        {
+            model.Dispose();
+            return (null, null, $"the shrunk model could not be converted: {e.Message}");
+        }
     }
 
     /// <summary>Evaluates run folder <paramref name="dir"/> on its test split (<paramref name="overrides"/> change its

@@ -62,19 +62,28 @@ public sealed record SparseReport
     public double? MaxPlanRelErrVsReference { get; init; }
     public long? PlanFailingSamples { get; init; }
     public string? PlanNote { get; init; }
+    /// <summary>Where whole filters were pruned (a <c>filter</c> run), the physically smaller model
+    /// (<c>FilterSurgery</c>, as <c>bcbp shrink</c> exports it) as a whole-model plan: what was removed, its time, worst
+    /// per-image error against the float32 reference, images over the bound, and why it could not run (null when it
+    /// did, or when nothing could be removed).</summary>
+    public string? ShrunkChannels { get; init; }
+    public double? ShrunkPlanMs { get; init; }
+    public double? MaxShrunkPlanRelErrVsReference { get; init; }
+    public long? ShrunkPlanFailingSamples { get; init; }
+    public string? ShrunkPlanNote { get; init; }
 
     /// <summary>The sparse path a report quotes (<see cref="Best"/>): its time and the images over the pass rule's bound.</summary>
     [System.Text.Json.Serialization.JsonIgnore]
-    public (double Ms, long FailingSamples) BestSparse => Best(SparseMs, FailingSamples, PlanMs, PlanFailingSamples);
+    public (double Ms, long FailingSamples) BestSparse => Best((SparseMs, FailingSamples), Path(PlanMs, PlanFailingSamples), Path(ShrunkPlanMs, ShrunkPlanFailingSamples));
+
+    /// <summary>A path's (time, images over the bound), or null where it did not run.</summary>
+    public static (double Ms, long FailingSamples)? Path(double? ms, long? failing) => ms is { } m && failing is { } f ? (m, f) : null;
 
     /// <summary>The one rule for which sparse path a report quotes: a path that passes the rule before one that does
-    /// not, then the faster (the whole-model plan or the layer-by-layer model; the plan only where it ran).</summary>
-    public static (double Ms, long FailingSamples) Best(double sparseMs, long failing, double? planMs, long? planFailing)
-    {
-        if (planMs is not { } p || planFailing is not { } f) return (sparseMs, failing);
-        bool planFirst = (f == 0) != (failing == 0) ? f == 0 : p < sparseMs;
-        return planFirst ? (p, f) : (sparseMs, failing);
-    }
+    /// not, then the faster (the layer-by-layer model, the whole-model plan, the shrunk model's plan; those that ran).</summary>
+    public static (double Ms, long FailingSamples) Best((double Ms, long FailingSamples) layerByLayer, params (double Ms, long FailingSamples)?[] others)
+        => others.OfType<(double Ms, long FailingSamples)>().Prepend(layerByLayer)
+            .OrderBy(p => p.FailingSamples == 0 ? 0 : 1).ThenBy(p => p.Ms).First();
 
     /// <summary>The lines <c>bcbp sparse</c> and <c>bcbp suite --sparse-eval</c> print.</summary>
     public string Summary()
@@ -98,6 +107,10 @@ public sealed record SparseReport
         lines.Add(Invariant($"  time per batch of {InputShape[0]}: dense {DenseMs:F3} ms, sparse {SparseMs:F3} ms ({DenseMs / SparseMs:F2}x)") +
                   (PlanMs is { } p ? Invariant($", whole-model plan {p:F3} ms ({DenseMs / p:F2}x; worst image {MaxPlanRelErrVsReference:E2} vs float32, {PlanFailingSamples} images over the bound)") : "") +
                   (PlanNote is { } n ? $"; plan: {n}" : ""));
+        if (ShrunkChannels is not null || ShrunkPlanNote is not null)
+            lines.Add($"  shrunk model ({ShrunkChannels ?? "not built"}): " +
+                      (ShrunkPlanMs is { } sp ? Invariant($"plan {sp:F3} ms ({DenseMs / sp:F2}x; worst image {MaxShrunkPlanRelErrVsReference:E2} vs float32, {ShrunkPlanFailingSamples} images over the bound)") : "no timing") +
+                      (ShrunkPlanNote is { } sn ? $"; {sn}" : ""));
         return string.Join(Environment.NewLine, lines);
     }
 }

@@ -18,7 +18,7 @@ public static class ReportMarkdown
                       "layers per image with masked weights removed (batch norm, activations, pooling and additions not counted); " +
                       "parameters = Conv2d/Linear weights + biases. Sparsity = share of pruned weights in the prunable layers. " +
                       "WIT = the largest per-layer workload imbalance among tiles (max / mean kept work per tile; 1.000 = balanced). " +
-                      "Speedup = masked dense / sparse inference time of the run's own model on our CUDA kernels (bcbp sparse --run, or bcbp suite --sparse-eval), else from kernel benchmark files; '-' where not measured. " +
+                      "Speedup = masked dense / sparse inference time of the run's own model on our CUDA kernels (bcbp sparse --run, or bcbp suite --sparse-eval: the fastest of the layer-by-layer model, the whole-model plan and, where whole filters were pruned, the physically shrunk model's plan, one that meets the per-image rule first), else from kernel benchmark files; '-' where not measured. " +
                       "vs PyTorch = the run's sparse images/s over the fastest dense PyTorch model of the same architecture and batch (a pytorch_baselines.py file given to --bench). " +
                       "A measured speedup marked (rule: N/M) comes from a path whose outputs were over the per-image pass rule on N of its M test images " +
                       "(relative error against float32 above max(2 x the dense fp16 model's, 1e-3); sparse_eval.json has the counts both ways). " +

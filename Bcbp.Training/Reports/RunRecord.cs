@@ -74,13 +74,14 @@ public static class RunCollector
         return new SparseSpeed((int)batch, batch * 1000.0 / BestSparse(eval).Ms);
     }
 
-    /// <summary><see cref="Inference.SparseReport.Best"/> over the JSON's fields (a file without the plan's fields, or
+    /// <summary><see cref="Inference.SparseReport.Best"/> over the JSON's fields (a file without the plans' fields, or
     /// with <c>passed</c> alone, reads as the layer-by-layer path).</summary>
     static (double Ms, long FailingSamples) BestSparse(JsonObject eval)
     {
         long failing = eval["failing_samples"]?.GetValue<long>() ?? (eval["passed"]?.GetValue<bool>() == true ? 0 : 1);
-        return Inference.SparseReport.Best(eval["sparse_ms"]?.GetValue<double>() ?? 0, failing,
-            eval["plan_ms"]?.GetValue<double?>(), eval["plan_failing_samples"]?.GetValue<long?>());
+        return Inference.SparseReport.Best((eval["sparse_ms"]?.GetValue<double>() ?? 0, failing),
+            Inference.SparseReport.Path(eval["plan_ms"]?.GetValue<double?>(), eval["plan_failing_samples"]?.GetValue<long?>()),
+            Inference.SparseReport.Path(eval["shrunk_plan_ms"]?.GetValue<double?>(), eval["shrunk_plan_failing_samples"]?.GetValue<long?>()));
     }
 
     /// <summary>Masked dense time over the quoted sparse path's time (<see cref="BestSparse"/>), from a sparse evaluation

@@ -61,6 +61,36 @@ public class SparseCommandTests
         Assert.That(report.InputShape, Is.EqualTo(new long[] { 2, 3, 32, 32 }));
     }
 
+    // The physically smaller model a filter run is timed as on the GPU (SparseEvaluation.Shrunk: FilterSurgery, then
+    // converted whole with BN folded) computes what the masked model does; on the CPU its layers run the references.
+    [Test]
+    public void AFilterPrunedModelShrinksConvertsWholeAndMatchesTheMaskedModel()
+    {
+        using var _ = no_grad();
+        var model = ModelFactory.Create("resnet20", 10, 3);
+        Bcbp.Tests.Pruning.ShrinkTests.RandomizeNorms(model);
+        SyntheticMasks.PruneHalfTheFilters(model, new Generator(9));
+        var path = Path.Combine(_dir, "filter.safetensors");
+        StateDictIO.Save(model, path);
+        var (shrunk, removed, note) = SparseEvaluation.Shrunk("resnet20", 10, 3, path, Cpu(16));
+        using var __ = shrunk;
+        Assert.That(note, Is.Null);
+        Assert.That(removed, Is.EqualTo("168 of 336 channels removed in 9 layers"), "each block's inner conv, 3 x (16 + 32 + 64) channels, half of them");
+        Assert.That(shrunk!.modules().OfType<Conv2d>(), Is.Empty, "every conv converted, the stem too");
+        using var masked = MaskedModel.Load("resnet20", 10, 3, path);
+        masked.eval();
+        var x = randn(new long[] { 2, 3, 32, 32 }, generator: new Generator(5));
+        var expected = masked.call(x);
+        Assert.That(((shrunk.call(x) - expected).norm() / expected.norm()).item<float>(), Is.LessThan(1e-4f));
+    }
+
+    [Test]
+    public void AModelWithoutWholePrunedFiltersHasNoShrunkModel()
+    {
+        var (shrunk, removed, note) = SparseEvaluation.Shrunk("vgg16_cifar", 10, 3, SavePruned("vgg16_cifar"), Cpu(32));
+        Assert.That((shrunk, removed, note), Is.EqualTo(((nn.Module<Tensor, Tensor>?)null, (string?)null, (string?)null)));
+    }
+
     [Test]
     public void PassRuleBoundsEachImageByTwiceTheOtherModelsErrorOrTheFloor()
     {

@@ -1,3 +1,4 @@
+using Bcbp.Kernels.Formats;
 using Bcbp.Models;
 using Bcbp.Models.IO;
 using Bcbp.Models.Structure;
@@ -144,7 +145,7 @@ public class ShrinkTests
     }
 
     /// <summary>Non-trivial BatchNorm statistics so that a wrong channel mapping would show in the outputs.</summary>
-    static void RandomizeNorms(nn.Module model)
+    internal static void RandomizeNorms(nn.Module model)
     {
         using var _ = no_grad();
         manual_seed(11);
@@ -172,28 +173,6 @@ public class ShrinkTests
         return run;
     }
 
-    /// <summary>
-    /// Filter pruning as the pruning hook leaves it (a random half of each conv's filters masked, their weights and
-    /// BatchNorm affine zeroed), without the hook's ranking, which takes seconds on VGG-16's large layers.
-    /// </summary>
-    static void PruneHalfTheFilters(nn.Module model, string skip)
-    {
-        using var _ = no_grad();
-        var norms = ModelStructure.ConvNorms(model);
-        var generator = new Generator(9);
-        foreach (var (name, module) in model.named_modules().ToList())
-        {
-            if (module is not Conv2d conv || name == skip) continue;
-            long m = conv.weight!.shape[0];
-            var alive = zeros(m).index_fill_(0, randperm(m, generator: generator).narrow(0, 0, m / 2), 1.0);
-            var mask = alive.reshape(m, 1, 1, 1).expand_as(conv.weight).clone();
-            conv.register_buffer("weight_mask", mask);
-            conv.weight.mul_(mask);
-            norms[name].Module.weight!.mul_(alive);
-            norms[name].Module.bias!.mul_(alive);
-        }
-    }
-
     /// <summary>VGG-16 (CIFAR) at the API level (the export's model building is slow for its 15 M parameters): the last
     /// conv's channels leave classifier.0's input columns, and a fresh model resized to the state dict loads it.</summary>
     [Test]
@@ -201,7 +180,7 @@ public class ShrinkTests
     {
         var model = ModelFactory.Create("vgg16_cifar", 4, 3);
         RandomizeNorms(model);
-        PruneHalfTheFilters(model, skip: "features.0");
+        SyntheticMasks.PruneHalfTheFilters(model, new Generator(9));  // features.0, the stem, is left
         model.eval();
         manual_seed(6);
         var x = randn(2, 3, 8, 8);

@@ -77,6 +77,20 @@ public class ReportTests
         else Assert.That(md, Does.Not.Contain("x (rule: "));
     }
 
+    // A filter run's physically shrunk model is a third path under the same rule: quoted where it passes and is the
+    // fastest, passed over where it breaks the rule and another path does not.
+    [TestCase(1.0, 0, 5.0)]        // shrunk plan 1 ms, passes: 5 / 1
+    [TestCase(1.0, 4, 2.5)]        // shrunk plan breaks the rule, the plan (2 ms) passes: 5 / 2
+    [TestCase(3.0, 0, 2.5)]        // shrunk plan slower than the plan: 5 / 2
+    public void SpeedupQuotesTheShrunkModelsPlanUnderTheSameRule(double shrunkMs, int shrunkFailing, double expected)
+    {
+        File.WriteAllText(Path.Combine(_dir, "resnet20_fmnist_bcbp_s75", "sparse_eval.json"),
+            $$"""{ "device": "cuda", "passed": true, "samples": 2000, "failing_samples": 0, "dense_ms": 5.0, "sparse_ms": 2.5, "plan_ms": 2.0, "plan_failing_samples": 0, "shrunk_plan_ms": {{shrunkMs}}, "shrunk_plan_failing_samples": {{shrunkFailing}} }""");
+        var row = Build(new SpeedupTable(Array.Empty<SpeedupTable.Entry>())).Rows.Single(r => r.Cell == "resnet20_fmnist_bcbp_s75");
+        Assert.That(row.Speedup, Is.EqualTo(expected).Within(1e-12));
+        Assert.That(row.Rule, Is.EqualTo(new SparseRule(0, 2000)));
+    }
+
     [Test]
     public void PyTorchBaselineIsTheRunsArchitectureNotTheGridsModelName()
     {

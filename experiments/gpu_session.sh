@@ -96,11 +96,12 @@ profile)
 tune)
   # The mma.sync kernel's block shapes (Bcbp.Kernels/Ops/KernelConfig.cs: BCBP_MMA_MINB for the wide shape,
   # BCBP_MMA_SHORTK=BN,WARPS_M,WARPS_N,MINB,RES_SMEM[,RESIDUAL_ONLY] for loops of <= 4 K steps; base = the defaults,
-  # sk:0 = the wide shape everywhere), each a whole ResNet-50 75% plan with
-  # every launch timed and its registers and blocks per SM; the plan's rel err against the fp16 model checks each shape.
-  for spec in ${TUNE_SHAPES:-base sk:0 sk:64,2,2,6,0,1 sk:64,2,2,8,0,1 sk:64,2,2,6,1,1 sk:128,2,4,2,0,1}; do
+  # sk:0 = the wide shape everywhere; pdl = BCBP_PDL=1, programmatic launches, Interop/ProgrammaticLaunch.cs), each a
+  # whole ResNet-50 75% plan with every launch timed and its registers and blocks per SM; the plan's rel err against
+  # the fp16 model checks each shape.
+  for spec in ${TUNE_SHAPES:-base pdl sk:0 sk:64,2,2,6,0,1 sk:64,2,2,8,0,1 sk:64,2,2,6,1,1 sk:128,2,4,2,0,1}; do
     name=${spec//[:,]/_}; envs=()
-    case $spec in base) ;; minb*) envs=(BCBP_MMA_MINB=${spec#minb}) ;; sk:*) envs=(BCBP_MMA_SHORTK=${spec#sk:}) ;; esac
+    case $spec in base) ;; pdl) envs=(BCBP_PDL=1) ;; minb*) envs=(BCBP_MMA_MINB=${spec#minb}) ;; sk:*) envs=(BCBP_MMA_SHORTK=${spec#sk:}) ;; esac
     TAIL=0 step "tune_$name" 90 env "${envs[@]}" bash .gpu/run.sh bench --out "$out/$name" --layers no --e2e-model resnet50 \
          --e2e-batch 1,256 --e2e-sparsity 0.75 --iters 20 --profile-plan
     grep -E "end-to-end|plan profile" "$out/tune_$name.log" | sed "s/^/$name: /" | cut -c1-400

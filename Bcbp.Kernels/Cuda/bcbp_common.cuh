@@ -40,6 +40,9 @@ __device__ __forceinline__ u16 to_h(float f) {
 #endif
 }
 
+__device__ __forceinline__ void pdl_wait() {}
+__device__ __forceinline__ void pdl_launch_dependents() {}
+
 // add_relu2 (below) element by element in float, as the device's packed instructions round.
 __device__ __forceinline__ u32 add_relu2(u32 s, u32 r, bool add, bool relu) {
   u32 out = 0;
@@ -81,6 +84,26 @@ __device__ __forceinline__ u16 to_h(float f) {
   asm("cvt.rn.f16.f32 %0, %1;\n" : "=h"(h) : "f"(f));
 #endif
   return h;
+}
+
+// Programmatic dependent launch (PDL = 1, compiled in by KernelCache under BCBP_PDL=1 on sm_90+, whose launches then
+// carry the attribute): a kernel may be scheduled while the one before it on the stream is finishing. pdl_wait() holds
+// it until that kernel has completed and its writes are visible, so every kernel calls it before it reads or writes
+// global memory another kernel touches (only index math and constant reads come before); a GEMM calls
+// pdl_launch_dependents() as its epilogue starts, so the next kernel's blocks are resident when it ends. Without PDL
+// both are nothing.
+#ifndef PDL
+#define PDL 0
+#endif
+__device__ __forceinline__ void pdl_wait() {
+#if PDL && defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+  asm volatile("griddepcontrol.wait;\n" ::: "memory");
+#endif
+}
+__device__ __forceinline__ void pdl_launch_dependents() {
+#if PDL && defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+  asm volatile("griddepcontrol.launch_dependents;\n" ::: "memory");
+#endif
 }
 
 // Two packed outputs s (rounded) plus the residual's r, then ReLU: round(s + r) in one packed instruction. It equals
@@ -125,6 +148,7 @@ __device__ __forceinline__ void store8(u16* dst, const u16* src, const u16* res,
     return;
   }
   for (int e = 0; e < valid; ++e) {
+    if (!res && !relu) { dst[e] = src[e]; continue; }
     float y = to_f32(src[e]);
     if (res) y += to_f32(res[e]);
     if (relu) y = fmaxf(y, 0.f);

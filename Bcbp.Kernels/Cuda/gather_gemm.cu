@@ -178,6 +178,7 @@ __device__ __forceinline__ void gather_gemm(const Args& p) {
     }
   }
   u32 breg[B_CHUNKS][4];
+  pdl_wait();  // the previous kernel's output (X, the residual) and this one's (Y) are safe from here on
 
   auto load_a = [&](int kt, int slot) {
     u16* dst = As + slot * A_STAGE;
@@ -331,6 +332,7 @@ __device__ __forceinline__ void gather_gemm(const Args& p) {
   }
   cp_async_wait<0>();
   __syncthreads();  // the pipeline's shared memory is reused for the output tile
+  pdl_launch_dependents();
 
   // Epilogue: bias, round to the input type into a shared [BM x BN] tile, then 16-byte coalesced stores. The residual
   // pieces this thread adds are loaded first, so their latency overlaps the staging and each other.

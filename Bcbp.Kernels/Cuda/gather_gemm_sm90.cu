@@ -394,6 +394,7 @@ __device__ __forceinline__ void consume(const Args& p, u32 sbase, u32 bars, int 
     return;
   }
 
+  pdl_launch_dependents();
   // Epilogue through this warpgroup's X buffer of stage 0 (only it reads that buffer, and nothing refills it now).
   // A pass's residual pieces are loaded before its staging, so they are in flight together and behind it (RES only:
   // their registers would cost the kernels without a residual an SM's second block).
@@ -457,6 +458,7 @@ __device__ __forceinline__ void gather_gemm_sm90(const Args& p) {
     asm volatile("fence.mbarrier_init.release.cluster;\n" ::: "memory");
   }
   __syncthreads();
+  pdl_wait();  // the previous kernel's output (X, the residual) and this one's (Y, the partials) are safe from here on
 
   // No setmaxnreg: a consumer's accumulators (MW * TR / 2 <= 128 floats) fit the 168 registers that 384 threads
   // get anyway, and an increase that the register pool cannot cover would hang the block.

@@ -11,6 +11,7 @@
 // reads (along F) and the writes (along b) are coalesced. 256 threads (a 1-D block, seen as 32 x 8); grid
 // (ceil(F/32), ceil(B/32)).
 extern "C" __global__ void nchw_to_chwn(const u16* __restrict__ x, u16* __restrict__ y, int B, long long F, int Bp) {
+  pdl_wait();
   __shared__ u16 tile[32][33];
   const int tx = threadIdx.x & 31, ty = threadIdx.x >> 5;
   long long f0 = (long long)blockIdx.x * 32;
@@ -58,6 +59,7 @@ __device__ __forceinline__ PixelGroup pixel_group(long long i, int OH, int OW, i
 // OH/OW from the caller, so ceil mode is just a larger OH). One thread per (c, oh, ow, 8 images).
 extern "C" __global__ void maxpool_chwn(const u16* __restrict__ x, u16* __restrict__ y, int C, int H, int W, int Bp, int OH,
                                         int OW, int k, int s, int p) {
+  pdl_wait();
   long long i = (long long)blockIdx.x * blockDim.x + threadIdx.x;
   int groups = Bp / 8;
   if (i >= (long long)C * OH * OW * groups) return;
@@ -83,6 +85,7 @@ extern "C" __global__ void maxpool_chwn(const u16* __restrict__ x, u16* __restri
 
 // Global average pooling CHWN [C x HW x Bp] -> [C x Bp] (the next GEMM's K x N input). One thread per (c, 8 images).
 extern "C" __global__ void avgpool_chwn(const u16* __restrict__ x, u16* __restrict__ y, int C, int HW, int Bp) {
+  pdl_wait();
   long long i = (long long)blockIdx.x * blockDim.x + threadIdx.x;
   int groups = Bp / 8;
   if (i >= (long long)C * groups) return;
@@ -105,6 +108,7 @@ extern "C" __global__ void avgpool_chwn(const u16* __restrict__ x, u16* __restri
 // [lo, lo + C) of Cout, zeros elsewhere (CifarBasicBlock.Shortcut). One thread per (c', oh, ow, 8 images).
 extern "C" __global__ void shortcut_a_chwn(const u16* __restrict__ x, u16* __restrict__ y, int C, int H, int W, int Bp, int Cout,
                                            int OH, int OW, int s, int lo) {
+  pdl_wait();
   long long i = (long long)blockIdx.x * blockDim.x + threadIdx.x;
   int groups = Bp / 8;
   if (i >= (long long)Cout * OH * OW * groups) return;

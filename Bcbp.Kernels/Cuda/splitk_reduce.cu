@@ -13,6 +13,7 @@
 
 extern "C" __global__ void splitk_reduce(const float* part, int splits, int M, int N, const float* bias, const u16* Res,
                                          long long ldy, u16* Y, int relu) {
+  pdl_wait();
   const long long total = (long long)M * N;
   for (long long i = (long long)blockIdx.x * blockDim.x + threadIdx.x; i < total; i += (long long)gridDim.x * blockDim.x) {
     const int row = (int)(i / N), n = (int)(i - (long long)row * N);

@@ -3,8 +3,9 @@ using static TorchSharp.torch;
 
 namespace Bcbp.Kernels.Formats;
 
-/// <summary>Masks for checks and benchmarks: random balanced BCBP masks, random block masks of equal sparsity, and a
-/// magnitude BCBP mask (L1 norm of each tile_rows x 1 column vector, the lowest pruned equally in every tile).</summary>
+/// <summary>Masks for checks and benchmarks: random balanced BCBP masks, random block masks of equal sparsity, a
+/// magnitude BCBP mask (L1 norm of each tile_rows x 1 column vector, the lowest pruned equally in every tile) and
+/// random silent filters.</summary>
 public static class SyntheticMasks
 {
     /// <summary>Prunes every Conv2d of <paramref name="model"/> but the first (the stem) with a random balanced mask of
@@ -31,10 +32,11 @@ public static class SyntheticMasks
         return pruned;
     }
 
-    /// <summary>Filter pruning as the pruning hook leaves it, without its ranking (seconds on VGG-16's large layers): a
-    /// random half of every Conv2d's filters but the first's (the stem) masked (<c>weight_mask</c> rows), their weights
-    /// and their BatchNorm's affine zeroed, so each pruned filter is silent and <c>FilterSurgery</c> can remove it.</summary>
-    public static void PruneHalfTheFilters(nn.Module model, Generator gen)
+    /// <summary>Filter pruning as the pruning hook leaves it, without its ranking (seconds on VGG-16's large layers): of
+    /// every Conv2d but the first (the stem), all filters but a random half plus <paramref name="extra"/> are masked
+    /// (<c>weight_mask</c> rows), their weights and their BatchNorm's affine zeroed, so each pruned filter is silent and
+    /// <c>FilterSurgery</c> can remove it (<paramref name="extra"/> 1 leaves odd widths: 9 of 16).</summary>
+    public static void PruneHalfTheFilters(nn.Module model, Generator gen, int extra = 0)
     {
         using var _ = no_grad();
         var norms = Bcbp.Models.Structure.ModelStructure.ConvNorms(model);
@@ -43,12 +45,15 @@ public static class SyntheticMasks
         {
             if (module is not TorchSharp.Modules.Conv2d conv) continue;
             if (first) { first = false; continue; }
-            long m = conv.weight!.shape[0];
-            var alive = zeros(m).index_fill_(0, randperm(m, generator: gen).narrow(0, 0, m / 2), 1.0);
+            if (!norms.TryGetValue(name, out var norm))
+                throw new ArgumentException($"{name} has no BatchNorm after it: its pruned filters would not be silent");
+            long m = conv.weight!.shape[0], keep = Math.Min(m, m / 2 + extra);
+            var alive = zeros(m).index_fill_(0, randperm(m, generator: gen).narrow(0, 0, keep), 1.0).to(conv.weight.device);
             var mask = alive.reshape(m, 1, 1, 1).expand_as(conv.weight).clone();
             conv.register_buffer("weight_mask", mask);
             conv.weight.mul_(mask);
-            if (norms.TryGetValue(name, out var norm)) { norm.Module.weight!.mul_(alive); norm.Module.bias!.mul_(alive); }
+            norm.Module.weight!.mul_(alive);
+            norm.Module.bias!.mul_(alive);
         }
     }
 

@@ -17,6 +17,7 @@ internal static class CudaDriver
     [DllImport(CudaLibraries.Driver)] static extern int cuOccupancyMaxActiveBlocksPerMultiprocessor(out int blocks, IntPtr function, int blockSize, nuint dynamicShared);
     [DllImport(CudaLibraries.Driver)] static extern int cuLaunchKernel(IntPtr f, uint gx, uint gy, uint gz, uint bx, uint by, uint bz,
         uint sharedMem, IntPtr stream, IntPtr[] kernelParams, IntPtr extra);
+    [DllImport(CudaLibraries.Driver)] static extern int cuLaunchKernelEx(ref ProgrammaticLaunch.LaunchConfig config, IntPtr f, IntPtr[] kernelParams, IntPtr extra);
     [DllImport(CudaLibraries.Driver)] static extern int cuStreamCreate(out IntPtr stream, uint flags);
     [DllImport(CudaLibraries.Driver, EntryPoint = "cuStreamDestroy_v2")] static extern int cuStreamDestroy(IntPtr stream);
     [DllImport(CudaLibraries.Driver)] static extern int cuStreamSynchronize(IntPtr stream);
@@ -40,7 +41,7 @@ internal static class CudaDriver
     [DllImport(CudaLibraries.Driver)] static extern int cuGetErrorString(int error, out IntPtr str);
 
     const int AttrComputeMajor = 75, AttrComputeMinor = 76, AttrMultiprocessors = 16, FuncAttrMaxDynamicShared = 8;
-    static readonly System.Collections.Concurrent.ConcurrentDictionary<int, int> Multiprocessors = new();
+    static readonly System.Collections.Concurrent.ConcurrentDictionary<int, int> Multiprocessors = new(), Capabilities = new();
     static readonly Dictionary<int, IntPtr> Contexts = new();
     static readonly object Lock = new();
     static bool _initialized;
@@ -72,15 +73,15 @@ internal static class CudaDriver
         return sms;
     });
 
-    /// <summary>The device's compute capability as NVRTC's arch number (90 for sm_90).</summary>
-    internal static int ComputeCapability(int ordinal)
+    /// <summary>The device's compute capability as NVRTC's arch number (90 for sm_90), read once per device.</summary>
+    internal static int ComputeCapability(int ordinal) => Capabilities.GetOrAdd(ordinal, o =>
     {
-        UseDevice(ordinal);
-        Check(cuDeviceGet(out int dev, ordinal), "cuDeviceGet", "(init)");
+        UseDevice(o);
+        Check(cuDeviceGet(out int dev, o), "cuDeviceGet", "(init)");
         Check(cuDeviceGetAttribute(out int major, AttrComputeMajor, dev), "cuDeviceGetAttribute", "(init)");
         Check(cuDeviceGetAttribute(out int minor, AttrComputeMinor, dev), "cuDeviceGetAttribute", "(init)");
         return major * 10 + minor;
-    }
+    });
 
     internal static IntPtr LoadFunction(byte[] cubin, string kernel)
     {
@@ -107,10 +108,23 @@ internal static class CudaDriver
     /// <summary>The legacy default stream, the one PyTorch (and so TorchSharp) uses unless told otherwise.</summary>
     internal static readonly IntPtr LegacyStream = IntPtr.Zero;
 
-    /// <summary>Launches on <paramref name="stream"/> (the legacy default stream unless given).</summary>
+    /// <summary>Launches on <paramref name="stream"/> (the legacy default stream unless given); <paramref name="programmatic"/>:
+    /// with programmatic stream serialization (<see cref="ProgrammaticLaunch"/>; only for a kernel compiled with PDL=1).</summary>
     internal static void Launch(IntPtr f, (uint x, uint y, uint z) grid, uint threads, uint sharedBytes, IntPtr[] args, string kernel,
-        IntPtr stream = default)
-        => Check(cuLaunchKernel(f, grid.x, grid.y, grid.z, threads, 1, 1, sharedBytes, stream, args, IntPtr.Zero), "cuLaunchKernel", kernel);
+        IntPtr stream = default, bool programmatic = false)
+    {
+        if (!programmatic)
+        {
+            Check(cuLaunchKernel(f, grid.x, grid.y, grid.z, threads, 1, 1, sharedBytes, stream, args, IntPtr.Zero), "cuLaunchKernel", kernel);
+            return;
+        }
+        var config = new ProgrammaticLaunch.LaunchConfig
+        {
+            GridX = grid.x, GridY = grid.y, GridZ = grid.z, BlockX = threads, BlockY = 1, BlockZ = 1, SharedBytes = sharedBytes,
+            Stream = stream, Attributes = ProgrammaticLaunch.SerializationAllowed.Value, AttributeCount = 1,
+        };
+        Check(cuLaunchKernelEx(ref config, f, args, IntPtr.Zero), "cuLaunchKernelEx (programmatic)", kernel);
+    }
 
     const uint StreamNonBlocking = 1, EventDisableTiming = 2, EventBlockingSync = 1;
     const int CaptureModeThreadLocal = 1;

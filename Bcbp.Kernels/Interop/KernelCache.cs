@@ -43,19 +43,23 @@ public static class KernelCache
 
     /// <summary>The loaded kernel <paramref name="kernel"/> of <paramref name="file"/> compiled with <paramref name="defines"/>
     /// for the device's arch; <paramref name="archSuffix"/> "a" builds the arch-specific target (sm_90a: wgmma), whose
-    /// cubin runs on that compute capability only.</summary>
-    internal static IntPtr Function(string file, string kernel, IReadOnlyList<string> defines, int device, string archSuffix = "")
+    /// cubin runs on that compute capability only. Under <see cref="ProgrammaticLaunch"/> also with PDL=1, and the result
+    /// says so: the one decision of whether a launch may carry the programmatic attribute.</summary>
+    internal static CompiledKernel Function(string file, string kernel, IReadOnlyList<string> defines, int device, string archSuffix = "")
     {
-        string key = $"{device}|{file}|{kernel}|{archSuffix}|{string.Join(" ", defines)}";
-        return Functions.GetOrAdd(key, _ =>
+        int arch = CudaDriver.ComputeCapability(device);
+        bool programmatic = ProgrammaticLaunch.For(arch);
+        var all = programmatic ? defines.Append("PDL=1").ToArray() : defines;
+        string key = $"{device}|{file}|{kernel}|{archSuffix}|{string.Join(" ", all)}";
+        var handle = Functions.GetOrAdd(key, _ =>
         {
-            int arch = CudaDriver.ComputeCapability(device);
             var source = Source(file);
-            var options = new[] { $"--gpu-architecture=sm_{arch}{archSuffix}", "-std=c++17" }.Concat(defines.Select(d => "-D" + d)).ToArray();
+            var options = new[] { $"--gpu-architecture=sm_{arch}{archSuffix}", "-std=c++17" }.Concat(all.Select(d => "-D" + d)).ToArray();
             var cubin = Cubin(source, file, options, $"{arch}{archSuffix}");
             CudaDriver.UseDevice(device);
             return CudaDriver.LoadFunction(cubin, kernel);
         });
+        return new CompiledKernel(handle, programmatic);
     }
 
     static byte[] Cubin(string source, string file, string[] options, string arch)
@@ -78,3 +82,7 @@ public static class KernelCache
         return cubin;
     }
 }
+
+/// <summary>A loaded kernel, and whether it was compiled with PDL=1 (so that its launches carry the programmatic
+/// attribute, <see cref="ProgrammaticLaunch"/>).</summary>
+internal readonly record struct CompiledKernel(IntPtr Handle, bool Programmatic);

@@ -9,15 +9,17 @@ namespace Bcbp.Kernels.Interop;
 internal sealed class KernelLaunch : IDisposable
 {
     readonly IntPtr _function;
+    readonly bool _programmatic;
     readonly (uint, uint, uint) _grid;
     readonly uint _threads, _shared;
     readonly KernelArgs _args;
     readonly object?[] _keepAlive;
     KernelLaunch? _next;
 
-    internal KernelLaunch(IntPtr function, string name, (uint, uint, uint) grid, int threads, int shared, KernelArgs args, params object?[] keepAlive)
+    internal KernelLaunch(CompiledKernel kernel, string name, (uint, uint, uint) grid, int threads, int shared, KernelArgs args, params object?[] keepAlive)
     {
-        _function = function; _name = name; _grid = grid; _threads = (uint)threads; _shared = (uint)shared; _args = args; _keepAlive = keepAlive;
+        var function = kernel.Handle;
+        _function = function; _programmatic = kernel.Programmatic; _name = name; _grid = grid; _threads = (uint)threads; _shared = (uint)shared; _args = args; _keepAlive = keepAlive;
         if (shared > 48 * 1024) CudaDriver.SetMaxDynamicSharedMemory(function, shared, name);
     }
 
@@ -46,7 +48,7 @@ internal sealed class KernelLaunch : IDisposable
     /// <summary>Queues the launch (and its follow-up) on <paramref name="stream"/>.</summary>
     internal void Run(IntPtr stream)
     {
-        CudaDriver.Launch(_function, _grid, _threads, _shared, _args.Pointers, _name, stream);
+        CudaDriver.Launch(_function, _grid, _threads, _shared, _args.Pointers, _name, stream, _programmatic);
         _next?.Run(stream);
     }
 

@@ -14,9 +14,10 @@ namespace Bcbp.Training.Inference;
 /// random BatchNorm statistics, its plan (dense stem and classifier on our kernels, CUDA graph) in fp16 against the
 /// float32 masked model (TF32 off), by the sparse pass rule: per batch, rel err(plan) &lt;= max(2 x rel err(masked
 /// fp16 dense), 1e-3); the graph replay against the same launches run one by one (identical); and the plan against its
-/// steps run by TorchSharp ops (<see cref="PlanReference"/>). The "shrunk" models have half of every conv's filters
-/// pruned but the stem's and are physically shrunk (<see cref="FilterSurgery"/>) before conversion, as a filter run's
-/// sparse evaluation times them (odd widths, partial tiles): the plan against the float32 masked model they came from.
+/// steps run by TorchSharp ops (<see cref="PlanReference"/>). The "shrunk" models keep half plus one of every conv's
+/// filters but the stem's and are physically shrunk (<see cref="FilterSurgery"/>) before conversion, as a filter run's
+/// sparse evaluation times them (odd widths such as 9 of 16, partial tiles): the plan against the float32 masked model
+/// they came from.
 /// </summary>
 internal static class PlanVerification
 {
@@ -60,7 +61,7 @@ internal static class PlanVerification
                         bn.running_mean!.normal_(0, 0.1, g); bn.running_var!.uniform_(0.5, 1.5, g);
                         bn.weight!.uniform_(0.5, 1.5, g); bn.bias!.normal_(0, 0.1, g);
                     }
-                if (shrunk) SyntheticMasks.PruneHalfTheFilters(m, new Generator(77));
+                if (shrunk) SyntheticMasks.PruneHalfTheFilters(m, new Generator(77), extra: 1);   // odd widths: 9 of 16
                 m.eval();
                 m.to(device);
                 return m;

@@ -75,6 +75,7 @@ public static class SparseEvaluation
             if (shape is null)
             {
                 shape = x.shape;
+                plans = plans.Where(p => p.Runs(x)).ToArray();
                 var timed = new List<Func<Tensor>> { () => dense.call(x), () => sparse.call(x) };
                 timed.AddRange(plans.Select(p => (Func<Tensor>)(() => p.Model.call(x))));
                 var ms = ForwardTimer.MedianMs(timed.ToArray(), ForwardTimer.DefaultWarmup, settings.Iters, settings.Device);
@@ -112,14 +113,14 @@ public static class SparseEvaluation
             MaxSparseRelErrVsReference = worstSparse, MaxDenseRelErrVsReference = worstDense,
             Tolerance = tightest, FailingSamples = failing, SwappedFailingSamples = control, Passed = failing == 0, DenseMs = denseMs, SparseMs = sparseMs,
             PlanMs = plan?.Ms, MaxPlanRelErrVsReference = plan?.Err, PlanFailingSamples = plan?.Failing, PlanNote = plan?.Note,
-            ShrunkChannels = built.Removed, ShrunkPlanMs = shrunk?.Ms, MaxShrunkPlanRelErrVsReference = shrunk?.Err,
+            ShrunkRemoved = built.Removed, ShrunkPlanMs = shrunk?.Ms, MaxShrunkPlanRelErrVsReference = shrunk?.Err,
             ShrunkPlanFailingSamples = shrunk?.Failing, ShrunkPlanNote = shrunk?.Note ?? built.Note,
         };
     }
 
     /// <summary>A whole-model plan as the evaluation times and checks it: its time over the first batch, then every
     /// batch against the float32 reference under the pass rule's bound; a batch shape it cannot plan (it then runs
-    /// layer by layer) voids its figures, with the reason.</summary>
+    /// layer by layer) or a launch it cannot prepare voids its figures, with the reason, and the evaluation goes on.</summary>
     sealed class PlanPath(Bcbp.Kernels.Plan.PlannedModel model) : IDisposable
     {
         public Bcbp.Kernels.Plan.PlannedModel Model { get; } = model;
@@ -127,6 +128,17 @@ public static class SparseEvaluation
         public double? Err { get; private set; }
         public long? Failing { get; private set; }
         public string? Note { get; private set; }
+
+        /// <summary>One untimed call: false (and the reason in <see cref="Note"/>) where the plan cannot run.</summary>
+        public bool Runs(Tensor x)
+        {
+            try { Model.call(x); return true; }
+            catch (Exception e) when (e is ArgumentException or InvalidOperationException or NotSupportedException)
+            {
+                Note = $"could not run: {e.Message}";
+                return false;
+            }
+        }
 
         public void Timed(double ms)
         {
@@ -137,11 +149,17 @@ public static class SparseEvaluation
         public void Check(Tensor x, Tensor reference, Tensor bound)
         {
             if (Failing is null) return;
-            var y = Model.call(x);
+            Tensor y;
+            try { y = Model.call(x); }
+            catch (Exception e) when (e is ArgumentException or InvalidOperationException or NotSupportedException)
+            {
+                (Ms, Err, Failing, Note) = (null, null, null, $"batch of {x.shape[0]}: could not run: {e.Message}");
+                return;
+            }
             if (Model.FallbackReason is { } why) { (Ms, Err, Failing, Note) = (null, null, null, $"batch of {x.shape[0]}: {why}"); return; }
-            var e = OutputComparison.SampleRelErr(reference, y);
-            Failing += e.gt(bound).sum().item<long>();
-            Err = Math.Max(Err!.Value, e.max().item<float>());
+            var err = OutputComparison.SampleRelErr(reference, y);
+            Failing += err.gt(bound).sum().item<long>();
+            Err = Math.Max(Err!.Value, err.max().item<float>());
         }
 
         public void Dispose() => Model.Dispose();
@@ -149,7 +167,7 @@ public static class SparseEvaluation
 
     /// <summary>The model physically shrunk by <see cref="FilterSurgery"/> and converted whole (BN folded, the dense
     /// layers too) on <paramref name="settings"/>' device and type, with what was removed; (null, null, null) when no
-    /// whole filter can be removed, (null, null, why) when the shrunk model cannot be converted.</summary>
+    /// whole filter can be removed, (null, null, why) when the shrunk model cannot be built.</summary>
     internal static (nn.Module<Tensor, Tensor>? Model, string? Removed, string? Note) Shrunk(string arch, int numClasses, int inChannels, string weights,
         SparseSettings settings)
     {
@@ -163,10 +181,12 @@ public static class SparseEvaluation
             long before = removed.Sum(r => r.ChannelsBefore), after = removed.Sum(r => r.ChannelsAfter);
             return (model, $"{before - after} of {before} channels removed in {removed.Count} layers", null);
         }
-        catch (Exception e) when (e is ArgumentException or InvalidOperationException or NotSupportedException)
+        catch (Exception e)
         {
             model.Dispose();
-            return (null, null, $"the shrunk model could not be converted: {e.Message}");
+            if (e is ArgumentException or InvalidOperationException or NotSupportedException)
+                return (null, null, $"the shrunk model could not be built: {e.Message}");
+            throw;
         }
     }
 

@@ -63,10 +63,11 @@ public sealed record SparseReport
     public long? PlanFailingSamples { get; init; }
     public string? PlanNote { get; init; }
     /// <summary>Where whole filters were pruned (a <c>filter</c> run), the physically smaller model
-    /// (<c>FilterSurgery</c>, as <c>bcbp shrink</c> exports it) as a whole-model plan: what was removed, its time, worst
+    /// (<c>FilterSurgery</c>, as <c>bcbp shrink</c> exports it) as a whole-model plan: what was removed ("N of M channels
+    /// removed in K layers"), its time, worst
     /// per-image error against the float32 reference, images over the bound, and why it could not run (null when it
     /// did, or when nothing could be removed).</summary>
-    public string? ShrunkChannels { get; init; }
+    public string? ShrunkRemoved { get; init; }
     public double? ShrunkPlanMs { get; init; }
     public double? MaxShrunkPlanRelErrVsReference { get; init; }
     public long? ShrunkPlanFailingSamples { get; init; }
@@ -107,8 +108,8 @@ public sealed record SparseReport
         lines.Add(Invariant($"  time per batch of {InputShape[0]}: dense {DenseMs:F3} ms, sparse {SparseMs:F3} ms ({DenseMs / SparseMs:F2}x)") +
                   (PlanMs is { } p ? Invariant($", whole-model plan {p:F3} ms ({DenseMs / p:F2}x; worst image {MaxPlanRelErrVsReference:E2} vs float32, {PlanFailingSamples} images over the bound)") : "") +
                   (PlanNote is { } n ? $"; plan: {n}" : ""));
-        if (ShrunkChannels is not null || ShrunkPlanNote is not null)
-            lines.Add($"  shrunk model ({ShrunkChannels ?? "not built"}): " +
+        if (ShrunkRemoved is not null || ShrunkPlanNote is not null)
+            lines.Add($"  shrunk model ({ShrunkRemoved ?? "not built"}): " +
                       (ShrunkPlanMs is { } sp ? Invariant($"plan {sp:F3} ms ({DenseMs / sp:F2}x; worst image {MaxShrunkPlanRelErrVsReference:E2} vs float32, {ShrunkPlanFailingSamples} images over the bound)") : "no timing") +
                       (ShrunkPlanNote is { } sn ? $"; {sn}" : ""));
         return string.Join(Environment.NewLine, lines);

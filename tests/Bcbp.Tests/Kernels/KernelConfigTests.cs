@@ -19,8 +19,10 @@ public class KernelConfigTests
     }
 
     [Test]
-    public void LongLoopsAndTheDefaultKeepTheWideShape()
+    public void LongLoopsKeepTheWideShapeAndShortOnesTakeTheDefaultShortKShape()
     {
+        Assert.That(KernelConfig.For(64, 2, residual: true), Is.EqualTo(new KernelConfig(64, 64, 2, 2, 3, false, 6)), "BCBP_MMA_SHORTK unset: the default");
+        Assert.That(KernelConfig.For(64, 5, residual: true), Is.EqualTo(new KernelConfig(64, 128, 2, 2, 4)));
         var wide = new KernelConfig(64, 128, 2, 2, 4);
         Assert.That(KernelConfig.For(64, 5, residual: true, shortK: true), Is.EqualTo(wide));
         Assert.That(KernelConfig.For(64, 1, residual: true, shortK: false), Is.EqualTo(wide));

@@ -46,6 +46,13 @@ run_part() {
 out=$OUT/$part
 mkdir -p "$out"
 { nvidia-smi -L; python3 -c 'import torch; print("torch", torch.__version__, "cuda", torch.version.cuda, "cudnn", torch.backends.cudnn.version())'; git rev-parse HEAD 2>/dev/null; } > "$out/env.txt" 2>&1
+# A fresh machine compiles every kernel at first use, one at a time (verify: ~4 min). With the list of variants an
+# earlier call's runs compiled (experiments/kernel_variants.txt, committed from a part's variants.txt), they are
+# compiled first, all cores at once (bcbp kernels --compile), once per call.
+if [ -z "${kernels_done:-}" ] && [ -f experiments/kernel_variants.txt ]; then
+  kernels_done=1
+  step kernels 240 bash .gpu/run.sh kernels --compile experiments/kernel_variants.txt --device cuda
+fi
 case $part in
 smoke)
   step verify 330 bash .gpu/run.sh verify
@@ -71,6 +78,7 @@ verify)
   # VERIFY_ENV="VAR=value ...": the same checks again under those settings (a block shape of Ops/KernelConfig.cs
   # before it becomes a default, e.g. VERIFY_ENV=BCBP_MMA_SHORTK=64,2,2,6,0).
   if [ -n "${VERIFY_ENV:-}" ]; then
+    [ -f experiments/kernel_variants.txt ] && step kernels_env 240 env $VERIFY_ENV bash .gpu/run.sh kernels --compile experiments/kernel_variants.txt --device cuda
     step verify_env 330 env $VERIFY_ENV bash .gpu/run.sh verify
     grep -E "^FAIL|checks passed" "$out/verify_env.log" | head -20
   fi
@@ -163,6 +171,7 @@ compile)
   [ "$(stat -c %s "$OUT/inductor.tar.gz" 2>/dev/null || echo 0)" -lt 15000000 ] || { rm -f "$OUT/inductor.tar.gz"; echo "gpu_session: inductor cache over 15 MB, not returned"; }
   ;;
 esac
+cp "$BCBP_KERNEL_CACHE/variants.txt" "$out/variants.txt" 2>/dev/null || true   # the kernel variants compiled so far
 tar czf "$OUT/$part.tar.gz" -C "$OUT" "$part" && rm -rf "$out"
 echo "gpu_session $part: $failed step(s) failed so far; results in $part.tar.gz"
 }

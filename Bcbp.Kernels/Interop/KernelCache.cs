@@ -44,32 +44,96 @@ public static class KernelCache
     /// <summary>The loaded kernel <paramref name="kernel"/> of <paramref name="file"/> compiled with <paramref name="defines"/>
     /// for the device's arch; <paramref name="archSuffix"/> "a" builds the arch-specific target (sm_90a: wgmma), whose
     /// cubin runs on that compute capability only. Under <see cref="ProgrammaticLaunch"/> also with PDL=1, and the result
-    /// says so: the one decision of whether a launch may carry the programmatic attribute.</summary>
+    /// says so: the one decision of whether a launch may carry the programmatic attribute. The first load of a variant
+    /// in a process adds it to <see cref="VariantsFile"/>.</summary>
     internal static CompiledKernel Function(string file, string kernel, IReadOnlyList<string> defines, int device, string archSuffix = "")
     {
         int arch = CudaDriver.ComputeCapability(device);
-        bool programmatic = ProgrammaticLaunch.For(arch);
-        var all = programmatic ? defines.Append("PDL=1").ToArray() : defines;
-        string key = $"{device}|{file}|{kernel}|{archSuffix}|{string.Join(" ", all)}";
+        var variant = new KernelVariant(file, archSuffix, defines.ToArray());
+        var options = Options(variant, arch);
+        string key = $"{device}|{kernel}|{variant.File}|{string.Join(" ", options)}";
         var handle = Functions.GetOrAdd(key, _ =>
         {
-            var source = Source(file);
-            var options = new[] { $"--gpu-architecture=sm_{arch}{archSuffix}", "-std=c++17" }.Concat(all.Select(d => "-D" + d)).ToArray();
-            var cubin = Cubin(source, file, options, $"{arch}{archSuffix}");
+            Record(variant, Folder);
+            var cubin = Cubin(Source(file), file, options, $"{arch}{archSuffix}");
             CudaDriver.UseDevice(device);
             return CudaDriver.LoadFunction(cubin, kernel);
         });
-        return new CompiledKernel(handle, programmatic);
+        return new CompiledKernel(handle, ProgrammaticLaunch.For(arch));
     }
 
-    static byte[] Cubin(string source, string file, string[] options, string arch)
+    /// <summary>The list of variants compiled into this folder (<see cref="KernelVariant.Line"/> each).</summary>
+    public const string VariantsFile = "variants.txt";
+
+    static readonly ConcurrentDictionary<string, bool> Recorded = new();
+
+    /// <summary>Adds <paramref name="variant"/> to <paramref name="folder"/>'s <see cref="VariantsFile"/> unless it is there.</summary>
+    internal static void Record(KernelVariant variant, string folder)
+    {
+        string path = Path.Combine(folder, VariantsFile);
+        if (!Recorded.TryAdd(path + "\n" + variant.Line, true)) return;
+        try
+        {
+            Directory.CreateDirectory(folder);
+            lock (Recorded)
+            {
+                if (File.Exists(path) && File.ReadLines(path).Contains(variant.Line)) return;
+                File.AppendAllText(path, variant.Line + "\n");
+            }
+        }
+        catch (IOException) { /* the list only saves a later machine a compile */ }
+        catch (UnauthorizedAccessException) { }
+    }
+
+    /// <summary>NVRTC options of a variant for <paramref name="arch"/> (90 = sm_90), PDL=1 added where
+    /// <see cref="ProgrammaticLaunch"/> is on.</summary>
+    static string[] Options(KernelVariant variant, int arch)
+    {
+        var defines = ProgrammaticLaunch.For(arch) ? variant.Defines.Append("PDL=1") : variant.Defines;
+        return new[] { $"--gpu-architecture=sm_{arch}{variant.ArchSuffix}", "-std=c++17" }.Concat(defines.Select(d => "-D" + d)).ToArray();
+    }
+
+    /// <summary>Compiles <paramref name="variants"/> for device <paramref name="device"/>'s arch into the cache folder,
+    /// <paramref name="threads"/> at a time (NVRTC is CPU-bound and thread-safe); variants already there are skipped.
+    /// Returns how many were compiled and how many were cached; a failed compile throws with NVRTC's log.</summary>
+    public static (int Compiled, int Cached) Compile(IReadOnlyList<KernelVariant> variants, int device, int threads)
+    {
+        if (threads < 1) throw new ArgumentException($"threads must be >= 1, got {threads}");
+        var sources = variants.Select(v => v.File).Distinct().ToDictionary(f => f, Source);   // an unknown file fails here, once
+        int arch = CudaDriver.ComputeCapability(device);
+        int compiled = 0, cached = 0;
+        try
+        {
+            Parallel.ForEach(variants, new ParallelOptions { MaxDegreeOfParallelism = threads }, v =>
+            {
+                var options = Options(v, arch);
+                bool hit = File.Exists(CubinPath(sources[v.File], v.File, options, $"{arch}{v.ArchSuffix}"));
+                Cubin(sources[v.File], v.File, options, $"{arch}{v.ArchSuffix}");
+                Record(v, Folder);
+                Interlocked.Increment(ref hit ? ref cached : ref compiled);
+            });
+        }
+        catch (AggregateException e) when (e.InnerExceptions.Count > 0)
+        {
+            System.Runtime.ExceptionServices.ExceptionDispatchInfo.Capture(e.InnerExceptions[0]).Throw();
+        }
+        return (compiled, cached);
+    }
+
+    /// <summary>Where the cubin of <paramref name="source"/> (with the headers) under <paramref name="options"/> is cached.</summary>
+    static string CubinPath(string source, string file, string[] options, string arch)
     {
         var headers = Headers.Value;
         var text = source + "\n" + string.Join("\n", headers.OrderBy(h => h.Key, StringComparer.Ordinal).Select(h => h.Key + "\n" + h.Value));
         var hash = Convert.ToHexString(SHA256.HashData(Encoding.UTF8.GetBytes(text + "\n" + string.Join(" ", options))))[..24].ToLowerInvariant();
-        var path = Path.Combine(Folder, $"{Path.GetFileNameWithoutExtension(file)}-{hash}-sm{arch}.cubin");
+        return Path.Combine(Folder, $"{Path.GetFileNameWithoutExtension(file)}-{hash}-sm{arch}.cubin");
+    }
+
+    static byte[] Cubin(string source, string file, string[] options, string arch)
+    {
+        var path = CubinPath(source, file, options, arch);
         if (File.Exists(path)) return File.ReadAllBytes(path);
-        var cubin = Nvrtc.CompileToCubin(source, file, options, headers);
+        var cubin = Nvrtc.CompileToCubin(source, file, options, Headers.Value);
         try
         {
             Directory.CreateDirectory(Folder);

@@ -20,7 +20,7 @@ public static class BcbpCli
     {
         new TrainCommand(), new SuiteCommand(), new CompareCommand(), new SparseCommand(), new ShrinkCommand(),
         new ExportCommand(),
-        new VerifyCommand(), new BenchCommand(), new BenchTrainCommand(), new DataBenchCommand(),
+        new VerifyCommand(), new BenchCommand(), new BenchTrainCommand(), new DataBenchCommand(), new KernelsCommand(),
     };
 
     /// <summary>Accepted anywhere on the line: print an error's stack trace.</summary>

@@ -29,7 +29,7 @@ public class CliTests
         var (code, output, error) = Run(flag);
         Assert.That(code, Is.EqualTo(ExitCodes.Ok));
         Assert.That(error, Is.Empty);
-        foreach (var name in new[] { "train", "suite", "compare", "sparse", "shrink", "verify", "bench", "bench-train", "bench-data", "help", "completion" })
+        foreach (var name in new[] { "train", "suite", "compare", "sparse", "shrink", "verify", "bench", "bench-train", "bench-data", "kernels", "help", "completion" })
             Assert.That(output, Does.Contain($"\n  {name} "), name);
         Assert.That(output, Does.Contain("Exit codes: 0 ok, 1 a check failed").And.Contain("130 interrupted"));
         Assert.That(Run().Out, Is.EqualTo(output), "bcbp alone prints the same help");

@@ -63,21 +63,22 @@ public class SparseCommandTests
 
     // The physically smaller model a filter run is timed as on the GPU (SparseEvaluation.Shrunk: FilterSurgery, then
     // converted whole with BN folded) computes what the masked model does; on the CPU its layers run the references.
-    [Test]
-    public void AFilterPrunedModelShrinksConvertsWholeAndMatchesTheMaskedModel()
+    [TestCase("resnet20", 16, "159 of 336 channels removed in 9 layers", "each block's inner conv, 3 x (16 + 32 + 64) channels, all but half plus one")]
+    [TestCase("vgg16_cifar", 32, "2068 of 4160 channels removed in 12 layers", "every conv but the stem, 64 + 2 x 128 + 3 x 256 + 6 x 512 channels, all but half plus one; the last feeds the classifier")]
+    public void AFilterPrunedModelShrinksConvertsWholeAndMatchesTheMaskedModel(string arch, int tileRows, string expectedRemoved, string why)
     {
         using var _ = no_grad();
-        var model = ModelFactory.Create("resnet20", 10, 3);
+        var model = ModelFactory.Create(arch, 10, 3);
         Bcbp.Tests.Pruning.ShrinkTests.RandomizeNorms(model);
         SyntheticMasks.PruneHalfTheFilters(model, new Generator(9), extra: 1);   // odd widths, partial 16-row tiles
         var path = Path.Combine(_dir, "filter.safetensors");
         StateDictIO.Save(model, path);
-        var (shrunk, removed, note) = SparseEvaluation.Shrunk("resnet20", 10, 3, path, Cpu(16));
+        var (shrunk, removed, note) = SparseEvaluation.Shrunk(arch, 10, 3, path, Cpu(tileRows));
         using var __ = shrunk;
         Assert.That(note, Is.Null);
-        Assert.That(removed, Is.EqualTo("159 of 336 channels removed in 9 layers"), "each block's inner conv, 3 x (16 + 32 + 64) channels, all but half plus one");
+        Assert.That(removed, Is.EqualTo(expectedRemoved), why);
         Assert.That(shrunk!.modules().OfType<Conv2d>(), Is.Empty, "every conv converted, the stem too");
-        using var masked = MaskedModel.Load("resnet20", 10, 3, path);
+        using var masked = MaskedModel.Load(arch, 10, 3, path);
         masked.eval();
         var x = randn(new long[] { 2, 3, 32, 32 }, generator: new Generator(5));
         var expected = masked.call(x);

@@ -178,7 +178,6 @@ __device__ __forceinline__ void gather_gemm(const Args& p) {
     }
   }
   u32 breg[B_CHUNKS][4];
-  pdl_wait();  // the previous kernel's output (X, the residual) and this one's (Y) are safe from here on
 
   auto load_a = [&](int kt, int slot) {
     u16* dst = As + slot * A_STAGE;
@@ -266,6 +265,15 @@ __device__ __forceinline__ void gather_gemm(const Args& p) {
 #pragma unroll
       for (int e = 0; e < 4; ++e) acc[i][j][e] = 0.f;
 
+#if PDL
+  // Under programmatic launch the prologue's weight slices (constant) are requested before the wait, so their
+  // latency overlaps the previous kernel's end; they join the first cp.async group committed below.
+#pragma unroll
+  for (int s = 0; s < STAGES - 1; ++s)
+    if (s < ktiles) load_a(s, s);
+#endif
+  pdl_wait();  // the previous kernel's output (X, the residual) and this one's (Y) are safe from here on
+
 #if RES && RES_SMEM
   // The block's residual tile is copied to its own shared memory first (one cp.async group, the oldest, so the first
   // wait of the pipeline finishes it), its latency overlapping the gather's: a short-K layer is otherwise two round
@@ -285,7 +293,7 @@ __device__ __forceinline__ void gather_gemm(const Args& p) {
   for (int s = 0; s < STAGES - 1; ++s) {
     if (s < ktiles) {
       fetch_idx(s);
-      load_a(s, s);
+      if (!PDL) load_a(s, s);
       if (FETCH == kConvAny) { load_b_regs(s); store_b_regs(s); }
       else if (FETCH == kConv) load_b_conv(s, s);
       else load_b_async(s, s);

@@ -78,7 +78,10 @@ verify)
   # VERIFY_ENV="VAR=value ...": the same checks again under those settings (a block shape of Ops/KernelConfig.cs
   # before it becomes a default, e.g. VERIFY_ENV=BCBP_MMA_SHORTK=64,2,2,6,0).
   if [ -n "${VERIFY_ENV:-}" ]; then
-    [ -f experiments/kernel_variants.txt ] && step kernels_env 240 env $VERIFY_ENV bash .gpu/run.sh kernels --compile experiments/kernel_variants.txt --device cuda
+    # Only PDL changes the kernels' options (a block shape changes which variants run, not how one is compiled).
+    if [[ "$VERIFY_ENV" == *BCBP_PDL=1* ]] && [ -f experiments/kernel_variants.txt ]; then
+      step kernels_env 240 env $VERIFY_ENV bash .gpu/run.sh kernels --compile experiments/kernel_variants.txt --device cuda
+    fi
     step verify_env 330 env $VERIFY_ENV bash .gpu/run.sh verify
     grep -E "^FAIL|checks passed" "$out/verify_env.log" | head -20
   fi
@@ -107,7 +110,12 @@ tune)
   # sk:0 = the wide shape everywhere; pdl = BCBP_PDL=1, programmatic launches, Interop/ProgrammaticLaunch.cs), each a
   # whole ResNet-50 75% plan with every launch timed and its registers and blocks per SM; the plan's rel err against
   # the fp16 model checks each shape.
-  for spec in ${TUNE_SHAPES:-base pdl sk:0 sk:64,2,2,6,0,1 sk:64,2,2,8,0,1 sk:64,2,2,6,1,1 sk:128,2,4,2,0,1}; do
+  specs=${TUNE_SHAPES:-base pdl sk:0 sk:64,2,2,6,0,1 sk:64,2,2,8,0,1 sk:64,2,2,6,1,1 sk:128,2,4,2,0,1}
+  # PDL=1 changes every kernel's options: compile them all at once first, not one by one inside the pdl step.
+  if [[ " $specs " == *" pdl "* ]] && [ -f experiments/kernel_variants.txt ]; then
+    step kernels_pdl 240 env BCBP_PDL=1 bash .gpu/run.sh kernels --compile experiments/kernel_variants.txt --device cuda
+  fi
+  for spec in $specs; do
     name=${spec//[:,]/_}; envs=()
     case $spec in base) ;; pdl) envs=(BCBP_PDL=1) ;; minb*) envs=(BCBP_MMA_MINB=${spec#minb}) ;; sk:*) envs=(BCBP_MMA_SHORTK=${spec#sk:}) ;; esac
     TAIL=0 step "tune_$name" 90 env "${envs[@]}" bash .gpu/run.sh bench --out "$out/$name" --layers no --e2e-model resnet50 \

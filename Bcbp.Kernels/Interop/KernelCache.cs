@@ -54,8 +54,8 @@ public static class KernelCache
         string key = $"{device}|{kernel}|{variant.File}|{string.Join(" ", options)}";
         var handle = Functions.GetOrAdd(key, _ =>
         {
-            Record(variant, Folder);
             var cubin = Cubin(Source(file), file, options, $"{arch}{archSuffix}");
+            Record(variant, Folder);   // only a variant that compiled
             CudaDriver.UseDevice(device);
             return CudaDriver.LoadFunction(cubin, kernel);
         });
@@ -93,31 +93,33 @@ public static class KernelCache
         return new[] { $"--gpu-architecture=sm_{arch}{variant.ArchSuffix}", "-std=c++17" }.Concat(defines.Select(d => "-D" + d)).ToArray();
     }
 
+    /// <summary>What <see cref="Compile"/> did: variants compiled, already cached, not for this GPU (sm_90a ones
+    /// elsewhere), and those that failed with NVRTC's message.</summary>
+    public sealed record CompileResult(int Compiled, int Cached, int OtherArch, IReadOnlyList<(KernelVariant Variant, string Error)> Failed);
+
     /// <summary>Compiles <paramref name="variants"/> for device <paramref name="device"/>'s arch into the cache folder,
-    /// <paramref name="threads"/> at a time (NVRTC is CPU-bound and thread-safe); variants already there are skipped.
-    /// Returns how many were compiled and how many were cached; a failed compile throws with NVRTC's log.</summary>
-    public static (int Compiled, int Cached) Compile(IReadOnlyList<KernelVariant> variants, int device, int threads)
+    /// <paramref name="jobs"/> at a time (NVRTC is CPU-bound and thread-safe); variants already there are counted as
+    /// cached, arch-specific ones for another compute capability are left out, and a variant that fails is reported
+    /// while the others go on.</summary>
+    public static CompileResult Compile(IReadOnlyList<KernelVariant> variants, int device, int jobs)
     {
-        if (threads < 1) throw new ArgumentException($"threads must be >= 1, got {threads}");
+        if (jobs < 1) throw new ArgumentException($"jobs must be >= 1, got {jobs}");
         var sources = variants.Select(v => v.File).Distinct().ToDictionary(f => f, Source);   // an unknown file fails here, once
         int arch = CudaDriver.ComputeCapability(device);
+        // "a" targets exist for the one compute capability they name (sm_90a: this code's only one).
+        var mine = variants.Where(v => v.ArchSuffix == "" || arch == 90).ToList();
         int compiled = 0, cached = 0;
-        try
+        var failed = new ConcurrentBag<(KernelVariant, string)>();
+        Parallel.ForEach(mine, new ParallelOptions { MaxDegreeOfParallelism = jobs }, v =>
         {
-            Parallel.ForEach(variants, new ParallelOptions { MaxDegreeOfParallelism = threads }, v =>
-            {
-                var options = Options(v, arch);
-                bool hit = File.Exists(CubinPath(sources[v.File], v.File, options, $"{arch}{v.ArchSuffix}"));
-                Cubin(sources[v.File], v.File, options, $"{arch}{v.ArchSuffix}");
-                Record(v, Folder);
-                Interlocked.Increment(ref hit ? ref cached : ref compiled);
-            });
-        }
-        catch (AggregateException e) when (e.InnerExceptions.Count > 0)
-        {
-            System.Runtime.ExceptionServices.ExceptionDispatchInfo.Capture(e.InnerExceptions[0]).Throw();
-        }
-        return (compiled, cached);
+            var options = Options(v, arch);
+            bool hit = File.Exists(CubinPath(sources[v.File], v.File, options, $"{arch}{v.ArchSuffix}"));
+            try { Cubin(sources[v.File], v.File, options, $"{arch}{v.ArchSuffix}"); }
+            catch (CudaException e) { failed.Add((v, e.Message)); return; }
+            Record(v, Folder);
+            Interlocked.Increment(ref hit ? ref cached : ref compiled);
+        });
+        return new CompileResult(compiled, cached, variants.Count - mine.Count, failed.ToList());
     }
 
     /// <summary>Where the cubin of <paramref name="source"/> (with the headers) under <paramref name="options"/> is cached.</summary>

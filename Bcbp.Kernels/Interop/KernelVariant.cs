@@ -24,21 +24,28 @@ public sealed record KernelVariant(string File, string ArchSuffix, IReadOnlyList
         return new KernelVariant(parts[0], parts[1], defines);
     }
 
-    /// <summary>The variants of a list file, each once, in file order (blank lines skipped).</summary>
-    public static IReadOnlyList<KernelVariant> ReadAll(string path)
+    /// <summary>The variants of a list file, each once, in file order, and the lines that are not variants
+    /// ("file:line: why"; blank lines are skipped silently). The list is written by runs, possibly several at once, so a
+    /// damaged line costs only itself.</summary>
+    public static (IReadOnlyList<KernelVariant> Variants, IReadOnlyList<string> Skipped) ReadAll(string path)
     {
         if (!System.IO.File.Exists(path)) throw new FileNotFoundException($"kernel variant list '{path}' does not exist (a GPU run writes it as {KernelCache.VariantsFile} in the kernel cache folder)");
         var seen = new HashSet<string>();
         var list = new List<KernelVariant>();
+        var skipped = new List<string>();
         int n = 0;
         foreach (var line in System.IO.File.ReadLines(path))
         {
             n++;
             if (string.IsNullOrWhiteSpace(line)) continue;
-            var v = Parse(line.TrimEnd('\r'), $"{path}:{n}");
-            if (seen.Add(v.Line)) list.Add(v);
+            try
+            {
+                var v = Parse(line.TrimEnd('\r'), $"{path}:{n}");
+                if (seen.Add(v.Line)) list.Add(v);
+            }
+            catch (FormatException e) { skipped.Add(e.Message); }
         }
-        return list;
+        return (list, skipped);
     }
 
     public bool Equals(KernelVariant? other) => other is not null && Line == other.Line;

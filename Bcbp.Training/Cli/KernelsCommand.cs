@@ -35,14 +35,18 @@ public sealed class KernelsCommand : ICliCommand
     int Run(ParseResult p)
     {
         string file = p.GetValue(_compile)!;
-        var variants = KernelVariant.ReadAll(file);
+        int jobs = p.GetValue(_jobs);
+        var (variants, skipped) = KernelVariant.ReadAll(file);
+        foreach (var line in skipped) Console.Error.WriteLine($"warning: skipped {line}");
         var device = _device.Initialize(p);
         if (device.type != DeviceType.CUDA)
             throw new ArgumentException("bcbp kernels compiles for a GPU's arch: give --device cuda (or cuda:N) on a machine with one");
         var clock = Stopwatch.StartNew();
-        var (compiled, cached) = KernelCache.Compile(variants, device.index < 0 ? 0 : device.index, p.GetValue(_jobs));
-        Console.WriteLine($"kernels: {variants.Count} variants of {file}: {compiled} compiled, {cached} already cached, " +
-                          $"{clock.Elapsed.TotalSeconds:F1} s, {p.GetValue(_jobs)} at a time -> {KernelCache.Folder}");
-        return ExitCodes.Ok;
+        var r = KernelCache.Compile(variants, device.index < 0 ? 0 : device.index, jobs);
+        Console.WriteLine($"kernels: {variants.Count} variants of {file}: {r.Compiled} compiled, {r.Cached} already cached, " +
+                          $"{r.OtherArch} for another GPU, {r.Failed.Count} failed; {clock.Elapsed.TotalSeconds:F1} s, {jobs} at a time -> {KernelCache.Folder}");
+        foreach (var (v, error) in r.Failed)
+            Console.Error.WriteLine($"error: {v.Line.Replace('\t', ' ')}: {error.ReplaceLineEndings(" ")}");
+        return r.Failed.Count == 0 ? ExitCodes.Ok : ExitCodes.CheckFailed;
     }
 }

@@ -52,6 +52,9 @@ public static class RunCollector
         var config = File.Exists(configPath) ? JsonNode.Parse(File.ReadAllText(configPath)) as JsonObject : null;
         var evalPath = Path.Combine(runDir, Inference.SparseReport.FileName);
         var eval = File.Exists(evalPath) ? JsonNode.Parse(File.ReadAllText(evalPath)) as JsonObject : null;
+        // The quoted sparse path, from an evaluation that ran our CUDA kernels (a CPU one times the reference path).
+        var best = OnGpu(eval) ? BestSparse(eval!) : ((double Ms, long FailingSamples)?)null;
+        var speedup = MeasuredSpeedupOf(eval, best);
         return new RunRecord(
             runDir,
             RunResult.Read(Path.Combine(runDir, RunResult.FileName)),
@@ -59,20 +62,18 @@ public static class RunCollector
             File.Exists(costPath) ? OutputJson.Read<ModelCost>(costPath) : null,
             WitMaxOf(Path.Combine(runDir, PruneReportWriter.JsonFile)),
             PruneUnit.Describe(config?["prune"] as JsonObject),
-            MeasuredSpeedupOf(eval),
+            speedup,
             config?["data"]?["dataset"]?.GetValue<string>(),
-            SparseSpeedOf(eval),
+            speedup is null ? null : SparseSpeedOf(eval!, best!.Value.Ms),
             config?["model"]?["arch"]?.GetValue<string>(),
-            RuleOf(eval));
+            best is { } b ? new SparseRule(b.FailingSamples, eval!["samples"]?.GetValue<long>() ?? 0) : null);
     }
 
-    /// <summary>Images/s of the sparse model at its timed batch, from a GPU evaluation; null otherwise.</summary>
-    static SparseSpeed? SparseSpeedOf(JsonObject? eval)
-    {
-        if (eval is null || MeasuredSpeedupOf(eval) is null) return null;
-        if ((eval["input_shape"] as JsonArray)?.FirstOrDefault()?.GetValue<long>() is not { } batch) return null;
-        return new SparseSpeed((int)batch, batch * 1000.0 / BestSparse(eval).Ms);
-    }
+    /// <summary>Images/s of the quoted sparse path (<paramref name="ms"/> per batch) at the timed batch; null without
+    /// the batch's shape.</summary>
+    static SparseSpeed? SparseSpeedOf(JsonObject eval, double ms)
+        => (eval["input_shape"] as JsonArray)?.FirstOrDefault()?.GetValue<long>() is { } batch
+            ? new SparseSpeed((int)batch, batch * 1000.0 / ms) : null;
 
     /// <summary><see cref="Inference.SparseReport.Best"/> over the JSON's fields (a file without the plans' fields, or
     /// with <c>passed</c> alone, reads as the layer-by-layer path).</summary>
@@ -84,20 +85,15 @@ public static class RunCollector
             Inference.SparseReport.Path(eval["shrunk_plan_ms"]?.GetValue<double?>(), eval["shrunk_plan_failing_samples"]?.GetValue<long?>()));
     }
 
-    /// <summary>Masked dense time over the quoted sparse path's time (<see cref="BestSparse"/>), from a sparse evaluation
-    /// that ran our CUDA kernels; null otherwise (a CPU evaluation times the reference path, not the kernels). Quoted
-    /// whether or not that path passed the per-image rule: <see cref="RuleOf"/> says which, and the report shows it.</summary>
-    static double? MeasuredSpeedupOf(JsonObject? eval)
+    /// <summary>Masked dense time over the quoted sparse path's time (<paramref name="best"/>, <see cref="BestSparse"/>;
+    /// null off the GPU). Quoted whether or not that path passed the per-image rule: the record's
+    /// <see cref="SparseRule"/> says which, and the report shows it.</summary>
+    static double? MeasuredSpeedupOf(JsonObject? eval, (double Ms, long FailingSamples)? best)
     {
-        if (!OnGpu(eval)) return null;
+        if (best is not { Ms: var sparse }) return null;
         double dense = eval!["dense_ms"]?.GetValue<double>() ?? 0;
-        var (sparse, _) = BestSparse(eval);
         return dense > 0 && sparse > 0 ? dense / sparse : null;
     }
-
-    /// <summary>The quoted path's standing against the per-image rule, from a GPU evaluation; null otherwise.</summary>
-    static SparseRule? RuleOf(JsonObject? eval)
-        => OnGpu(eval) ? new SparseRule(BestSparse(eval!).FailingSamples, eval!["samples"]?.GetValue<long>() ?? 0) : null;
 
     static bool OnGpu(JsonObject? eval) => eval?["device"]?.GetValue<string>().StartsWith("cuda", StringComparison.Ordinal) == true;
 

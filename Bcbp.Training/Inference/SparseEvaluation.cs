@@ -27,35 +27,43 @@ namespace Bcbp.Training.Inference;
 public static class SparseEvaluation
 {
     /// <summary>
-    /// Loads the pruned model <paramref name="arch"/> + <paramref name="weights"/> twice with
-    /// <see cref="MaskedModel"/> (conversion works in place, so the sparse model is its own copy) and converts one
+    /// Builds the pruned model <paramref name="arch"/> + <paramref name="weights"/> (read once) several times with
+    /// <see cref="MaskedModel"/> (conversion works in place, so each converted model is its own copy) and converts them
     /// on the CPU in float32, so BN folding happens before any rounding to <see cref="SparseSettings.Dtype"/>. Batches
     /// are consumed one at a time (targets may be null); <paramref name="inputs"/> names them in the report.
     /// </summary>
     public static SparseReport Evaluate(string arch, int numClasses, int inChannels, string weights,
         IEnumerable<(Tensor Input, Tensor? Target)> batches, string inputs, SparseSettings settings)
     {
+        var state = StateDictIO.Read(weights);
+        try { return Evaluate(() => MaskedModel.Load(arch, numClasses, inChannels, state, weights), arch, weights, batches, inputs, settings); }
+        finally { foreach (var t in state.Values) t.Dispose(); }
+    }
+
+    static SparseReport Evaluate(Func<nn.Module<Tensor, Tensor>> load, string arch, string weights,
+        IEnumerable<(Tensor Input, Tensor? Target)> batches, string inputs, SparseSettings settings)
+    {
         using var _ = no_grad();
-        using var dense = MaskedModel.Load(arch, numClasses, inChannels, weights);
+        using var dense = load();
         if (!MaskedModel.IsPruned(dense))
             throw new InvalidDataException($"'{weights}' has no {WeightMask.BufferName} entries: it is a dense model. " +
                                            "Sparse inference needs a pruned one (a run with a prune section saves its masks).");
-        using var sparse = MaskedModel.Load(arch, numClasses, inChannels, weights);
+        using var sparse = load();
         var converted = SparseConversion.Convert(sparse, settings.TileRows, settings.Layout, settings.FoldBatchNorm);
         // On our GPU kernels, the whole-model plan as well: dense stem and classifier converted too, one CUDA graph.
         bool kernels = settings.Device.type == DeviceType.CUDA && settings.Dtype != ScalarType.Float32 && settings.FoldBatchNorm;
-        using var whole = kernels ? MaskedModel.Load(arch, numClasses, inChannels, weights) : null;
+        using var whole = kernels ? load() : null;
         if (whole is not null) SparseConversion.Convert(whole, settings.TileRows, settings.Layout, foldBatchNorm: true, dense: true);
         whole?.to(settings.Device).to(settings.Dtype);
         using var plan = whole is null ? null : new PlanPath(new Bcbp.Kernels.Plan.PlannedModel(whole));
         // Where whole filters were pruned, the physically smaller model too, as a plan of its own.
-        var built = kernels ? Shrunk(arch, numClasses, inChannels, weights, settings) : default;
+        var built = kernels ? Shrunk(load, settings) : default;
         using var shrunkModel = built.Model;
         using var shrunk = shrunkModel is null ? null : new PlanPath(new Bcbp.Kernels.Plan.PlannedModel(shrunkModel));
         var plans = new[] { plan, shrunk }.OfType<PlanPath>().ToArray();
         // The float32 reference: the dense model itself when it runs in float32, else a float32 copy.
         bool lowPrecision = settings.Dtype != ScalarType.Float32;
-        using var reference = lowPrecision ? MaskedModel.Load(arch, numClasses, inChannels, weights) : null;
+        using var reference = lowPrecision ? load() : null;
         reference?.to(settings.Device);
         dense.to(settings.Device).to(settings.Dtype);
         sparse.to(settings.Device).to(settings.Dtype);
@@ -168,10 +176,10 @@ public static class SparseEvaluation
     /// <summary>The model physically shrunk by <see cref="FilterSurgery"/> and converted whole (BN folded, the dense
     /// layers too) on <paramref name="settings"/>' device and type, with what was removed; (null, null, null) when no
     /// whole filter can be removed, (null, null, why) when the shrunk model cannot be built.</summary>
-    internal static (nn.Module<Tensor, Tensor>? Model, string? Removed, string? Note) Shrunk(string arch, int numClasses, int inChannels, string weights,
+    internal static (nn.Module<Tensor, Tensor>? Model, string? Removed, string? Note) Shrunk(Func<nn.Module<Tensor, Tensor>> load,
         SparseSettings settings)
     {
-        var model = MaskedModel.Load(arch, numClasses, inChannels, weights);
+        var model = load();
         try
         {
             var removed = FilterSurgery.Apply(model);

@@ -73,7 +73,7 @@ public class SparseCommandTests
         SyntheticMasks.PruneHalfTheFilters(model, new Generator(9), extra: 1);   // odd widths, partial 16-row tiles
         var path = Path.Combine(_dir, "filter.safetensors");
         StateDictIO.Save(model, path);
-        var (shrunk, removed, note) = SparseEvaluation.Shrunk(arch, 10, 3, path, Cpu(tileRows));
+        var (shrunk, removed, note) = SparseEvaluation.Shrunk(() => MaskedModel.Load(arch, 10, 3, path), Cpu(tileRows));
         using var __ = shrunk;
         Assert.That(note, Is.Null);
         Assert.That(removed, Is.EqualTo(expectedRemoved), why);
@@ -88,7 +88,7 @@ public class SparseCommandTests
     [Test]
     public void AModelWithoutWholePrunedFiltersHasNoShrunkModel()
     {
-        var (shrunk, removed, note) = SparseEvaluation.Shrunk("vgg16_cifar", 10, 3, SavePruned("vgg16_cifar"), Cpu(32));
+        var (shrunk, removed, note) = SparseEvaluation.Shrunk(() => MaskedModel.Load("vgg16_cifar", 10, 3, SavePruned("vgg16_cifar")), Cpu(32));
         Assert.That((shrunk, removed, note), Is.EqualTo(((nn.Module<Tensor, Tensor>?)null, (string?)null, (string?)null)));
     }
 

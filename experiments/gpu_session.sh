@@ -13,7 +13,7 @@
 #   bash experiments/gpu_session.sh tune           # ~2 min: the ResNet-50 75% plan (b1, b256) under each mma.sync block shape in TUNE_SHAPES
 #   bash experiments/gpu_session.sh ncu            # ~3 min: Nsight Compute counters of our kernels on ResNet-50's layers (75%, b256)
 #   bash experiments/gpu_session.sh nccl           # ~1 min: world size 1 through NCCL gives the plain trainer's weights
-#   bash experiments/gpu_session.sh compile        # ~10 min: torch.compile max-autotune at batch 1 and 256 (inductor cache)
+#   bash experiments/gpu_session.sh compile        # ~10 min: torch.compile max-autotune at batch 1 and 256 (COMPILE_BATCH; inductor cache)
 #
 # Each part writes under $OUT/PART/ and is then packed into ONE file, $OUT/PART.tar.gz (the device tool brings back at
 # most 8 files). Steps are cut to fit DEADLINE (570 s) for the whole call, so the parts already run are still packed.
@@ -173,8 +173,10 @@ paper)
 compile)
   # The inductor cache stays outside the part's folder (it can pass the 16 MiB a returned file may have); it comes
   # back as its own file when it is small enough, to be carried next time.
+  # COMPILE_BATCH=1 COMPILE_VARIANTS=eager,cuda_graph,compile: one batch size (~5 min of autotuning) with the other
+  # baselines timed beside it in the same process.
   step compile 540 env TORCHINDUCTOR_CACHE_DIR=/tmp/inductor python3 experiments/bench/pytorch_baselines.py --models resnet50 \
-       --batch 1,256 --variants compile --out "$out/pytorch_compile.json"
+       --batch ${COMPILE_BATCH:-1,256} --variants ${COMPILE_VARIANTS:-compile} --out "$out/pytorch_compile.json"
   tar czf "$OUT/inductor.tar.gz" -C /tmp inductor 2>/dev/null
   [ "$(stat -c %s "$OUT/inductor.tar.gz" 2>/dev/null || echo 0)" -lt 15000000 ] || { rm -f "$OUT/inductor.tar.gz"; echo "gpu_session: inductor cache over 15 MB, not returned"; }
   ;;

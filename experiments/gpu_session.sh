@@ -88,9 +88,10 @@ verify)
   ;;
 engine)
   # LAYERS=yes adds the per-layer cases at batch 256 (ours against the ideal and cuDNN) to the same bench.json.
-  step bench 300 bash .gpu/run.sh bench --out "$out/bench" --layers ${LAYERS:-no} --batch 256 --e2e-model resnet50,resnet56,vgg16 \
+  # E2E_MODEL=resnet50: one model (its PyTorch baselines too), when the call's minutes are short.
+  step bench 300 bash .gpu/run.sh bench --out "$out/bench" --layers ${LAYERS:-no} --batch 256 --e2e-model ${E2E_MODEL:-resnet50,resnet56,vgg16} \
        --e2e-batch 1,32,256 --e2e-sparsity ${E2E_SPARSITY:-0.5,0.75,0.875} --iters ${ITERS:-20}
-  step pytorch 150 python3 experiments/bench/pytorch_baselines.py --models resnet50,vgg16,resnet56 --batch 1,32,256 \
+  step pytorch 150 python3 experiments/bench/pytorch_baselines.py --models ${E2E_MODEL:-resnet50,vgg16,resnet56} --batch 1,32,256 \
        --variants eager,cuda_graph --out "$out/pytorch_baselines.json"
   step summary 30 python3 experiments/bench/summarize.py "$out/bench/bench.json" "$out/pytorch_baselines.json" \
        experiments/results/bench/h200-sm90/pytorch_compile_resnet50_b256.json --out "$out/summary.json"

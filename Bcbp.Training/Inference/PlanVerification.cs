@@ -63,17 +63,19 @@ internal static class PlanVerification
                     }
                 if (shrunk) SyntheticMasks.PruneHalfTheFilters(m, new Generator(77), extra: 1);   // odd widths: 9 of 16
                 m.eval();
-                m.to(device);
                 return m;
             }
             var model = Make();
+            model.to(device);
             var inputs = batches.Select(b => randn(new long[] { b, 3, size, size }, generator: gen).to(device)).ToArray();
             var reference = inputs.Select(x => model.forward(x)).ToArray();
             model.half();
             var dense16 = inputs.Select(x => model.forward(x.half())).ToArray();
             // Converted in float32 (BatchNorm folded before any rounding, as `sparse` does); packed in fp16 at first use.
             var whole = Make();
+            // Shrunk on the CPU and then moved, as SparseEvaluation.Shrunk does with a loaded run.
             if (shrunk && FilterSurgery.Apply(whole).Count == 0) throw new InvalidOperationException("no filter could be removed");
+            whole.to(device);
             SparseConversion.Convert(whole, tileRows, SparseLayout.Bcbp, foldBatchNorm: true, dense: true);
             using var graphed = new PlannedModel(whole);
             using var launched = new PlannedModel(whole, graph: false);

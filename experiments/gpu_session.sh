@@ -28,6 +28,11 @@ export BCBP_KERNEL_CACHE=${BCBP_KERNEL_CACHE:-/tmp/bcbp-kernels}
 parts="smoke verify engine profile tune ncu data train grid amp paper nccl compile"
 for part in "$@"; do
   [[ " $parts " == *" $part "* ]] || { echo "gpu_session: unknown part '$part' (${parts// /, })" >&2; exit 2; }
+  # The bundle script rebuilds .gpu/ and leaves the data out: refuse before any step runs, not after cell 1 fails.
+  if [[ " amp grid paper " == *" $part "* ]] && ! ls .gpu/data/train-images-idx3-ubyte* >/dev/null 2>&1; then
+    echo "gpu_session: part '$part' needs Fashion-MNIST in .gpu/data: python3 experiments/bench/idx_subset.py /usr/share/datasets/fashion-mnist .gpu/data --train 20000 --test 10000" >&2
+    exit 2
+  fi
 done
 failed=0
 started=$(date +%s)
@@ -79,7 +84,7 @@ verify)
   # before it becomes a default, e.g. VERIFY_ENV=BCBP_MMA_SHORTK=64,2,2,6,0).
   if [ -n "${VERIFY_ENV:-}" ]; then
     # Only PDL changes the kernels' options (a block shape changes which variants run, not how one is compiled).
-    if [[ "$VERIFY_ENV" == *BCBP_PDL=1* ]] && [ -f experiments/kernel_variants.txt ]; then
+    if [[ "$VERIFY_ENV" == *BCBP_PDL=* ]] && [ -f experiments/kernel_variants.txt ]; then
       step kernels_env 240 env $VERIFY_ENV bash .gpu/run.sh kernels --compile experiments/kernel_variants.txt --device cuda
     fi
     step verify_env 330 env $VERIFY_ENV bash .gpu/run.sh verify
@@ -108,17 +113,18 @@ profile)
 tune)
   # The mma.sync kernel's block shapes (Bcbp.Kernels/Ops/KernelConfig.cs: BCBP_MMA_MINB for the wide shape,
   # BCBP_MMA_SHORTK=BN,WARPS_M,WARPS_N,MINB,RES_SMEM[,RESIDUAL_ONLY] for loops of <= 4 K steps; base = the defaults,
-  # sk:0 = the wide shape everywhere; pdl = BCBP_PDL=1, programmatic launches, Interop/ProgrammaticLaunch.cs), each a
+  # sk:0 = the wide shape everywhere; nopdl = BCBP_PDL=0, plain launches instead of programmatic ones,
+  # Interop/ProgrammaticLaunch.cs), each a
   # whole ResNet-50 75% plan with every launch timed and its registers and blocks per SM; the plan's rel err against
   # the fp16 model checks each shape.
-  specs=${TUNE_SHAPES:-base pdl sk:0 sk:64,2,2,6,0,1 sk:64,2,2,8,0,1 sk:64,2,2,6,1,1 sk:128,2,4,2,0,1}
-  # PDL=1 changes every kernel's options: compile them all at once first, not one by one inside the pdl step.
-  if [[ " $specs " == *" pdl "* ]] && [ -f experiments/kernel_variants.txt ]; then
-    step kernels_pdl 240 env BCBP_PDL=1 bash .gpu/run.sh kernels --compile experiments/kernel_variants.txt --device cuda
+  specs=${TUNE_SHAPES:-base nopdl sk:0 sk:64,2,2,6,0,0 sk:64,2,2,8,0,1 sk:64,2,2,6,1,1 sk:128,2,4,2,0,1}
+  # PDL changes every kernel's options: compile them all at once first, not one by one inside the nopdl step.
+  if [[ " $specs " == *" nopdl "* ]] && [ -f experiments/kernel_variants.txt ]; then
+    step kernels_nopdl 240 env BCBP_PDL=0 bash .gpu/run.sh kernels --compile experiments/kernel_variants.txt --device cuda
   fi
   for spec in $specs; do
     name=${spec//[:,]/_}; envs=()
-    case $spec in base) ;; pdl) envs=(BCBP_PDL=1) ;; minb*) envs=(BCBP_MMA_MINB=${spec#minb}) ;; sk:*) envs=(BCBP_MMA_SHORTK=${spec#sk:}) ;; esac
+    case $spec in base) ;; nopdl) envs=(BCBP_PDL=0) ;; minb*) envs=(BCBP_MMA_MINB=${spec#minb}) ;; sk:*) envs=(BCBP_MMA_SHORTK=${spec#sk:}) ;; esac
     TAIL=0 step "tune_$name" 90 env "${envs[@]}" bash .gpu/run.sh bench --out "$out/$name" --layers no --e2e-model resnet50 \
          --e2e-batch 1,256 --e2e-sparsity 0.75 --iters 20 --profile-plan
     grep -E "end-to-end|plan profile" "$out/tune_$name.log" | sed "s/^/$name: /" | cut -c1-400

@@ -5,15 +5,24 @@ namespace Bcbp.Kernels.Interop;
 /// <summary>
 /// Programmatic dependent launch (Hopper and later): each of our kernels may be scheduled while the kernel before it on
 /// the stream finishes, so at small batches the next layer's blocks are resident when the previous one ends instead
-/// of being launched then. On with <c>BCBP_PDL=1</c> (read once; a measurement knob, off until <c>verify</c> and a
-/// profile on a GPU have passed it, docs/kernels.md): <see cref="KernelCache"/> then compiles every kernel with
+/// of being launched then. On by default from sm_90 on (<c>verify</c> 487/487 with it on the H200; ResNet-50 75% plan
+/// 0.551 -> 0.511 ms at batch 1, 6.87 -> 6.79 ms at batch 256, docs/kernels.md session 8); <c>BCBP_PDL=0</c> (read
+/// once) turns it off. <see cref="KernelCache"/> then compiles every kernel with
 /// <c>PDL=1</c> (bcbp_common.cuh's <c>pdl_wait</c> before any global memory another kernel touches) and
 /// <see cref="CudaDriver.Launch"/> launches exactly those with the attribute. A kernel without the wait must never get
 /// the attribute: it could read its input before the previous kernel has written it.
 /// </summary>
 internal static class ProgrammaticLaunch
 {
-    static readonly Lazy<bool> On = new(() => Environment.GetEnvironmentVariable("BCBP_PDL") == "1");
+    static readonly Lazy<bool> On = new(() => Parse(Environment.GetEnvironmentVariable("BCBP_PDL")));
+
+    /// <summary><c>BCBP_PDL</c>'s value: unset or <c>1</c> on, <c>0</c> off; anything else is refused with what to write.</summary>
+    internal static bool Parse(string? value) => value switch
+    {
+        null or "" or "1" => true,
+        "0" => false,
+        _ => throw new ArgumentException($"BCBP_PDL='{value}': give 0 (launch kernels plainly) or 1 (programmatic dependent launch, the default), or unset it"),
+    };
 
     /// <summary>Whether kernels for a device of compute capability <paramref name="computeCapability"/> (90 = sm_90) are
     /// compiled and launched programmatically.</summary>

@@ -14,7 +14,7 @@ public sealed record KernelConfig(int Bm, int Bn, int WarpsM, int WarpsN, int St
     /// 1-4), or null for the wide shape everywhere. <c>BCBP_MMA_SHORTK</c> (read once) overrides it, a measurement knob:
     /// <c>0</c> off; <c>1</c> the shape first tried (<see cref="FirstShortK"/>); or <c>BN,WARPS_M,WARPS_N,MINB,RES_SMEM</c>
     /// with an optional sixth field <c>1</c> for residual launches only (e.g. <c>64,2,2,4,0</c>, <c>64,2,2,6,0,1</c>). Unset: <see cref="DefaultShortK"/>, the best of those measured on the H200
-    /// (docs/kernels.md, session 7).
+    /// (docs/kernels.md, sessions 7 and 8).
     /// </summary>
     public static ShortKShape? ShortK => LazyShortK.Value;
     static readonly Lazy<ShortKShape?> LazyShortK = new(() => ShortKShape.Parse(Environment.GetEnvironmentVariable("BCBP_MMA_SHORTK")));
@@ -28,11 +28,11 @@ public sealed record KernelConfig(int Bm, int Bn, int WarpsM, int WarpsN, int St
     public const int ShortKSteps = 4;
 
     /// <summary>The short-K shape by default: 64-column blocks, 2 x 2 warps, registers budgeted for 6 blocks per SM, the
-    /// residual read in the epilogue (ResNet-50 75% on the H200: plan 7.21 -> 6.87 ms at batch 256, 0.594 -> 0.540 ms at
-    /// batch 1; <see cref="FirstShortK"/> was 3% faster on the residual 1x1 layers and 17% slower on the others). Loops
-    /// of 3-4 steps take 4 stages' shared memory, so 5 of their blocks fit an SM at BM 64, not 6 (measured so: 80
-    /// registers, no spills).</summary>
-    public static readonly ShortKShape DefaultShortK = new(64, 2, 2, 6, false);
+    /// residual read in the epilogue, for residual launches only (ResNet-50 75% on the H200: plan 7.21 -> 6.87 ms at
+    /// batch 256, 0.594 -> 0.540 ms at batch 1 on every short loop, session 7; residual ones only 6.87 -> 6.61 ms at
+    /// batch 256, session 8: short loops without a residual ran slower in it). Loops of 3-4 steps take 4 stages' shared
+    /// memory, so 5 of their blocks fit an SM at BM 64, not 6 (measured so: 80 registers, no spills).</summary>
+    public static readonly ShortKShape DefaultShortK = new(64, 2, 2, 6, false, ResidualOnly: true);
 
     /// <summary>The short-K shape first tried, <c>BCBP_MMA_SHORTK=1</c>: 64-column blocks, 2 x 2 warps, the residual tile
     /// copied to shared memory at the block's start.</summary>

@@ -22,6 +22,7 @@ public class KernelConfigTests
     public void LongLoopsKeepTheWideShapeAndShortOnesTakeTheDefaultShortKShape()
     {
         Assert.That(KernelConfig.For(64, 2, residual: true), Is.EqualTo(new KernelConfig(64, 64, 2, 2, 3, false, 6)), "BCBP_MMA_SHORTK unset: the default");
+        Assert.That(KernelConfig.For(64, 2, residual: false), Is.EqualTo(new KernelConfig(64, 128, 2, 2, 4)), "the default is for residual launches only");
         Assert.That(KernelConfig.For(64, 5, residual: true), Is.EqualTo(new KernelConfig(64, 128, 2, 2, 4)));
         var wide = new KernelConfig(64, 128, 2, 2, 4);
         Assert.That(KernelConfig.For(64, 5, residual: true, shortK: true), Is.EqualTo(wide));

@@ -4,7 +4,7 @@ using Bcbp.Kernels.Interop;
 namespace Bcbp.Tests.Kernels;
 
 /// <summary>The programmatic launch's structs as cuLaunchKernelEx reads them (cuda.h's CUlaunchConfig and
-/// CUlaunchAttribute on 64-bit Linux), and the knob off by default.</summary>
+/// CUlaunchAttribute on 64-bit Linux), and the knob: on by default from sm_90.</summary>
 public class ProgrammaticLaunchTests
 {
     [Test]
@@ -29,12 +29,16 @@ public class ProgrammaticLaunchTests
     }
 
     [Test]
-    public void OffUnlessAskedForAndNeverBeforeHopper()
+    public void OnByDefaultOffWithZeroAndNeverBeforeHopper()
     {
-        Assume.That(Environment.GetEnvironmentVariable("BCBP_PDL"), Is.Null.Or.Not.EqualTo("1"));
-        Assert.That(ProgrammaticLaunch.For(90), Is.False);
+        Assert.That(ProgrammaticLaunch.Parse(null), Is.True);
+        Assert.That(ProgrammaticLaunch.Parse("1"), Is.True);
+        Assert.That(ProgrammaticLaunch.Parse("0"), Is.False);
+        var e = Assert.Throws<ArgumentException>(() => ProgrammaticLaunch.Parse("yes"))!;
+        Assert.That(e.Message, Does.Contain("BCBP_PDL='yes'").And.Contain("give 0"));
         Assert.That(ProgrammaticLaunch.For(on: true, 90), Is.True);
         Assert.That(ProgrammaticLaunch.For(on: true, 100), Is.True);
         Assert.That(ProgrammaticLaunch.For(on: true, 89), Is.False, "no griddepcontrol before sm_90");
+        Assert.That(ProgrammaticLaunch.For(on: false, 90), Is.False);
     }
 }

@@ -13,9 +13,25 @@ public static class WeightMask
     /// <summary>The buffer's name on its module.</summary>
     public const string BufferName = "weight_mask";
 
-    /// <summary>The mask buffer registered directly on <paramref name="module"/>, or null.</summary>
-    public static Tensor? Of(nn.Module module) =>
-        module.named_buffers(recurse: false).FirstOrDefault(b => b.name == BufferName).buffer;
+    /// <summary>The mask buffer registered directly on <paramref name="module"/>, or null; on the weight's device.
+    /// TorchSharp's Conv2d and Linear move only their weight and bias in <c>to(device)</c>, so a moved module's mask
+    /// stays behind: the first read after a move moves it, in the module's buffer slot (the state dict sees the moved
+    /// one, and in-place updates reach it).</summary>
+    public static Tensor? Of(nn.Module module)
+    {
+        var mask = module.named_buffers(recurse: false).FirstOrDefault(b => b.name == BufferName).buffer;
+        if (mask is null || module.get_parameter("weight") is not { } weight
+            || (mask.device_type == weight.device_type && mask.device_index == weight.device_index)) return mask;
+        var moved = mask.to(weight.device);
+        (ReplaceBuffer ?? throw new NotSupportedException("this TorchSharp version has no Module.ConditionallyRegisterBuffer; moving a mask with its weights needs an update"))
+            .Invoke(module, new object?[] { BufferName, moved, true });
+        return moved;
+    }
+
+    // Module's own way to re-point a registered buffer (its to() uses it); protected, so reached by reflection, as
+    // FilterSurgery reaches Conv2d's channel counts.
+    static readonly System.Reflection.MethodInfo? ReplaceBuffer = typeof(nn.Module).GetMethod("ConditionallyRegisterBuffer",
+        System.Reflection.BindingFlags.Instance | System.Reflection.BindingFlags.NonPublic, new[] { typeof(string), typeof(Tensor), typeof(bool) });
 
     /// <summary>Registers <paramref name="mask"/> as <paramref name="module"/>'s mask buffer.</summary>
     public static void Register(nn.Module module, Tensor mask) => module.register_buffer(BufferName, mask);

@@ -50,7 +50,7 @@ public static class SyntheticMasks
             long m = conv.weight!.shape[0], keep = Math.Min(m, m / 2 + extra);
             var alive = zeros(m).index_fill_(0, randperm(m, generator: gen).narrow(0, 0, keep), 1.0).to(conv.weight.device);
             var mask = alive.reshape(m, 1, 1, 1).expand_as(conv.weight).clone();
-            conv.register_buffer("weight_mask", mask);
+            Bcbp.Models.WeightMask.Register(conv, mask);
             conv.weight.mul_(mask);
             norm.Module.weight!.mul_(alive);
             norm.Module.bias!.mul_(alive);

@@ -44,10 +44,6 @@ public sealed record KernelConfig(int Bm, int Bn, int WarpsM, int WarpsN, int St
     public static KernelConfig For(int tileRows, int kSteps = int.MaxValue, bool residual = false)
         => For(tileRows, kSteps, residual, ShortK, WideMinBlocks);
 
-    /// <summary><see cref="For(int, int, bool)"/> with the first short-K shape on or off.</summary>
-    public static KernelConfig For(int tileRows, int kSteps, bool residual, bool shortK)
-        => For(tileRows, kSteps, residual, shortK ? FirstShortK : null, 1);
-
     /// <summary><see cref="For(int, int, bool)"/> with a given short-K shape (null: none) and the wide shape's
     /// blocks per SM.</summary>
     public static KernelConfig For(int tileRows, int kSteps, bool residual, ShortKShape? shortK, int wideMinBlocks)

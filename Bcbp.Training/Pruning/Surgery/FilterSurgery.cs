@@ -34,9 +34,7 @@ public static class FilterSurgery
         foreach (var chain in ModelStructure.ChannelChains(model))
         {
             var producer = (Conv2d)modules[chain.Producer];
-            // A mask registered after construction may stay behind when the module moves (seen on the GPU: mask on the
-            // CPU, weights and norm on cuda); read it where the weights are.
-            var mask = WeightMask.Of(producer)?.to(producer.weight!.device);
+            var mask = WeightMask.Of(producer);
             if (mask is null) continue;
             var norm = chain.Norm is null ? null : (BatchNorm2d)modules[chain.Norm];
             var keep = SilentChannels(mask, producer.bias, norm).logical_not().nonzero().flatten();
@@ -121,7 +119,7 @@ public static class FilterSurgery
         producer.weight = new Parameter(producer.weight!.index_select(0, keep).clone());
         SetChannels(producer, "out_channels", after);
         if (producer.bias is not null) producer.bias = new Parameter(producer.bias.index_select(0, keep).clone());
-        if (WeightMask.Of(producer) is { } pm) Resize(pm, pm.index_select(0, keep.to(pm.device)));
+        if (WeightMask.Of(producer) is { } pm) Resize(pm, pm.index_select(0, keep));
         if (chain.Norm is not null) ShrinkNorm((BatchNorm2d)modules[chain.Norm], keep);
 
         var columns = (keep.unsqueeze(1) * chain.ColumnsPerChannel + torch.arange(chain.ColumnsPerChannel, device: keep.device)).flatten();
@@ -130,11 +128,11 @@ public static class FilterSurgery
             case Conv2d conv:
                 conv.weight = new Parameter(conv.weight!.index_select(1, keep).clone());
                 SetChannels(conv, "in_channels", after);
-                if (WeightMask.Of(conv) is { } cm) Resize(cm, cm.index_select(1, keep.to(cm.device)));
+                if (WeightMask.Of(conv) is { } cm) Resize(cm, cm.index_select(1, keep));
                 break;
             case Linear linear:
                 linear.weight = new Parameter(linear.weight!.index_select(1, columns).clone());
-                if (WeightMask.Of(linear) is { } lm) Resize(lm, lm.index_select(1, columns.to(lm.device)));
+                if (WeightMask.Of(linear) is { } lm) Resize(lm, lm.index_select(1, columns));
                 break;
             default:
                 throw new NotSupportedException($"{chain.Consumer} is neither Conv2d nor Linear.");
@@ -166,6 +164,6 @@ public static class FilterSurgery
     /// <summary>Buffers are registered once; re-pointing them in place (set_) keeps the registration (and the state dict key).</summary>
     static void Resize(Tensor buffer, Tensor values)
     {
-        buffer.set_(values.to(buffer.device).clone());
+        buffer.set_(values.clone());
     }
 }

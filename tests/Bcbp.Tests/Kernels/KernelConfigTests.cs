@@ -11,7 +11,7 @@ public class KernelConfigTests
     [TestCase(1, 2)] [TestCase(2, 3)] [TestCase(4, 4)]
     public void ShortLoopsGetNarrowBlocksWithAStagePerStepAndTheResidualInSharedMemory(int kSteps, int stages)
     {
-        var cfg = KernelConfig.For(64, kSteps, residual: true, shortK: true);
+        var cfg = KernelConfig.For(64, kSteps, residual: true, KernelConfig.FirstShortK, 1);
         Assert.That((cfg.Bm, cfg.Bn, cfg.Stages, cfg.ResidualInShared), Is.EqualTo((64, 64, stages, true)));
         Assert.That(cfg.Defines(false, true), Does.Contain("RES=1").And.Contain("RES_SMEM=1"));
         var plain = cfg with { ResidualInShared = false };
@@ -25,9 +25,9 @@ public class KernelConfigTests
         Assert.That(KernelConfig.For(64, 2, residual: false), Is.EqualTo(new KernelConfig(64, 128, 2, 2, 4)), "the default is for residual launches only");
         Assert.That(KernelConfig.For(64, 5, residual: true), Is.EqualTo(new KernelConfig(64, 128, 2, 2, 4)));
         var wide = new KernelConfig(64, 128, 2, 2, 4);
-        Assert.That(KernelConfig.For(64, 5, residual: true, shortK: true), Is.EqualTo(wide));
-        Assert.That(KernelConfig.For(64, 1, residual: true, shortK: false), Is.EqualTo(wide));
-        Assert.That(KernelConfig.For(64, 1, residual: false, shortK: true).Defines(false, false), Does.Contain("RES_SMEM=0"));
+        Assert.That(KernelConfig.For(64, 5, residual: true, KernelConfig.FirstShortK, 1), Is.EqualTo(wide));
+        Assert.That(KernelConfig.For(64, 1, residual: true, null, 1), Is.EqualTo(wide));
+        Assert.That(KernelConfig.For(64, 1, residual: false, KernelConfig.FirstShortK, 1).Defines(false, false), Does.Contain("RES_SMEM=0"));
     }
 
     [Test]
